@@ -1,0 +1,36 @@
+# trace30 — `make help` lists the targets.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+.PHONY: help install run test bench lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## create .venv and install trace30 with its test tools
+
+run: $(STAMP) ## start the suite under gunicorn (TRACE30_SANDBOX=1: with the simulators)
+	$(VENV)/bin/trace30 run
+
+test: $(STAMP) ## run the whole test suite (needs Redis on 127.0.0.1:6379)
+	$(PY) -m pytest
+
+bench: $(STAMP) ## run the benchmarks in bench/ and print their figures
+	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+lint: $(STAMP) ## ruff and mypy
+	$(PY) -m pip install --quiet ruff mypy
+	$(VENV)/bin/ruff check . && $(VENV)/bin/mypy shared services simulators trace30
+
+clean: ## remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache

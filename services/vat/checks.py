@@ -1,0 +1,294 @@
+"""The VAT check: local format first, then the cache, then VIES within its limits.
+
+:class:`VatChecker` is what the API calls. For one number it:
+
+1. checks format and check digits locally (python-stdnum); a failure is ``invalid`` and VIES
+   is not called;
+2. serves a fresh cached ``valid``/``invalid`` answer unless ``max_age_s`` forbids it;
+3. asks the member state's circuit breaker; while the state is down the answer is
+   ``unavailable`` at once;
+4. takes a slot of the member state's concurrency cap, shared by every process through Redis,
+   and calls VIES with what is left of the deadline as read timeout;
+5. retries transient faults (outages, throttling) with jittered exponential backoff until the
+   deadline; ``INVALID_INPUT`` is ``invalid``; blocked requester, IP or number is
+   ``unavailable`` with ``retryable: false`` and logged for a person to look at.
+
+An upstream fault is never ``invalid`` and is never cached; during an outage a cached ``valid``
+is served, marked ``stale``, only to a caller that sets ``allow_stale``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from services.vat import numbers
+from services.vat.cache import VatCache
+from services.vat.vies import FaultKind, TraderQuery, Vies, ViesAnswer, ViesError
+from shared.breaker import CircuitBreaker
+from shared.limits import ConcurrencyLimiter
+
+log = logging.getLogger(__name__)
+
+#: Codes of our own, for an answer VIES was not asked for.
+CIRCUIT_OPEN = "CIRCUIT_OPEN"
+CONCURRENCY_LIMIT = "CONCURRENCY_LIMIT"
+DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
+
+#: What a caller is told to wait before asking again, by kind of failure.
+RETRY_AFTER_S = {FaultKind.THROTTLE: 2, FaultKind.OUTAGE: 30}
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """One VAT check as the API received it."""
+
+    vat_number: str
+    requester_vat_number: str | None = None
+    trader: TraderQuery | None = None
+    max_age_s: int | None = None
+    allow_stale: bool = False
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Timing and capacity settings of the VIES calls."""
+
+    deadline_s: float
+    retry_base_s: float
+    retry_max_s: float
+    default_cap: int
+    caps: dict[str, int]
+
+    def cap(self, country_code: str) -> int:
+        """The member state's concurrency cap."""
+        return self.caps.get(country_code, self.default_cap)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class VatChecker:
+    """Checks VAT numbers; one per process, shared by its threads."""
+
+    def __init__(
+        self,
+        *,
+        vies: Vies,
+        cache: VatCache,
+        limiter: ConcurrencyLimiter,
+        breaker: CircuitBreaker,
+        limits: Limits,
+        sandbox: bool = False,
+        default_requester: str | None = None,
+    ) -> None:
+        self.vies = vies
+        self.cache = cache
+        self.limiter = limiter
+        self.breaker = breaker
+        self.limits = limits
+        self.sandbox = sandbox
+        self.default_requester = default_requester
+
+    # -- the whole check -----------------------------------------------------------------------
+
+    def check(self, req: CheckRequest) -> dict[str, Any]:
+        """Check one number; always returns a result, never raises for an upstream fault."""
+        parsed = numbers.parse(req.vat_number, sandbox=self.sandbox)
+        base = self._base(parsed)
+        if not parsed.format_valid:
+            return {**base, "status": "invalid", "reason": parsed.reason, "detail": parsed.detail,
+                    "source": "local", "checked_at": _now()}
+
+        requester = self._requester(req.requester_vat_number or self.default_requester)
+        key = self.cache.key(
+            parsed.vat_number,
+            requester and "".join(requester),
+            *(_trader_parts(req.trader)),
+        )
+        cached = self.cache.get(key)
+        if cached and req.max_age_s != 0 and self.cache.is_fresh(cached, req.max_age_s):
+            return {**cached.result, "cached": True, "stale": False}
+
+        result = self._ask_vies(parsed, req.trader, requester, base)
+        if result["status"] in ("valid", "invalid"):
+            self.cache.put(key, result)
+        elif req.allow_stale and cached and cached.result["status"] == "valid":
+            if cached.age_s <= self.cache.keep["valid"]:
+                return {**cached.result, "cached": True, "stale": True,
+                        "error": result["error"], "retry_after_s": result["retry_after_s"]}
+        return result
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    def _base(self, parsed: numbers.ParsedVat) -> dict[str, Any]:
+        return {
+            "vat_number": parsed.vat_number,
+            "country_code": parsed.country_code,
+            "format_valid": parsed.format_valid,
+            "reason": None,
+            "detail": None,
+            "name": None,
+            "address": None,
+            "trader": None,
+            "match": None,
+            "consultation_number": None,
+            "request_date": None,
+            "error": None,
+            "retry_after_s": None,
+            "attempts": 0,
+            "cached": False,
+            "stale": False,
+            "sandbox": self.sandbox,
+        }
+
+    def _requester(self, raw: str | None) -> tuple[str, str] | None:
+        if not raw:
+            return None
+        p = numbers.parse(raw, sandbox=self.sandbox)
+        return (p.country_code, p.number) if p.format_valid else None
+
+    def _ask_vies(
+        self,
+        parsed: numbers.ParsedVat,
+        trader: TraderQuery | None,
+        requester: tuple[str, str] | None,
+        base: dict[str, Any],
+    ) -> dict[str, Any]:
+        cc = parsed.country_code
+        started = time.monotonic()
+        deadline = started + self.limits.deadline_s
+        attempts = 0
+        last: ViesError | None = None
+        try:
+            decision = self.breaker.allow(cc)
+            if not decision.allowed:
+                return self._unavailable(
+                    base, CIRCUIT_OPEN, True, decision.retry_after_s, attempts,
+                    f"VIES for {cc} is failing ({decision.code}); not asked again until "
+                    "the circuit closes.",
+                )
+            while True:
+                cap = self.limits.cap(cc)
+                token = self.limiter.acquire(cc, cap, deadline)
+                if token is None:
+                    if last is not None:
+                        break
+                    return self._unavailable(
+                        base, CONCURRENCY_LIMIT, True, RETRY_AFTER_S[FaultKind.THROTTLE],
+                        attempts, f"All {cap} concurrent VIES slots for {cc} stayed busy.",
+                    )
+                attempts += 1
+                error: ViesError | None = None
+                try:
+                    answer = self.vies.check(
+                        country_code=cc,
+                        number=parsed.number,
+                        trader=trader,
+                        requester=requester,
+                        timeout_s=max(0.05, deadline - time.monotonic()),
+                    )
+                except ViesError as e:
+                    error = e
+                finally:
+                    self.limiter.release(cc, token)
+                if error is None:
+                    self.breaker.record_success(cc)
+                    return self._log(self._from_answer(base, answer, attempts), started)
+                if error.kind is FaultKind.INVALID:
+                    self.breaker.record_success(cc)  # VIES answered: the state is up
+                    return self._log({**base, "status": "invalid", "reason": "vies",
+                                      "detail": "VIES refused the number (INVALID_INPUT).",
+                                      "source": "vies", "attempts": attempts,
+                                      "checked_at": _now()}, started)
+                if error.kind is FaultKind.ATTENTION:
+                    log.error(
+                        "VIES refused our request: needs attention",
+                        extra={"fault": error.code, "country": cc,
+                               "vat": numbers.mask(parsed.vat_number)},
+                    )
+                    return self._log(self._unavailable(
+                        base, error.code, False, None, attempts, str(error)), started)
+                last = error
+                if error.kind is FaultKind.OUTAGE and self.breaker.record_failure(cc, error.code):
+                    log.warning("circuit opened", extra={"country": cc, "fault": error.code})
+                    break
+                pause = min(self.limits.retry_max_s, self.limits.retry_base_s * 2 ** (attempts - 1))
+                pause = random.uniform(pause / 2, pause)  # jitter spreads retries out
+                if time.monotonic() + pause >= deadline:
+                    break
+                time.sleep(pause)
+        except redis.RedisError as e:
+            # Without Redis the shared caps and breakers cannot be honoured: asking VIES anyway
+            # could get the platform blocked, so the honest answer is "try later".
+            log.error("redis unavailable during VAT check", extra={"error": type(e).__name__})
+            return self._unavailable(base, STORE_UNAVAILABLE, True, 5, attempts,
+                                     "The shared limiter is unavailable.")
+        assert last is not None
+        retry_after = RETRY_AFTER_S.get(last.kind, 30)
+        return self._log(
+            self._unavailable(base, last.code, True, retry_after, attempts, str(last)), started
+        )
+
+    def _from_answer(self, base: dict[str, Any], a: ViesAnswer, attempts: int) -> dict[str, Any]:
+        return {
+            **base,
+            "status": "valid" if a.valid else "invalid",
+            "reason": None if a.valid else "vies",
+            "detail": None if a.valid else "VIES reports the number as not valid.",
+            "name": a.name,
+            "address": a.address,
+            "trader": a.trader or None,
+            "match": a.match or None,
+            "consultation_number": a.request_identifier,
+            "request_date": a.request_date.isoformat()[:10] if a.request_date else None,
+            "source": "vies",
+            "attempts": attempts,
+            "checked_at": _now(),
+        }
+
+    def _unavailable(
+        self,
+        base: dict[str, Any],
+        code: str,
+        retryable: bool,
+        retry_after_s: float | None,
+        attempts: int,
+        message: str,
+    ) -> dict[str, Any]:
+        return {
+            **base,
+            "status": "unavailable",
+            "error": {"code": code, "retryable": retryable, "message": message},
+            "retry_after_s": round(retry_after_s, 1) if retry_after_s is not None else None,
+            "source": "vies",
+            "attempts": attempts,
+            "checked_at": _now(),
+        }
+
+    def _log(self, result: dict[str, Any], started: float) -> dict[str, Any]:
+        log.info(
+            "vat check",
+            extra={
+                "vat": numbers.mask(result["vat_number"]),
+                "status": result["status"],
+                "fault": (result.get("error") or {}).get("code"),
+                "attempts": result["attempts"],
+                "vies_ms": round((time.monotonic() - started) * 1000, 1),
+            },
+        )
+        return result
+
+
+def _trader_parts(trader: TraderQuery | None) -> tuple[str | None, ...]:
+    if trader is None:
+        return ()
+    return (trader.name, trader.company_type, trader.street, trader.postcode, trader.city)

@@ -1,0 +1,87 @@
+"""Request and response schemas of the VAT service (marshmallow; they also make the OpenAPI)."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+
+class TraderSchema(ma.Schema):
+    """Trader details for VIES's approximate check (``checkVatApprox``)."""
+
+    name = fields.String(validate=validate.Length(max=200))
+    street = fields.String(validate=validate.Length(max=200))
+    postcode = fields.String(validate=validate.Length(max=20))
+    city = fields.String(validate=validate.Length(max=100))
+    company_type = fields.String(
+        validate=validate.Regexp(r"^[A-Z]{2}-[1-9][0-9]?$", error="Must look like 'ES-1'."),
+        metadata={"description": "VIES company type code, e.g. ES-1"},
+    )
+
+
+class VatCheckRequestSchema(ma.Schema):
+    """``POST /v1/vat/check``."""
+
+    vat_number = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "With its country prefix (EL for Greece, XI for Northern "
+                  "Ireland); spaces, dots and lowercase are tolerated.", "example": "DE136695976"},
+    )
+    requester_vat_number = fields.String(
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "Who asks; default: the platform's own "
+                  "(TRACE30_REQUESTER_VAT_NUMBER). Needed for a consultation number."},
+    )
+    trader = fields.Nested(TraderSchema)
+    max_age_s = fields.Integer(
+        validate=validate.Range(min=0),
+        metadata={"description": "Oldest cached answer accepted, seconds; 0 forces a fresh check."},
+    )
+    allow_stale = fields.Boolean(
+        load_default=False,
+        metadata={"description": "During an outage, accept the last 'valid' answer, marked stale."},
+    )
+
+
+class ErrorInfoSchema(ma.Schema):
+    """Why VIES gave no answer."""
+
+    code = fields.String(metadata={"description": "VIES fault code or one of trace30's own "
+                                   "(CIRCUIT_OPEN, CONCURRENCY_LIMIT, UPSTREAM_TIMEOUT, ...)"})
+    retryable = fields.Boolean()
+    message = fields.String()
+
+
+class VatCheckResultSchema(ma.Schema):
+    """The answer about one VAT number."""
+
+    status = fields.String(validate=validate.OneOf(["valid", "invalid", "unavailable"]))
+    vat_number = fields.String(metadata={"description": "Normalised, with its VIES prefix"})
+    country_code = fields.String()
+    format_valid = fields.Boolean()
+    reason = fields.String(
+        allow_none=True, metadata={"description": "For invalid: format, checksum or vies"}
+    )
+    detail = fields.String(allow_none=True)
+    name = fields.String(allow_none=True, metadata={"description": "Null where VIES hides it"})
+    address = fields.String(allow_none=True)
+    trader = fields.Dict(allow_none=True, metadata={"description": "Trader fields VIES returned"})
+    match = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        allow_none=True,
+        metadata={"description": "Per trader field: valid, invalid or not_processed"},
+    )
+    consultation_number = fields.String(
+        allow_none=True, metadata={"description": "VIES requestIdentifier: proof of the check"}
+    )
+    request_date = fields.String(allow_none=True)
+    checked_at = fields.String()
+    source = fields.String(metadata={"description": "vies, or local for a format failure"})
+    sandbox = fields.Boolean(metadata={"description": "True when the answer came from the simulator"})
+    cached = fields.Boolean()
+    stale = fields.Boolean()
+    attempts = fields.Integer()
+    error = fields.Nested(ErrorInfoSchema, allow_none=True)
+    retry_after_s = fields.Float(allow_none=True)

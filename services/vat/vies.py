@@ -1,0 +1,330 @@
+"""VIES, the Commission's VAT number check: the interface, its SOAP adapter and its faults.
+
+:class:`Vies` is the interface the rest of the VAT service uses; :class:`ZeepVies` is the real
+implementation, talking SOAP to the endpoint in ``TRACE30_VIES_URL`` (the public service by
+default, the project's simulator in sandbox). It is built once per process from the WSDL bundled
+in ``wsdl/`` (nothing is downloaded), with one pooled ``requests.Session``, hardened XML parsing,
+and a connect and read timeout on every call.
+
+Everything that can go wrong is translated here into :class:`ViesError` subclasses, so no other
+module imports zeep or requests. Faults are classified by :data:`FAULTS`: VIES sends the fault
+code as the SOAP ``faultstring``, sometimes with HTTP 200 and sometimes with 500.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import date
+from enum import Enum
+from pathlib import Path
+from typing import Any, Protocol
+
+import requests
+import zeep
+import zeep.exceptions
+from requests.adapters import HTTPAdapter
+from zeep.transports import Transport
+
+WSDL_PATH = Path(__file__).with_name("wsdl") / "checkVatService.wsdl"
+BINDING = "{urn:ec.europa.eu:taxud:vies:services:checkVat}checkVatBinding"
+
+
+class FaultKind(Enum):
+    """What a VIES fault means for the caller."""
+
+    INVALID = "invalid"  # the number itself was refused: a definitive answer
+    OUTAGE = "outage"  # VIES or the member state is down: retry, count towards the breaker
+    THROTTLE = "throttle"  # too many concurrent requests: retry after a pause
+    ATTENTION = "attention"  # our requester, IP or number is blocked: a person must look
+
+
+#: Every fault code VIES documents (and SERVER_BUSY, from older WSDLs), with its meaning.
+FAULTS: dict[str, FaultKind] = {
+    "INVALID_INPUT": FaultKind.INVALID,
+    "SERVICE_UNAVAILABLE": FaultKind.OUTAGE,
+    "MS_UNAVAILABLE": FaultKind.OUTAGE,
+    "TIMEOUT": FaultKind.OUTAGE,
+    "GLOBAL_MAX_CONCURRENT_REQ": FaultKind.THROTTLE,
+    "GLOBAL_MAX_CONCURRENT_REQ_TIME": FaultKind.THROTTLE,
+    "MS_MAX_CONCURRENT_REQ": FaultKind.THROTTLE,
+    "MS_MAX_CONCURRENT_REQ_TIME": FaultKind.THROTTLE,
+    "SERVER_BUSY": FaultKind.THROTTLE,
+    "INVALID_REQUESTER_INFO": FaultKind.ATTENTION,
+    "VAT_BLOCKED": FaultKind.ATTENTION,
+    "IP_BLOCKED": FaultKind.ATTENTION,
+}
+
+
+class ViesError(Exception):
+    """VIES did not give an answer about the number. ``code`` is stable and safe to show."""
+
+    code = "VIES_ERROR"
+    kind = FaultKind.OUTAGE
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        if code:
+            self.code = code
+
+
+class ViesFault(ViesError):
+    """VIES answered with a SOAP fault; ``code`` is its faultstring."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"VIES fault {code}", code)
+        # An undocumented fault is treated as an outage: retried, never taken as a verdict.
+        self.kind = FAULTS.get(code, FaultKind.OUTAGE)
+
+
+class ViesTimeout(ViesError):
+    """VIES did not answer within the timeout."""
+
+    code = "UPSTREAM_TIMEOUT"
+
+
+class ViesTransportError(ViesError):
+    """VIES could not be reached, or answered with an HTTP error that is not a SOAP fault."""
+
+    code = "UPSTREAM_UNREACHABLE"
+
+
+class ViesBadResponse(ViesError):
+    """VIES answered something that is not a valid SOAP answer (unparsable XML, wrong shape)."""
+
+    code = "UPSTREAM_BAD_RESPONSE"
+
+
+@dataclass(frozen=True)
+class TraderQuery:
+    """The trader details sent with ``checkVatApprox`` for VIES to compare."""
+
+    name: str | None = None
+    company_type: str | None = None
+    street: str | None = None
+    postcode: str | None = None
+    city: str | None = None
+
+
+@dataclass(frozen=True)
+class ViesAnswer:
+    """VIES's answer about one number, as VIES gave it (``---`` and blanks already removed)."""
+
+    country_code: str
+    vat_number: str
+    valid: bool
+    request_date: date | None
+    name: str | None = None
+    address: str | None = None
+    trader: dict[str, str | None] = field(default_factory=dict)
+    match: dict[str, str] = field(default_factory=dict)
+    request_identifier: str | None = None
+
+
+class Vies(Protocol):
+    """The VIES check, as the VAT service needs it."""
+
+    def check(
+        self,
+        *,
+        country_code: str,
+        number: str,
+        trader: TraderQuery | None = None,
+        requester: tuple[str, str] | None = None,
+        timeout_s: float | None = None,
+    ) -> ViesAnswer:
+        """Ask VIES about ``country_code`` + ``number``; raise :class:`ViesError` on no answer.
+
+        With ``trader`` or ``requester`` (country code, number) this is ``checkVatApprox``,
+        which returns match codes and, with a requester, a consultation number.
+        """
+        ...
+
+    def ready(self) -> None:
+        """Raise if the client cannot make calls (for ``/readyz``)."""
+        ...
+
+
+#: zeep's message when an error reply holds no <Fault> element.
+_ZEEP_NO_FAULT_ELEMENT = "Unknown fault occured"
+
+_MATCH_CODES = {"1": "valid", "2": "invalid", "3": "not_processed"}
+_MATCH_FIELDS = {
+    "name": "traderNameMatch",
+    "company_type": "traderCompanyTypeMatch",
+    "street": "traderStreetMatch",
+    "postcode": "traderPostcodeMatch",
+    "city": "traderCityMatch",
+}
+
+
+def clean_text(value: Any) -> str | None:
+    """VIES's way of saying "not disclosed" (``---``, blanks) becomes None; lines are trimmed.
+
+    >>> clean_text("---") is None, clean_text("  ") is None
+    (True, True)
+    >>> clean_text("WHITE CITY PLACE\\n\\n201 WOOD LANE  ")
+    'WHITE CITY PLACE\\n201 WOOD LANE'
+    """
+    if value is None:
+        return None
+    lines = [line.strip() for line in str(value).strip().splitlines()]
+    text = "\n".join(line for line in lines if line)
+    return None if not text or set(text) <= {"-"} else text
+
+
+class _DeadlineTransport(Transport):
+    """zeep transport whose POST timeout is set per call (and per thread) by the caller."""
+
+    def __init__(self, session: requests.Session, connect_timeout_s: float, read_timeout_s: float):
+        super().__init__(session=session, timeout=5, operation_timeout=read_timeout_s)
+        self.connect_timeout_s = connect_timeout_s
+        self.read_timeout_s = read_timeout_s
+        self._local = threading.local()
+
+    def set_read_timeout(self, seconds: float | None) -> None:
+        self._local.read_timeout_s = seconds
+
+    def post(self, address: str, message: Any, headers: dict[str, str]) -> requests.Response:
+        read = getattr(self._local, "read_timeout_s", None) or self.read_timeout_s
+        response = self.session.post(
+            address, data=message, headers=headers, timeout=(self.connect_timeout_s, read)
+        )
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if response.status_code >= 400 and "xml" not in media_type:
+            # A proxy's or load balancer's error page: no SOAP answer to parse.
+            raise ViesTransportError(f"VIES answered HTTP {response.status_code} ({media_type})")
+        return response
+
+
+def new_session(pool_size: int = 10) -> requests.Session:
+    """A pooled session for VIES (keep-alive saves the TLS handshake on every check)."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers["User-Agent"] = "trace30-vat/0.1 (+https://trace30.dev)"
+    return session
+
+
+class ZeepVies:
+    """The real VIES, over SOAP with zeep. Build one per process and share it."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        connect_timeout_s: float = 3.0,
+        read_timeout_s: float = 10.0,
+        session: requests.Session | None = None,
+        wsdl_path: Path = WSDL_PATH,
+    ) -> None:
+        self.url = url
+        self.transport = _DeadlineTransport(
+            session or new_session(), connect_timeout_s, read_timeout_s
+        )
+        settings = zeep.Settings(
+            strict=True,
+            force_https=False,  # the simulator speaks plain http on loopback
+            forbid_dtd=True,
+            forbid_entities=True,
+            forbid_external=True,
+            xml_huge_tree=False,
+        )
+        client = zeep.Client(str(wsdl_path), transport=self.transport, settings=settings)
+        self._client = client
+        self._service = client.create_service(BINDING, url)
+
+    def ready(self) -> None:
+        """The WSDL is loaded and the binding found (both happen in ``__init__``)."""
+        if self._service is None:
+            raise RuntimeError("VIES WSDL not loaded")
+
+    def check(
+        self,
+        *,
+        country_code: str,
+        number: str,
+        trader: TraderQuery | None = None,
+        requester: tuple[str, str] | None = None,
+        timeout_s: float | None = None,
+    ) -> ViesAnswer:
+        """See :meth:`Vies.check`."""
+        self.transport.set_read_timeout(timeout_s)
+        approx = trader is not None or requester is not None
+        try:
+            if approx:
+                t = trader or TraderQuery()
+                reply = self._service.checkVatApprox(
+                    countryCode=country_code,
+                    vatNumber=number,
+                    traderName=t.name,
+                    traderCompanyType=t.company_type,
+                    traderStreet=t.street,
+                    traderPostcode=t.postcode,
+                    traderCity=t.city,
+                    requesterCountryCode=requester[0] if requester else None,
+                    requesterVatNumber=requester[1] if requester else None,
+                )
+            else:
+                reply = self._service.checkVat(countryCode=country_code, vatNumber=number)
+        except zeep.exceptions.Fault as e:
+            if e.code is None and e.message == _ZEEP_NO_FAULT_ELEMENT:
+                raise ViesBadResponse("VIES answered an error without a SOAP fault") from e
+            raise ViesFault((e.message or "").strip() or "UNKNOWN_FAULT") from e
+        except requests.Timeout as e:
+            raise ViesTimeout("VIES did not answer in time") from e
+        except zeep.exceptions.TransportError as e:
+            if 200 <= (e.status_code or 0) < 300:  # zeep's word for "200 with unparsable XML"
+                raise ViesBadResponse("VIES answered unparsable XML") from e
+            raise ViesTransportError(f"VIES answered HTTP {e.status_code}") from e
+        except requests.RequestException as e:
+            raise ViesTransportError(f"VIES could not be reached: {type(e).__name__}") from e
+        except (zeep.exceptions.Error, ValueError) as e:
+            # XMLSyntaxError, ValidationError, DTDForbidden, ... and lxml's own parse errors
+            raise ViesBadResponse(f"VIES answered unparsable content: {type(e).__name__}") from e
+        finally:
+            self.transport.set_read_timeout(None)
+        return _answer(reply, approx)
+
+
+def _answer(reply: Any, approx: bool) -> ViesAnswer:
+    """Turn zeep's reply object into a :class:`ViesAnswer`."""
+    try:
+        if approx:
+            trader = {
+                "name": clean_text(reply.traderName),
+                "company_type": clean_text(reply.traderCompanyType),
+                "street": clean_text(reply.traderStreet),
+                "postcode": clean_text(reply.traderPostcode),
+                "city": clean_text(reply.traderCity),
+            }
+            match = {
+                ours: _MATCH_CODES[str(getattr(reply, theirs))]
+                for ours, theirs in _MATCH_FIELDS.items()
+                if getattr(reply, theirs, None) not in (None, "")
+            }
+            address = clean_text(reply.traderAddress) or clean_text(
+                "\n".join(v for v in (trader["street"], trader["postcode"], trader["city"]) if v)
+            )
+            return ViesAnswer(
+                country_code=reply.countryCode,
+                vat_number=reply.vatNumber or "",
+                valid=bool(reply.valid),
+                request_date=reply.requestDate,
+                name=trader["name"],
+                address=address,
+                trader=trader,
+                match=match,
+                request_identifier=clean_text(reply.requestIdentifier),
+            )
+        return ViesAnswer(
+            country_code=reply.countryCode,
+            vat_number=reply.vatNumber or "",
+            valid=bool(reply.valid),
+            request_date=reply.requestDate,
+            name=clean_text(reply.name),
+            address=clean_text(reply.address),
+        )
+    except (AttributeError, KeyError, TypeError) as e:
+        raise ViesBadResponse(f"VIES answer has an unexpected shape: {type(e).__name__}") from e

@@ -1,0 +1,206 @@
+"""Settings of every trace30 service, read from ``TRACE30_*`` environment variables.
+
+One table, :data:`SETTINGS`, names every setting with its default and what it is for, so no
+service copies configuration of its own. :func:`init_app` layers, lowest first: the defaults, the
+environment (``TRACE30_SANDBOX=1`` becomes ``app.config["SANDBOX"] = True``), then the ``config``
+mapping handed to the service's ``create_app``. Values are coerced to the default's type and a
+bad value stops start-up with a :class:`~shared.errors.ConfigError` that names the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+
+from shared.errors import ConfigError
+
+ENV_PREFIX = "TRACE30_"
+
+#: Real public endpoints are the production defaults; sandbox points at the project's simulators.
+VIES_PRODUCTION_URL = "https://ec.europa.eu/taxation_customs/vies/services/checkVatService"
+VIES_SANDBOX_URL = "http://127.0.0.1:8201/taxation_customs/vies/services/checkVatService"
+
+#: The internal token accepted in sandbox when none is configured (documented in the README).
+SANDBOX_INTERNAL_TOKEN = "trace30-sandbox-internal-token"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its default (whose type the value is coerced to) and what it is for."""
+
+    default: Any
+    doc: str
+    kind: type = str
+    sandbox_default: Any = None
+
+
+SETTINGS: dict[str, Setting] = {
+    # Suite-wide
+    "SANDBOX": Setting(False, "Wire every service to the project's simulators.", bool),
+    "INTERNAL_TOKEN": Setting(
+        None,
+        "Bearer token required on internal /v1 routes. Required outside sandbox.",
+        str,
+        SANDBOX_INTERNAL_TOKEN,
+    ),
+    "LOG_LEVEL": Setting("INFO", "Python log level of the JSON logs."),
+    "REDIS_URL": Setting(
+        None, "Redis for caches, limits and breakers; unset: an embedded in-process store."
+    ),
+    "REDIS_PREFIX": Setting("trace30:", "Prefix of every Redis key trace30 writes."),
+    "REDIS_TIMEOUT_S": Setting(0.5, "Connect and read timeout of Redis calls, seconds.", float),
+    # VAT service and VIES
+    "VIES_URL": Setting(
+        VIES_PRODUCTION_URL, "VIES SOAP endpoint address.", str, VIES_SANDBOX_URL
+    ),
+    "VIES_CONNECT_TIMEOUT_S": Setting(3.0, "Connect timeout of one VIES call, seconds.", float),
+    "VIES_READ_TIMEOUT_S": Setting(10.0, "Read timeout of one VIES call, seconds.", float),
+    "VIES_DEADLINE_S": Setting(
+        8.0, "Overall time for one VAT check, retries and waiting for a slot included.", float
+    ),
+    "VIES_RETRY_BASE_S": Setting(0.2, "First backoff after a transient VIES fault.", float),
+    "VIES_RETRY_MAX_S": Setting(2.0, "Longest backoff between two VIES attempts.", float),
+    "VIES_MS_CONCURRENCY": Setting(
+        4, "Concurrent VIES calls per member state, all processes together.", int
+    ),
+    "VIES_MS_CONCURRENCY_OVERRIDES": Setting(
+        "DE=2", "Per-state caps that differ from the default, e.g. 'DE=2,FR=6'."
+    ),
+    "VIES_BREAKER_THRESHOLD": Setting(
+        5, "Consecutive outage faults of a member state that open its circuit.", int
+    ),
+    "VIES_BREAKER_COOLDOWN_S": Setting(
+        30.0, "How long an open circuit answers at once before one probe goes through.", float
+    ),
+    "VAT_CACHE_VALID_TTL_S": Setting(86400, "How long a 'valid' VAT answer is fresh.", int),
+    "VAT_CACHE_INVALID_TTL_S": Setting(3600, "How long an 'invalid' VAT answer is fresh.", int),
+    "VAT_STALE_MAX_AGE_S": Setting(
+        7 * 86400, "How old a 'valid' answer may be when served stale during an outage.", int
+    ),
+    "VAT_LOCAL_CACHE_TTL_S": Setting(
+        5.0, "How long each process keeps answers it has seen in memory (0: off).", float
+    ),
+    "REQUESTER_VAT_NUMBER": Setting(
+        None,
+        "The platform's own VAT number, sent to VIES so that it returns a consultation number.",
+    ),
+    # Registry service (settings of services/registry go here)
+    # Payment service (settings of services/payment go here)
+    "PAYEE_VERIFICATION_URL": Setting(
+        "https://vop.trace30.dev/vop/v1",
+        "Base URL of the Verification of Payee provider (EPC VoP API); "
+        "'/payee-verifications' is appended.",
+        str,
+        "http://127.0.0.1:8203/vop/v1",
+    ),
+    "PAYEE_VERIFICATION_CONNECT_TIMEOUT_S": Setting(
+        2.0, "Connect timeout of one payee-verification call, seconds.", float
+    ),
+    "PAYEE_VERIFICATION_READ_TIMEOUT_S": Setting(
+        5.0, "Read timeout of one payee-verification call, seconds.", float
+    ),
+    "PAYEE_BREAKER_THRESHOLD": Setting(
+        5, "Consecutive payee-verification faults that open its circuit.", int
+    ),
+    "PAYEE_BREAKER_COOLDOWN_S": Setting(
+        30.0, "How long an open payee-verification circuit answers at once.", float
+    ),
+    "PAYEE_CACHE_TTL_S": Setting(86400, "How long a payee-verification answer is reused.", int),
+    "PAYMENT_FINGERPRINT_KEY": Setting(
+        None,
+        "HMAC key of account fingerprints, at least 32 characters. Required outside sandbox; "
+        "sandbox default 'trace30-sandbox-fingerprint-key'. Changing it changes every "
+        "fingerprint.",
+        str,
+        "trace30-sandbox-fingerprint-key",
+    ),
+}
+
+
+def _coerce(name: str, value: Any, kind: type) -> Any:
+    if value is None:
+        return None
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off", ""}:
+                return False
+            raise ValueError(value)
+        if kind in (int, float) and isinstance(value, bool):
+            raise ValueError(value)
+        return kind(value)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(
+            f"{ENV_PREFIX}{name} must be a {kind.__name__}, got {value!r}"
+        ) from e
+
+
+def load(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Return every setting, from defaults, ``environ`` and ``overrides`` (highest wins).
+
+    >>> load({"TRACE30_SANDBOX": "1"})["VIES_URL"]
+    'http://127.0.0.1:8201/taxation_customs/vies/services/checkVatService'
+    >>> load({})["VIES_URL"]
+    'https://ec.europa.eu/taxation_customs/vies/services/checkVatService'
+    >>> load({}, {"VIES_DEADLINE_S": "2.5"})["VIES_DEADLINE_S"]
+    2.5
+    """
+    environ = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    raw: dict[str, Any] = {}
+    for name in SETTINGS:
+        if name in overrides:
+            raw[name] = overrides.pop(name)
+        elif environ.get(ENV_PREFIX + name, "") != "":  # an empty variable counts as unset
+            raw[name] = environ[ENV_PREFIX + name]
+    sandbox = _coerce("SANDBOX", raw.get("SANDBOX", False), bool)
+    values: dict[str, Any] = {}
+    for name, setting in SETTINGS.items():
+        if name in raw:
+            values[name] = _coerce(name, raw[name], setting.kind)
+        elif sandbox and setting.sandbox_default is not None:
+            values[name] = setting.sandbox_default
+        else:
+            values[name] = setting.default
+    values.update(overrides)  # Flask's own keys (TESTING, ...) and test-only objects
+    return values
+
+
+def parse_caps(text: str | None) -> dict[str, int]:
+    """Parse per-key caps written as ``"DE=2,FR=6"``.
+
+    >>> parse_caps("DE=2, fr=6")
+    {'DE': 2, 'FR': 6}
+    >>> parse_caps("")
+    {}
+    """
+    caps: dict[str, int] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not value.strip().isdigit():
+            raise ConfigError(f"cap {part.strip()!r} must look like 'DE=2'")
+        caps[key.strip().upper()] = int(value)
+    return caps
+
+
+def init_app(app: Flask, config: Mapping[str, Any] | None = None) -> None:
+    """Load the settings into ``app.config`` and refuse to start on an unsafe configuration."""
+    app.config.update(load(overrides=config))
+    if not app.config["INTERNAL_TOKEN"]:
+        raise ConfigError(
+            f"{ENV_PREFIX}INTERNAL_TOKEN is not set. Outside sandbox every service needs it: "
+            f"set {ENV_PREFIX}INTERNAL_TOKEN to a long random secret shared by the services, "
+            f"or set {ENV_PREFIX}SANDBOX=1 to run against the simulators."
+        )

@@ -1,0 +1,36 @@
+"""``create_base_app``: the Flask app every service starts from, with the shared pieces applied.
+
+Order matters: configuration first (later pieces read it), then logging, errors, auth, Redis,
+health and OpenAPI. Each service's ``create_app`` calls this, then adds its own blueprint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from shared import auth, config, errors, health, logs, openapi, redis_client
+
+
+def create_base_app(
+    import_name: str,
+    service: str,
+    config_overrides: Mapping[str, Any] | None = None,
+    *,
+    title: str,
+    description: str = "",
+) -> tuple[Flask, openapi.Api]:
+    """Build ``service``'s app with settings, JSON logs, problem errors, auth, Redis, health."""
+    app = Flask(import_name)
+    app.name = service
+    config.init_app(app, config_overrides)
+    logs.init_app(app, service)
+    errors.init_app(app)
+    auth.init_app(app)
+    store = redis_client.init_app(app)
+    health.init_app(app)
+    health.add_check(app, "redis", store.ping)
+    api = openapi.init_app(app, title=title, description=description)
+    return app, api

@@ -1,0 +1,165 @@
+"""Fixtures every test package shares: real Redis with a private prefix, real processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+
+from shared.redis_client import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS_URL = os.environ.get("TRACE30_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+INTERNAL_TOKEN = "test-internal-token"
+AUTH = {"Authorization": f"Bearer {INTERNAL_TOKEN}"}
+
+
+@pytest.fixture(autouse=True)
+def _no_outside_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any test that opens a connection outside loopback (zeep's tests do the same)."""
+    real_connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: object) -> object:
+        host = address[0] if isinstance(address, tuple) else None
+        if host is not None and host not in ("127.0.0.1", "::1", "localhost"):
+            raise RuntimeError(f"test tried to reach {host}: tests stay on loopback")
+        return real_connect(self, address)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own; every key under it is deleted afterwards."""
+    prefix = f"trace30test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=prefix + "*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def store(redis_prefix: str) -> Store:
+    """A :class:`Store` on the real Redis server with this test's prefix."""
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True, socket_timeout=2)
+    return Store(client, redis_prefix)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout_s: float = 20) -> None:
+    """Wait until ``url`` answers (any status), or fail with the process's output."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            out = proc.stdout.read() if proc.stdout else ""
+            raise RuntimeError(f"process exited with {proc.returncode}:\n{out}")
+        try:
+            requests.get(url, timeout=0.5)
+            return
+        except requests.RequestException:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"{url} did not answer within {timeout_s}s")
+
+
+class Processes:
+    """Real processes started on free ports, each waited for, all stopped by :meth:`stop_all`."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, argv: list[str], *, health: str = "/healthz",
+              env: dict[str, str] | None = None, port: int | None = None) -> str:
+        """Start ``argv`` (``{port}`` and ``{python}`` are filled in); return its base URL."""
+        port = port or free_port()
+        full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+        proc = subprocess.Popen(
+            [a.format(port=port, python=sys.executable) for a in argv],
+            cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        self.procs.append(proc)
+        base = f"http://127.0.0.1:{port}"
+        wait_http(base + health, proc)
+        return base
+
+    def stop_all(self) -> None:
+        """Terminate every process started, then reap them."""
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stdout:
+                proc.stdout.close()
+        self.procs.clear()
+
+
+@pytest.fixture
+def processes() -> Iterator[Processes]:
+    """Processes that live for one test."""
+    procs = Processes()
+    yield procs
+    procs.stop_all()
+
+
+@pytest.fixture(scope="session")
+def session_processes() -> Iterator[Processes]:
+    """Processes shared by the whole test session (simulators)."""
+    procs = Processes()
+    yield procs
+    procs.stop_all()
+
+
+@pytest.fixture(scope="session")
+def vies_sim(session_processes: Processes) -> str:
+    """The VIES simulator as a real process; returns its base URL. Reset it before use."""
+    return session_processes.start(
+        ["{python}", "-m", "simulators.vies", "--host", "127.0.0.1", "--port", "{port}"],
+        health="/_sim/health",
+    )
+
+
+@pytest.fixture
+def vies(vies_sim: str) -> Iterator[str]:
+    """The shared VIES simulator, reset (stats and knobs) around the test."""
+    requests.patch(vies_sim + "/_sim/config", json=SIM_DEFAULTS, timeout=5).raise_for_status()
+    requests.post(vies_sim + "/_sim/reset", timeout=5).raise_for_status()
+    yield vies_sim
+    requests.patch(vies_sim + "/_sim/config", json=SIM_DEFAULTS, timeout=5).raise_for_status()
+
+
+# null puts a knob of the simulator back to its default
+SIM_DEFAULTS = dict.fromkeys(
+    ["latency_ms", "ms_limits", "global_limit", "fault_http_status", "slow_seconds", "overrides",
+     "down"]
+)
+
+VIES_PATH = "/taxation_customs/vies/services/checkVatService"
+
+
+def gunicorn_argv(app: str, workers: int = 1, threads: int = 1) -> list[str]:
+    """argv to run ``app`` under gunicorn on ``{port}`` with the project's settings."""
+    return [
+        "{python}", "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
+        "-b", "127.0.0.1:{port}", "-w", str(workers), "--threads", str(threads), app,
+    ]

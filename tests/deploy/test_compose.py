@@ -1,0 +1,97 @@
+"""docker-compose.yml, its sandbox overlay and the Dockerfile agree with the code.
+
+No Docker engine runs here, so the files are checked as data: every process of the suite has a
+compose service on its port, running a module that exists, with a health check; every
+``TRACE30_*`` variable is a real setting; the sandbox overlay points each service at a
+simulator service that exists.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from shared.config import SETTINGS
+from trace30.suite import components
+
+ROOT = Path(__file__).resolve().parents[2]
+GUNICORN_VARS = {"TRACE30_WORKERS", "TRACE30_THREADS", "TRACE30_BIND"}
+
+
+def load(path: str) -> dict:
+    return yaml.safe_load((ROOT / path).read_text())
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return load("docker-compose.yml")["services"]
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> dict:
+    return load("deploy/compose.sandbox.yml")["services"]
+
+
+def command_target(command: list[str]) -> str:
+    """The Python module a compose command runs (``pkg.mod`` of ``pkg.mod:app`` or ``-m``)."""
+    if "gunicorn" in command:
+        return command[-1].split(":")[0]
+    return command[command.index("-m") + 1]
+
+
+def test_every_service_of_the_suite_is_in_compose(compose: dict, sandbox: dict) -> None:
+    for c in components():
+        services = sandbox if c.sandbox_only else compose
+        assert c.name in services, f"{c.name} missing from compose"
+        svc = services[c.name]
+        assert f"{c.port}:{c.port}" in svc["ports"]
+        assert command_target(svc["command"]) == command_target(list(c.argv))
+        assert importlib.util.find_spec(command_target(svc["command"])) is not None
+        assert "healthcheck" in svc
+        assert str(c.port) in " ".join(svc["healthcheck"]["test"])
+        probe = " ".join(svc["healthcheck"]["test"])
+        assert c.health in probe or "/readyz" in probe
+
+
+def test_environment_names_real_settings(compose: dict, sandbox: dict) -> None:
+    for services in (compose, sandbox):
+        for name, svc in services.items():
+            for var in (svc.get("environment") or {}):
+                assert var in GUNICORN_VARS or var.removeprefix("TRACE30_") in SETTINGS, (
+                    f"{name}: {var} is not a trace30 setting")
+
+
+def test_services_use_shared_redis(compose: dict) -> None:
+    for c in components():
+        if not c.sandbox_only:
+            env = compose[c.name]["environment"]
+            assert env["TRACE30_REDIS_URL"] == "redis://redis:6379/0"
+            assert "redis" in compose[c.name]["depends_on"]
+
+
+def test_sandbox_overlay_points_at_simulator_services(sandbox: dict) -> None:
+    for name, svc in sandbox.items():
+        for var, value in (svc.get("environment") or {}).items():
+            if var.endswith("_URL"):
+                host = re.match(r"https?://([^:/]+)", value).group(1)
+                assert host in sandbox, f"{name}.{var} points at unknown host {host}"
+        assert set(svc.get("depends_on") or {}) <= set(sandbox) | {"redis"}
+
+
+def test_dockerfile_copies_every_package() -> None:
+    text = (ROOT / "deploy/Dockerfile").read_text()
+    for package in ("shared", "services", "simulators", "trace30", "deploy"):
+        assert f"COPY {package} ./{package}" in text
+        assert (ROOT / package).is_dir()
+    assert "USER " in text  # not root
+
+
+def test_gunicorn_conf_is_what_the_commands_name(compose: dict) -> None:
+    for c in components():
+        if not c.sandbox_only:
+            cmd = compose[c.name]["command"]
+            assert (ROOT / cmd[cmd.index("-c") + 1]).is_file()

@@ -1,0 +1,83 @@
+"""The VAT service as real gunicorn processes against the VIES simulator, and ``trace30 run``."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from tests.conftest import (
+    AUTH,
+    INTERNAL_TOKEN,
+    REDIS_URL,
+    ROOT,
+    VIES_PATH,
+    Processes,
+    gunicorn_argv,
+    wait_http,
+)
+
+
+def test_cap_holds_across_gunicorn_workers(processes: Processes, redis_prefix: str) -> None:
+    """Three worker processes together never exceed the member state's cap of 2."""
+    sim = processes.start(
+        ["{python}", "-m", "simulators.vies", "--host", "127.0.0.1", "--port", "{port}",
+         "--latency-ms", "150", "--ms-limit", "DE=2"],
+        health="/_sim/health",
+    )
+    vat = processes.start(
+        gunicorn_argv("services.vat.wsgi:app", workers=3, threads=1),
+        env={"TRACE30_SANDBOX": "1", "TRACE30_INTERNAL_TOKEN": INTERNAL_TOKEN,
+             "TRACE30_REDIS_URL": REDIS_URL, "TRACE30_REDIS_PREFIX": redis_prefix,
+             "TRACE30_VIES_URL": sim + VIES_PATH, "TRACE30_VIES_MS_CONCURRENCY_OVERRIDES": "DE=2"},
+    )
+
+    def one(_: int) -> dict:
+        resp = requests.post(vat + "/v1/vat/check", json={"vat_number": "DE100", "max_age_s": 0},
+                             headers=AUTH, timeout=20)
+        return resp.json()
+
+    with ThreadPoolExecutor(12) as pool:
+        results = list(pool.map(one, range(12)))
+    assert [r["status"] for r in results] == ["valid"] * 12
+    stats = requests.get(sim + "/_sim/stats", timeout=5).json()
+    assert stats["calls"] == 12
+    assert stats["max_in_flight"]["DE"] <= 2
+    assert stats["faults"].get("MS_MAX_CONCURRENT_REQ", 0) == 0
+
+
+def test_trace30_run_serves_the_sandbox(redis_prefix: str) -> None:
+    """What the README promises: ``TRACE30_SANDBOX=1 make run`` answers DE100 and DE301."""
+    offset = random.randint(20000, 30000)
+    env = {**os.environ, "TRACE30_SANDBOX": "1", "TRACE30_REDIS_URL": REDIS_URL,
+           "TRACE30_REDIS_PREFIX": redis_prefix, "PYTHONPATH": str(ROOT)}
+    env.pop("TRACE30_INTERNAL_TOKEN", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trace30.cli", "run", "--port-offset", str(offset)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    base = f"http://127.0.0.1:{8101 + offset}"
+    try:
+        wait_http(base + "/healthz", proc, timeout_s=40)
+        headers = {"Authorization": "Bearer trace30-sandbox-internal-token"}
+        valid = requests.post(base + "/v1/vat/check", json={"vat_number": "DE100"},
+                              headers=headers, timeout=20).json()
+        assert valid["status"] == "valid" and valid["name"] == "John Doe"
+        down = requests.post(base + "/v1/vat/check", json={"vat_number": "DE301"},
+                             headers=headers, timeout=20).json()
+        assert down["status"] == "unavailable"
+        assert down["error"]["code"] == "MS_UNAVAILABLE"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            assert proc.wait(timeout=20) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            if proc.stdout:
+                proc.stdout.close()

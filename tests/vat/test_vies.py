@@ -1,0 +1,128 @@
+"""The zeep VIES adapter against the VIES simulator over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from services.vat.vies import (
+    FAULTS,
+    FaultKind,
+    TraderQuery,
+    ViesBadResponse,
+    ViesFault,
+    ViesTimeout,
+    ViesTransportError,
+    ZeepVies,
+)
+from tests.conftest import VIES_PATH, free_port
+
+
+@pytest.fixture
+def client(vies: str) -> ZeepVies:
+    return ZeepVies(vies + VIES_PATH, connect_timeout_s=1, read_timeout_s=3)
+
+
+def test_valid_test_number(client: ZeepVies) -> None:
+    a = client.check(country_code="DE", number="100")
+    assert a.valid is True
+    assert a.name == "John Doe"
+    assert a.address
+    assert a.request_date is not None
+
+
+def test_invalid_test_number(client: ZeepVies) -> None:
+    a = client.check(country_code="FR", number="200")
+    assert a.valid is False
+    assert a.name is None and a.address is None  # "---" is not a name
+
+
+def test_germany_hides_name_and_address(client: ZeepVies) -> None:
+    a = client.check(country_code="DE", number="136695976")
+    assert a.valid is True
+    assert a.name is None and a.address is None
+
+
+def test_unknown_number_is_invalid(client: ZeepVies) -> None:
+    assert client.check(country_code="FR", number="23334175221").valid is False
+
+
+def test_approx_with_requester_has_consultation_number(client: ZeepVies) -> None:
+    a = client.check(country_code="DE", number="100", trader=TraderQuery(name="John Doe"),
+                     requester=("NL", "004495445B01"))
+    assert a.valid
+    assert a.request_identifier and a.request_identifier.startswith("WAPIAAAA")
+    assert a.match == {"name": "valid"}
+
+
+def test_approx_without_requester_has_none(client: ZeepVies) -> None:
+    a = client.check(country_code="ES", number="B83891812",
+                     trader=TraderQuery(name="Rodrisa Automoviles", city="Sevilla"))
+    assert a.request_identifier is None
+    assert a.match == {"name": "valid", "city": "invalid"}
+    assert a.trader["city"] == "Madrid"
+
+
+def test_germany_does_not_process_matches(client: ZeepVies) -> None:
+    a = client.check(country_code="DE", number="136695976", trader=TraderQuery(name="X GmbH"))
+    assert a.match == {"name": "not_processed"}
+    assert a.name is None
+
+
+@pytest.mark.parametrize(
+    ("number", "code"),
+    [("201", "INVALID_INPUT"), ("202", "INVALID_REQUESTER_INFO"), ("300", "SERVICE_UNAVAILABLE"),
+     ("301", "MS_UNAVAILABLE"), ("302", "TIMEOUT"), ("400", "VAT_BLOCKED"), ("401", "IP_BLOCKED"),
+     ("500", "GLOBAL_MAX_CONCURRENT_REQ"), ("501", "GLOBAL_MAX_CONCURRENT_REQ_TIME"),
+     ("600", "MS_MAX_CONCURRENT_REQ"), ("601", "MS_MAX_CONCURRENT_REQ_TIME"),
+     ("703", "MS_UNAVAILABLE"), ("704", "SERVER_BUSY")],
+)
+@pytest.mark.parametrize("http_status", [500, 200])
+def test_faults_by_code(vies: str, client: ZeepVies, number: str, code: str,
+                        http_status: int) -> None:
+    requests.patch(vies + "/_sim/config", json={"fault_http_status": http_status}, timeout=5)
+    with pytest.raises(ViesFault) as info:
+        client.check(country_code="DE", number=number)
+    assert info.value.code == code
+    assert info.value.kind is FAULTS[code]
+
+
+def test_unparsable_xml_is_bad_response(client: ZeepVies) -> None:
+    with pytest.raises(ViesBadResponse):
+        client.check(country_code="DE", number="700")
+
+
+def test_gateway_error_page_is_transport_error(client: ZeepVies) -> None:
+    with pytest.raises(ViesTransportError) as info:
+        client.check(country_code="DE", number="702")
+    assert "503" in str(info.value)
+
+
+def test_slow_answer_times_out(vies: str, client: ZeepVies) -> None:
+    requests.patch(vies + "/_sim/config", json={"slow_seconds": 5}, timeout=5)
+    started = time.monotonic()
+    with pytest.raises(ViesTimeout):
+        client.check(country_code="DE", number="701", timeout_s=0.3)
+    assert time.monotonic() - started < 1.5
+
+
+def test_unreachable_endpoint_is_transport_error() -> None:
+    dead = ZeepVies(f"http://127.0.0.1:{free_port()}{VIES_PATH}", connect_timeout_s=0.5)
+    with pytest.raises(ViesTransportError):
+        dead.check(country_code="DE", number="100")
+
+
+def test_member_state_cap_answers_ms_max_concurrent(vies: str, client: ZeepVies) -> None:
+    requests.patch(vies + "/_sim/config", json={"down": ["IT"]}, timeout=5)
+    with pytest.raises(ViesFault) as info:
+        client.check(country_code="IT", number="00743110157")
+    assert info.value.code == "MS_UNAVAILABLE"
+    assert info.value.kind is FaultKind.OUTAGE
+
+
+def test_wsdl_is_bundled_not_downloaded(vies: str, client: ZeepVies) -> None:
+    client.check(country_code="DE", number="100")
+    stats = requests.get(vies + "/_sim/stats", timeout=5).json()
+    assert stats["calls"] == 1  # one SOAP call and no WSDL fetch
