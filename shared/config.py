@@ -89,6 +89,63 @@ SETTINGS: dict[str, Setting] = {
         "The platform's own VAT number, sent to VIES so that it returns a consultation number.",
     ),
     # Registry service (settings of services/registry go here)
+    "REGISTRY_GLEIF_URL": Setting(
+        "https://api.gleif.org/api/v1", "GLEIF LEI API base (no key).", str,
+        "http://127.0.0.1:8202/gleif/api/v1",
+    ),
+    "REGISTRY_FR_RECHERCHE_URL": Setting(
+        "https://recherche-entreprises.api.gouv.fr", "France, API Recherche d'entreprises base.",
+        str, "http://127.0.0.1:8202/recherche-entreprises",
+    ),
+    "REGISTRY_NO_BRREG_URL": Setting(
+        "https://data.brreg.no/enhetsregisteret/api", "Norway, Enhetsregisteret API base.", str,
+        "http://127.0.0.1:8202/brreg/enhetsregisteret/api",
+    ),
+    "REGISTRY_GB_COMPANIES_HOUSE_URL": Setting(
+        "https://api.company-information.service.gov.uk", "UK Companies House API base.", str,
+        "http://127.0.0.1:8202/companies-house",
+    ),
+    "REGISTRY_DK_CVR_URL": Setting(
+        "http://distribution.virk.dk", "Denmark CVR system-to-system (Elasticsearch) base.", str,
+        "http://127.0.0.1:8202/cvr",
+    ),
+    "COMPANIES_HOUSE_API_KEY": Setting(
+        None, "Companies House API key; unset: GB numbers are 'unverifiable'.", str,
+        "trace30-sandbox-companies-house-key",
+    ),
+    "CVR_USERNAME": Setting(
+        None, "CVR system-to-system user; unset: DK numbers are 'unverifiable'.", str,
+        "trace30-sandbox",
+    ),
+    "CVR_PASSWORD": Setting(None, "CVR system-to-system password.", str, "trace30-sandbox-cvr"),
+    "REGISTRY_GLEIF_RATE_PER_S": Setting(1.0, "GLEIF calls per second, all processes.", float),
+    "REGISTRY_FR_RECHERCHE_RATE_PER_S": Setting(
+        5.0, "Recherche d'entreprises calls per second (documented 7; 429 seen at 5).", float
+    ),
+    "REGISTRY_NO_BRREG_RATE_PER_S": Setting(5.0, "Brønnøysund calls per second.", float),
+    "REGISTRY_GB_COMPANIES_HOUSE_RATE_PER_S": Setting(
+        2.0, "Companies House calls per second (its limit: 600 per 5 minutes).", float
+    ),
+    "REGISTRY_DK_CVR_RATE_PER_S": Setting(5.0, "CVR calls per second.", float),
+    "REGISTRY_RATE_BURST": Setting(3, "Calls a source may take at once before pacing.", int),
+    "REGISTRY_CONNECT_TIMEOUT_S": Setting(3.0, "Connect timeout of one register call.", float),
+    "REGISTRY_READ_TIMEOUT_S": Setting(8.0, "Read timeout of one register call.", float),
+    "REGISTRY_DEADLINE_S": Setting(
+        10.0, "Overall time for one lookup, retries and waiting for the rate limit included.",
+        float,
+    ),
+    "REGISTRY_RETRIES": Setting(2, "Extra attempts after a transient register fault.", int),
+    "REGISTRY_RETRY_BASE_S": Setting(0.2, "First backoff after a transient fault.", float),
+    "REGISTRY_RETRY_MAX_S": Setting(2.0, "Longest backoff between two attempts.", float),
+    "REGISTRY_BREAKER_THRESHOLD": Setting(
+        5, "Consecutive outage faults of a register that open its circuit.", int
+    ),
+    "REGISTRY_BREAKER_COOLDOWN_S": Setting(30.0, "How long a register's circuit stays open.", float),
+    "REGISTRY_CACHE_POSITIVE_TTL_S": Setting(
+        86400, "How long a found record (active or inactive) is fresh.", int
+    ),
+    "REGISTRY_CACHE_NEGATIVE_TTL_S": Setting(3600, "How long a 'not_found' is fresh.", int),
+    "REGISTRY_POOL_SIZE": Setting(10, "Pooled connections per register and process.", int),
     # Payment service (settings of services/payment go here)
     "PAYEE_VERIFICATION_URL": Setting(
         "https://vop.trace30.dev/vop/v1",

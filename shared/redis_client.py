@@ -12,6 +12,8 @@ import logging
 from dataclasses import dataclass
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from flask import Flask, current_app
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,9 @@ def connect(url: str | None, prefix: str, timeout_s: float = 0.5) -> Store:
             socket_connect_timeout=timeout_s,
             health_check_interval=30,
             decode_responses=True,
+            # One quick retry, no backoff: with Redis down every caller degrades at once
+            # instead of waiting out redis-py's default backoff on each call.
+            retry=Retry(NoBackoff(), 1),
         )
         return Store(client, prefix)
     import fakeredis  # only needed without a Redis server

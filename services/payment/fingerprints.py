@@ -1,0 +1,72 @@
+"""Account fingerprints: a keyed HMAC of the IBAN, so that one account can be recognised.
+
+The gateway uses the fingerprint to spot one account used by many traders without ever storing
+the IBAN. It is HMAC-SHA256, keyed with ``TRACE30_PAYMENT_FINGERPRINT_KEY``, over the
+normalised IBAN (:func:`services.payment.ibans.compact`), in hex. Without the key nobody can
+test guesses against a fingerprint (an IBAN has little entropy: a plain hash would be reversed
+by trying the accounts of a bank). Changing the key changes every fingerprint, so the key is
+set once per deployment and kept like a password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from shared.errors import ConfigError
+
+#: The key used in sandbox when none is configured (documented; never valid outside sandbox).
+SANDBOX_KEY = "trace30-sandbox-fingerprint-key"
+#: The shortest key accepted outside sandbox, in characters.
+MIN_KEY_LENGTH = 32
+
+
+class Fingerprinter:
+    """Fingerprints IBANs with one key; build one per process."""
+
+    def __init__(self, key: str) -> None:
+        if not key:
+            raise ConfigError("the fingerprint key is empty")
+        # HMAC's key schedule done once; each fingerprint copies it (half the cost of hmac.new).
+        self._base = hmac.new(key.encode(), digestmod=hashlib.sha256)
+
+    def __call__(self, iban: str) -> str:
+        """The fingerprint of the normalised ``iban`` (64 hex characters).
+
+        >>> f = Fingerprinter("k" * 32)
+        >>> f("DE89370400440532013000") == f("DE89370400440532013000")
+        True
+        >>> len(f("DE89370400440532013000")), f("DE89370400440532013000")[:12]
+        (64, '5a8e57d7ec78')
+        """
+        mac = self._base.copy()
+        mac.update(iban.encode())
+        return mac.hexdigest()
+
+
+def check_key(key: str | None, *, sandbox: bool) -> str:
+    """Return the key to use, or raise :class:`ConfigError` saying what to set.
+
+    >>> check_key(None, sandbox=True) == SANDBOX_KEY
+    True
+    >>> check_key(None, sandbox=False)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    shared.errors.ConfigError: TRACE30_PAYMENT_FINGERPRINT_KEY is not set. ...
+    """
+    if sandbox:
+        return key or SANDBOX_KEY
+    if not key:
+        raise ConfigError(
+            "TRACE30_PAYMENT_FINGERPRINT_KEY is not set. Outside sandbox the payment service "
+            "needs it to fingerprint accounts: set it to a random secret of at least "
+            f"{MIN_KEY_LENGTH} characters (e.g. `python -c 'import secrets; "
+            "print(secrets.token_hex(32))'`) and keep it: changing it changes every "
+            "fingerprint. Or set TRACE30_SANDBOX=1 to run against the simulators."
+        )
+    if key == SANDBOX_KEY or len(key) < MIN_KEY_LENGTH:
+        raise ConfigError(
+            f"TRACE30_PAYMENT_FINGERPRINT_KEY must be a secret of at least {MIN_KEY_LENGTH} "
+            "characters, not the sandbox key."
+        )
+    return key

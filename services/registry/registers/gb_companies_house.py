@@ -1,0 +1,87 @@
+"""UK Companies House public data API: ``GET {base}/company/{company_number}``.
+
+Authentication is HTTP Basic with the API key as user name and an empty password. The
+``company_status`` enumeration (Companies House's ``api-enumerations``, ``constants.yml``) is
+mapped by :data:`ACTIVE_STATUSES`: ``active``, ``open``, ``registered`` and
+``voluntary-arrangement`` (a company trading under a CVA) are ``active``; ``dissolved``,
+``liquidation``, ``receivership``, ``administration``, ``insolvency-proceedings``,
+``converted-closed``, ``closed`` and ``removed`` are ``inactive``. ``company_status_detail``
+(e.g. ``active-proposal-to-strike-off``) is kept as ``status_detail``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from services.registry.registers import (
+    ACTIVE,
+    INACTIVE,
+    RegisterBadResponse,
+    RegisterRecord,
+    http,
+)
+
+ACTIVE_STATUSES = frozenset({"active", "open", "registered", "voluntary-arrangement"})
+RECORD_URL = "https://find-and-update.company-information.service.gov.uk/company/{number}"
+
+
+class CompaniesHouse:
+    """The Companies House adapter (one per process). Needs an API key."""
+
+    source = "gb_companies_house"
+    title = "UK Companies House"
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str,
+        session: requests.Session,
+        connect_timeout_s: float = 3.0,
+        read_timeout_s: float = 8.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = session
+        self.auth = (api_key, "")
+        self.connect_timeout_s = connect_timeout_s
+        self.read_timeout_s = read_timeout_s
+
+    def lookup(
+        self, *, kind: str, number: str, timeout_s: float | None = None
+    ) -> RegisterRecord | None:
+        """See :meth:`services.registry.registers.Register.lookup`."""
+        response = http.request(
+            self.session, "GET", f"{self.base_url}/company/{number}", title=self.title,
+            timeout=http.timeouts(self.connect_timeout_s, self.read_timeout_s, timeout_s),
+            auth=self.auth,
+        )
+        if response.status_code != 200:
+            return None
+        return parse(http.json_of(response, self.title), number)
+
+
+def parse(document: Any, number: str) -> RegisterRecord:
+    """A record from a company profile."""
+    try:
+        raw = str(document["company_status"])
+        office = document.get("registered_office_address") or {}
+        return RegisterRecord(
+            status=ACTIVE if raw in ACTIVE_STATUSES else INACTIVE,
+            status_raw=raw,
+            status_detail=document.get("company_status_detail"),
+            registered_name=document.get("company_name"),
+            legal_form=document.get("type"),
+            address=http.join_address(
+                office.get("care_of"), office.get("po_box"), office.get("premises"),
+                office.get("address_line_1"), office.get("address_line_2"),
+                office.get("locality"), office.get("region"), office.get("postal_code"),
+                office.get("country"),
+            ),
+            country="GB",
+            ceased_on=document.get("date_of_cessation"),
+            url=RECORD_URL.format(number=number),
+        )
+    except (KeyError, TypeError, AttributeError) as e:
+        raise RegisterBadResponse(f"Companies House profile has an unexpected shape: {e!r}") from e

@@ -1,0 +1,128 @@
+"""HTTP plumbing the register adapters share: pooled sessions and exception translation.
+
+:func:`request` makes one call with a ``(connect, read)`` timeout and turns whatever goes
+wrong into a :class:`~services.registry.registers.RegisterError`: timeouts, refused
+connections, 429 (with ``Retry-After``), 401/403, 5xx and other 4xx. 404 and 410 are answers
+about the number, so they are returned for the adapter to read.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from services.registry.registers import (
+    RegisterAuthError,
+    RegisterBadResponse,
+    RegisterRejected,
+    RegisterServerError,
+    RegisterThrottled,
+    RegisterTimeout,
+    RegisterUnreachable,
+)
+
+USER_AGENT = "trace30-registry/0.1 (+https://trace30.dev)"
+#: Statuses an adapter reads itself; every other non-2xx is an error.
+ANSWERS = frozenset({200, 404, 410})
+
+
+def new_session(pool_size: int = 10) -> requests.Session:
+    """A pooled session for one register (keep-alive saves a TLS handshake per lookup).
+
+    Retries are the checker's business (with backoff and a deadline), never urllib3's.
+    """
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    session.headers["Accept"] = "application/json"
+    return session
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds to wait, from a ``Retry-After`` header (seconds or an HTTP date).
+
+    >>> retry_after("3"), retry_after(None), retry_after("soon")
+    (3.0, None, None)
+    """
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def request(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    title: str,
+    timeout: tuple[float, float],
+    **kwargs: Any,
+) -> requests.Response:
+    """One call to a register; returns responses with a status in :data:`ANSWERS`."""
+    try:
+        response = session.request(method, url, timeout=timeout, **kwargs)
+    except requests.Timeout as e:
+        raise RegisterTimeout(f"{title} did not answer in time") from e
+    except requests.RequestException as e:
+        raise RegisterUnreachable(f"{title} could not be reached: {type(e).__name__}") from e
+    status = response.status_code
+    if status in ANSWERS:
+        return response
+    if status == 429:
+        raise RegisterThrottled(
+            f"{title} answered 429 Too Many Requests",
+            retry_after_s=retry_after(response.headers.get("Retry-After")),
+        )
+    if status in (401, 403):
+        raise RegisterAuthError(f"{title} refused our credentials (HTTP {status})")
+    if status >= 500:
+        raise RegisterServerError(
+            f"{title} answered HTTP {status}",
+            retry_after_s=retry_after(response.headers.get("Retry-After")),
+        )
+    if 200 <= status < 300:
+        raise RegisterBadResponse(f"{title} answered HTTP {status}")
+    raise RegisterRejected(f"{title} refused the request (HTTP {status})")
+
+
+def json_of(response: requests.Response, title: str) -> Any:
+    """The response's JSON body, or :class:`RegisterBadResponse`."""
+    try:
+        return response.json()
+    except ValueError as e:
+        raise RegisterBadResponse(f"{title} answered something that is not JSON") from e
+
+
+def timeouts(connect_s: float, read_s: float, cap_s: float | None) -> tuple[float, float]:
+    """``(connect, read)``, each capped by what is left of the deadline.
+
+    >>> timeouts(3, 8, 2.5), timeouts(3, 8, None), timeouts(3, 8, 0.0)
+    ((2.5, 2.5), (3, 8), (0.05, 0.05))
+    """
+    if cap_s is None:
+        return (connect_s, read_s)
+    cap_s = max(0.05, cap_s)
+    return (min(connect_s, cap_s), min(read_s, cap_s))
+
+
+def join_address(*parts: Any) -> str | None:
+    """Non-empty parts joined with ", ".
+
+    >>> join_address("PUMA Way 1", None, "91074 Herzogenaurach", "")
+    'PUMA Way 1, 91074 Herzogenaurach'
+    """
+    text = ", ".join(str(p).strip() for p in parts if p is not None and str(p).strip())
+    return text or None
