@@ -175,6 +175,74 @@ SETTINGS: dict[str, Setting] = {
         str,
         "trace30-sandbox-fingerprint-key",
     ),
+    # Gateway (settings of services/gateway go here)
+    "GATEWAY_VAT_URL": Setting("http://127.0.0.1:8101", "Base URL of the VAT service."),
+    "GATEWAY_REGISTRY_URL": Setting("http://127.0.0.1:8102", "Base URL of the registry service."),
+    "GATEWAY_PAYMENT_URL": Setting("http://127.0.0.1:8103", "Base URL of the payment service."),
+    "GATEWAY_CONNECT_TIMEOUT_S": Setting(1.0, "Connect timeout of a call to a service.", float),
+    "GATEWAY_VAT_TIMEOUT_S": Setting(9.0, "Read timeout of a call to the VAT service.", float),
+    "GATEWAY_REGISTRY_TIMEOUT_S": Setting(
+        11.0, "Read timeout of a call to the registry service.", float
+    ),
+    "GATEWAY_PAYMENT_TIMEOUT_S": Setting(
+        6.0, "Read timeout of a call to the payment service.", float
+    ),
+    "GATEWAY_DEADLINE_S": Setting(
+        12.0, "Overall time for the three calls of one verification.", float
+    ),
+    "GATEWAY_DEFAULT_WAIT_S": Setting(
+        5.0, "How long POST /v1/verifications waits for the verdict without 'Prefer: wait'.", float
+    ),
+    "GATEWAY_MAX_WAIT_S": Setting(30.0, "The longest 'Prefer: wait' honoured.", float),
+    "GATEWAY_VERDICT_TTL_S": Setting(
+        86400, "How long a settled verdict is valid (expires_at) and cached.", int
+    ),
+    "GATEWAY_LOCAL_CACHE_TTL_S": Setting(
+        5.0, "How long each gateway process keeps verdicts it has served in memory (0: off).",
+        float,
+    ),
+    "GATEWAY_PENDING_RETRY_S": Setting(
+        "60,300,900,3600,21600",
+        "When a pending verification is tried again: seconds after each attempt (the last "
+        "value repeats).",
+    ),
+    "GATEWAY_THREADS": Setting(32, "Verifications run at once per gateway process.", int),
+    "GATEWAY_BACKGROUND": Setting(
+        True, "Run the webhook sender and the pending-retry loop in each gateway process.", bool
+    ),
+    "GATEWAY_API_KEYS": Setting(
+        "[]",
+        "Client API keys, JSON: [{\"id\", \"key_sha256\", \"scopes\": [onboarding, ops, "
+        "batch], \"webhook_url\", \"webhook_secret\"}]. In sandbox the key "
+        "'trace30-sandbox-key' has every scope.",
+    ),
+    "GATEWAY_SANDBOX_WEBHOOK_URL": Setting(
+        None, "Where the sandbox client's webhooks go (none: not sent)."
+    ),
+    # Gateway: evidence log and webhooks (settings of services/gateway/evidence go here)
+    "DATABASE_URL": Setting(
+        "sqlite:///var/trace30-evidence.sqlite3",
+        "Evidence log database: an SQLite file (relative to the working directory; its folder "
+        "is created) or postgresql+psycopg://user@host/db.",
+    ),
+    "EVIDENCE_SEALING_KEYS": Setting(
+        None,
+        "Comma-separated Fernet keys sealing the stored submissions (IBAN, e-mail, phone); the "
+        "first seals, all unseal (rotation). Required outside sandbox; the sandbox key is the "
+        "public services.gateway.sealing.SANDBOX_KEY.",
+        str,
+        "dHJhY2UzMC1zYW5kYm94LXNlYWxpbmcta2V5LTAwMDE=",
+    ),
+    "WEBHOOK_TIMEOUT_S": Setting(5.0, "Connect and read timeout of one webhook POST.", float),
+    "WEBHOOK_MAX_ATTEMPTS": Setting(8, "Attempts at a webhook before it is marked failed.", int),
+    "WEBHOOK_BACKOFF_BASE_S": Setting(
+        5.0, "Wait after the first failed webhook attempt; doubles with each one.", float
+    ),
+    "WEBHOOK_BACKOFF_MAX_S": Setting(3600.0, "Longest wait between webhook attempts.", float),
+    "WEBHOOK_POLL_S": Setting(1.0, "How often each gateway process looks for due webhooks.", float),
+    "WEBHOOK_TOLERANCE_S": Setting(
+        300, "How old a webhook signature receivers accept (documented for receivers).", int
+    ),
 }
 
 

@@ -21,14 +21,19 @@ def create_base_app(
     *,
     title: str,
     description: str = "",
+    internal_auth: bool = True,
 ) -> tuple[Flask, openapi.Api]:
-    """Build ``service``'s app with settings, JSON logs, problem errors, auth, Redis, health."""
+    """Build ``service``'s app with settings, JSON logs, problem errors, auth, Redis, health.
+
+    ``internal_auth=False`` is for the gateway, whose ``/v1`` routes take client API keys.
+    """
     app = Flask(import_name)
     app.name = service
     config.init_app(app, config_overrides)
     logs.init_app(app, service)
     errors.init_app(app)
-    auth.init_app(app)
+    if internal_auth:
+        auth.init_app(app)
     store = redis_client.init_app(app)
     health.init_app(app)
     health.add_check(app, "redis", store.ping)

@@ -9,6 +9,7 @@ payment 8103; simulators VIES 8201, registers 8202, payee verification 8203.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,8 +19,11 @@ from pathlib import Path
 
 import requests
 
+from shared.config import ENV_PREFIX, SETTINGS
+
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
+_LOOPBACK = re.compile(r"^http://127\.0\.0\.1:(\d+)")
 
 
 @dataclass(frozen=True)
@@ -51,17 +55,35 @@ def components(host: str = "127.0.0.1", offset: int = 0) -> list[Component]:
         Component("vies-simulator", 8201 + offset,
                   _simulator("simulators.vies", 8201 + offset, host),
                   health="/_sim/health", sandbox_only=True),
+        Component("registers-simulator", 8202 + offset,
+                  _simulator("simulators.registers", 8202 + offset, host),
+                  health="/_sim/health", sandbox_only=True),
+        Component("payee-simulator", 8203 + offset,
+                  _simulator("simulators.payee", 8203 + offset, host),
+                  health="/_sim/health", sandbox_only=True),
         Component("vat", 8101 + offset, _gunicorn("services.vat.wsgi:app", 8101 + offset, host)),
+        Component("registry", 8102 + offset,
+                  _gunicorn("services.registry.wsgi:app", 8102 + offset, host)),
+        Component("payment", 8103 + offset,
+                  _gunicorn("services.payment.wsgi:app", 8103 + offset, host)),
+        Component("gateway", 8080 + offset,
+                  _gunicorn("services.gateway.wsgi:app", 8080 + offset, host)),
     ]
 
 
-def sandbox_urls(offset: int) -> dict[str, str]:
-    """Where the services find the simulators when the ports are shifted by ``offset``."""
-    base = "http://127.0.0.1:{}"
-    return {
-        "TRACE30_VIES_URL": base.format(8201 + offset)
-        + "/taxation_customs/vies/services/checkVatService",
-    }
+def moved_urls(port_map: dict[int, int], sandbox: bool = True) -> dict[str, str]:
+    """``TRACE30_*`` variables for every URL setting whose default is a suite port on loopback,
+    pointed at the port ``port_map`` moves it to (to run a suite on other ports)."""
+    env = {}
+    for name, setting in SETTINGS.items():
+        default = setting.sandbox_default if sandbox and setting.sandbox_default else setting.default
+        if not isinstance(default, str):
+            continue
+        match = _LOOPBACK.match(default)
+        if match and int(match.group(1)) in port_map:
+            env[ENV_PREFIX + name] = (f"http://127.0.0.1:{port_map[int(match.group(1))]}"
+                                      + default[match.end():])
+    return env
 
 
 def _wait_ready(c: Component, proc: subprocess.Popen, timeout_s: float = 30) -> bool:
@@ -79,8 +101,9 @@ def run(sandbox: bool, host: str = "127.0.0.1", offset: int = 0) -> int:
     """Start the suite and supervise it until Ctrl-C or a process dies; return an exit code."""
     procs: list[tuple[Component, subprocess.Popen]] = []
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    if sandbox and offset:
-        env.update(sandbox_urls(offset))
+    if offset:
+        env.update(moved_urls({c.port - offset: c.port for c in components(host, offset)},
+                              sandbox))
     stopping = False
 
     def stop(*_: object) -> None:

@@ -1,4 +1,4 @@
-"""The VAT service as real gunicorn processes against the VIES simulator, and ``trace30 run``."""
+"""The suite as real processes: the VAT cap across gunicorn workers, and ``trace30 run``."""
 
 from __future__ import annotations
 
@@ -21,6 +21,19 @@ from tests.conftest import (
     gunicorn_argv,
     wait_http,
 )
+
+
+README_TRADER = {
+    "trader_id": "boulangerie-martin", "name": "Boulangerie Martin SAS",
+    "address": {"street": "4 rue du Four", "postcode": "75006", "city": "Paris",
+                "country_code": "FR"},
+    "email": "contact@boulangerie-martin.example", "phone": "+33 1 42 22 00 00",
+    "identification": {"type": "national_id"},
+    "payment": {"iban": "FR7630004000030001234567897",
+                "account_holder": "Boulangerie Martin SAS"},
+    "registration": {"country_code": "FR", "number": "812345676", "kind": "siren"},
+    "vat_number": "FR19812345676", "self_certification": {"accepted": True},
+}
 
 
 def test_cap_holds_across_gunicorn_workers(processes: Processes, redis_prefix: str) -> None:
@@ -51,19 +64,22 @@ def test_cap_holds_across_gunicorn_workers(processes: Processes, redis_prefix: s
     assert stats["faults"].get("MS_MAX_CONCURRENT_REQ", 0) == 0
 
 
-def test_trace30_run_serves_the_sandbox(redis_prefix: str) -> None:
-    """What the README promises: ``TRACE30_SANDBOX=1 make run`` answers DE100 and DE301."""
+def test_trace30_run_serves_the_sandbox(redis_prefix: str, tmp_path) -> None:
+    """What the README promises: ``TRACE30_SANDBOX=1 make run`` answers DE100 and DE301, and
+    the gateway verifies the README's demo trader through the three services."""
     offset = random.randint(20000, 30000)
     env = {**os.environ, "TRACE30_SANDBOX": "1", "TRACE30_REDIS_URL": REDIS_URL,
-           "TRACE30_REDIS_PREFIX": redis_prefix, "PYTHONPATH": str(ROOT)}
+           "TRACE30_REDIS_PREFIX": redis_prefix, "PYTHONPATH": str(ROOT),
+           "TRACE30_DATABASE_URL": f"sqlite:///{tmp_path}/evidence.sqlite3"}
     env.pop("TRACE30_INTERNAL_TOKEN", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "trace30.cli", "run", "--port-offset", str(offset)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     base = f"http://127.0.0.1:{8101 + offset}"
+    gateway = f"http://127.0.0.1:{8080 + offset}"
     try:
-        wait_http(base + "/healthz", proc, timeout_s=40)
+        wait_http(gateway + "/healthz", proc, timeout_s=60)
         headers = {"Authorization": "Bearer trace30-sandbox-internal-token"}
         valid = requests.post(base + "/v1/vat/check", json={"vat_number": "DE100"},
                               headers=headers, timeout=20).json()
@@ -72,6 +88,11 @@ def test_trace30_run_serves_the_sandbox(redis_prefix: str) -> None:
                              headers=headers, timeout=20).json()
         assert down["status"] == "unavailable"
         assert down["error"]["code"] == "MS_UNAVAILABLE"
+        verdict = requests.post(gateway + "/v1/verifications", json=README_TRADER, timeout=30,
+                                headers={"Authorization": "Bearer trace30-sandbox-key",
+                                         "Prefer": "wait=20"})
+        assert verdict.status_code == 200, verdict.text
+        assert verdict.json()["verdict"] == "verified", verdict.json()["reasons"]
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -1,0 +1,140 @@
+"""The gateway's public routes: verifications and traders.
+
+``POST /v1/verifications`` honours ``Prefer: wait=N`` (RFC 7240): the verdict within N seconds
+is a 200; otherwise a 202 with ``Location: /v1/verifications/{id}``, and the result goes to the
+client's webhook when it settles.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Response, current_app, g, request, url_for
+
+from services.gateway.access import require
+from services.gateway.reasons import CATALOGUE
+from services.gateway.schemas import (
+    HistoryQuerySchema,
+    HistorySchema,
+    SubmissionSchema,
+    VerificationSchema,
+)
+from services.gateway.verifications import Outcome, Verifier
+from shared.errors import NotFound
+from shared.logs import current_request_id
+from shared.openapi import Blueprint
+
+bp = Blueprint("gateway", __name__, url_prefix="/v1",
+               description="Trader verifications and their traceability verdicts")
+
+EXTENSION = "trace30.gateway"
+_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+
+
+def _verifier() -> Verifier:
+    return current_app.extensions[EXTENSION]
+
+
+def prefer_wait(header: str | None, default: float, maximum: float) -> float:
+    """Seconds to wait from a ``Prefer`` header (``respond-async`` alone means 0).
+
+    >>> prefer_wait("wait=3", 5, 30), prefer_wait("respond-async", 5, 30), prefer_wait(None, 5, 30)
+    (3.0, 0.0, 5)
+    >>> prefer_wait("respond-async, wait=100", 5, 30)
+    30
+    """
+    if not header:
+        return default
+    match = _WAIT.search(header)
+    if match:
+        return min(float(match.group(1)), maximum)
+    if "respond-async" in header.lower():
+        return 0.0
+    return default
+
+
+def _wait_s() -> float:
+    cfg = current_app.config
+    return prefer_wait(request.headers.get("Prefer"), cfg["GATEWAY_DEFAULT_WAIT_S"],
+                       cfg["GATEWAY_MAX_WAIT_S"])
+
+
+def _answer(outcome: Outcome, wait_s: float) -> Any:
+    headers = {"Preference-Applied": f"wait={wait_s:g}"}
+    vid = outcome.result.get("id")
+    if vid:
+        location = url_for("gateway.get_verification", verification_id=vid)
+        headers["Location" if outcome.status == 202 else "Content-Location"] = location
+    if outcome.cached_json is not None:
+        # Stored as VerificationSchema dumped it: sent as it is, without decoding it again.
+        return Response(outcome.cached_json[1], 200, headers, mimetype="application/json")
+    return outcome.result, outcome.status, headers
+
+
+@bp.post("/verifications")
+@bp.arguments(SubmissionSchema())
+@bp.response(200, VerificationSchema())
+@bp.alt_response(202, schema=VerificationSchema(), description="Still running: poll Location")
+@require("onboarding")
+def create_verification(submission: dict[str, Any]) -> Any:
+    """Verify a trader: VAT number, business register and payment account, in parallel."""
+    wait_s = _wait_s()
+    outcome = _verifier().submit(submission, g.client.id, wait_s=wait_s,
+                                 request_id=current_request_id())
+    return _answer(outcome, wait_s)
+
+
+@bp.get("/verifications/<verification_id>")
+@bp.response(200, VerificationSchema())
+@require("onboarding", "ops", "batch")
+def get_verification(verification_id: str) -> dict[str, Any]:
+    """One verification, running or settled."""
+    record = _verifier().evidence.get(verification_id)
+    if record is None:
+        raise NotFound(f"No verification {verification_id}.")
+    return _verifier().view(record)
+
+
+@bp.get("/traders/<trader_id>")
+@bp.response(200, VerificationSchema())
+@require("onboarding", "ops", "batch")
+def get_trader(trader_id: str) -> dict[str, Any]:
+    """The trader's current verdict: its latest settled verification."""
+    record = _verifier().evidence.current(trader_id)
+    if record is None:
+        raise NotFound(f"No settled verification for trader {trader_id}.")
+    return _verifier().view(record)
+
+
+@bp.get("/traders/<trader_id>/history")
+@bp.arguments(HistoryQuerySchema(), location="query")
+@bp.response(200, HistorySchema())
+@require("ops", "batch")
+def trader_history(query: dict[str, Any], trader_id: str) -> dict[str, Any]:
+    """Every verification of the trader, newest first, with its evidence."""
+    records = _verifier().evidence.history(trader_id, limit=query["limit"])
+    if not records:
+        raise NotFound(f"No verification for trader {trader_id}.")
+    return {"trader_id": trader_id, "verifications": [_verifier().view(r) for r in records]}
+
+
+@bp.post("/traders/<trader_id>/reverify")
+@bp.response(200, VerificationSchema())
+@bp.alt_response(202, schema=VerificationSchema(), description="Still running: poll Location")
+@require("batch", "ops")
+def reverify_trader(trader_id: str) -> Any:
+    """Verify the trader's last submission again, now, without the cache."""
+    wait_s = _wait_s()
+    outcome = _verifier().reverify(trader_id, g.client.id, wait_s=wait_s,
+                                   request_id=current_request_id())
+    if outcome is None:
+        raise NotFound(f"No verification for trader {trader_id}.")
+    return _answer(outcome, wait_s)
+
+
+@bp.get("/reasons")
+@require("onboarding", "ops", "batch")
+def reasons() -> dict[str, Any]:
+    """The stable list of reason codes, with their Art 30(1) item and severity."""
+    return {"reasons": [vars(r) for r in CATALOGUE.values()]}

@@ -1,0 +1,152 @@
+"""The verdict cache and single-flight lock, in Redis; the gateway works without them.
+
+- A settled, non-pending verdict is cached under its submission fingerprint for
+  ``TRACE30_GATEWAY_VERDICT_TTL_S``: a resubmission of the same data is answered without any
+  upstream call. ``pending`` is never cached.
+- Concurrent identical submissions run one fan-out: the first takes a lock on the fingerprint
+  (``SET NX`` with the verification id), the others read the id from the lock and wait for that
+  verification's result, which the leader publishes under its id for a short while.
+- With Redis down every operation degrades to "no cache, no lock" and is logged: the gateway
+  still answers, uncached, and never 500s because of Redis.
+
+A cached verdict is stored as the JSON the client receives (``cached: true`` included), so a
+hit is served without decoding and re-encoding it; each process also keeps the verdicts it has
+served for a few seconds (``TRACE30_GATEWAY_LOCAL_CACHE_TTL_S``), which saves the Redis round
+trip on a resubmitted signup form. A forced re-verification or a purge reaches the other
+processes within that TTL.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import threading
+
+import redis
+from cachetools import TTLCache
+
+from shared.redis_client import Store
+
+log = logging.getLogger(__name__)
+
+RESULT_TTL_S = 300
+
+
+class VerdictCache:
+    """Verdicts by fingerprint, and the single-flight protocol."""
+
+    def __init__(self, store: Store, ttl_s: int, lock_ttl_s: float,
+                 local_ttl_s: float = 0) -> None:
+        self.store = store
+        self.ttl_s = ttl_s
+        self.lock_ttl_ms = int(lock_ttl_s * 1000)
+        self._local: TTLCache[str, str] | None = (
+            TTLCache(10_000, local_ttl_s) if local_ttl_s > 0 else None)
+        self._lock = threading.Lock()
+
+    def _k(self, *parts: str) -> str:
+        return self.store.key("gateway", *parts)
+
+    def _safe(self, what: str, fn: Any, default: Any) -> Any:
+        try:
+            return fn()
+        except redis.RedisError as e:
+            log.warning("redis unavailable: gateway answers uncached",
+                        extra={"op": what, "error": type(e).__name__})
+            return default
+
+    def get(self, fingerprint: str) -> tuple[str, str] | None:
+        """The cached verdict for ``fingerprint``: its verification id and its JSON."""
+        raw = None
+        if self._local is not None:
+            with self._lock:
+                raw = self._local.get(fingerprint)
+        if raw is None:
+            raw = self._safe("get", lambda: self.store.client.get(
+                self._k("verdict", fingerprint)), None)
+            if raw and self._local is not None:
+                with self._lock:
+                    self._local[fingerprint] = raw
+        if not raw:
+            return None
+        verification_id, _, body = raw.partition("\n")
+        return verification_id, body
+
+    def put(self, fingerprint: str, result: dict[str, Any]) -> None:
+        """Cache a settled verdict; ``pending`` is refused."""
+        if result.get("verdict") in (None, "pending"):
+            raise ValueError("only settled, non-pending verdicts are cached")
+        raw = result["id"] + "\n" + json.dumps({**result, "cached": True})
+        stored = self._safe("put", lambda: self.store.client.set(
+            self._k("verdict", fingerprint), raw, ex=self.ttl_s), None)
+        # Only what Redis holds is kept locally: without Redis the gateway runs uncached.
+        if stored and self._local is not None:
+            with self._lock:
+                self._local[fingerprint] = raw
+
+    def drop(self, fingerprint: str) -> None:
+        """Forget the cached verdict (a forced re-verification)."""
+        if self._local is not None:
+            with self._lock:
+                self._local.pop(fingerprint, None)
+        self._safe("drop", lambda: self.store.client.delete(self._k("verdict", fingerprint)),
+                   None)
+
+    def lead(self, fingerprint: str, verification_id: str) -> str | None:
+        """Take the single-flight lock: None if we lead, else the leader's verification id.
+
+        Without Redis everybody leads (no lock can be shared).
+        """
+        key = self._k("inflight", fingerprint)
+
+        def take() -> str | None:
+            if self.store.client.set(key, verification_id, nx=True, px=self.lock_ttl_ms):
+                return None
+            return self.store.client.get(key) or None
+
+        return self._safe("lock", take, None)
+
+    def release(self, fingerprint: str, verification_id: str) -> None:
+        """Give the lock back (only if we still hold it)."""
+        key = self._k("inflight", fingerprint)
+
+        def release() -> None:
+            if self.store.client.get(key) == verification_id:
+                self.store.client.delete(key)
+
+        self._safe("release", release, None)
+
+    def publish(self, verification_id: str, result: dict[str, Any]) -> None:
+        """Make the leader's result visible to the waiters (any verdict, pending included)."""
+        self._safe("publish", lambda: self.store.client.set(
+            self._k("result", verification_id), json.dumps(result), ex=RESULT_TTL_S), None)
+
+    def wait(self, verification_id: str, timeout_s: float) -> dict[str, Any] | None:
+        """The leader's published result, waiting up to ``timeout_s``."""
+        end = time.monotonic() + timeout_s
+        key = self._k("result", verification_id)
+        while True:
+            raw = self._safe("wait", lambda: self.store.client.get(key), None)
+            if raw:
+                return json.loads(raw)
+            if time.monotonic() >= end:
+                return None
+            time.sleep(0.02)
+
+    def request_notification(self, verification_id: str) -> None:
+        """A waiter gave up waiting: the result must also go to the client's webhook."""
+        self._safe("notify", lambda: self.store.client.set(
+            self._k("notify", verification_id), "1", ex=RESULT_TTL_S), None)
+
+    def notification_requested(self, verification_id: str) -> bool:
+        """Whether some waiter asked for the webhook."""
+        return bool(self._safe("notify?", lambda: self.store.client.get(
+            self._k("notify", verification_id)), None))
+
+    def claim(self, name: str, ttl_s: float) -> bool:
+        """A short exclusive claim (e.g. one process retries one pending verification)."""
+        return bool(self._safe("claim", lambda: self.store.client.set(
+            self._k("claim", name), "1", nx=True, px=int(ttl_s * 1000)), True))

@@ -1,0 +1,119 @@
+"""The stable list of reason codes a verdict can carry, with their item and severity.
+
+Codes never change meaning once published: marketplaces map them to their own messages and
+workflows. Severity says what the reason does to the verdict:
+
+- ``error``: definitive, the verdict is ``rejected``;
+- ``pending``: an upstream could not answer; the verdict is ``pending`` (unless rejected);
+- ``warning``: a person must look; the verdict is ``needs_review`` (unless rejected or pending);
+- ``info``: recorded, changes nothing.
+
+``message`` is written for the trader: it says what to fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ITEM_A = "30(1)(a)"  # name, address, telephone number, e-mail
+ITEM_B = "30(1)(b)"  # identification document or eID
+ITEM_C = "30(1)(c)"  # payment account details
+ITEM_D = "30(1)(d)"  # trade register and registration number (and VAT number)
+ITEM_E = "30(1)(e)"  # self-certification: only products that comply with EU law
+
+ITEMS = {"a": ITEM_A, "b": ITEM_B, "c": ITEM_C, "d": ITEM_D, "e": ITEM_E}
+
+SEVERITIES = ("error", "pending", "warning", "info")
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One entry of the catalogue."""
+
+    code: str
+    item: str
+    severity: str
+    message: str
+
+
+_CATALOGUE = [
+    # (a) contact details
+    Reason("MISSING_NAME", ITEM_A, "error", "Provide the trader's full legal name."),
+    Reason("MISSING_ADDRESS", ITEM_A, "error",
+           "Provide the trader's address: street, postcode, city and country."),
+    Reason("MISSING_EMAIL", ITEM_A, "error", "Provide the trader's e-mail address."),
+    Reason("MISSING_PHONE", ITEM_A, "error", "Provide the trader's telephone number."),
+    # (b) identification
+    Reason("MISSING_IDENTIFICATION", ITEM_B, "error",
+           "Provide a copy of an identification document or an electronic identification."),
+    # (c) payment account
+    Reason("MISSING_PAYMENT", ITEM_C, "error", "Provide the trader's payment account (IBAN)."),
+    Reason("IBAN_INVALID", ITEM_C, "error",
+           "The IBAN is not valid; check it against a bank statement and submit it again."),
+    Reason("PAYMENT_INPUT_INVALID", ITEM_C, "error",
+           "The payment details could not be read; correct them and submit again."),
+    Reason("PAYMENT_CHECK_UNAVAILABLE", ITEM_C, "pending",
+           "The payment account could not be checked right now; it is retried automatically."),
+    Reason("PAYEE_NAME_MISMATCH", ITEM_C, "warning",
+           "The account holder's name does not match the trader's name; use an account held "
+           "by the trader."),
+    Reason("PAYEE_NAME_CLOSE_MATCH", ITEM_C, "warning",
+           "The account holder's name is close to, but not the same as, the trader's name."),
+    Reason("PAYEE_NAME_NOT_CHECKED", ITEM_C, "info",
+           "The account holder's name could not be checked with the bank."),
+    Reason("BIC_WARNING", ITEM_C, "info", "The BIC belongs to another branch of the same bank."),
+    Reason("ACCOUNT_SHARED", ITEM_C, "warning",
+           "The same payment account is used by other traders on this marketplace."),
+    # (d) register and VAT
+    Reason("REGISTRATION_NUMBER_INVALID", ITEM_D, "error",
+           "The registration number is not valid for that register; check it on the register "
+           "extract."),
+    Reason("REGISTRATION_INPUT_INVALID", ITEM_D, "error",
+           "The registration details could not be read; check the country, kind and number."),
+    Reason("REGISTER_NOT_FOUND", ITEM_D, "error",
+           "The register has no company with that number; check it on the register extract."),
+    Reason("REGISTER_INACTIVE", ITEM_D, "error",
+           "The register lists the company as not active (dissolved, in liquidation or deleted)."),
+    Reason("REGISTER_UNVERIFIABLE", ITEM_D, "warning",
+           "The register of that country cannot be checked online; provide a recent register "
+           "extract."),
+    Reason("REGISTER_UNAVAILABLE", ITEM_D, "pending",
+           "The business register did not answer; the check is retried automatically."),
+    Reason("REGISTER_NAME_MISMATCH", ITEM_D, "warning",
+           "The name in the business register differs from the declared name."),
+    Reason("VAT_INVALID", ITEM_D, "error",
+           "The VAT number is not valid according to VIES; check it and submit it again."),
+    Reason("VAT_INPUT_INVALID", ITEM_D, "error",
+           "The VAT number could not be read; check it and submit it again."),
+    Reason("VAT_UNAVAILABLE", ITEM_D, "pending",
+           "VIES did not answer for that member state; the check is retried automatically."),
+    Reason("VAT_BLOCKED", ITEM_D, "warning",
+           "VIES refuses to check this VAT number; a person will look at it."),
+    Reason("VIES_REFUSED_REQUESTER", ITEM_D, "warning",
+           "VIES refused the marketplace's own request; the operator must look at it."),
+    Reason("VIES_NAME_MISMATCH", ITEM_D, "warning",
+           "The name VIES holds for the VAT number differs from the declared name."),
+    Reason("VAT_CHECKED_STALE", ITEM_D, "info",
+           "VIES was down; the last valid answer was used."),
+    # (e) self-certification
+    Reason("MISSING_SELF_CERTIFICATION", ITEM_E, "error",
+           "The trader must certify that it offers only products that comply with EU law."),
+    Reason("SELF_CERTIFICATION_NOT_ACCEPTED", ITEM_E, "error",
+           "The trader did not accept the self-certification; it must accept it to sell."),
+]
+
+#: code → :class:`Reason`
+CATALOGUE: dict[str, Reason] = {r.code: r for r in _CATALOGUE}
+
+
+def reason(code: str, detail: str | None = None) -> dict[str, str]:
+    """The reason ``code`` as it appears in a verdict (``detail`` adds specifics).
+
+    >>> reason("VAT_INVALID")["item"]
+    '30(1)(d)'
+    """
+    r = CATALOGUE[code]
+    out = {"code": r.code, "item": r.item, "severity": r.severity, "message": r.message}
+    if detail:
+        out["detail"] = detail
+    return out

@@ -1,0 +1,97 @@
+"""A trader submission: its fingerprint, and the redacted copy shown to staff.
+
+The fingerprint is a SHA-256 over the canonical JSON of the normalised submission (keys
+sorted, strings trimmed, IBAN and VAT number compacted and upper-cased) together with the
+client's id: the same data from the same client gives the same fingerprint, any change gives
+another. It keys the verdict cache, so it never carries personal data in clear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+_SPACES = re.compile(r"[\s.\-]+")
+
+
+def _trim(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _trim(v) for k, v in value.items() if v not in (None, "")}
+    if isinstance(value, list):
+        return [_trim(v) for v in value]
+    return value
+
+
+def normalise(submission: dict[str, Any]) -> dict[str, Any]:
+    """The submission with blanks dropped, strings trimmed and numbers compacted.
+
+    >>> normalise({"vat_number": " de 136.695.976 ", "name": " ACME "})
+    {'vat_number': 'DE136695976', 'name': 'ACME'}
+    """
+    sub = _trim(submission)
+    if sub.get("vat_number"):
+        sub["vat_number"] = _SPACES.sub("", sub["vat_number"]).upper()
+    payment = sub.get("payment")
+    if payment and payment.get("iban"):
+        payment["iban"] = re.sub(r"\s+", "", payment["iban"]).upper()
+    if sub.get("email"):
+        sub["email"] = sub["email"].lower()
+    return sub
+
+
+def fingerprint(submission: dict[str, Any], client_id: str) -> str:
+    """Hex SHA-256 of the normalised submission and the client id."""
+    canonical = json.dumps([client_id, normalise(submission)], sort_keys=True,
+                           separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _mask(text: str, keep_start: int, keep_end: int) -> str:
+    if len(text) <= keep_start + keep_end:
+        return "*" * len(text)
+    tail = text[len(text) - keep_end:]
+    return text[:keep_start] + "*" * (len(text) - keep_start - keep_end) + tail
+
+
+def mask_email(email: str) -> str:
+    """``jane.doe@example.com`` → ``j*******@example.com``.
+
+    >>> mask_email("jane.doe@example.com")
+    'j*******@example.com'
+    """
+    local, _, domain = email.partition("@")
+    return _mask(local, 1, 0) + "@" + domain
+
+
+def mask_iban(iban: str) -> str:
+    """Country code and last four characters only.
+
+    >>> mask_iban("DE89370400440532013000")
+    'DE****************3000'
+    """
+    return _mask(iban, 2, 4)
+
+
+def redact(submission: dict[str, Any]) -> dict[str, Any]:
+    """A copy safe to store in clear and show to staff: e-mail, phone, IBAN and document
+    reference masked; everything else as submitted (names and addresses are what is checked).
+    """
+    sub = normalise(submission)
+    if sub.get("email"):
+        sub["email"] = mask_email(sub["email"])
+    if sub.get("phone"):
+        sub["phone"] = _mask(sub["phone"], 3, 3)
+    ident = sub.get("identification")
+    if ident and ident.get("reference"):
+        ident["reference"] = _mask(ident["reference"], 0, 3)
+    payment = sub.get("payment")
+    if payment and payment.get("iban"):
+        payment["iban"] = mask_iban(payment["iban"])
+    return sub

@@ -1,0 +1,91 @@
+"""Calls from the gateway to the VAT, registry and payment services.
+
+One :class:`ServiceClient` per service, built once per process with a pooled session. Each
+call carries the internal bearer token and the request id, and has a connect timeout and a
+read timeout bounded by what is left of the verification's deadline. Nothing here raises for
+an upstream problem: a timeout, a refused connection or a 5xx becomes an ``unavailable``
+answer (which the verdict turns into ``pending``), and a 400 (the service could not read what
+the trader submitted) becomes ``input_invalid`` with the service's field errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+log = logging.getLogger(__name__)
+
+
+class ServiceClient:
+    """POST JSON to one trace30 service and always get an answer dict back."""
+
+    def __init__(self, name: str, url: str, *, token: str, connect_timeout_s: float,
+                 read_timeout_s: float, pool_size: int = 32) -> None:
+        self.name = name
+        self.url = url
+        self.token = token
+        self.connect_timeout_s = connect_timeout_s
+        self.read_timeout_s = read_timeout_s
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    def call(self, body: dict[str, Any], *, deadline: float,
+             request_id: str | None = None) -> dict[str, Any]:
+        """The service's answer to ``body``, or an ``unavailable``/``input_invalid`` answer."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return _unavailable("GATEWAY_DEADLINE", "No time was left to ask the service.")
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if request_id:
+            headers["X-Request-ID"] = request_id
+        started = time.monotonic()
+        try:
+            resp = self.session.post(
+                self.url, json=body, headers=headers,
+                timeout=(self.connect_timeout_s, min(self.read_timeout_s, remaining)),
+            )
+        except requests.Timeout:
+            return self._logged(_unavailable("SERVICE_TIMEOUT", f"The {self.name} service did "
+                                             "not answer in time."), started)
+        except requests.RequestException as e:
+            return self._logged(_unavailable("SERVICE_UNREACHABLE", f"The {self.name} service "
+                                             f"could not be reached ({type(e).__name__})."),
+                                started)
+        if resp.status_code == 200:
+            try:
+                return resp.json()
+            except ValueError:
+                return self._logged(_unavailable("SERVICE_BAD_RESPONSE", "Unreadable answer."),
+                                    started)
+        if resp.status_code in (400, 422):
+            problem = _json_or_empty(resp)
+            return {"status": "input_invalid", "errors": problem.get("errors") or {},
+                    "detail": problem.get("detail")}
+        return self._logged(_unavailable(f"SERVICE_HTTP_{resp.status_code}",
+                                         f"The {self.name} service answered "
+                                         f"HTTP {resp.status_code}."), started)
+
+    def _logged(self, answer: dict[str, Any], started: float) -> dict[str, Any]:
+        log.warning("service call failed", extra={
+            "upstream": self.name, "code": answer["error"]["code"],
+            "ms": round((time.monotonic() - started) * 1000, 1)})
+        return answer
+
+
+def _json_or_empty(resp: requests.Response) -> dict[str, Any]:
+    try:
+        body = resp.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _unavailable(code: str, message: str) -> dict[str, Any]:
+    return {"status": "unavailable", "error": {"code": code, "retryable": True,
+                                               "message": message}}

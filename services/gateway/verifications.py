@@ -1,0 +1,353 @@
+"""Running a verification: fan-out, verdict, evidence, cache, webhooks, retries.
+
+:class:`Verifier` is what the API calls. ``submit`` answers from the cache when it can, joins a
+running identical verification (single-flight), or starts one: the three service calls run
+concurrently on a process-wide pool, each with its own timeout and all under one deadline.
+The caller waits up to its ``Prefer: wait``; if the verdict is not ready by then the work goes
+on and the result is sent to the client's webhook when it settles.
+
+A ``pending`` verdict (an upstream could not answer) is kept with a ``next_retry_at``; the
+retry loop (:class:`RetryLoop`) runs it again on the schedule in
+``TRACE30_GATEWAY_PENDING_RETRY_S`` and sends ``verdict.changed`` when it settles.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from services.gateway import submissions
+from services.gateway.cache import VerdictCache
+from services.gateway.evidence import EvidenceLog, VerificationRecord
+from services.gateway.upstreams import ServiceClient
+from services.gateway.verdicts import decide
+
+log = logging.getLogger(__name__)
+
+EVENT_COMPLETED = "verification.completed"
+EVENT_CHANGED = "verdict.changed"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat(timespec="seconds").replace("+00:00", "Z") if dt else None
+
+
+@dataclass
+class Outcome:
+    """What ``submit`` answers: 200 with a verdict, or 202 with the id to poll."""
+
+    status: int
+    result: dict[str, Any]
+    #: A cache hit: the verification id and the JSON to send as it is.
+    cached_json: tuple[str, str] | None = None
+
+
+@dataclass
+class _Job:
+    """Hand-over between the waiting request and the background run."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    done: bool = False
+    notify: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The gateway's timing settings."""
+
+    deadline_s: float
+    verdict_ttl_s: int
+    retry_schedule_s: tuple[float, ...]
+
+
+class Verifier:
+    """Runs verifications; one per process, shared by its threads."""
+
+    def __init__(self, *, clients: dict[str, ServiceClient], evidence: EvidenceLog,
+                 cache: VerdictCache, settings: Settings, webhook_target: Any,
+                 threads: int = 32) -> None:
+        self.clients = clients
+        self.evidence = evidence
+        self.cache = cache
+        self.settings = settings
+        self.webhook_target = webhook_target  # client_id -> (url, secret) | None
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="verification")
+        self.calls = ThreadPoolExecutor(threads * 3, thread_name_prefix="upstream")
+
+    # -- entry points ---------------------------------------------------------------------------
+
+    def submit(self, submission: dict[str, Any], client_id: str, *, wait_s: float,
+               request_id: str | None = None, force: bool = False) -> Outcome:
+        """Verify ``submission`` for ``client_id``, waiting up to ``wait_s`` for the verdict."""
+        sub = submissions.normalise(submission)
+        fp = submissions.fingerprint(sub, client_id)
+        if force:
+            self.cache.drop(fp)
+        else:
+            cached = self.cache.get(fp)
+            if cached:
+                return Outcome(200, {"id": cached[0]}, cached_json=cached)
+        vid = uuid.uuid4().hex
+        leader = self.cache.lead(fp, vid)
+        if leader is not None:
+            return self._follow(leader, wait_s)
+        record = VerificationRecord(
+            id=vid, trader_id=sub["trader_id"], client_id=client_id, fingerprint=fp,
+            state="running", verdict=None, items=None, reasons=None, checks=None,
+            name_consistency=None, evidence=None, submission=submissions.redact(sub),
+            account_fingerprint=None, request_id=request_id, created_at=_now(),
+            settled_at=None, checked_at=None, expires_at=None,
+        )
+        try:
+            self.evidence.save(record, private_submission=sub)
+        except Exception:
+            self.cache.release(fp, vid)
+            raise
+        job = _Job()
+        future = self.pool.submit(self._run, record, sub, job, request_id)
+        future.add_done_callback(_log_failure)
+        return self._await(record, future, job, wait_s)
+
+    def reverify(self, trader_id: str, client_id: str, *, wait_s: float,
+                 request_id: str | None = None) -> Outcome | None:
+        """Verify the trader's last submission again, bypassing the cache; None if unknown."""
+        current = self.evidence.current(trader_id)
+        if current is None:
+            return None
+        private = self.evidence.private_submission(current.id)
+        if private is None:
+            return None
+        return self.submit(private, client_id, wait_s=wait_s, request_id=request_id, force=True)
+
+    def retry(self, record: VerificationRecord) -> None:
+        """Run a pending verification again (called by the retry loop)."""
+        private = self.evidence.private_submission(record.id)
+        if private is None:
+            return
+        record.state = "running"
+        self._run(record, private, _Job(), record.request_id)
+
+    # -- waiting ----------------------------------------------------------------------------------
+
+    def _await(self, record: VerificationRecord, future: Future, job: _Job,
+               wait_s: float) -> Outcome:
+        try:
+            return Outcome(200, future.result(timeout=wait_s))
+        except FutureTimeout:
+            with job.lock:
+                if not job.done:
+                    job.notify = True
+                    return Outcome(202, self._running(record))
+            return Outcome(200, future.result())
+
+    def _follow(self, leader_id: str, wait_s: float) -> Outcome:
+        result = self.cache.wait(leader_id, wait_s)
+        if result is not None:
+            return Outcome(200, result)
+        self.cache.request_notification(leader_id)
+        result = self.cache.wait(leader_id, 0)  # it may have landed meanwhile
+        if result is not None:
+            return Outcome(200, result)
+        record = self.evidence.get(leader_id)
+        if record is not None and record.state == "settled":
+            return Outcome(200, self.view(record))
+        return Outcome(202, {"id": leader_id, "state": "running", "verdict": None,
+                             "trader_id": record.trader_id if record else None})
+
+    # -- the work -----------------------------------------------------------------------------------
+
+    def _run(self, record: VerificationRecord, sub: dict[str, Any], job: _Job,
+             request_id: str | None) -> dict[str, Any]:
+        previous = self.evidence.current(record.trader_id)
+        try:
+            checks = self._fan_out(sub, request_id)
+            account = (checks.get("payment") or {}).get("account_fingerprint")
+            shared = (self.evidence.traders_sharing_account(account, record.trader_id)
+                      if account else [])
+            decision = decide(sub, checks, shared)
+            now = _now()
+            record.state = "settled"
+            record.verdict = decision.verdict
+            record.items = decision.items
+            record.reasons = decision.reasons
+            record.checks = checks
+            record.name_consistency = decision.name_consistency
+            record.evidence = evidence_of(checks)
+            record.account_fingerprint = account
+            record.checked_at = now
+            record.settled_at = now
+            record.attempts += 1
+            if decision.verdict == "pending":
+                record.expires_at = None
+                record.next_retry_at = now + timedelta(seconds=self._backoff(record.attempts))
+            else:
+                record.expires_at = now + timedelta(seconds=self.settings.verdict_ttl_s)
+                record.next_retry_at = None
+            self.evidence.save(record)
+            result = self.view(record)
+            if decision.verdict != "pending":
+                self.cache.put(record.fingerprint, result)
+            self.cache.publish(record.id, result)
+        finally:
+            self.cache.release(record.fingerprint, record.id)
+        with job.lock:
+            job.done = True
+            notify = job.notify or self.cache.notification_requested(record.id)
+        if notify:
+            self._webhook(EVENT_COMPLETED, record, result)
+        old = previous.verdict if previous else None
+        if old is not None and old != record.verdict:
+            self._webhook(EVENT_CHANGED, record, {**result, "previous_verdict": old})
+        log.info("verification settled", extra={
+            "verification": record.id, "verdict": record.verdict, "attempts": record.attempts})
+        return result
+
+    def _fan_out(self, sub: dict[str, Any], request_id: str | None) -> dict[str, Any]:
+        deadline = time.monotonic() + self.settings.deadline_s
+        bodies = upstream_bodies(sub)
+        futures = {name: self.calls.submit(self.clients[name].call, body, deadline=deadline,
+                                           request_id=request_id)
+                   for name, body in bodies.items() if body is not None}
+        checks: dict[str, Any] = dict.fromkeys(bodies)
+        for name, fut in futures.items():
+            try:
+                checks[name] = fut.result(timeout=max(0.0, deadline - time.monotonic()) + 1)
+            except FutureTimeout:
+                checks[name] = {"status": "unavailable", "error": {
+                    "code": "GATEWAY_DEADLINE", "retryable": True,
+                    "message": "The service did not answer within the deadline."}}
+        return checks
+
+    def _backoff(self, attempts: int) -> float:
+        schedule = self.settings.retry_schedule_s
+        return schedule[min(attempts - 1, len(schedule) - 1)]
+
+    def _webhook(self, event: str, record: VerificationRecord, result: dict[str, Any]) -> None:
+        target = self.webhook_target(record.client_id)
+        if not target:
+            return
+        self.evidence.enqueue_webhook(
+            client_id=record.client_id, url=target, event=event,
+            payload={"event": event, "verification": result},
+            verification_id=record.id, trader_id=record.trader_id,
+        )
+
+    # -- views --------------------------------------------------------------------------------------
+
+    def view(self, record: VerificationRecord) -> dict[str, Any]:
+        """The API's representation of a verification."""
+        return {
+            "id": record.id,
+            "trader_id": record.trader_id,
+            "state": record.state,
+            "verdict": record.verdict,
+            "items": record.items,
+            "reasons": record.reasons,
+            "checks": record.checks,
+            "name_consistency": record.name_consistency,
+            "evidence": record.evidence,
+            "created_at": _iso(record.created_at),
+            "checked_at": _iso(record.checked_at),
+            "expires_at": _iso(record.expires_at),
+            "fingerprint": record.fingerprint,
+            "attempts": record.attempts,
+            "cached": False,
+        }
+
+    def _running(self, record: VerificationRecord) -> dict[str, Any]:
+        return {**self.view(record), "state": "running"}
+
+    def close(self) -> None:
+        """Stop taking work (tests and shutdown)."""
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.calls.shutdown(wait=False, cancel_futures=True)
+
+
+def _log_failure(future: Future) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("verification failed", exc_info=future.exception())
+
+
+def upstream_bodies(sub: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
+    """What to ask each service, or None where the trader gave nothing to check."""
+    address = sub.get("address") or {}
+    vat = None
+    if sub.get("vat_number"):
+        trader = {k: v for k, v in {"name": sub.get("name"), "street": address.get("street"),
+                                    "postcode": address.get("postcode"),
+                                    "city": address.get("city")}.items() if v}
+        vat = {"vat_number": sub["vat_number"], **({"trader": trader} if trader else {})}
+    registry = None
+    if sub.get("registration"):
+        reg = sub["registration"]
+        registry = {k: v for k, v in {
+            "country_code": reg.get("country_code") or address.get("country_code"),
+            "number": reg.get("number"), "kind": reg.get("kind"),
+            "register": reg.get("register"), "name": sub.get("name")}.items() if v}
+    payment = None
+    if sub.get("payment"):
+        pay = sub["payment"]
+        payment = {k: v for k, v in {"iban": pay.get("iban"), "bic": pay.get("bic"),
+                                     "account_holder": pay.get("account_holder"),
+                                     "trader_name": sub.get("name")}.items() if v}
+        # Ask the payee's bank (Verification of Payee) whenever there is a name to check.
+        payment["verify_payee"] = bool(payment.get("account_holder") or payment.get("trader_name"))
+    return {"vat": vat, "registry": registry, "payment": payment}
+
+
+def evidence_of(checks: dict[str, Any]) -> dict[str, Any]:
+    """The proof of each check a regulator may ask for, pulled out of the answers."""
+    vat, reg, pay = (checks.get(k) or {} for k in ("vat", "registry", "payment"))
+    return {
+        "vies_consultation_number": vat.get("consultation_number"),
+        "vies_request_date": vat.get("request_date"),
+        "vies_checked_at": vat.get("checked_at"),
+        "vies_status": vat.get("status"),
+        "register_source": reg.get("source"),
+        "register_status_raw": reg.get("status_raw"),
+        "register_checked_at": reg.get("checked_at"),
+        "payment_bank": pay.get("bank"),
+        "payee_verification": pay.get("holder_match"),
+        "sandbox": bool(vat.get("sandbox") or reg.get("sandbox") or pay.get("sandbox")),
+    }
+
+
+class RetryLoop(threading.Thread):
+    """Runs due pending verifications again, in the background of a gateway process."""
+
+    def __init__(self, verifier: Verifier, poll_s: float = 5.0) -> None:
+        super().__init__(name="pending-retries", daemon=True)
+        self.verifier = verifier
+        self.poll_s = poll_s
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.poll_s):
+            try:
+                self.run_once()
+            except Exception:  # the loop must survive a failing pass; the error is logged
+                log.exception("pending retry pass failed")
+
+    def run_once(self) -> int:
+        """Retry every due pending verification this process can claim; return how many."""
+        done = 0
+        for record in self.verifier.evidence.due_for_retry(_now()):
+            if self.verifier.cache.claim(f"retry:{record.id}:{record.attempts}", 120):
+                self.verifier.retry(record)
+                done += 1
+        return done
+
+    def stop(self) -> None:
+        """End the loop after the current pass."""
+        self._stop_event.set()

@@ -1,0 +1,380 @@
+"""Webhooks: how they are signed, how a receiver checks them, and how they are delivered.
+
+When a verification settles after the client stopped waiting (``verification.completed``), or a
+trader's verdict changes (``verdict.changed``), the gateway POSTs the result to the client's
+webhook URL. The delivery is first written to the evidence log's outbox
+(:meth:`~services.gateway.evidence.EvidenceLog.enqueue_webhook`), so it survives a restart;
+:class:`WebhookWorker` threads (one per gateway process) send it with :class:`WebhookSender`.
+
+Every request carries::
+
+    Content-Type: application/json
+    Trace30-Event: verification.completed
+    Trace30-Delivery: whd_5f0c...          (the same on every retry: deduplicate on it)
+    Trace30-Signature: t=1735689600,v1=3b1f...
+    User-Agent: trace30-webhooks/0.1
+
+``v1`` is the hex HMAC-SHA256, keyed with the client's webhook secret, of the timestamp, a dot
+and the exact body bytes (``f"{t}.".encode() + body``). During a secret rotation the header holds
+one ``v1`` per secret; a receiver accepts the request if any of them matches. A receiver must
+also reject a timestamp more than five minutes away from its clock, so a captured request
+cannot be replayed later. With Flask, a receiver is::
+
+    from services.gateway.webhooks import WebhookSignatureError, verify
+
+    @app.post("/trace30-webhook")
+    def trace30_webhook():
+        try:
+            verify(SECRET, request.headers.get("Trace30-Signature", ""), request.get_data())
+        except WebhookSignatureError:
+            abort(400)
+        event = request.get_json()          # parse only after verifying the raw bytes
+        if already_seen(request.headers["Trace30-Delivery"]):
+            return "", 204                  # a retry of a delivery already handled
+        handle(event)
+        return "", 204                      # any 2xx: delivered; anything else: retried
+
+A delivery that does not get a 2xx (an error status, a redirect, a timeout, a refused
+connection) is retried with exponential backoff and jitter (``TRACE30_WEBHOOK_BACKOFF_BASE_S``
+doubling up to ``TRACE30_WEBHOOK_BACKOFF_MAX_S``) until ``TRACE30_WEBHOOK_MAX_ATTEMPTS``, then it
+is marked failed. Each attempt is recorded in the evidence log. The payload is never logged: it
+holds personal data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+
+import requests
+
+from services.gateway.evidence import EvidenceLog, WebhookDelivery
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "Trace30-Signature"
+EVENT_HEADER = "Trace30-Event"
+DELIVERY_HEADER = "Trace30-Delivery"
+USER_AGENT = "trace30-webhooks/0.1"
+#: How far a signature's timestamp may be from the receiver's clock, either way.
+DEFAULT_TOLERANCE_S = 300
+
+Secrets = str | Sequence[str]
+
+
+class WebhookSignatureError(ValueError):
+    """The request does not prove it comes from trace30; the receiver must reject it."""
+
+
+class InvalidSignature(WebhookSignatureError):
+    """The header is missing or malformed, or no signature in it matches the body."""
+
+
+class StaleSignature(WebhookSignatureError):
+    """The signature is genuine but its timestamp is outside the tolerance (a replay)."""
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The hex HMAC-SHA256 of ``f"{timestamp}."`` followed by ``body``, keyed with ``secret``.
+
+    >>> sign("whsec_test", 1700000000, b'{"event":"verification.completed"}')[:16]
+    '3e676f269f45c30d'
+    """
+    message = f"{timestamp}.".encode() + body
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _secrets(secret: Secrets) -> list[str]:
+    secrets = [secret] if isinstance(secret, str) else list(secret)
+    if not secrets or not all(secrets):
+        raise ValueError("a webhook secret must not be empty")
+    return secrets
+
+
+def signature_header(secret: Secrets, body: bytes, now: float | None = None) -> str:
+    """The ``Trace30-Signature`` value for ``body``: ``t=<unix seconds>,v1=<hex>``.
+
+    Given several secrets (a rotation), one ``v1`` per secret, in order.
+
+    >>> signature_header("whsec_test", b"{}", now=1700000000.9)[:16]
+    't=1700000000,v1='
+    >>> signature_header(["new", "old"], b"{}", now=1700000000).count("v1=")
+    2
+    """
+    timestamp = int(time.time() if now is None else now)
+    return ",".join(
+        [f"t={timestamp}"] + [f"v1={sign(s, timestamp, body)}" for s in _secrets(secret)]
+    )
+
+
+def parse_header(header: str) -> tuple[int, list[str]]:
+    """The timestamp and the ``v1`` signatures of a ``Trace30-Signature`` value.
+
+    Unknown schemes are ignored, so a later ``v2`` does not break today's receivers.
+
+    >>> parse_header("t=1700000000, v1=ab, v0=zz, v1=cd")
+    (1700000000, ['ab', 'cd'])
+    >>> parse_header("v1=ab")
+    Traceback (most recent call last):
+    ...
+    services.gateway.webhooks.InvalidSignature: the signature header has no timestamp
+    """
+    timestamp: int | None = None
+    signatures: list[str] = []
+    for part in (header or "").split(","):
+        key, sep, value = part.strip().partition("=")
+        if not sep:
+            continue
+        if key == "t":
+            if not value.isdigit():
+                raise InvalidSignature("the signature header's timestamp is not a number")
+            timestamp = int(value)
+        elif key == "v1" and value:
+            signatures.append(value)
+    if timestamp is None:
+        raise InvalidSignature("the signature header has no timestamp")
+    if not signatures:
+        raise InvalidSignature("the signature header has no v1 signature")
+    return timestamp, signatures
+
+
+def verify(
+    secret: Secrets,
+    header: str,
+    body: bytes,
+    *,
+    tolerance_s: float = DEFAULT_TOLERANCE_S,
+    now: float | None = None,
+) -> None:
+    """Check a webhook's ``Trace30-Signature`` against the raw ``body``; return if it is genuine.
+
+    Raises :class:`InvalidSignature` when no ``v1`` in ``header`` matches (a forged or
+    altered request, or the wrong secret) and :class:`StaleSignature` when the signature
+    matches but its timestamp is more than ``tolerance_s`` away from ``now`` (a replay, or a
+    clock far off). ``secret`` may be a list: any of them may match (the receiver's side of a
+    rotation).
+
+    >>> body = b'{"event":"verification.completed"}'
+    >>> header = signature_header("whsec_test", body, now=1700000000)
+    >>> verify("whsec_test", header, body, now=1700000100)
+    >>> verify("whsec_test", header, body + b" ", now=1700000100)
+    Traceback (most recent call last):
+    ...
+    services.gateway.webhooks.InvalidSignature: no signature matches the body
+    >>> verify("whsec_test", header, body, now=1700000000 + 301)
+    Traceback (most recent call last):
+    ...
+    services.gateway.webhooks.StaleSignature: the signature is 301 s old (tolerance 300 s)
+    """
+    timestamp, signatures = parse_header(header)
+    expected = [sign(s, timestamp, body) for s in _secrets(secret)]
+    matched = False
+    for candidate in signatures:
+        for good in expected:
+            # every pair is compared (no early exit), each in constant time
+            matched |= hmac.compare_digest(candidate.encode(), good.encode())
+    if not matched:
+        raise InvalidSignature("no signature matches the body")
+    age = int(time.time() if now is None else now) - timestamp
+    if age > tolerance_s:
+        raise StaleSignature(f"the signature is {age} s old (tolerance {tolerance_s:g} s)")
+    if -age > tolerance_s:
+        raise StaleSignature(
+            f"the signature is dated {-age} s in the future (tolerance {tolerance_s:g} s)"
+        )
+
+
+def backoff_s(
+    attempt: int, base_s: float, max_s: float, rand: Callable[[], float] = random.random
+) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (1 for the first).
+
+    ``base_s`` doubles with each attempt up to ``max_s``; the wait is drawn between half and
+    all of that ("equal jitter"), so retries of many deliveries to one receiver spread out.
+
+    >>> [backoff_s(n, 5, 3600, rand=lambda: 1.0) for n in (1, 2, 3, 12)]
+    [5.0, 10.0, 20.0, 3600.0]
+    >>> backoff_s(1, 5, 3600, rand=lambda: 0.0)
+    2.5
+    """
+    ceiling = min(max_s, base_s * 2 ** min(attempt - 1, 60))
+    return ceiling / 2 + rand() * ceiling / 2
+
+
+def encode_body(payload: dict) -> bytes:
+    """The bytes sent (and signed) for ``payload``: compact UTF-8 JSON.
+
+    >>> encode_body({"trader": "Müller", "n": 1})
+    b'{"trader":"M\\xc3\\xbcller","n":1}'
+    """
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class WebhookSender:
+    """Sends due webhooks from the evidence log's outbox, one at a time, recording each attempt.
+
+    Several senders (threads or processes) may run on one database: each delivery is leased
+    to one sender before it is sent (:meth:`EvidenceLog.claim_due_webhooks`). The lease
+    (``lease_s``, by default four times the timeout and at least a minute) outlasts one send;
+    a sender that dies mid-send leaves the delivery to be sent again once it runs out.
+    """
+
+    def __init__(
+        self,
+        log: EvidenceLog,
+        secret_for: Callable[[str], Secrets | None],
+        *,
+        session: requests.Session | None = None,
+        timeout_s: float = 5,
+        max_attempts: int = 8,
+        backoff_base_s: float = 5,
+        backoff_max_s: float = 3600,
+        lease_s: float | None = None,
+    ) -> None:
+        """``secret_for(client_id)`` gives the client's webhook secret(s), None if it has none."""
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.log = log
+        self.secret_for = secret_for
+        self._own_session = session is None
+        self.session = session or requests.Session()
+        self.timeout_s = timeout_s
+        self.max_attempts = max_attempts
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self.lease_s = lease_s if lease_s is not None else max(60.0, 4 * timeout_s)
+
+    def close(self) -> None:
+        """Close the HTTP session if the sender made it (one handed in is the caller's)."""
+        if self._own_session:
+            self.session.close()
+
+    def deliver_due(self, limit: int = 50) -> int:
+        """Send up to ``limit`` due deliveries; return how many were attempted.
+
+        Deliveries are claimed one at a time, so a delivery is leased only while it is sent
+        and a slow receiver does not hold back deliveries another sender could make.
+        """
+        attempted = 0
+        while attempted < limit:
+            claimed = self.log.claim_due_webhooks(datetime.now(UTC), 1, self.lease_s)
+            if not claimed:
+                break
+            self.attempt(claimed[0])
+            attempted += 1
+        return attempted
+
+    def attempt(self, delivery: WebhookDelivery) -> bool:
+        """Make one attempt at ``delivery`` (already leased) and record it; True if delivered."""
+        number = len(delivery.attempts) + 1
+        started_at = datetime.now(UTC)
+        status_code, error, duration_ms = self._post(delivery)
+        delivered = status_code is not None and 200 <= status_code < 300
+        next_attempt_at = None
+        if not delivered and number < self.max_attempts:
+            delay = backoff_s(number, self.backoff_base_s, self.backoff_max_s)
+            next_attempt_at = datetime.now(UTC) + timedelta(seconds=delay)
+        self.log.record_attempt(
+            delivery.id,
+            status_code=status_code,
+            error=error,
+            duration_ms=duration_ms,
+            delivered=delivered,
+            next_attempt_at=next_attempt_at,
+            at=started_at,
+        )
+        fields = {
+            "delivery_id": delivery.id,
+            "event": delivery.event,
+            "client_id": delivery.client_id,
+            "status_code": status_code,
+            "error": error,
+            "attempt": number,
+            "duration_ms": round(duration_ms, 1),
+        }
+        if delivered:
+            log.info("webhook delivered", extra=fields)
+        elif next_attempt_at is not None:
+            log.warning("webhook attempt failed; will retry",
+                        extra={**fields, "next_attempt_at": next_attempt_at.isoformat()})
+        else:
+            log.error("webhook failed; giving up", extra={**fields, "attempts": number})
+        return delivered
+
+    def _post(self, delivery: WebhookDelivery) -> tuple[int | None, str | None, float]:
+        """POST the delivery; (status code, error, milliseconds). Never raises for the network."""
+        secret = self.secret_for(delivery.client_id)
+        if not secret:
+            return None, "no webhook secret configured for the client", 0.0
+        body = encode_body(delivery.payload)  # serialised once: these bytes are signed and sent
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: signature_header(secret, body),
+            EVENT_HEADER: delivery.event,
+            DELIVERY_HEADER: delivery.id,
+            "User-Agent": USER_AGENT,
+        }
+        started = time.perf_counter()
+        try:
+            # No redirects: a webhook URL that moved is the client's to fix, and following one
+            # would send signed personal data to an address nobody configured.
+            response = self.session.post(
+                delivery.url, data=body, headers=headers, allow_redirects=False, stream=True,
+                timeout=(self.timeout_s, self.timeout_s),
+            )
+        except requests.Timeout:
+            return None, "timeout", _ms_since(started)
+        except requests.RequestException as e:
+            # the class name only: an exception's text can repeat the URL and its credentials
+            return None, f"request failed: {type(e).__name__}", _ms_since(started)
+        response.close()  # the body is not needed
+        code = response.status_code
+        return code, (None if 200 <= code < 300 else f"HTTP {code}"), _ms_since(started)
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+class WebhookWorker(threading.Thread):
+    """A daemon thread that runs :meth:`WebhookSender.deliver_due` every ``poll_s`` seconds.
+
+    A pass that fails (the database is down, a bug) is logged and the loop goes on, waiting
+    longer after each failure in a row (up to 30 s). A full pass is followed at once by the
+    next one. :meth:`stop` ends the loop after the current pass.
+    """
+
+    def __init__(self, sender: WebhookSender, *, poll_s: float = 1.0, limit: int = 50) -> None:
+        super().__init__(name="trace30-webhooks", daemon=True)
+        self.sender = sender
+        self.poll_s = poll_s
+        self.limit = limit
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        """Deliver until stopped."""
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                attempted = self.sender.deliver_due(self.limit)
+                failures = 0
+            except Exception:  # the worker must outlive a failing pass; the error is logged
+                failures += 1
+                log.exception("webhook delivery pass failed", extra={"failures": failures})
+                self._stopping.wait(min(30.0, self.poll_s * 2**failures))
+                continue
+            if attempted < self.limit:
+                self._stopping.wait(self.poll_s)
+
+    def stop(self, timeout_s: float | None = None) -> None:
+        """Ask the loop to end and wait up to ``timeout_s`` for it (None: until it has)."""
+        self._stopping.set()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout_s)

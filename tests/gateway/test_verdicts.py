@@ -1,0 +1,172 @@
+"""Every verdict rule and every reason code, on the pure decision function."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from services.gateway.reasons import CATALOGUE, ITEM_A, ITEM_B, ITEM_C, ITEM_D, ITEM_E, reason
+from services.gateway.verdicts import decide
+
+SUB: dict[str, Any] = {
+    "trader_id": "t-1",
+    "name": "Rodrisa Automoviles S.L.",
+    "address": {"street": "Avda. Reina Victoria", "postcode": "28430", "city": "Madrid",
+                "country_code": "ES"},
+    "email": "ventas@rodrisa.example",
+    "phone": "+34 910 000 000",
+    "identification": {"type": "national_id", "reference": "X1234567"},
+    "payment": {"iban": "ES9121000418450200051332", "account_holder": "Rodrisa Automoviles SL"},
+    "registration": {"country_code": "ES", "number": "B83891812", "kind": "cif"},
+    "vat_number": "ESB83891812",
+    "self_certification": {"accepted": True},
+}
+VAT_OK = {"status": "valid", "name": "RODRISA AUTOMOVILES SL", "consultation_number": "WAPI1"}
+REG_OK = {"status": "active", "registered_name": "Rodrisa Automóviles, S.L.", "status_raw": "A"}
+PAY_OK = {"status": "valid", "holder_match": {"result": "match"},
+          "checks": [{"name": "bic_iban_consistency", "result": "pass"}],
+          "account_fingerprint": "f" * 64}
+
+
+def run(sub_changes: dict | None = None, *, vat: Any = VAT_OK, registry: Any = REG_OK,
+        payment: Any = PAY_OK, shared: list[str] | None = None, drop: tuple[str, ...] = ()):
+    sub = copy.deepcopy(SUB)
+    sub.update(sub_changes or {})
+    for key in drop:
+        sub.pop(key, None)
+    return decide(sub, {"vat": vat, "registry": registry, "payment": payment}, shared or [])
+
+
+def codes(decision) -> set[str]:
+    return {r["code"] for r in decision.reasons}
+
+
+def test_all_good_is_verified() -> None:
+    d = run()
+    assert d.verdict == "verified", d.reasons
+    assert d.reasons == []
+    assert d.items == {ITEM_A: "verified", ITEM_B: "unverified", ITEM_C: "verified",
+                       ITEM_D: "verified", ITEM_E: "verified"}
+    pairs = {(p["a"], p["b"]): p["verdict"] for p in d.name_consistency["pairs"]}
+    assert pairs[("declared", "register")] == "match"
+    assert pairs[("declared", "account_holder")] == "match"
+
+
+def test_sole_trader_without_register_or_vat() -> None:
+    d = run(vat=None, registry=None, drop=("vat_number", "registration"))
+    assert d.verdict == "verified"
+    assert d.items[ITEM_D] == "not_applicable"
+    assert d.items[ITEM_A] == "verified"  # the account holder confirms the name
+
+
+# code -> (arguments of run, expected verdict, expected item status)
+CASES: dict[str, tuple[dict[str, Any], str, tuple[str, str]]] = {
+    "MISSING_NAME": ({"drop": ("name",)}, "rejected", (ITEM_A, "missing")),
+    "MISSING_ADDRESS": ({"sub_changes": {"address": {"city": "Madrid"}}}, "rejected",
+                        (ITEM_A, "missing")),
+    "MISSING_EMAIL": ({"drop": ("email",)}, "rejected", (ITEM_A, "missing")),
+    "MISSING_PHONE": ({"drop": ("phone",)}, "rejected", (ITEM_A, "missing")),
+    "MISSING_IDENTIFICATION": ({"drop": ("identification",)}, "rejected", (ITEM_B, "missing")),
+    "MISSING_PAYMENT": ({"drop": ("payment",), "payment": None}, "rejected",
+                        (ITEM_C, "missing")),
+    "IBAN_INVALID": ({"payment": {"status": "invalid", "errors": ["IBAN_CHECKSUM"]}},
+                     "rejected", (ITEM_C, "failed")),
+    "PAYMENT_INPUT_INVALID": ({"payment": {"status": "input_invalid",
+                                           "errors": {"bic": ["bad"]}}},
+                              "rejected", (ITEM_C, "failed")),
+    "PAYMENT_CHECK_UNAVAILABLE": ({"payment": {"status": "unavailable",
+                                               "error": {"code": "VOP_TIMEOUT"}}},
+                                  "pending", (ITEM_C, "unverified")),
+    "PAYEE_NAME_MISMATCH": ({"payment": {**PAY_OK, "payee": {"result": "no_match"}}},
+                            "needs_review", (ITEM_C, "unverified")),
+    "PAYEE_NAME_CLOSE_MATCH": ({"payment": {**PAY_OK, "holder_match": {
+        "result": "close_match", "matched_name": "Rodrisa"}}}, "needs_review",
+        (ITEM_C, "unverified")),
+    "PAYEE_NAME_NOT_CHECKED": ({"payment": {**PAY_OK, "payee": {
+        "result": "not_possible", "code": "NOAP"}}}, "verified", (ITEM_C, "verified")),
+    "BIC_WARNING": ({"payment": {**PAY_OK, "checks": [
+        {"name": "bic_iban_consistency", "result": "warning"}]}}, "verified",
+        (ITEM_C, "verified")),
+    "ACCOUNT_SHARED": ({"shared": ["t-2", "t-3"]}, "needs_review", (ITEM_C, "unverified")),
+    "REGISTRATION_NUMBER_INVALID": ({"registry": {"status": "invalid", "detail": "checksum"}},
+                                    "rejected", (ITEM_D, "failed")),
+    "REGISTRATION_INPUT_INVALID": ({"registry": {"status": "input_invalid",
+                                                 "errors": {"kind": ["unknown"]}}},
+                                   "rejected", (ITEM_D, "failed")),
+    "REGISTER_NOT_FOUND": ({"registry": {"status": "not_found"}}, "rejected",
+                           (ITEM_D, "failed")),
+    "REGISTER_INACTIVE": ({"registry": {"status": "inactive", "status_raw": "dissolved",
+                                        "registered_name": "Rodrisa Automoviles SL"}},
+                          "rejected", (ITEM_D, "failed")),
+    "REGISTER_UNVERIFIABLE": ({"registry": {"status": "unverifiable"}}, "needs_review",
+                              (ITEM_D, "unverified")),
+    "REGISTER_UNAVAILABLE": ({"registry": {"status": "unavailable",
+                                           "error": {"code": "UPSTREAM_TIMEOUT"}}},
+                             "pending", (ITEM_D, "unverified")),
+    "REGISTER_NAME_MISMATCH": ({"registry": {**REG_OK, "registered_name": "Zeta Holdings AG"}},
+                               "needs_review", (ITEM_D, "unverified")),
+    "VAT_INVALID": ({"vat": {"status": "invalid", "reason": "vies"}}, "rejected",
+                    (ITEM_D, "failed")),
+    "VAT_INPUT_INVALID": ({"vat": {"status": "input_invalid", "errors": {"vat_number": ["x"]}}},
+                          "rejected", (ITEM_D, "failed")),
+    "VAT_UNAVAILABLE": ({"vat": {"status": "unavailable", "error": {
+        "code": "MS_UNAVAILABLE", "retryable": True}}}, "pending", (ITEM_D, "unverified")),
+    "VAT_BLOCKED": ({"vat": {"status": "unavailable", "error": {
+        "code": "VAT_BLOCKED", "retryable": False}}}, "needs_review", (ITEM_D, "unverified")),
+    "VIES_REFUSED_REQUESTER": ({"vat": {"status": "unavailable", "error": {
+        "code": "INVALID_REQUESTER_INFO", "retryable": False}}}, "needs_review",
+        (ITEM_D, "unverified")),
+    "VIES_NAME_MISMATCH": ({"vat": {**VAT_OK, "name": "Omega Trading GmbH"}}, "needs_review",
+                           (ITEM_D, "unverified")),
+    "VAT_CHECKED_STALE": ({"vat": {**VAT_OK, "stale": True}}, "verified", (ITEM_D, "verified")),
+    "MISSING_SELF_CERTIFICATION": ({"drop": ("self_certification",)}, "rejected",
+                                   (ITEM_E, "missing")),
+    "SELF_CERTIFICATION_NOT_ACCEPTED": ({"sub_changes": {"self_certification": {
+        "accepted": False}}}, "rejected", (ITEM_E, "failed")),
+}
+
+
+def test_every_reason_code_has_a_case() -> None:
+    assert set(CASES) == set(CATALOGUE)
+
+
+@pytest.mark.parametrize("code", sorted(CASES))
+def test_reason_code(code: str) -> None:
+    kwargs, verdict, (item, status) = CASES[code]
+    d = run(**kwargs)
+    assert code in codes(d), d.reasons
+    assert d.verdict == verdict
+    assert d.items[item] == status
+    r = next(r for r in d.reasons if r["code"] == code)
+    assert r["item"] == CATALOGUE[code].item == item
+    assert r["message"]
+
+
+def test_local_holder_mismatch_also_counts() -> None:
+    d = run(payment={**PAY_OK, "holder_match": {"result": "no_match"},
+                     "payee": {"result": "match"}})
+    assert "PAYEE_NAME_MISMATCH" in codes(d)
+
+
+def test_rejected_beats_pending_beats_review() -> None:
+    pending_and_review = run(vat={"status": "unavailable", "error": {"code": "TIMEOUT"}},
+                             shared=["t-9"])
+    assert pending_and_review.verdict == "pending"
+    rejected = run(vat={"status": "unavailable", "error": {"code": "TIMEOUT"}},
+                   registry={"status": "inactive"})
+    assert rejected.verdict == "rejected"
+
+
+def test_upstream_fault_is_never_rejected() -> None:
+    d = run(vat={"status": "unavailable", "error": {"code": "SERVICE_TIMEOUT"}},
+            registry={"status": "unavailable", "error": {"code": "SERVICE_UNREACHABLE"}},
+            payment={"status": "unavailable", "error": {"code": "SERVICE_HTTP_503"}})
+    assert d.verdict == "pending"
+    assert all(r["severity"] == "pending" for r in d.reasons)
+
+
+def test_reason_helper_adds_detail() -> None:
+    assert reason("VAT_INVALID", "x")["detail"] == "x"
+    assert "detail" not in reason("VAT_INVALID")
