@@ -220,6 +220,20 @@ SETTINGS: dict[str, Setting] = {
         None, "Where the sandbox client's webhooks go (none: not sent)."
     ),
     # Gateway: evidence log and webhooks (settings of services/gateway/evidence go here)
+    # Batch re-verification and retention (trace30 reverify / worker / purge)
+    "BATCH_QUEUE": Setting("reverify", "Name of the RQ queue of re-verification jobs."),
+    "BATCH_RETRY_S": Setting(
+        "10,60,300", "Backoff between the attempts of a job whose trader stays pending, seconds."
+    ),
+    "BATCH_LEASE_S": Setting(
+        30.0, "A running job renews its lease this often (x3); a lapsed lease means its worker "
+        "died and the trader is queued again.", float,
+    ),
+    "BATCH_RESULT_TTL_S": Setting(30 * 86400, "How long a run's results are kept in Redis.", int),
+    "RETENTION_DAYS": Setting(
+        183, "Days after the end of a trader relationship before `trace30 purge` deletes "
+        "everything about the trader (DSA Art 30(5): six months).", int,
+    ),
     "DATABASE_URL": Setting(
         "sqlite:///var/trace30-evidence.sqlite3",
         "Evidence log database: an SQLite file (relative to the working directory; its folder "

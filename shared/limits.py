@@ -73,7 +73,7 @@ class ConcurrencyLimiter:
             if token or time.monotonic() >= deadline:
                 return token
             # Jitter spreads waiting processes so they do not retry in lockstep.
-            time.sleep(min(random.uniform(0.005, 0.03), max(0.0, deadline - time.monotonic())))
+            time.sleep(min(random.uniform(0.002, 0.01), max(0.0, deadline - time.monotonic())))
 
     def release(self, key: str, token: str) -> None:
         """Give the slot back."""

@@ -1,13 +1,21 @@
-"""The ``trace30`` command line (click)."""
+"""The ``trace30`` command line (click): run the suite, re-verify traders, purge old ones."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
 from shared.config import load
 from shared.errors import ConfigError
+
+
+def _settings() -> dict:
+    try:
+        return load()
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from e
 
 
 @click.group()
@@ -23,16 +31,84 @@ def run(host: str, port_offset: int) -> None:
     """Start the suite (and, with TRACE30_SANDBOX=1, the simulators) under gunicorn."""
     from trace30 import suite
 
-    try:
-        settings = load()
-    except ConfigError as e:
-        raise click.ClickException(str(e)) from e
+    settings = _settings()
     if not settings["SANDBOX"] and not settings["INTERNAL_TOKEN"]:
         raise click.ClickException(
             "TRACE30_INTERNAL_TOKEN is not set. Set it, or run the sandbox: "
             "TRACE30_SANDBOX=1 make run"
         )
     sys.exit(suite.run(sandbox=settings["SANDBOX"], host=host, offset=port_offset))
+
+
+@main.command()
+@click.option("--all", "select_all", is_flag=True, help="Every trader in the evidence log.")
+@click.option("--not-checked-days", type=click.IntRange(min=0),
+              help="Traders whose last check is older than this many days.")
+@click.option("--verdict", "verdicts", multiple=True,
+              type=click.Choice(["verified", "needs_review", "rejected", "pending"]),
+              help="Traders whose current verdict is this (repeatable).")
+@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False,
+                                                        path_type=Path),
+              help="A CSV or JSONL file of submissions to verify instead.")
+@click.option("--run-id", help="Resume this run (default: derived from the selection and "
+              "today's date, so running the same command again resumes).")
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="Follow the run with a progress bar and write the report at the end.")
+@click.option("--timeout", "timeout_s", type=float, default=None,
+              help="Stop following after this many seconds (the run goes on).")
+@click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("var/reports"), show_default=True)
+def reverify(select_all: bool, not_checked_days: int | None, verdicts: tuple[str, ...],
+             input_path: Path | None, run_id: str | None, wait: bool, timeout_s: float | None,
+             report_dir: Path) -> None:
+    """Queue a re-verification job per trader, follow the run, report what changed."""
+    from trace30 import batch
+
+    settings = _settings()
+    try:
+        code = batch.reverify_command(
+            settings, select_all=select_all, not_checked_days=not_checked_days,
+            verdicts=list(verdicts), input_path=input_path, run_id=run_id, wait=wait,
+            timeout_s=timeout_s, report_dir=report_dir)
+    except batch.BatchError as e:
+        raise click.ClickException(str(e)) from e
+    sys.exit(code)
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker(burst: bool) -> None:
+    """Run an RQ worker for re-verification jobs (as many as you like, on any host)."""
+    from trace30 import jobs
+
+    try:
+        jobs.run_worker(_settings(), burst=burst)
+    except jobs.BatchError as e:
+        raise click.ClickException(str(e)) from e
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
+@click.option("--retention-days", type=click.IntRange(min=0), default=None,
+              help="Override TRACE30_RETENTION_DAYS.")
+def purge(dry_run: bool, retention_days: int | None) -> None:
+    """Delete everything about traders whose relationship ended before the retention period."""
+    import redis
+
+    from shared import logs
+    from trace30 import retention
+
+    settings = _settings()
+    logs.configure("purge", settings["LOG_LEVEL"])
+    days = settings["RETENTION_DAYS"] if retention_days is None else retention_days
+    try:
+        report = retention.purge(settings, retention_days=days, dry_run=dry_run)
+    except (retention.PurgeError, ConfigError) as e:
+        raise click.ClickException(str(e)) from e
+    except redis.RedisError as e:
+        raise click.ClickException(f"Redis did not answer ({type(e).__name__}); nothing "
+                                   "was deleted from SQL. Run the purge again.") from e
+    click.echo(report.summary())
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ client's webhook when it settles.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Response, current_app, g, request, url_for
@@ -15,8 +16,10 @@ from flask import Response, current_app, g, request, url_for
 from services.gateway.access import require
 from services.gateway.reasons import CATALOGUE
 from services.gateway.schemas import (
+    EndRelationshipSchema,
     HistoryQuerySchema,
     HistorySchema,
+    RelationshipEndSchema,
     SubmissionSchema,
     VerificationSchema,
 )
@@ -131,6 +134,23 @@ def reverify_trader(trader_id: str) -> Any:
     if outcome is None:
         raise NotFound(f"No verification for trader {trader_id}.")
     return _answer(outcome, wait_s)
+
+
+@bp.post("/traders/<trader_id>/end")
+@bp.arguments(EndRelationshipSchema(), required=False)
+@bp.response(200, RelationshipEndSchema())
+@require("onboarding", "ops")
+def end_relationship(body: dict[str, Any], trader_id: str) -> dict[str, Any]:
+    """Record that the relationship with the trader ended (DSA Art 30(5)).
+
+    The evidence is kept for ``TRACE30_RETENTION_DAYS`` more (``purge_after``), then
+    ``trace30 purge`` deletes it. A later verification of the trader reopens the relationship.
+    """
+    ended_at = (body.get("ended_at") or datetime.now(UTC)).astimezone(UTC)
+    if not _verifier().evidence.end_relationship(trader_id, ended_at):
+        raise NotFound(f"No verification for trader {trader_id}.")
+    purge_after = ended_at + timedelta(days=current_app.config["RETENTION_DAYS"])
+    return {"trader_id": trader_id, "ended_at": ended_at, "purge_after": purge_after}
 
 
 @bp.get("/reasons")

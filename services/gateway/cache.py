@@ -95,15 +95,18 @@ class VerdictCache:
         self._safe("drop", lambda: self.store.client.delete(self._k("verdict", fingerprint)),
                    None)
 
-    def lead(self, fingerprint: str, verification_id: str) -> str | None:
+    def lead(self, fingerprint: str, verification_id: str, *,
+             take_over: bool = False) -> str | None:
         """Take the single-flight lock: None if we lead, else the leader's verification id.
 
-        Without Redis everybody leads (no lock can be shared).
+        ``take_over`` (a forced re-verification) leads even if another run holds the lock,
+        whose worker may have died. Without Redis everybody leads (no lock can be shared).
         """
         key = self._k("inflight", fingerprint)
 
         def take() -> str | None:
-            if self.store.client.set(key, verification_id, nx=True, px=self.lock_ttl_ms):
+            if self.store.client.set(key, verification_id, nx=not take_over,
+                                     px=self.lock_ttl_ms):
                 return None
             return self.store.client.get(key) or None
 

@@ -7,11 +7,12 @@ request is a 400 naming every field at fault.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import marshmallow as ma
 import phonenumbers
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates, validates_schema
 
 _COUNTRY = validate.Regexp(r"^[A-Z]{2}$", error="Must be an ISO 3166 alpha-2 code, e.g. DE.")
 
@@ -131,3 +132,29 @@ class HistoryQuerySchema(ma.Schema):
     """Paging of the history."""
 
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+#: How far ahead of the server's clock an ``ended_at`` may be (the client's clock may run ahead).
+END_CLOCK_SKEW = timedelta(minutes=1)
+
+
+class EndRelationshipSchema(ma.Schema):
+    """``POST /v1/traders/{id}/end``: when the relationship with the trader ended."""
+
+    ended_at = fields.AwareDateTime(metadata={"description": "When it ended (default: now); "
+                                              "not in the future"})
+
+    @validates("ended_at")
+    def _not_in_future(self, value: datetime, **_: Any) -> None:
+        if value > datetime.now(UTC) + END_CLOCK_SKEW:
+            raise ValidationError("Must not be in the future (by more than a minute).")
+
+
+class RelationshipEndSchema(ma.Schema):
+    """The end of a trader relationship as recorded, and when the purge may delete the trader."""
+
+    trader_id = fields.String()
+    ended_at = fields.AwareDateTime()
+    purge_after = fields.AwareDateTime(metadata={
+        "description": "ended_at + TRACE30_RETENTION_DAYS: from then on `trace30 purge` "
+                       "deletes everything about the trader (DSA Art 30(5))"})

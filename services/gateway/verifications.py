@@ -99,7 +99,7 @@ class Verifier:
             if cached:
                 return Outcome(200, {"id": cached[0]}, cached_json=cached)
         vid = uuid.uuid4().hex
-        leader = self.cache.lead(fp, vid)
+        leader = self.cache.lead(fp, vid, take_over=force)
         if leader is not None:
             return self._follow(leader, wait_s)
         record = VerificationRecord(

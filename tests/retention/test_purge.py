@@ -1,0 +1,508 @@
+"""The retention purge: ``POST /v1/traders/{id}/end``, then ``trace30 purge`` (with and without
+``--dry-run``) over the SQL evidence log, the gateway's Redis keys, batch runs and RQ jobs.
+
+Traders are seeded through the gateway against the session's suite; their relationships are
+ended through the endpoint, some seven or eight months ago (purged), one a month ago and one not
+at all (kept).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import click.testing
+import pytest
+import redis
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+from rq import Queue
+from rq.job import Job, JobStatus
+from rq.registry import FinishedJobRegistry
+from rq.results import Result
+from schwifty import IBAN
+from stdnum.iso7064 import mod_11_10
+
+import trace30.cli
+from services.gateway import create_app, shutdown
+from services.gateway.evidence import EvidenceLog
+from shared.config import load
+from shared.logs import JsonFormatter
+from shared.redis_client import Store
+from tests.conftest import REDIS_URL, free_port
+from tests.gateway.conftest import (  # noqa: F401 (client, gateway, gateway_config: fixtures)
+    API_KEY,
+    ONBOARDING,
+    OPS,
+    OPS_KEY,
+    client,
+    gateway,
+    gateway_config,
+)
+from tests.gateway.evidence_fixtures import (  # noqa: F401 (fixture)
+    SEALING_KEYS,
+    database_url,
+    make_record,
+)
+from trace30 import jobs
+from trace30.retention import (
+    NO_REDIS,
+    REDIS_KINDS,
+    SQL_TABLES,
+    PurgeError,
+    purge,
+    trader_hash,
+)
+
+RETENTION_DAYS = 183
+RUN = "20250101-retention"
+
+
+def trader(name: str, i: int) -> dict[str, Any]:
+    """A submission of its own (id, e-mail, IBAN, VAT number) that the simulators accept."""
+    base = f"{82000000 + i * 7:08d}"
+    return {
+        "trader_id": f"{name}-{uuid.uuid4().hex[:8]}",
+        "name": f"Handel {i} GmbH",
+        "address": {"street": f"Hauptstr. {i}", "postcode": "10115", "city": "Berlin",
+                    "country_code": "DE"},
+        "email": f"owner{i}.{uuid.uuid4().hex[:6]}@handel.example",
+        "phone": "+49 30 1234567",
+        "identification": {"type": "eid"},
+        "payment": {"iban": str(IBAN.generate("DE", bank_code="37040044",
+                                              account_code=f"{6320130 + i:010d}")),
+                    "account_holder": f"Handel {i} GmbH"},
+        "vat_number": "DE" + base + mod_11_10.calc_check_digit(base),
+        "self_certification": {"accepted": True},
+    }
+
+
+def personal_data(subs: list[dict[str, Any]]) -> list[str]:
+    """What must never appear in a purge's report or logs."""
+    out = []
+    for sub in subs:
+        out += [sub["trader_id"], sub["email"], sub["payment"]["iban"],
+                sub["payment"]["iban"][-8:]]
+    return out
+
+
+def verify(http: FlaskClient, sub: dict[str, Any]) -> dict[str, Any]:
+    resp = http.post("/v1/verifications", json=sub, headers={**ONBOARDING, "Prefer": "wait=15"})
+    assert resp.status_code == 200, resp.get_json()
+    body = resp.get_json()
+    assert body["state"] == "settled" and body["verdict"] != "pending", body
+    return body
+
+
+def end(http: FlaskClient, trader_id: str, ended_at: datetime | None = None,
+        headers: dict[str, str] = OPS) -> Any:
+    body = {"ended_at": ended_at.isoformat()} if ended_at else None
+    return http.post(f"/v1/traders/{trader_id}/end", json=body, headers=headers)
+
+
+def purge_settings(config: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """The settings ``trace30 purge`` would load for the test's gateway."""
+    store: Store = config["REDIS_STORE"]
+    return load({}, {"SANDBOX": True, "DATABASE_URL": config["DATABASE_URL"],
+                     "REDIS_URL": REDIS_URL, "REDIS_PREFIX": store.prefix, **changes})
+
+
+def rendered(caplog: pytest.LogCaptureFixture) -> str:
+    """Every record as the services log it (JSON, ``extra`` fields included)."""
+    formatter = JsonFormatter("test")
+    return "\n".join(formatter.format(r) for r in caplog.records)
+
+
+def assert_no_personal_data(text: str, subs: list[dict[str, Any]]) -> None:
+    for secret in personal_data(subs):
+        assert secret not in text
+
+
+@pytest.fixture
+def rq_conn() -> Iterator[redis.Redis]:
+    """RQ's connection (bytes, as RQ wants it)."""
+    conn = redis.Redis.from_url(REDIS_URL)
+    yield conn
+    conn.close()
+
+
+@dataclass
+class Seeded:
+    """Traders seeded through the gateway: ``old`` ended months ago, ``kept`` not so."""
+
+    old: list[dict[str, Any]]
+    kept: list[dict[str, Any]]
+    verifications: dict[str, dict[str, Any]]
+    queue: Queue
+    other_queue: Queue
+
+    @property
+    def everyone(self) -> list[dict[str, Any]]:
+        return self.old + self.kept
+
+
+@pytest.fixture
+def seeded(client: FlaskClient, gateway_config: dict,  # noqa: F811
+           store: Store, rq_conn: redis.Redis) -> Iterator[Seeded]:
+    """Four traders: two ended 7 and 8 months ago, one a month ago, one still active.
+
+    Each has, besides its verification (and the gateway's cached verdict and published
+    result), the Redis entries a purge must find: a webhook request, a single-flight lock and
+    a retry claim of the gateway, its place in a batch run (result, item, lease) and an RQ job.
+    The first old trader's job has also run (it is finished, with a stored result), and a job
+    of another deployment's queue carries its hash too.
+    """
+    now = datetime.now(UTC)
+    subs = [trader("retention-old", 1), trader("retention-older", 2),
+            trader("retention-recent", 3), trader("retention-active", 4)]
+    verifications = {s["trader_id"]: verify(client, s) for s in subs}
+    for sub, days in zip(subs, (213, 245, 30), strict=False):  # the fourth stays active
+        resp = end(client, sub["trader_id"], now - timedelta(days=days))
+        assert resp.status_code == 200, resp.get_json()
+
+    settings = purge_settings(gateway_config)
+    queue = Queue(jobs.queue_name(settings), connection=rq_conn)
+    other_queue = Queue("elsewhere-" + uuid.uuid4().hex[:8], connection=rq_conn)
+    k = store.key
+    for sub in subs:
+        tid, h = sub["trader_id"], trader_hash(sub["trader_id"])
+        vid, fp = verifications[tid]["id"], verifications[tid]["fingerprint"]
+        store.client.set(k("gateway", "notify", vid), "1")
+        store.client.set(k("gateway", "inflight", fp), vid)
+        store.client.set(k("gateway", "claim", "retry", vid, "0"), "1")
+        store.client.hset(k("batch", RUN, "results"), tid, json.dumps(
+            {"trader_id": tid, "status": "done", "after": "verified"}))
+        store.client.hset(k("batch", RUN, "items"), tid, "sealed-submission")
+        store.client.hset(k("batch", RUN, "before"), tid, "verified")
+        store.client.set(k("batch", RUN, "lease", h), "1")
+        queue.enqueue("trace30.jobs.reverify_trader", RUN, tid, job_id=jobs.job_id(RUN, tid))
+    store.client.hset(k("batch", RUN, "meta"), "created_at", now.isoformat())
+
+    # What a worker leaves of a job that has run: out of the queue, finished, with its result.
+    first = subs[0]["trader_id"]
+    done = Job.fetch(jobs.job_id(RUN, first), connection=rq_conn)
+    queue.remove(done)
+    done.set_status(JobStatus.FINISHED)
+    FinishedJobRegistry(queue.name, connection=rq_conn).add(done, ttl=600)
+    Result.create(done, Result.Type.SUCCESSFUL, ttl=600, return_value={"trader_id": first})
+    other_queue.enqueue("trace30.jobs.reverify_trader", "otherrun", first,
+                        job_id=jobs.job_id("otherrun", first))
+
+    yield Seeded(subs[:2], subs[2:], verifications, queue, other_queue)
+
+    for job_id in [jobs.job_id(r, s["trader_id"]) for r in (RUN, "otherrun") for s in subs]:
+        rq_conn.delete(f"rq:job:{job_id}", f"rq:results:{job_id}")
+    for q in (queue, other_queue):
+        q.delete(delete_jobs=True)
+        rq_conn.delete(FinishedJobRegistry(q.name, connection=rq_conn).key)
+
+
+def redis_state(store: Store, seeded: Seeded, sub: dict[str, Any]) -> dict[str, bool]:
+    """Which of the trader's Redis entries exist."""
+    tid, h = sub["trader_id"], trader_hash(sub["trader_id"])
+    vid = seeded.verifications[tid]["id"]
+    fp = seeded.verifications[tid]["fingerprint"]
+    k, c = store.key, store.client
+    job_id = jobs.job_id(RUN, tid)
+    return {
+        "verdict": bool(c.exists(k("gateway", "verdict", fp))),
+        "inflight": bool(c.exists(k("gateway", "inflight", fp))),
+        "result": bool(c.exists(k("gateway", "result", vid))),
+        "notify": bool(c.exists(k("gateway", "notify", vid))),
+        "claim": bool(c.exists(k("gateway", "claim", "retry", vid, "0"))),
+        "batch result": bool(c.hexists(k("batch", RUN, "results"), tid)),
+        "batch item": bool(c.hexists(k("batch", RUN, "items"), tid)),
+        "batch before": bool(c.hexists(k("batch", RUN, "before"), tid)),
+        "lease": bool(c.exists(k("batch", RUN, "lease", h))),
+        "job": bool(seeded.queue.connection.exists(f"rq:job:{job_id}")),
+        "queued": job_id in seeded.queue.get_job_ids()
+        or job_id in FinishedJobRegistry(seeded.queue.name,
+                                         connection=seeded.queue.connection).get_job_ids(),
+    }
+
+
+EXPECTED_PER_TRADER = {
+    "gateway:verdict": 1, "gateway:inflight": 1, "gateway:result": 1, "gateway:notify": 1,
+    "gateway:claim": 1, "batch:results": 1, "batch:items": 1, "batch:before": 1,
+    "batch:lease": 1, "rq:jobs": 1,
+}
+
+
+def test_purge_dry_run_lists_then_purge_deletes_only_the_old_traders(
+    seeded: Seeded, client: FlaskClient, gateway_config: dict, store: Store,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = purge_settings(gateway_config)
+    old_hashes = [trader_hash(s["trader_id"]) for s in seeded.old]
+    everyone = {s["trader_id"]: redis_state(store, seeded, s) for s in seeded.everyone}
+    assert all(all(state.values()) for state in everyone.values()), everyone
+
+    caplog.set_level(logging.INFO)
+    caplog.clear()
+    dry = purge(settings, retention_days=RETENTION_DAYS, dry_run=True)
+    dry_logs = rendered(caplog)  # the purge's records only (the gateway's log its paths)
+
+    # Listed (oldest end first), counted, and nothing deleted.
+    assert dry.dry_run and dry.redis_skipped is None
+    assert dry.traders == old_hashes[::-1]
+    assert dry.sql == {"webhook_attempts": 0, "webhook_deliveries": 0, "traders": 2,
+                       "verifications": 2}
+    first, second = old_hashes
+    first_tid = seeded.old[0]["trader_id"]
+    assert seeded.queue.connection.exists(f"rq:results:{jobs.job_id(RUN, first_tid)}")
+    assert dry.by_trader[first]["redis"] == {**EXPECTED_PER_TRADER, "rq:results": 1}
+    assert dry.by_trader[second]["redis"] == {**EXPECTED_PER_TRADER, "rq:results": 0}
+    assert {s["trader_id"]: redis_state(store, seeded, s) for s in seeded.everyone} == everyone
+    for sub in seeded.everyone:
+        assert client.get(f"/v1/traders/{sub['trader_id']}", headers=OPS).status_code == 200
+    summary = dry.summary()
+    assert "DRY RUN" in summary and "would be deleted" in summary
+    assert all(h in summary for h in old_hashes)
+    assert "verifications=2" in summary
+    assert_no_personal_data(summary, seeded.everyone)
+    assert all(h in dry_logs for h in old_hashes)
+    assert_no_personal_data(dry_logs, seeded.everyone)
+
+    caplog.clear()
+    done = purge(settings, retention_days=RETENTION_DAYS, dry_run=False)
+    done_logs = rendered(caplog)
+
+    # The dry run's counts were exactly what the purge deletes.
+    assert (done.traders, done.sql, done.redis) == (dry.traders, dry.sql, dry.redis)
+    assert not done.dry_run
+    for sub in seeded.old:
+        tid = sub["trader_id"]
+        assert client.get(f"/v1/traders/{tid}", headers=OPS).status_code == 404
+        assert client.get(f"/v1/traders/{tid}/history", headers=OPS).status_code == 404
+        assert not any(redis_state(store, seeded, sub).values())
+    for sub in seeded.kept:
+        tid = sub["trader_id"]
+        current = client.get(f"/v1/traders/{tid}", headers=OPS).get_json()
+        assert current["id"] == seeded.verifications[tid]["id"]
+        assert redis_state(store, seeded, sub) == everyone[tid]
+    assert not seeded.queue.connection.exists(f"rq:results:{jobs.job_id(RUN, first_tid)}")
+    # The run itself, and another deployment's job with the same trader hash, are untouched.
+    assert store.client.hgetall(store.key("batch", RUN, "meta"))
+    assert seeded.other_queue.get_job_ids() == [jobs.job_id("otherrun", seeded.old[0]["trader_id"])]
+    summary = done.summary()
+    assert "DRY RUN" not in summary and "2 trader(s) deleted" in summary
+    assert_no_personal_data(summary, seeded.everyone)
+    assert all(h in done_logs for h in old_hashes)
+    assert "trace30.retention" in done_logs and "services.gateway.evidence" in done_logs
+    assert_no_personal_data(done_logs, seeded.everyone)
+
+    again = purge(settings, retention_days=RETENTION_DAYS, dry_run=False)
+    assert again.traders == [] and "nothing deleted" in again.summary()
+    # A shorter retention reaches the trader that ended a month ago.
+    assert purge(settings, retention_days=20, dry_run=True).traders == [
+        trader_hash(seeded.kept[0]["trader_id"])]
+
+
+def test_purge_command(seeded: Seeded, gateway_config: dict, store: Store,  # noqa: F811
+                       client: FlaskClient) -> None:  # noqa: F811
+    """``trace30 purge`` with the settings from the environment, as an operator runs it."""
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("TRACE30_")}
+    env.update({"TRACE30_SANDBOX": "1", "TRACE30_DATABASE_URL": gateway_config["DATABASE_URL"],
+                "TRACE30_REDIS_URL": REDIS_URL, "TRACE30_REDIS_PREFIX": store.prefix})
+    runner = click.testing.CliRunner()
+    old_hashes = [trader_hash(s["trader_id"]) for s in seeded.old]
+
+    dry = runner.invoke(trace30.cli.main, ["purge", "--dry-run"], env=env)
+    assert dry.exit_code == 0, dry.output
+    assert "DRY RUN" in dry.output and all(h in dry.output for h in old_hashes)
+    assert_no_personal_data(dry.output, seeded.everyone)
+    for sub in seeded.everyone:
+        assert client.get(f"/v1/traders/{sub['trader_id']}", headers=OPS).status_code == 200
+
+    # --retention-days overrides TRACE30_RETENTION_DAYS (here: 10 years, so nobody yet).
+    none = runner.invoke(trace30.cli.main, ["purge"], env={**env,
+                                                          "TRACE30_RETENTION_DAYS": "3650"})
+    assert none.exit_code == 0 and "nothing deleted" in none.output
+    real = runner.invoke(trace30.cli.main, ["purge", "--retention-days", "183"],
+                         env={**env, "TRACE30_RETENTION_DAYS": "3650"})
+    assert real.exit_code == 0, real.output
+    assert "2 trader(s) deleted" in real.output and "verifications=2" in real.output
+    assert_no_personal_data(real.output, seeded.everyone)
+    for sub in seeded.old:
+        assert client.get(f"/v1/traders/{sub['trader_id']}", headers=OPS).status_code == 404
+        assert not any(redis_state(store, seeded, sub).values())
+    for sub in seeded.kept:
+        assert client.get(f"/v1/traders/{sub['trader_id']}", headers=OPS).status_code == 200
+
+
+def test_purge_without_redis_deletes_sql_only(database_url: str,  # noqa: F811
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    """On SQLite and PostgreSQL: webhook rows go too, and the dry run counts them exactly."""
+    log = EvidenceLog(database_url, SEALING_KEYS)
+    log.migrate()
+    now = datetime.now(UTC)
+    try:
+        for vid, tid in (("v-old-1", "shop-old"), ("v-old-2", "shop-old"), ("v-new", "shop-new")):
+            log.save(make_record(vid, tid), private_submission={"email": "x@shop.example"})
+            delivery = log.enqueue_webhook(client_id="shop", url="http://127.0.0.1:9/hook",
+                                           event="verification.settled", payload={"id": vid},
+                                           verification_id=vid, trader_id=tid)
+            log.record_attempt(delivery, status_code=500, error=None, duration_ms=3.0,
+                               delivered=False, next_attempt_at=now)
+        assert log.end_relationship("shop-old", now - timedelta(days=200))
+        assert log.end_relationship("shop-new", now - timedelta(days=10))
+    finally:
+        log.close()
+    settings = load({}, {"SANDBOX": False, "EVIDENCE_SEALING_KEYS": SEALING_KEYS,
+                         "DATABASE_URL": database_url, "REDIS_URL": None})
+    caplog.set_level(logging.INFO)
+
+    dry = purge(settings, retention_days=RETENTION_DAYS, dry_run=True, now=now)
+    done = purge(settings, retention_days=RETENTION_DAYS, dry_run=False, now=now)
+
+    expected = {"webhook_attempts": 2, "webhook_deliveries": 2, "traders": 1,
+                "verifications": 2}
+    assert dry.sql == done.sql == expected
+    assert dry.traders == done.traders == [trader_hash("shop-old")]
+    assert done.redis_skipped == NO_REDIS and done.redis == dict.fromkeys(REDIS_KINDS, 0)
+    assert NO_REDIS in done.summary()
+    assert list(done.sql) == list(SQL_TABLES)
+    log = EvidenceLog(database_url, SEALING_KEYS)
+    try:
+        assert log.history("shop-old") == []
+        assert [r.id for r in log.history("shop-new")] == ["v-new"]
+        assert len(log.deliveries("v-new")) == 1 and log.deliveries("v-old-1") == []
+    finally:
+        log.close()
+    assert "shop-old" not in rendered(caplog) and "shop-old" not in done.summary()
+    with pytest.raises(ValueError, match="aware"):
+        purge(settings, retention_days=1, dry_run=True, now=datetime(2025, 1, 1))
+
+
+def test_purge_stops_without_deleting_sql_when_redis_is_down(tmp_path) -> None:
+    """SQL goes last: a purge that cannot reach Redis leaves the trader listed for the next."""
+    url = f"sqlite:///{tmp_path / 'evidence.sqlite3'}"
+    log = EvidenceLog(url, SEALING_KEYS)
+    log.migrate()
+    try:
+        log.save(make_record("v-1", "shop-gone"))
+        log.end_relationship("shop-gone", datetime.now(UTC) - timedelta(days=400))
+        settings = load({}, {"SANDBOX": False, "EVIDENCE_SEALING_KEYS": SEALING_KEYS,
+                             "DATABASE_URL": url, "REDIS_TIMEOUT_S": 0.2,
+                             "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
+        with pytest.raises(redis.ConnectionError):
+            purge(settings, retention_days=RETENTION_DAYS, dry_run=False)
+        assert log.ended_before(datetime.now(UTC)) == ["shop-gone"]
+        assert [r.id for r in log.history("shop-gone")] == ["v-1"]
+    finally:
+        log.close()
+
+
+def test_a_failing_trader_stops_the_purge_without_naming_it(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Database errors quote the statement's parameters: the error names the hash instead."""
+    url = f"sqlite:///{tmp_path / 'evidence.sqlite3'}"
+    log = EvidenceLog(url, SEALING_KEYS)
+    log.migrate()
+    now = datetime.now(UTC)
+    try:
+        for i, tid in enumerate(("shop-first", "shop-second")):
+            log.save(make_record(f"v-{i}", tid))
+            log.end_relationship(tid, now - timedelta(days=400 - i))
+    finally:
+        log.close()
+    real = EvidenceLog.purge_trader
+
+    def flaky(self: EvidenceLog, trader_id: str) -> dict[str, int]:
+        if trader_id == "shop-second":
+            raise sa.exc.OperationalError("DELETE FROM traders WHERE trader_id = ?",
+                                          (trader_id,), Exception("disk I/O error"))
+        return real(self, trader_id)
+
+    monkeypatch.setattr(EvidenceLog, "purge_trader", flaky)
+    settings = load({}, {"SANDBOX": False, "EVIDENCE_SEALING_KEYS": SEALING_KEYS,
+                         "DATABASE_URL": url, "REDIS_URL": None})
+    caplog.set_level(logging.INFO)
+    with pytest.raises(PurgeError) as caught:
+        purge(settings, retention_days=RETENTION_DAYS, dry_run=False, now=now)
+    assert trader_hash("shop-second") in str(caught.value) and "OperationalError" in str(
+        caught.value)
+    assert caught.value.report.traders == [trader_hash("shop-first")]
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    assert "shop-" not in str(caught.value) and "shop-" not in rendered(caplog)
+
+
+# -- POST /v1/traders/{id}/end ----------------------------------------------------------------
+
+
+def test_end_relationship_records_when_and_when_the_purge_may_delete(
+    client: FlaskClient,  # noqa: F811
+) -> None:
+    sub = trader("retention-end", 5)
+    verify(client, sub)
+    url = f"/v1/traders/{sub['trader_id']}/end"
+
+    before = datetime.now(UTC)
+    resp = client.post(url, headers=ONBOARDING)  # no body: it ended now
+    assert resp.status_code == 200, resp.get_json()
+    body = resp.get_json()
+    ended_at = datetime.fromisoformat(body["ended_at"])
+    assert body["trader_id"] == sub["trader_id"]
+    assert before <= ended_at <= datetime.now(UTC)
+    assert datetime.fromisoformat(body["purge_after"]) - ended_at == timedelta(days=183)
+
+    when = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    resp = end(client, sub["trader_id"], when.astimezone(timezone(timedelta(hours=2))))
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json() == {"trader_id": sub["trader_id"],
+                               "ended_at": "2025-03-01T12:00:00+00:00",
+                               "purge_after": "2025-08-31T12:00:00+00:00"}
+    # A clock a little ahead of ours is accepted.
+    assert end(client, sub["trader_id"], datetime.now(UTC) + timedelta(seconds=30)).status_code \
+        == 200
+
+
+def test_end_relationship_of_an_unknown_trader_is_404(client: FlaskClient) -> None:  # noqa: F811
+    resp = client.post("/v1/traders/nobody-here/end", headers=OPS)
+    assert resp.status_code == 404
+    assert resp.mimetype == "application/problem+json"
+    assert resp.get_json()["status"] == 404
+
+
+@pytest.mark.parametrize("ended_at", [
+    (datetime.now(UTC) + timedelta(days=1)).isoformat(),  # the future
+    "2025-03-01T12:00:00",  # naive: whose noon?
+    "yesterday",
+])
+def test_end_relationship_refuses_a_bad_ended_at(client: FlaskClient,  # noqa: F811
+                                                 ended_at: str) -> None:
+    sub = trader("retention-bad-end", 6)
+    verify(client, sub)
+    resp = client.post(f"/v1/traders/{sub['trader_id']}/end", json={"ended_at": ended_at},
+                       headers=OPS)
+    assert resp.status_code == 400
+    assert resp.mimetype == "application/problem+json"
+    assert list(resp.get_json()["errors"]) == ["ended_at"]
+    assert "ended_at" in resp.get_json()["detail"]
+    evidence = client.application.extensions["trace30.gateway"].evidence
+    assert evidence.ended_before(datetime.now(UTC) + timedelta(days=2)) == []  # nothing ended
+
+
+def test_end_relationship_needs_the_onboarding_or_ops_scope(gateway_config: dict) -> None:  # noqa: F811
+    keys = [{"id": "shop", "key": API_KEY, "scopes": ["onboarding"]},
+            {"id": "staff", "key": OPS_KEY, "scopes": ["ops"]},
+            {"id": "batch", "key": "batch-only-key", "scopes": ["batch"]}]
+    app = create_app({**gateway_config, "GATEWAY_API_KEYS": json.dumps(keys)})
+    try:
+        client = app.test_client()
+        resp = client.post("/v1/traders/anyone/end",
+                           headers={"Authorization": "Bearer batch-only-key"})
+        assert resp.status_code == 403
+        assert "onboarding or ops" in resp.get_json()["detail"]
+        assert client.post("/v1/traders/anyone/end").status_code == 401
+        for headers in (ONBOARDING, OPS):  # past the scope check: unknown trader
+            assert client.post("/v1/traders/anyone/end", headers=headers).status_code == 404
+    finally:
+        shutdown(app)

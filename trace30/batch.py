@@ -1,0 +1,284 @@
+"""``trace30 reverify``: select traders, queue one job each, follow the run, report changes.
+
+A run has an id. By default it is derived from the selection (or the input file's content) and
+today's date, so running the same command again the same day resumes the run: traders with a
+result are not redone, traders whose job is queued or running are left alone, and traders whose
+job was lost (its worker died: its lease lapsed) or failed are queued again.
+
+While following a run (``--wait``, the default) the command shows a progress bar with the rate
+and the time left, re-queues lost jobs, and at the end writes the report,
+``{report_dir}/reverify-{run_id}.json`` and ``.csv``: every trader with its verdict before and
+after, and counts per change (``verified→rejected: 3``). A trader still pending after its
+retries is reported as pending, never dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+from marshmallow import ValidationError
+from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+
+from services.gateway.evidence import EvidenceLog
+from services.gateway.schemas import SubmissionSchema
+from services.gateway.sealing import Sealer, check_keys
+from shared.redis_client import Store, connect
+from trace30.jobs import (
+    BatchError,
+    RunKeys,
+    job_id,
+    queue_name,
+    raw_connection,
+    retry_policy,
+    reverify_trader,
+)
+
+__all__ = ["BatchError", "reverify_command"]
+
+_ACTIVE = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED}
+
+
+def _run_id(selection: str) -> str:
+    day = datetime.now(UTC).strftime("%Y%m%d")
+    return f"{day}-{hashlib.sha256(selection.encode()).hexdigest()[:10]}"
+
+
+def _nest(row: dict[str, str]) -> dict[str, Any]:
+    """``{"address.city": "Paris"}`` → ``{"address": {"city": "Paris"}}``; blanks dropped."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if key is None or value in (None, ""):
+            continue
+        node = out
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+def read_submissions(path: Path) -> dict[str, dict[str, Any]]:
+    """Submissions from a JSONL file (one JSON object a line) or a CSV file (dotted column
+    names such as ``address.city``, ``payment.iban``, ``self_certification.accepted``), each
+    validated like ``POST /v1/verifications``; raise :class:`BatchError` naming bad lines."""
+    text = path.read_text(encoding="utf-8-sig")
+    rows: list[tuple[int, Any]] = []
+    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append((number, json.loads(line)))
+                except json.JSONDecodeError:
+                    rows.append((number, None))
+    else:
+        reader = csv.DictReader(io.StringIO(text))
+        rows = [(number, _nest(row)) for number, row in enumerate(reader, 2)]
+    schema, subs, problems = SubmissionSchema(), {}, []
+    for number, row in rows:
+        if not isinstance(row, dict):
+            problems.append(f"line {number}: not a JSON object")
+            continue
+        try:
+            sub = schema.load(row)
+        except ValidationError as e:
+            problems.append(f"line {number}: {', '.join(sorted(map(str, e.messages)))}")
+            continue
+        subs[sub["trader_id"]] = sub
+    if problems:
+        shown = "\n  ".join(problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        raise BatchError(f"{path}: {len(problems)} submission(s) are not valid; nothing was "
+                         f"queued:\n  {shown}{more}")
+    if not subs:
+        raise BatchError(f"{path}: no submission found")
+    return subs
+
+
+def select_traders(settings: dict[str, Any], *, select_all: bool, not_checked_days: int | None,
+                   verdicts: list[str]) -> list[str]:
+    """Trader ids from the evidence log (relationships that ended are left out)."""
+    evidence = EvidenceLog(settings["DATABASE_URL"],
+                           check_keys(settings["EVIDENCE_SEALING_KEYS"],
+                                      sandbox=settings["SANDBOX"]))
+    try:
+        evidence.migrate()
+        before = (datetime.now(UTC) - timedelta(days=not_checked_days)
+                  if not_checked_days is not None else None)
+        ids: list[str] = []
+        for verdict in verdicts or [None]:
+            ids.extend(evidence.traders(verdict=verdict, checked_before=before))
+        return list(dict.fromkeys(ids))
+    finally:
+        evidence.close()
+
+
+def enqueue(settings: dict[str, Any], store: Store, queue: Queue, run_id: str,
+            items: dict[str, str]) -> int:
+    """Record the run's traders and queue a job for each one without a result or live job."""
+    keys = RunKeys(store, run_id)
+    ttl = settings["BATCH_RESULT_TTL_S"]
+    if items:
+        store.client.hset(keys.items, mapping=items)
+    store.client.hsetnx(keys.meta, "created_at", datetime.now(UTC).isoformat())
+    for key in (keys.items, keys.meta, keys.results):
+        store.client.expire(key, ttl)
+    done = set(store.client.hkeys(keys.results))
+    queued = 0
+    for trader_id in store.client.hkeys(keys.items):
+        if trader_id in done or _alive(store, queue, keys, run_id, trader_id):
+            continue
+        queue.enqueue(reverify_trader, run_id, trader_id, job_id=job_id(run_id, trader_id),
+                      retry=retry_policy(settings), result_ttl=ttl, failure_ttl=ttl,
+                      job_timeout=int(settings["GATEWAY_DEADLINE_S"] * 4 + 60))
+        queued += 1
+    return queued
+
+
+def _alive(store: Store, queue: Queue, keys: RunKeys, run_id: str, trader_id: str) -> bool:
+    """Whether the trader's job is waiting or running (a started job without its lease died)."""
+    try:
+        job = Job.fetch(job_id(run_id, trader_id), connection=queue.connection)
+    except NoSuchJobError:
+        return False
+    status = job.get_status(refresh=False)
+    if status == JobStatus.STARTED:
+        return bool(store.client.exists(keys.lease(trader_id)))
+    return status in _ACTIVE
+
+
+def _failed(queue: Queue, run_id: str, trader_ids: list[str]) -> list[str]:
+    failed = []
+    for trader_id in trader_ids:
+        try:
+            job = Job.fetch(job_id(run_id, trader_id), connection=queue.connection)
+        except NoSuchJobError:
+            continue
+        if job.get_status(refresh=False) == JobStatus.FAILED and not job.retries_left:
+            failed.append(trader_id)
+    return failed
+
+
+def follow(settings: dict[str, Any], store: Store, queue: Queue, run_id: str,
+           timeout_s: float | None) -> bool:
+    """Show progress until every trader has a result (True) or ``timeout_s`` passes (False)."""
+    keys = RunKeys(store, run_id)
+    total = store.client.hlen(keys.items)
+    started = time.monotonic()
+    first = store.client.hlen(keys.results)
+    last_check = started
+    with click.progressbar(length=total, label="re-verifying", show_eta=True,
+                           show_pos=True, file=sys.stderr) as bar:
+        bar.update(first)
+        shown = first
+        while True:
+            done = store.client.hlen(keys.results)
+            bar.update(done - shown)
+            shown = done
+            elapsed = time.monotonic() - started
+            rate = (done - first) / elapsed if elapsed > 0 else 0.0
+            bar.label = f"re-verifying {rate:6.1f}/s"
+            if done >= total:
+                return True
+            if timeout_s is not None and elapsed >= timeout_s:
+                return False
+            if time.monotonic() - last_check >= min(5.0, settings["BATCH_LEASE_S"] / 2):
+                last_check = time.monotonic()
+                pending = [t for t in store.client.hkeys(keys.items)
+                           if not store.client.hexists(keys.results, t)]
+                for trader_id in _failed(queue, run_id, pending):
+                    # Its job failed for good (an error, not a verdict): reported, not dropped.
+                    store.client.hset(keys.results, trader_id, json.dumps({
+                        "trader_id": trader_id, "status": "failed", "before": None,
+                        "after": None, "changed": False}))
+                enqueue(settings, store, queue, run_id, {})  # re-queue lost jobs
+            time.sleep(0.5)
+
+
+def report(store: Store, run_id: str, report_dir: Path) -> dict[str, Any]:
+    """Write the run's report as JSON and CSV; return the JSON document."""
+    keys = RunKeys(store, run_id)
+    items = store.client.hkeys(keys.items)
+    results = {k: json.loads(v) for k, v in store.client.hgetall(keys.results).items()}
+    rows = [results.get(t, {"trader_id": t, "status": "not_finished", "before": None,
+                            "after": None, "changed": False}) for t in sorted(items)]
+    changes = Counter(f"{r['before']}→{r['after']}" for r in rows if r.get("changed"))
+    doc = {
+        "run_id": run_id,
+        "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "total": len(rows),
+        "finished": sum(1 for r in rows if r["status"] in ("done", "pending", "not_found")),
+        "changed": sum(changes.values()),
+        "changes": dict(sorted(changes.items())),
+        "by_status": dict(Counter(r["status"] for r in rows)),
+        "still_pending": [r["trader_id"] for r in rows if r["status"] == "pending"],
+        "failed": [r["trader_id"] for r in rows if r["status"] in ("failed", "not_finished")],
+        "traders": rows,
+    }
+    report_dir.mkdir(parents=True, exist_ok=True)
+    base = report_dir / f"reverify-{run_id}"
+    base.with_suffix(".json").write_text(json.dumps(doc, indent=2, ensure_ascii=False))
+    with base.with_suffix(".csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["trader_id", "status", "before", "after", "changed", "reasons",
+                         "verification_id"])
+        for r in rows:
+            writer.writerow([r["trader_id"], r["status"], r.get("before") or "",
+                             r.get("after") or "", "yes" if r.get("changed") else "no",
+                             " ".join(r.get("reasons") or []), r.get("verification_id") or ""])
+    return doc
+
+
+def reverify_command(settings: dict[str, Any], *, select_all: bool,
+                     not_checked_days: int | None, verdicts: list[str],
+                     input_path: Path | None, run_id: str | None, wait: bool,
+                     timeout_s: float | None, report_dir: Path) -> int:
+    """What ``trace30 reverify`` does; returns the exit code (0 done, 3 still running)."""
+    chosen = sum([select_all, not_checked_days is not None, bool(verdicts)])
+    if input_path is not None and chosen:
+        raise BatchError("Give either --input or a selection (--all, --not-checked-days, "
+                         "--verdict), not both.")
+    if input_path is None and not chosen and run_id is None:
+        raise BatchError("Say which traders: --all, --not-checked-days N, --verdict V, or "
+                         "--input FILE (or --run-id to resume a run).")
+    conn = raw_connection(settings)
+    store = connect(settings["REDIS_URL"], settings["REDIS_PREFIX"], settings["REDIS_TIMEOUT_S"])
+    queue = Queue(queue_name(settings), connection=conn)
+    items: dict[str, str] = {}
+    if input_path is not None:
+        subs = read_submissions(input_path)
+        sealer = Sealer(check_keys(settings["EVIDENCE_SEALING_KEYS"], sandbox=settings["SANDBOX"]))
+        # Submissions hold personal data: they wait in Redis sealed, like the evidence log.
+        items = {t: sealer.seal(SubmissionSchema().dump(s)) for t, s in subs.items()}
+        digest = hashlib.sha256(input_path.read_bytes()).hexdigest()
+        run_id = run_id or _run_id(f"input:{digest}")
+    elif chosen:
+        ids = select_traders(settings, select_all=select_all, not_checked_days=not_checked_days,
+                             verdicts=verdicts)
+        items = dict.fromkeys(ids, "")
+        run_id = run_id or _run_id(f"all={select_all};days={not_checked_days};"
+                                   f"verdicts={sorted(verdicts)}")
+    assert run_id is not None
+    queued = enqueue(settings, store, queue, run_id, items)
+    total = store.client.hlen(RunKeys(store, run_id).items)
+    click.echo(f"run {run_id}: {total} trader(s), {queued} job(s) queued on "
+               f"'{queue.name}'", err=True)
+    if not wait:
+        return 0
+    finished = follow(settings, store, queue, run_id, timeout_s)
+    doc = report(store, run_id, report_dir)
+    click.echo(f"report: {report_dir / f'reverify-{run_id}'}.json and .csv", err=True)
+    click.echo(json.dumps({k: doc[k] for k in ("run_id", "total", "finished", "changed",
+                                               "changes", "by_status")}, ensure_ascii=False))
+    return 0 if finished else 3

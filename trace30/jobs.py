@@ -1,0 +1,249 @@
+"""The re-verification job and the worker that runs it (RQ on the suite's Redis).
+
+One job per trader and run, with a stable id (``reverify-{run_id}-{trader hash}``), so that a
+run enqueued again does not duplicate work. A job:
+
+1. does nothing if the run already has the trader's result (a re-run, or a job run twice);
+2. holds a lease in Redis, renewed while it works: if its worker dies, the lease lapses and the
+   run's follower (:mod:`trace30.batch`) queues the trader again — nothing is lost;
+3. re-verifies the trader through the gateway's own code (the VAT, registry and payment
+   services over HTTP, so their shared Redis limiters hold the VIES per-member-state cap and the
+   registers' rate limits however many workers run), records the evidence and sends the
+   gateway's signed ``verdict.changed`` webhook when the verdict changes;
+4. when the trader stays ``pending``, raises :class:`StillPending` so that RQ retries it with
+   backoff (``TRACE30_BATCH_RETRY_S``); after the last attempt the pending result is recorded,
+   never dropped.
+
+Workers run jobs in their own process (RQ's ``SimpleWorker``), so the gateway code is built once
+per worker, not once per job.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from flask import Flask
+from rq import Queue, Retry, SimpleWorker, get_current_job
+from rq.job import Job
+from rq.registry import ScheduledJobRegistry
+from rq.utils import current_timestamp
+
+from shared.redis_client import Store, connect
+from trace30.retention import trader_hash
+
+log = logging.getLogger("trace30.batch")
+
+_APP: Flask | None = None
+_APP_LOCK = threading.Lock()
+
+
+class BatchError(Exception):
+    """The batch cannot run as asked; the message says why."""
+
+
+class StillPending(Exception):  # noqa: N818 (a signal for RQ's retry, not an error)
+    """The trader is still pending: RQ tries the job again after a backoff."""
+
+
+def raw_connection(settings: dict[str, Any]) -> redis.Redis:
+    """A Redis connection for RQ (bytes, no decoding), from ``TRACE30_REDIS_URL``."""
+    if not settings["REDIS_URL"]:
+        raise BatchError("Batch re-verification needs a shared Redis: set TRACE30_REDIS_URL.")
+    return redis.Redis.from_url(settings["REDIS_URL"], socket_timeout=30,
+                                socket_connect_timeout=5)
+
+
+def queue_name(settings: dict[str, Any]) -> str:
+    """The RQ queue, named after the Redis prefix so that deployments sharing Redis differ."""
+    return settings["REDIS_PREFIX"].replace(":", "-") + settings["BATCH_QUEUE"]
+
+
+def retry_policy(settings: dict[str, Any]) -> Retry:
+    """RQ's retry for a trader that stays pending (or a job that fails)."""
+    intervals = [int(float(v)) for v in settings["BATCH_RETRY_S"].split(",") if v.strip()]
+    return Retry(max=len(intervals), interval=intervals)
+
+
+def job_id(run_id: str, trader_id: str) -> str:
+    """The stable id of the trader's job in the run."""
+    return f"reverify-{run_id}-{trader_hash(trader_id)}"
+
+
+class RunKeys:
+    """Where a run keeps its state in Redis (under the suite's key prefix)."""
+
+    def __init__(self, store: Store, run_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.meta = store.key("batch", run_id, "meta")
+        self.items = store.key("batch", run_id, "items")
+        self.results = store.key("batch", run_id, "results")
+        self.before = store.key("batch", run_id, "before")
+
+    def lease(self, trader_id: str) -> str:
+        """The key of the lease of the trader's running job."""
+        return self.store.key("batch", self.run_id, "lease", trader_hash(trader_id))
+
+
+def _gateway() -> Flask:
+    """The gateway app of this worker process, built on first use (settings from the env)."""
+    global _APP  # noqa: PLW0603 (one per process, built lazily in the worker)
+    with _APP_LOCK:
+        if _APP is None:
+            from services.gateway import create_app
+
+            _APP = create_app({"GATEWAY_BACKGROUND": False})
+        return _APP
+
+
+@contextmanager
+def _lease(store: Store, key: str, lease_s: float):  # noqa: ANN202
+    """Hold ``key`` while the block runs, renewing it every third of ``lease_s``."""
+    stop = threading.Event()
+    store.client.set(key, "1", px=int(lease_s * 1000))
+
+    def renew() -> None:
+        while not stop.wait(lease_s / 3):
+            try:
+                store.client.set(key, "1", px=int(lease_s * 1000))
+            except redis.RedisError:
+                log.warning("could not renew a batch lease")
+
+    thread = threading.Thread(target=renew, daemon=True, name="batch-lease")
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        store.client.delete(key)
+
+
+def reverify_trader(run_id: str, trader_id: str) -> dict[str, Any]:
+    """The job: re-verify one trader of run ``run_id`` and record the result."""
+    app = _gateway()
+    settings = app.config
+    store: Store = app.extensions["trace30.redis"]
+    keys = RunKeys(store, run_id)
+    if store.client.hexists(keys.results, trader_id):
+        return {"trader_id": trader_id, "skipped": True}
+    verifier = app.extensions["trace30.gateway"]
+    item = store.client.hget(keys.items, trader_id)
+    wait_s = settings["GATEWAY_DEADLINE_S"] + 5
+    with _lease(store, keys.lease(trader_id), settings["BATCH_LEASE_S"]):
+        current = verifier.evidence.current(trader_id)
+        # The verdict before the run, kept from the first attempt: a retry finds "pending".
+        store.client.hsetnx(keys.before, trader_id, current.verdict if current else "")
+        store.client.expire(keys.before, settings["BATCH_RESULT_TTL_S"])
+        before = store.client.hget(keys.before, trader_id) or None
+        client_id = current.client_id if current else "batch"
+        with app.app_context():
+            if item:
+                from services.gateway.sealing import Sealer, check_keys
+
+                sealer = Sealer(check_keys(settings["EVIDENCE_SEALING_KEYS"],
+                                           sandbox=settings["SANDBOX"]))
+                outcome = verifier.submit(sealer.unseal(item), client_id, wait_s=wait_s,
+                                          force=True)
+            else:
+                outcome = verifier.reverify(trader_id, client_id, wait_s=wait_s)
+        if outcome is None:
+            return _record(keys, trader_id, {"status": "not_found", "before": before,
+                                             "after": None, "changed": False})
+        result = outcome.result
+        after = result.get("verdict") or "pending"
+        job = get_current_job()
+        if after == "pending" and job is not None and job.retries_left:
+            log.info("trader still pending; retried later",
+                     extra={"trader": trader_hash(trader_id), "run": run_id})
+            raise StillPending(trader_hash(trader_id))
+        return _record(keys, trader_id, {
+            "status": "pending" if after == "pending" else "done",
+            "before": before, "after": after, "changed": before is not None and before != after,
+            "verification_id": result.get("id"),
+            "reasons": [r["code"] for r in result.get("reasons") or []],
+        })
+
+
+def _record(keys: RunKeys, trader_id: str, entry: dict[str, Any]) -> dict[str, Any]:
+    entry = {"trader_id": trader_id, "finished_at": datetime.now(UTC).isoformat(), **entry}
+    keys.store.client.hset(keys.results, trader_id, json.dumps(entry))
+    return entry
+
+
+class RetryScheduler(threading.Thread):
+    """Moves jobs whose retry is due from RQ's scheduled registry back to the queue.
+
+    RQ's own scheduler lives in one worker and, if that worker is killed, another takes over
+    only after about two minutes; this one runs in every worker under a 2-second Redis lock, so
+    retries go on within seconds of a worker's death.
+    """
+
+    def __init__(self, queue: Queue, poll_s: float = 0.5) -> None:
+        super().__init__(name="batch-retries", daemon=True)
+        self.queue = queue
+        self.poll_s = poll_s
+        self._stop_event = threading.Event()
+        self._lock_key = f"rq:trace30-scheduler:{queue.name}"
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.poll_s):
+            try:
+                self.run_once()
+            except redis.RedisError:
+                log.warning("could not move due retries to the queue")
+
+    def run_once(self) -> int:
+        """Queue every due retry; return how many (0 if another process holds the turn)."""
+        conn = self.queue.connection
+        if not conn.set(self._lock_key, b"1", nx=True, px=2000):
+            return 0
+        try:
+            registry = ScheduledJobRegistry(queue=self.queue)
+            job_ids = registry.get_jobs_to_schedule(current_timestamp())
+            if not job_ids:
+                return 0
+            with conn.pipeline() as pipe:
+                for job in Job.fetch_many(job_ids, connection=conn):
+                    if job is not None:
+                        self.queue._enqueue_job(job, pipeline=pipe)  # noqa: SLF001 (RQ's way)
+                for jid in job_ids:
+                    registry.remove(jid, pipeline=pipe)
+                pipe.execute()
+            return len(job_ids)
+        finally:
+            conn.delete(self._lock_key)
+
+    def stop(self) -> None:
+        """End the loop."""
+        self._stop_event.set()
+
+
+def run_worker(settings: dict[str, Any], *, burst: bool = False) -> None:
+    """Work the re-verification queue until stopped (or, with ``burst``, until it is empty)."""
+    from services.gateway.webhooks import WebhookWorker
+    from shared import logs
+
+    conn = raw_connection(settings)
+    connect(settings["REDIS_URL"], settings["REDIS_PREFIX"]).ping()
+    logs.configure("worker", settings["LOG_LEVEL"])
+    app = _gateway()
+    # Deliver the verdict.changed webhooks of this worker's jobs from here too (the outbox is
+    # shared and leased, so gateway processes and workers never send one twice).
+    sender = WebhookWorker(app.extensions["trace30.webhooks"],
+                           poll_s=settings["WEBHOOK_POLL_S"])
+    sender.start()
+    queue = Queue(queue_name(settings), connection=conn)
+    retries = RetryScheduler(queue)
+    retries.start()
+    try:
+        SimpleWorker([queue], connection=conn).work(burst=burst, with_scheduler=False,
+                                                     logging_level=settings["LOG_LEVEL"])
+    finally:
+        retries.stop()
+        sender.stop()
