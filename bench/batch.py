@@ -7,7 +7,8 @@ limiter is set to the same C). The ceiling is states x C / L traders per second.
 achieved rate, its ratio to the ceiling (target >= 0.9) and the MS_MAX_CONCURRENT_REQ faults
 provoked (target 0).
 
-Run: ``.venv/bin/python bench/batch.py [--traders 5000]`` (needs Redis on 127.0.0.1:6379).
+Run: ``.venv/bin/python bench/batch.py [--traders 5000]`` (needs Redis on 127.0.0.1:6379 and
+PostgreSQL on 127.0.0.1:5432, or ``TRACE30_BENCH_DATABASE_URL``).
 The traders are written to the evidence log directly (seeding is not what is measured).
 """
 
@@ -16,15 +17,19 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
 
 import redis
 import requests
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
 from _harness import ROOT, free_port, gunicorn, start, stop
 from stdnum.eu import vat
 
@@ -33,8 +38,10 @@ from services.gateway.evidence import EvidenceLog, VerificationRecord
 from services.gateway.sealing import SANDBOX_KEY
 from trace30.suite import moved_urls
 
+PG_URL = os.environ.get("TRACE30_BENCH_DATABASE_URL",
+                        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 STATES = ["DE", "AT", "DK", "FI", "PL"]
-LATENCY_S = 0.2
+LATENCY_S = 1.0
 CAP = 2
 WORKERS = 16
 
@@ -54,7 +61,10 @@ def numbers(country: str, count: int, rng: random.Random) -> list[str]:
 def seed(url: str, count: int) -> None:
     rng = random.Random(30)
     per_state = -(-count // len(STATES))
-    vats = [n for s in STATES for n in numbers(s, per_state, rng)][:count]
+    by_state = [numbers(s, per_state, rng) for s in STATES]
+    # Interleaved, as a real population is mixed (all of one state first would leave every
+    # other state's slots idle while the first state's cap is the bottleneck).
+    vats = [n for group in zip(*by_state, strict=True) for n in group][:count]
     log = EvidenceLog(url, SANDBOX_KEY)
     log.migrate()
     now = datetime.now(UTC)
@@ -82,7 +92,13 @@ def main() -> int:
     count = parser.parse_args().traders
     prefix = f"trace30bench:{uuid.uuid4().hex[:8]}:"
     tmp = tempfile.mkdtemp(prefix="trace30batch")
-    db = f"sqlite:///{tmp}/evidence.sqlite3"
+    # PostgreSQL, as a deployment with many workers would use (SQLite serialises every write
+    # of every worker); a schema of this run's own, dropped at the end.
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(PG_URL, poolclass=NullPool)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    db = f"{PG_URL}?options=-csearch_path%3D{schema}"
     ports = {p: free_port() for p in (8201, 8202, 8203, 8101, 8102, 8103)}
     limits = ",".join(f"{s}={CAP}" for s in STATES)
     env = {"TRACE30_SANDBOX": "1", "TRACE30_REDIS_URL": "redis://127.0.0.1:6379/0",
@@ -118,12 +134,24 @@ def main() -> int:
         procs.extend(workers)
         time.sleep(3)  # workers import and connect
         requests.post(vies + "/_sim/reset", timeout=5)
+        samples: list[int] = []
+        sampling = threading.Event()
+
+        def sample() -> None:
+            while not sampling.wait(0.25):
+                stats = requests.get(vies + "/_sim/stats", timeout=5).json()
+                samples.append(sum(stats["in_flight"].values())
+                               if isinstance(stats["in_flight"], dict) else stats["in_flight"])
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         started = time.monotonic()
         result = subprocess.run([sys.executable, "-m", "trace30.cli", "reverify", "--all",
                                  "--run-id", f"bench-{uuid.uuid4().hex[:6]}",
                                  "--report-dir", tmp], cwd=ROOT, env=full_env,
                                 capture_output=True, text=True, timeout=3600)
         elapsed = time.monotonic() - started
+        sampling.set()
         if result.returncode != 0:
             print(result.stdout, result.stderr)
             return 1
@@ -136,11 +164,17 @@ def main() -> int:
         print(f"  ceiling states*C/L     {ceiling:8.1f} traders/s")
         print(f"  achieved               {achieved:8.1f} traders/s ({elapsed:.1f} s)")
         print(f"  ratio achieved/ceiling {achieved / ceiling:.3f}   (target >= 0.9)")
+        busy = [n for n in samples if n > 0]
+        print(f"  VIES calls in flight   mean {statistics.mean(busy) if busy else 0:.1f} of "
+              f"{len(STATES) * CAP} slots while busy ({len(busy) / 4:.0f} s busy of "
+              f"{elapsed:.0f} s)")
         print(f"  MS_MAX_CONCURRENT_REQ  {stats['faults'].get('MS_MAX_CONCURRENT_REQ', 0)}"
               f"   (target 0); VIES calls {stats['calls']}; max in flight "
               f"{stats['max_in_flight']}")
     finally:
         stop(*reversed(procs))
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         r = redis.Redis()
         for pattern in (prefix + "*", f"rq:*{prefix.replace(':', '-')}*", "rq:job:reverify-bench-*"):
             keys = list(r.scan_iter(match=pattern, count=1000))
