@@ -29,6 +29,13 @@ def test_de100_is_valid_john_doe(client: FlaskClient) -> None:
     assert r["cached"] is False and r["checked_at"]
 
 
+@pytest.mark.parametrize("number", ["DE100", "DE136695977", "DE301"])
+def test_answer_has_exactly_the_documented_fields(client: FlaskClient, number: str) -> None:
+    from services.vat.schemas import VatCheckResultSchema
+
+    assert set(check(client, vat_number=number)) == set(VatCheckResultSchema().fields)
+
+
 def test_de301_is_unavailable_ms_unavailable(client: FlaskClient) -> None:
     r = check(client, vat_number="DE301")
     assert r["status"] == "unavailable"
