@@ -70,6 +70,13 @@ SETTINGS: dict[str, Setting] = {
     "VIES_MS_CONCURRENCY_OVERRIDES": Setting(
         "DE=2", "Per-state caps that differ from the default, e.g. 'DE=2,FR=6'."
     ),
+    "VIES_MIN_CALL_S": Setting(
+        0.5, "A VIES call is not started with less of the deadline left than this.", float
+    ),
+    "VIES_ABANDONED_HOLD_S": Setting(
+        10.0, "After a VIES call times out on our side its slot stays taken this long (VIES "
+        "still counts the call).", float,
+    ),
     "VIES_BREAKER_THRESHOLD": Setting(
         5, "Consecutive outage faults of a member state that open its circuit.", int
     ),

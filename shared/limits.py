@@ -31,6 +31,16 @@ end
 return 0
 """
 
+_HOLD = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+if redis.call('ZSCORE', KEYS[1], ARGV[2]) then
+  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[2])
+  return 1
+end
+return 0
+"""
+
 _GCRA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -56,6 +66,7 @@ class ConcurrencyLimiter:
         self.name = name
         self.lease_s = lease_s
         self._acquire = store.client.register_script(_ACQUIRE)
+        self._hold = store.client.register_script(_HOLD)
 
     def _key(self, key: str) -> str:
         return self.store.key("limit", self.name, key)
@@ -78,6 +89,15 @@ class ConcurrencyLimiter:
     def release(self, key: str, token: str) -> None:
         """Give the slot back."""
         self.store.client.zrem(self._key(key), token)
+
+    def hold(self, key: str, token: str, seconds: float) -> None:
+        """Keep the slot taken ``seconds`` longer, then let it free itself.
+
+        For a call abandoned on our side (a client timeout): the upstream is still working on
+        it and still counts it, so giving the slot to the next caller at once would exceed the
+        upstream's own limit.
+        """
+        self._hold(keys=[self._key(key)], args=[seconds, token])
 
     def in_flight(self, key: str) -> int:
         """How many slots are held now (expired leases included until the next acquire)."""

@@ -52,6 +52,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             retry_max_s=c["VIES_RETRY_MAX_S"],
             default_cap=c["VIES_MS_CONCURRENCY"],
             caps=parse_caps(c["VIES_MS_CONCURRENCY_OVERRIDES"]),
+            min_call_s=c["VIES_MIN_CALL_S"],
+            abandoned_hold_s=c["VIES_ABANDONED_HOLD_S"],
         ),
         sandbox=c["SANDBOX"],
         default_requester=c["REQUESTER_VAT_NUMBER"],

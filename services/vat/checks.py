@@ -30,7 +30,7 @@ import redis
 
 from services.vat import numbers
 from services.vat.cache import VatCache
-from services.vat.vies import FaultKind, TraderQuery, Vies, ViesAnswer, ViesError
+from services.vat.vies import FaultKind, TraderQuery, Vies, ViesAnswer, ViesError, ViesTimeout
 from shared.breaker import CircuitBreaker
 from shared.limits import ConcurrencyLimiter
 
@@ -66,6 +66,10 @@ class Limits:
     retry_max_s: float
     default_cap: int
     caps: dict[str, int]
+    #: Don't start a VIES call with less time than this left: it could only time out.
+    min_call_s: float = 0.0
+    #: How long a slot stays taken after a call we gave up on (VIES still works on it).
+    abandoned_hold_s: float = 0.0
 
     def cap(self, country_code: str) -> int:
         """The member state's concurrency cap."""
@@ -186,6 +190,12 @@ class VatChecker:
                         base, CONCURRENCY_LIMIT, True, RETRY_AFTER_S[FaultKind.THROTTLE],
                         attempts, f"All {cap} concurrent VIES slots for {cc} stayed busy.",
                     )
+                if deadline - time.monotonic() < self.limits.min_call_s:
+                    self.limiter.release(cc, token)
+                    if last is None:
+                        last = ViesTimeout("No time was left for a VIES call.",
+                                           code=DEADLINE_EXCEEDED)
+                    break
                 attempts += 1
                 error: ViesError | None = None
                 try:
@@ -199,7 +209,10 @@ class VatChecker:
                 except ViesError as e:
                     error = e
                 finally:
-                    self.limiter.release(cc, token)
+                    if isinstance(error, ViesTimeout) and self.limits.abandoned_hold_s:
+                        self.limiter.hold(cc, token, self.limits.abandoned_hold_s)
+                    else:
+                        self.limiter.release(cc, token)
                 if error is None:
                     self.breaker.record_success(cc)
                     return self._log(self._from_answer(base, answer, attempts), started)

@@ -227,3 +227,31 @@ def test_answer_fields_from_vies(store: Store, vies: FakeVies) -> None:
     assert result["status"] == "valid"
     assert result["name"] is None and result["address"] is None
     assert result["request_date"] == "2026-11-28"
+
+
+def test_slot_of_an_abandoned_call_stays_taken(store: Store) -> None:
+    """A call we gave up on still counts at VIES: its slot is held, then frees itself."""
+    vies = FakeVies()
+    vies.script(FR, ViesTimeout("slow"), True)
+    checker = make_checker(store, vies, cap=1, deadline_s=0.3)
+    checker.limits = Limits(deadline_s=0.3, retry_base_s=0.01, retry_max_s=0.05, default_cap=1,
+                            caps={}, abandoned_hold_s=0.5)
+    result = checker.check(CheckRequest(FR))
+    assert result["status"] == "unavailable"
+    assert result["error"]["code"] == "UPSTREAM_TIMEOUT"
+    assert len(vies.calls) == 1  # the held slot kept the retry from overrunning the cap
+    assert checker.limiter.in_flight("FR") == 1
+    time.sleep(0.55)
+    assert checker.check(CheckRequest(FR))["status"] == "valid"
+
+
+def test_no_call_is_started_without_time_for_it(store: Store) -> None:
+    vies = FakeVies()
+    vies.script(FR, ViesFault("MS_UNAVAILABLE"))
+    checker = make_checker(store, vies, deadline_s=0.3, threshold=100)
+    checker.limits = Limits(deadline_s=0.3, retry_base_s=0.01, retry_max_s=0.05, default_cap=4,
+                            caps={}, min_call_s=0.5)
+    result = checker.check(CheckRequest(FR))
+    assert result["status"] == "unavailable"
+    assert result["error"]["code"] == "DEADLINE_EXCEEDED"
+    assert vies.calls == []
