@@ -44,7 +44,7 @@ PG_URL = os.environ.get("TRACE30_BENCH_DATABASE_URL",
 STATES = ["DE", "AT", "DK", "FI", "PL"]
 LATENCY_S = 1.0
 CAP = 2
-WORKERS = 32
+WORKERS = 48
 
 
 def numbers(country: str, count: int, rng: random.Random) -> list[str]:
