@@ -37,6 +37,8 @@ from typing import Any
 
 from flask import Flask
 
+from simulators.control import control_blueprint
+
 from .accounts import load_accounts
 from .routes import VOP_PATH, blueprint
 from .state import ConfigError, SimulatorState, merge_config
@@ -81,4 +83,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         config=merge_config(settings), accounts=load_accounts(accounts_path)
     )
     app.register_blueprint(blueprint)
+    app.register_blueprint(control_blueprint("payee_simulator_control", "payee_simulator"))
     return app

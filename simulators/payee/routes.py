@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from . import accounts
-from .state import ConfigError, SimulatorState
+from .state import SimulatorState
 
 VOP_PATH = "/vop/v1/payee-verifications"
 MAX_NAME = 140
@@ -94,42 +94,3 @@ def payee_verifications() -> Response:
         return _reply(body, 200, request_id)
     finally:
         state.leave()
-
-
-@blueprint.get("/_sim/health")
-def sim_health() -> Response:
-    """Report that the simulator is up."""
-    return jsonify(status="ok")
-
-
-@blueprint.get("/_sim/stats")
-def sim_stats() -> Response:
-    """Return call counts by result and by simulated failure (never an IBAN or a name)."""
-    return jsonify(_state().stats_snapshot())
-
-
-@blueprint.post("/_sim/reset")
-def sim_reset() -> Response:
-    """Zero the statistics and return them."""
-    state = _state()
-    state.reset_stats()
-    return jsonify(state.stats_snapshot())
-
-
-@blueprint.get("/_sim/config")
-def sim_config() -> Response:
-    """Return the behaviour knobs."""
-    return jsonify(_state().get_config())
-
-
-@blueprint.patch("/_sim/config")
-def sim_config_patch() -> tuple[Response, int] | Response:
-    """Merge a JSON object into the behaviour knobs; 400 on an unknown knob or bad value."""
-    patch = request.get_json(silent=True)
-    if not isinstance(patch, dict):
-        return jsonify(error="send a JSON object"), 400
-    try:
-        config = _state().patch_config(patch)
-    except ConfigError as exc:
-        return jsonify(error=str(exc)), 400
-    return jsonify(config)

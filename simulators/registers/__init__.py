@@ -47,8 +47,10 @@ from typing import Any
 
 from flask import Flask
 
+from simulators.control import control_blueprint
+
 from . import brreg, companies_house, cvr, gleif, recherche
-from .routes import after_register_request, before_register_request, control
+from .routes import after_register_request, before_register_request
 from .state import ConfigError, SimulatorState, merge_config
 
 __all__ = ["DEFAULT_CREDENTIALS", "ConfigError", "config_from_env", "create_app"]
@@ -119,7 +121,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         config=merge_config(settings), records=load_records(data_dir), credentials=credentials,
     )
     app.extensions["registers_simulator_prefixes"] = {}
-    app.register_blueprint(control)
+    app.register_blueprint(control_blueprint("registers_simulator_control", "registers_simulator"))
     for module in (gleif, recherche, brreg, companies_house, cvr):
         app.register_blueprint(module.bp)
         app.extensions["registers_simulator_prefixes"][module.PREFIX] = module.SOURCE

@@ -12,15 +12,11 @@ cleanly on SIGTERM or SIGINT.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import signal
 import sys
-import threading
-from types import FrameType
 from typing import Any
 
-from werkzeug.serving import make_server
+from simulators.serving import serve
 
 from . import config_from_env, create_app
 
@@ -59,31 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         app = create_app(config_from_args(args))
     except ValueError as exc:
         parser.error(str(exc))
-    if args.quiet:
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-
-    server = make_server(args.host, args.port, app, threaded=True)
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    worker = threading.Thread(
-        target=server.serve_forever,
-        kwargs={"poll_interval": 0.1},
-        name="registers-simulator",
-        daemon=True,
-    )
-    worker.start()
-    print(f"registers-simulator listening on http://{args.host}:{server.server_port}", flush=True)
-    stop.wait()
-    server.shutdown()
-    server.server_close()
-    worker.join(timeout=5)
-    return 0
-
+    return serve(app, "registers-simulator", args.host, args.port, quiet=args.quiet)
 
 if __name__ == "__main__":
     sys.exit(main())

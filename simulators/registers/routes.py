@@ -1,4 +1,4 @@
-"""What every register route of the simulator shares: the knobs gate, and ``/_sim/`` controls.
+"""What every register route of the simulator shares: the knobs gate.
 
 :func:`gate` runs before every request under a register's path prefix (an app-wide
 ``before_request``, so unknown paths under the prefix behave like the register's): it counts
@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Response, current_app, jsonify, request
 
-from .state import ConfigError, SimulatorState
+from .state import SimulatorState
 
 GATEWAY_PAGE = (
     "<html><head><title>503 Service Temporarily Unavailable</title></head>"
     "<body><center><h1>503 Service Temporarily Unavailable</h1></center></body></html>"
 )
-
-control = Blueprint("registers_simulator_control", __name__)
-
 
 def state() -> SimulatorState:
     """The simulator's state."""
@@ -81,42 +78,3 @@ def basic_auth() -> tuple[str, str] | None:
     if auth is None or auth.type != "basic":
         return None
     return (auth.username or "", auth.password or "")
-
-
-@control.get("/_sim/health")
-def sim_health() -> Response:
-    """Report that the simulator is up."""
-    return jsonify(status="ok")
-
-
-@control.get("/_sim/stats")
-def sim_stats() -> Response:
-    """Return call counts by register and by HTTP status."""
-    return jsonify(state().stats_snapshot())
-
-
-@control.post("/_sim/reset")
-def sim_reset() -> Response:
-    """Zero the statistics and rate windows and return the statistics."""
-    sim = state()
-    sim.reset()
-    return jsonify(sim.stats_snapshot())
-
-
-@control.get("/_sim/config")
-def sim_config() -> Response:
-    """Return the behaviour knobs."""
-    return jsonify(state().get_config())
-
-
-@control.patch("/_sim/config")
-def sim_config_patch() -> tuple[Response, int] | Response:
-    """Merge a JSON object into the behaviour knobs; 400 on an unknown knob or bad value."""
-    patch = request.get_json(silent=True)
-    if not isinstance(patch, dict):
-        return jsonify(error="send a JSON object"), 400
-    try:
-        config = state().patch_config(patch)
-    except ConfigError as exc:
-        return jsonify(error=str(exc)), 400
-    return jsonify(config)

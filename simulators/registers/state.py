@@ -171,7 +171,7 @@ class SimulatorState:
                            if any(k.startswith("5") for k in c)},
             }
 
-    def reset(self) -> None:
+    def reset_stats(self) -> None:
         """Zero the statistics and the rate windows."""
         with self.lock:
             self.stats = _new_stats()

@@ -66,6 +66,8 @@ from typing import Any
 
 from flask import Flask
 
+from simulators.control import control_blueprint
+
 from .register import load_traders
 from .routes import SOAP_PATH, WSDL_PATH, blueprint
 from .state import ConfigError, SimulatorState, merge_config
@@ -136,4 +138,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         wsdl_path=wsdl_path,
     )
     app.register_blueprint(blueprint)
+    app.register_blueprint(control_blueprint("vies_simulator_control", "vies_simulator"))
     return app
