@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -58,11 +59,56 @@ def store(redis_prefix: str) -> Store:
     return Store(client, redis_prefix)
 
 
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except OSError:
+        return 32768
+
+
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port nobody listens on right now, below the kernel's ephemeral range: a port the
+    kernel hands out (``bind(0)``) can be given to an outgoing connection before the server
+    binds it, which once made ``trace30 run`` fail with "Address already in use" in CI."""
+    low = _ephemeral_low()
+    rng = random.Random()
+    for _ in range(500):
+        port = rng.randint(10000, low - 1)
+        if port in _HANDED_OUT:
+            continue
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError("no free port found below the ephemeral range")
+
+
+def free_offset(ports: tuple[int, ...]) -> int:
+    """An offset that moves every one of ``ports`` onto a free port below the ephemeral range
+    (see :func:`free_port`)."""
+    low = _ephemeral_low()
+    rng = random.Random()
+    for _ in range(500):
+        offset = rng.randint(1000, low - max(ports) - 1)
+        moved = [port + offset for port in ports]
+        if _HANDED_OUT.intersection(moved):
+            continue
+        try:
+            for port in moved:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        _HANDED_OUT.update(moved)
+        return offset
+    raise RuntimeError("no free port offset found below the ephemeral range")
 
 
 def wait_http(url: str, proc: subprocess.Popen, timeout_s: float = 20) -> None:

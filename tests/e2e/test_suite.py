@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -18,9 +17,11 @@ from tests.conftest import (
     ROOT,
     VIES_PATH,
     Processes,
+    free_offset,
     gunicorn_argv,
     wait_http,
 )
+from trace30.suite import components
 
 
 README_TRADER = {
@@ -67,7 +68,7 @@ def test_cap_holds_across_gunicorn_workers(processes: Processes, redis_prefix: s
 def test_trace30_run_serves_the_sandbox(redis_prefix: str, tmp_path) -> None:
     """What the README promises: ``TRACE30_SANDBOX=1 make run`` answers DE100 and DE301, and
     the gateway verifies the README's demo trader through the three services."""
-    offset = random.randint(20000, 30000)
+    offset = free_offset(tuple(c.port for c in components()))
     env = {**os.environ, "TRACE30_SANDBOX": "1", "TRACE30_REDIS_URL": REDIS_URL,
            "TRACE30_REDIS_PREFIX": redis_prefix, "PYTHONPATH": str(ROOT),
            "TRACE30_DATABASE_URL": f"sqlite:///{tmp_path}/evidence.sqlite3"}
