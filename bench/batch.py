@@ -5,7 +5,9 @@ through the suite, with the VIES simulator at latency L and a per-member-state c
 simulator answers MS_MAX_CONCURRENT_REQ past it, as VIES does; the VAT service's shared Redis
 limiter is set to the same C). The ceiling is states x C / L traders per second. Printed: the
 achieved rate, its ratio to the ceiling (target >= 0.9) and the MS_MAX_CONCURRENT_REQ faults
-provoked (target 0).
+provoked (target 0). Also: how long a seller signing up during the run waits for a VAT check
+of a member state the batch keeps busy (checks of its own, every 20 s, as a signup and as
+batch work).
 
 Run: ``.venv/bin/python bench/batch.py [--traders 5000]`` (needs Redis on 127.0.0.1:6379 and
 PostgreSQL on 127.0.0.1:5432, or ``TRACE30_BENCH_DATABASE_URL``).
@@ -24,6 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 
 import redis
@@ -45,6 +48,7 @@ STATES = ["DE", "AT", "DK", "FI", "PL"]
 LATENCY_S = 1.0
 CAP = 2
 WORKERS = 48
+PROBE_EVERY_S = 20.0
 
 
 def numbers(country: str, count: int, rng: random.Random) -> list[str]:
@@ -107,7 +111,7 @@ def main() -> int:
            "TRACE30_LOG_LEVEL": "WARNING", "TRACE30_VIES_MS_CONCURRENCY": str(CAP),
            "TRACE30_VIES_MS_CONCURRENCY_OVERRIDES": limits, "TRACE30_VIES_DEADLINE_S": "30",
            "TRACE30_GATEWAY_VAT_TIMEOUT_S": "35", "TRACE30_GATEWAY_DEADLINE_S": "40",
-           "TRACE30_BATCH_RETRY_S": "5,30", "TRACE30_WORKERS": "2", "TRACE30_THREADS": "16",
+           "TRACE30_BATCH_RETRY_S": "5,30", "TRACE30_WORKERS": "2", "TRACE30_THREADS": "32",
            **moved_urls(ports)}
     print(f"seeding {count} traders over {', '.join(STATES)} ...", flush=True)
     t0 = time.monotonic()
@@ -126,7 +130,7 @@ def main() -> int:
                            f"http://127.0.0.1:{ports[8203]}/_sim/health", env))
         for name, port in (("vat", 8101), ("payment", 8103)):
             procs.append(start(gunicorn(f"services.{name}.wsgi:app", ports[port], workers=2,
-                                        threads=16), f"http://127.0.0.1:{ports[port]}/healthz",
+                                        threads=32), f"http://127.0.0.1:{ports[port]}/healthz",
                                env))
         full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
         workers = [subprocess.Popen([sys.executable, "-m", "trace30.cli", "worker"], cwd=ROOT,
@@ -152,6 +156,28 @@ def main() -> int:
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
+        # A seller signing up meanwhile: every PROBE_EVERY_S a fresh check of a German number
+        # (the batch keeps DE's slots busy), alternately as a signup and as batch work, the
+        # latter being what a signup would wait without priority.
+        probes: dict[str, list[float]] = {"interactive": [], "batch": []}
+        probe_numbers = iter(numbers("DE", 400, random.Random(31)))
+        vat_url = f"http://127.0.0.1:{ports[8101]}/v1/vat/check"
+        auth = {"Authorization": "Bearer trace30-sandbox-internal-token"}
+
+        def probe() -> None:
+            turn = 0
+            while not sampling.wait(PROBE_EVERY_S):
+                priority = ("interactive", "batch")[turn % 2]
+                turn += 1
+                t = time.monotonic()
+                answer = requests.post(vat_url, json={"vat_number": next(probe_numbers),
+                                                      "max_age_s": 0, "priority": priority},
+                                       headers=auth, timeout=60).json()
+                if answer.get("attempts"):  # VIES was asked (not a local answer)
+                    probes[priority].append(time.monotonic() - t)
+
+        prober = threading.Thread(target=probe, daemon=True)
+        prober.start()
         started = time.monotonic()
         result = subprocess.run([sys.executable, "-m", "trace30.cli", "reverify", "--all",
                                  "--run-id", f"bench-{uuid.uuid4().hex[:6]}",
@@ -175,6 +201,19 @@ def main() -> int:
         print(f"  VIES calls in flight   mean {statistics.mean(busy) if busy else 0:.1f} of "
               f"{len(STATES) * CAP} slots while busy ({len(busy) / 4:.0f} s busy of "
               f"{elapsed:.0f} s)")
+        spread = Counter(busy)
+        print("  samples by calls in flight  "
+              + ", ".join(f"{n}: {spread[n]}" for n in sorted(spread, reverse=True)))
+        quarter = max(1, len(samples) // 4)
+        print("  mean in flight by quarter of the run  "
+              + ", ".join(f"{statistics.mean(samples[i:i + quarter]):.2f}"
+                          for i in range(0, len(samples), quarter)))
+        for priority, label in (("interactive", "a signup's VAT check"),
+                                ("batch", "the same as batch work")):
+            got = sorted(probes[priority])
+            if got:
+                print(f"  during the run, {label:22s} median {statistics.median(got):5.2f} s, "
+                      f"max {got[-1]:5.2f} s ({len(got)} checks; L = {LATENCY_S:.1f} s)")
         print(f"  MS_MAX_CONCURRENT_REQ  {stats['faults'].get('MS_MAX_CONCURRENT_REQ', 0)}"
               f"   (target 0); VIES calls {stats['calls']}; max in flight "
               f"{stats['max_in_flight']}")

@@ -226,6 +226,14 @@ SETTINGS: dict[str, Setting] = {
     "GATEWAY_SANDBOX_WEBHOOK_URL": Setting(
         None, "Where the sandbox client's webhooks go (none: not sent)."
     ),
+    "GATEWAY_SESSION_SECRET": Setting(
+        None,
+        "Key signing the session cookie of the staff dashboard (/ops), at least 32 "
+        "characters. Required outside sandbox; sandbox default "
+        "'trace30-sandbox-session-secret'. Changing it signs every staff member out.",
+        str,
+        "trace30-sandbox-session-secret",
+    ),
     # Gateway: evidence log and webhooks (settings of services/gateway/evidence go here)
     # Batch re-verification and retention (trace30 reverify / worker / purge)
     "BATCH_QUEUE": Setting("reverify", "Name of the RQ queue of re-verification jobs."),

@@ -6,6 +6,16 @@
 - :class:`RateLimiter`: at most ``rate`` calls per ``period_s`` per key (the registers' published
   rate limits), by the generic cell rate algorithm.
 
+Waiting for a slot does not spin: a release pushes a wake-up onto a short Redis list and
+waiters block on it (``BLPOP``, served first come first served), trying again at least every
+``poll_s`` for slots freed by a lapsed lease. With dozens of batch workers waiting on a
+member state, polling every few milliseconds burnt the CPU the verifications needed.
+
+Interactive callers (a seller signing up) go before background ones (batch re-verification,
+retries of pending verdicts): while an interactive caller waits for a key, no background
+caller takes a slot of it and every freed slot wakes an interactive waiter. So a signup waits
+for at most the next free slot, not behind every batch job queued on that member state.
+
 Both use Redis server time inside Lua scripts, so hosts with skewed clocks agree.
 """
 
@@ -23,12 +33,35 @@ _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local background = ARGV[4] == '1'
+if background and redis.call('ZCARD', KEYS[2]) > 0 then
+  return 0
+end
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
   redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[3])
   redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[1]) * 1000) + 1000)
+  redis.call('ZREM', KEYS[2], ARGV[3])
   return 1
 end
+if not background then
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[3])
+  redis.call('PEXPIRE', KEYS[2], math.ceil(tonumber(ARGV[5]) * 1000) + 1000)
+end
 return 0
+"""
+
+_RELEASE = """
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
+  local t = redis.call('TIME')
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(t[1]) + tonumber(t[2]) / 1000000)
+  local wake = KEYS[4]
+  if redis.call('ZCARD', KEYS[2]) > 0 then wake = KEYS[3] end
+  redis.call('LPUSH', wake, '1')
+  redis.call('LTRIM', wake, 0, tonumber(ARGV[2]) - 1)
+  redis.call('PEXPIRE', wake, 60000)
+end
+return 1
 """
 
 _HOLD = """
@@ -61,34 +94,68 @@ return '0'
 class ConcurrencyLimiter:
     """At most ``cap`` concurrent holders of a slot per key, across all processes."""
 
-    def __init__(self, store: Store, name: str, lease_s: float) -> None:
+    #: Wake-ups kept for nobody waiting yet (a waiter that finds one tries again at once).
+    MAX_WAKEUPS = 16
+
+    def __init__(self, store: Store, name: str, lease_s: float, poll_s: float = 0.2) -> None:
         self.store = store
         self.name = name
         self.lease_s = lease_s
+        # Below the Redis read timeout, so that a blocked BLPOP is never taken for a dead server.
+        self.poll_s = poll_s
         self._acquire = store.client.register_script(_ACQUIRE)
+        self._release = store.client.register_script(_RELEASE)
         self._hold = store.client.register_script(_HOLD)
 
     def _key(self, key: str) -> str:
         return self.store.key("limit", self.name, key)
 
-    def try_acquire(self, key: str, cap: int) -> str | None:
-        """Take a slot now if one is free; return its token, or None."""
-        token = uuid.uuid4().hex
-        got = self._acquire(keys=[self._key(key)], args=[self.lease_s, cap, token])
+    def _keys(self, key: str) -> list[str]:
+        """The slots, the interactive waiters, and the two wake-up lists of ``key``."""
+        base = self._key(key)
+        return [base, base + ":waiting", base + ":wake", base + ":wake-background"]
+
+    def try_acquire(self, key: str, cap: int, *, background: bool = False,
+                    token: str | None = None, wait_s: float = 0.0) -> str | None:
+        """Take a slot now if one is free; return its token, or None.
+
+        A background caller gets none while an interactive one waits. An interactive caller
+        that gets none is counted as waiting for ``wait_s`` seconds (with ``token``).
+        """
+        token = token or uuid.uuid4().hex
+        keys = self._keys(key)
+        got = self._acquire(keys=keys[:2], args=[self.lease_s, cap, token,
+                                                  "1" if background else "0", wait_s])
         return token if got else None
 
-    def acquire(self, key: str, cap: int, deadline: float) -> str | None:
-        """Wait until a slot is free or ``deadline`` (a ``time.monotonic()`` value) passes."""
-        while True:
-            token = self.try_acquire(key, cap)
-            if token or time.monotonic() >= deadline:
-                return token
-            # Jitter spreads waiting processes so they do not retry in lockstep.
-            time.sleep(min(random.uniform(0.002, 0.01), max(0.0, deadline - time.monotonic())))
+    def acquire(self, key: str, cap: int, deadline: float, *,
+                background: bool = False) -> str | None:
+        """Wait until a slot is free or ``deadline`` (a ``time.monotonic()`` value) passes.
+
+        ``background`` (batch work) yields to every interactive caller waiting for ``key``.
+        """
+        token = uuid.uuid4().hex
+        keys = self._keys(key)
+        wake = keys[3] if background else keys[2]
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                got = self.try_acquire(key, cap, background=background, token=token,
+                                       wait_s=max(left, 0.0) + self.poll_s)
+                if got or left <= 0:
+                    return got
+                wait = min(self.poll_s, left)
+                if wait >= 0.01:
+                    self.store.client.blpop([wake], timeout=wait)
+                else:
+                    time.sleep(wait)
+        finally:
+            if not background:
+                self.store.client.zrem(keys[1], token)  # no longer waiting (or never was)
 
     def release(self, key: str, token: str) -> None:
-        """Give the slot back."""
-        self.store.client.zrem(self._key(key), token)
+        """Give the slot back and wake the longest waiter (an interactive one first)."""
+        self._release(keys=self._keys(key), args=[token, self.MAX_WAKEUPS])
 
     def hold(self, key: str, token: str, seconds: float) -> None:
         """Keep the slot taken ``seconds`` longer, then let it free itself.
@@ -104,9 +171,10 @@ class ConcurrencyLimiter:
         return int(self.store.client.zcard(self._key(key)))
 
     @contextmanager
-    def slot(self, key: str, cap: int, deadline: float) -> Iterator[bool]:
+    def slot(self, key: str, cap: int, deadline: float, *,
+             background: bool = False) -> Iterator[bool]:
         """Hold a slot for the ``with`` block; yields False when none came free in time."""
-        token = self.acquire(key, cap, deadline)
+        token = self.acquire(key, cap, deadline, background=background)
         try:
             yield token is not None
         finally:

@@ -21,6 +21,7 @@ import json
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,6 @@ from typing import Any
 import click
 from marshmallow import ValidationError
 from rq import Queue
-from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from services.gateway.evidence import EvidenceLog
@@ -126,48 +126,71 @@ def select_traders(settings: dict[str, Any], *, select_all: bool, not_checked_da
 
 def enqueue(settings: dict[str, Any], store: Store, queue: Queue, run_id: str,
             items: dict[str, str]) -> int:
-    """Record the run's traders and queue a job for each one without a result or live job."""
+    """Record the run's traders and queue a job for each one without a result or live job.
+
+    Everything goes in batches (one Redis round trip per thousand traders, not several per
+    trader): the follower calls this every few seconds to re-queue lost jobs, and with hundreds
+    of thousands of traders per-trader round trips would take the CPU the workers need.
+    """
     keys = RunKeys(store, run_id)
     ttl = settings["BATCH_RESULT_TTL_S"]
     if items:
-        store.client.hset(keys.items, mapping=items)
+        for chunk in _chunks(list(items.items())):
+            store.client.hset(keys.items, mapping=dict(chunk))
     store.client.hsetnx(keys.meta, "created_at", datetime.now(UTC).isoformat())
     for key in (keys.items, keys.meta, keys.results):
         store.client.expire(key, ttl)
     done = set(store.client.hkeys(keys.results))
-    queued = 0
-    for trader_id in store.client.hkeys(keys.items):
-        if trader_id in done or _alive(store, queue, keys, run_id, trader_id):
-            continue
-        queue.enqueue(reverify_trader, run_id, trader_id, job_id=job_id(run_id, trader_id),
-                      retry=retry_policy(settings), result_ttl=ttl, failure_ttl=ttl,
-                      job_timeout=int(settings["GATEWAY_DEADLINE_S"] * 4 + 60))
-        queued += 1
-    return queued
+    waiting = [t for t in store.client.hkeys(keys.items) if t not in done]
+    alive = _alive(store, queue, keys, run_id, waiting)
+    lost = [t for t in waiting if t not in alive]
+    retry = retry_policy(settings)
+    timeout = int(settings["GATEWAY_DEADLINE_S"] * 4 + 60)
+    for chunk in _chunks(lost):
+        with queue.connection.pipeline() as pipe:
+            queue.enqueue_many([
+                Queue.prepare_data(reverify_trader, (run_id, trader_id),
+                                   job_id=job_id(run_id, trader_id), retry=retry,
+                                   result_ttl=ttl, failure_ttl=ttl, timeout=timeout)
+                for trader_id in chunk
+            ], pipeline=pipe)
+            pipe.execute()
+    return len(lost)
 
 
-def _alive(store: Store, queue: Queue, keys: RunKeys, run_id: str, trader_id: str) -> bool:
-    """Whether the trader's job is waiting or running (a started job without its lease died)."""
-    try:
-        job = Job.fetch(job_id(run_id, trader_id), connection=queue.connection)
-    except NoSuchJobError:
-        return False
-    status = job.get_status(refresh=False)
-    if status == JobStatus.STARTED:
-        return bool(store.client.exists(keys.lease(trader_id)))
-    return status in _ACTIVE
+def _chunks(values: list[Any], size: int = 1000) -> Iterator[list[Any]]:
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
+
+def _jobs(queue: Queue, run_id: str, trader_ids: list[str]) -> dict[str, Job]:
+    """The run's jobs of ``trader_ids`` that exist, fetched a thousand at a time."""
+    found: dict[str, Job] = {}
+    for chunk in _chunks(trader_ids):
+        jobs = Job.fetch_many([job_id(run_id, t) for t in chunk], connection=queue.connection)
+        found.update((t, j) for t, j in zip(chunk, jobs, strict=True) if j is not None)
+    return found
+
+
+def _alive(store: Store, queue: Queue, keys: RunKeys, run_id: str,
+           trader_ids: list[str]) -> set[str]:
+    """The traders whose job is waiting or running (a started job without its lease died)."""
+    jobs = _jobs(queue, run_id, trader_ids)
+    alive = {t for t, j in jobs.items()
+             if j.get_status(refresh=False) in _ACTIVE - {JobStatus.STARTED}}
+    started = [t for t, j in jobs.items() if j.get_status(refresh=False) == JobStatus.STARTED]
+    for chunk in _chunks(started):
+        with store.client.pipeline(transaction=False) as pipe:
+            for trader_id in chunk:
+                pipe.exists(keys.lease(trader_id))
+            alive.update(t for t, leased in zip(chunk, pipe.execute(), strict=True) if leased)
+    return alive
 
 
 def _failed(queue: Queue, run_id: str, trader_ids: list[str]) -> list[str]:
-    failed = []
-    for trader_id in trader_ids:
-        try:
-            job = Job.fetch(job_id(run_id, trader_id), connection=queue.connection)
-        except NoSuchJobError:
-            continue
-        if job.get_status(refresh=False) == JobStatus.FAILED and not job.retries_left:
-            failed.append(trader_id)
-    return failed
+    """The traders whose job failed for good (no retry left)."""
+    return [t for t, j in _jobs(queue, run_id, trader_ids).items()
+            if j.get_status(refresh=False) == JobStatus.FAILED and not j.retries_left]
 
 
 def follow(settings: dict[str, Any], store: Store, queue: Queue, run_id: str,
@@ -195,8 +218,8 @@ def follow(settings: dict[str, Any], store: Store, queue: Queue, run_id: str,
                 return False
             if time.monotonic() - last_check >= min(5.0, settings["BATCH_LEASE_S"] / 2):
                 last_check = time.monotonic()
-                pending = [t for t in store.client.hkeys(keys.items)
-                           if not store.client.hexists(keys.results, t)]
+                done_ids = set(store.client.hkeys(keys.results))
+                pending = [t for t in store.client.hkeys(keys.items) if t not in done_ids]
                 for trader_id in _failed(queue, run_id, pending):
                     # Its job failed for good (an error, not a verdict): reported, not dropped.
                     store.client.hset(keys.results, trader_id, json.dumps({

@@ -9,7 +9,8 @@ run enqueued again does not duplicate work. A job:
 3. re-verifies the trader through the gateway's own code (the VAT, registry and payment
    services over HTTP, so their shared Redis limiters hold the VIES per-member-state cap and the
    registers' rate limits however many workers run), records the evidence and sends the
-   gateway's signed ``verdict.changed`` webhook when the verdict changes;
+   gateway's signed ``verdict.changed`` webhook when the verdict changes; its VAT checks ask
+   with ``priority: batch``, so a seller signing up meanwhile gets the next free VIES slot;
 4. when the trader stays ``pending``, raises :class:`StillPending` so that RQ retries it with
    backoff (``TRACE30_BATCH_RETRY_S``); after the last attempt the pending result is recorded,
    never dropped.
@@ -149,9 +150,10 @@ def reverify_trader(run_id: str, trader_id: str) -> dict[str, Any]:
                 sealer = Sealer(check_keys(settings["EVIDENCE_SEALING_KEYS"],
                                            sandbox=settings["SANDBOX"]))
                 outcome = verifier.submit(sealer.unseal(item), client_id, wait_s=wait_s,
-                                          force=True)
+                                          force=True, priority="batch")
             else:
-                outcome = verifier.reverify(trader_id, client_id, wait_s=wait_s)
+                outcome = verifier.reverify(trader_id, client_id, wait_s=wait_s,
+                                            priority="batch")
         if outcome is None:
             return _record(keys, trader_id, {"status": "not_found", "before": before,
                                              "after": None, "changed": False})

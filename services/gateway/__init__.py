@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Flask
 
-from services.gateway import access, api, sealing
+from services.gateway import access, api, dashboard, sealing
 from services.gateway.cache import VerdictCache
 from services.gateway.evidence import EvidenceLog
 from services.gateway.upstreams import ServiceClient
@@ -43,6 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     c = app.config
     clients = access.init_app(app)
+    dashboard.init_app(app)  # the staff dashboard at /ops (not part of the /v1 API)
     keys = sealing.check_keys(c["EVIDENCE_SEALING_KEYS"], sandbox=c["SANDBOX"])
     evidence = EvidenceLog(c["DATABASE_URL"], keys)
     evidence.migrate()

@@ -51,7 +51,7 @@ from alembic.config import Config
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
-from services.gateway.sealing import Sealer
+from services.gateway.sealing import Sealer, SealingError
 from shared.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -238,6 +238,16 @@ class WebhookDelivery:
     created_at: datetime | None = None
     next_attempt_at: datetime | None = None
     delivered_at: datetime | None = None
+
+
+@dataclass
+class TraderSummary:
+    """A trader as the staff dashboard lists it: its current verdict and verification."""
+
+    trader_id: str
+    verdict: str | None  # the current verdict; None: no settled verification yet
+    ended_at: datetime | None  # when the relationship ended; None: ongoing
+    current: VerificationRecord | None
 
 
 _RECORD_COLUMNS = (
@@ -661,6 +671,91 @@ class EvidenceLog:
             query = query.limit(limit)
         with self._read() as conn:
             return list(conn.execute(query).scalars())
+
+    def trader_summaries(
+        self,
+        *,
+        verdict: str | None = None,
+        trader_id: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> list[TraderSummary]:
+        """Traders with their current verification, most recently checked first (staff view).
+
+        ``verdict`` filters on the current verdict, ``trader_id`` picks one trader (exact).
+        Traders whose relationship ended are included (``ended_at`` says so); a trader
+        without a settled verification comes last, with ``current`` None.
+        """
+        t, tt = verifications_table, traders_table
+        query = (
+            sa.select(
+                tt.c.trader_id.label("summary_trader_id"),
+                tt.c.current_verdict.label("summary_verdict"),
+                tt.c.ended_at.label("summary_ended_at"),
+                *t.c,
+            )
+            .join(t, tt.c.current_verification_id == t.c.id, isouter=True)
+            .where(*self._summary_filter(verdict, trader_id))
+            .order_by(t.c.checked_at.desc().nulls_last(), tt.c.trader_id)
+            .offset(offset)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            TraderSummary(
+                trader_id=r["summary_trader_id"],
+                verdict=r["summary_verdict"],
+                ended_at=r["summary_ended_at"],
+                current=_record_from_row(r) if r["id"] is not None else None,
+            )
+            for r in rows
+        ]
+
+    def count_traders(self, *, verdict: str | None = None, trader_id: str | None = None) -> int:
+        """How many traders :meth:`trader_summaries` lists with the same filters."""
+        tt = traders_table
+        query = sa.select(sa.func.count()).select_from(tt).where(
+            *self._summary_filter(verdict, trader_id)
+        )
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def verdict_counts(self) -> dict[str, int]:
+        """Traders per current verdict (every verdict present, 0 when none), ended ones included."""
+        tt = traders_table
+        query = (
+            sa.select(tt.c.current_verdict, sa.func.count())
+            .where(tt.c.current_verdict.is_not(None))
+            .group_by(tt.c.current_verdict)
+        )
+        counts = dict.fromkeys(VERDICTS, 0)
+        with self._read() as conn:
+            for verdict, n in conn.execute(query):
+                counts[verdict] = int(n)
+        return counts
+
+    @staticmethod
+    def _summary_filter(verdict: str | None, trader_id: str | None) -> list[Any]:
+        tt = traders_table
+        where = []
+        if verdict is not None:
+            where.append(tt.c.current_verdict == verdict)
+        if trader_id is not None:
+            where.append(tt.c.trader_id == trader_id)
+        return where
+
+    def seal_intact(self, verification_id: str) -> bool | None:
+        """Whether the sealed submission of a verification opens and is unaltered.
+
+        True: it opens with the configured keys (Fernet authenticates it, so it is as
+        sealed); False: it does not (altered, or sealed with a key no longer configured);
+        None: no sealed submission was kept. The unsealed document is discarded.
+        """
+        try:
+            return True if self.private_submission(verification_id) is not None else None
+        except SealingError:
+            return False
 
     # -- webhook outbox -----------------------------------------------------------------------
 

@@ -88,8 +88,13 @@ class Verifier:
     # -- entry points ---------------------------------------------------------------------------
 
     def submit(self, submission: dict[str, Any], client_id: str, *, wait_s: float,
-               request_id: str | None = None, force: bool = False) -> Outcome:
-        """Verify ``submission`` for ``client_id``, waiting up to ``wait_s`` for the verdict."""
+               request_id: str | None = None, force: bool = False,
+               priority: str = "interactive") -> Outcome:
+        """Verify ``submission`` for ``client_id``, waiting up to ``wait_s`` for the verdict.
+
+        ``priority="batch"`` (re-verification jobs) lets interactive checks go first where
+        the services queue for an upstream's capacity (VIES slots per member state).
+        """
         sub = submissions.normalise(submission)
         fp = submissions.fingerprint(sub, client_id)
         if force:
@@ -115,12 +120,13 @@ class Verifier:
             self.cache.release(fp, vid)
             raise
         job = _Job()
-        future = self.pool.submit(self._run, record, sub, job, request_id)
+        future = self.pool.submit(self._run, record, sub, job, request_id, priority)
         future.add_done_callback(_log_failure)
         return self._await(record, future, job, wait_s)
 
     def reverify(self, trader_id: str, client_id: str, *, wait_s: float,
-                 request_id: str | None = None) -> Outcome | None:
+                 request_id: str | None = None,
+                 priority: str = "interactive") -> Outcome | None:
         """Verify the trader's last submission again, bypassing the cache; None if unknown."""
         current = self.evidence.current(trader_id)
         if current is None:
@@ -128,7 +134,8 @@ class Verifier:
         private = self.evidence.private_submission(current.id)
         if private is None:
             return None
-        return self.submit(private, client_id, wait_s=wait_s, request_id=request_id, force=True)
+        return self.submit(private, client_id, wait_s=wait_s, request_id=request_id, force=True,
+                           priority=priority)
 
     def retry(self, record: VerificationRecord) -> None:
         """Run a pending verification again (called by the retry loop)."""
@@ -136,7 +143,7 @@ class Verifier:
         if private is None:
             return
         record.state = "running"
-        self._run(record, private, _Job(), record.request_id)
+        self._run(record, private, _Job(), record.request_id, "batch")
 
     # -- waiting ----------------------------------------------------------------------------------
 
@@ -168,10 +175,10 @@ class Verifier:
     # -- the work -----------------------------------------------------------------------------------
 
     def _run(self, record: VerificationRecord, sub: dict[str, Any], job: _Job,
-             request_id: str | None) -> dict[str, Any]:
+             request_id: str | None, priority: str = "interactive") -> dict[str, Any]:
         previous = self.evidence.current(record.trader_id)
         try:
-            checks = self._fan_out(sub, request_id)
+            checks = self._fan_out(sub, request_id, priority)
             account = (checks.get("payment") or {}).get("account_fingerprint")
             shared = (self.evidence.traders_sharing_account(account, record.trader_id)
                       if account else [])
@@ -213,9 +220,10 @@ class Verifier:
             "verification": record.id, "verdict": record.verdict, "attempts": record.attempts})
         return result
 
-    def _fan_out(self, sub: dict[str, Any], request_id: str | None) -> dict[str, Any]:
+    def _fan_out(self, sub: dict[str, Any], request_id: str | None,
+                 priority: str = "interactive") -> dict[str, Any]:
         deadline = time.monotonic() + self.settings.deadline_s
-        bodies = upstream_bodies(sub)
+        bodies = upstream_bodies(sub, priority)
         futures = {name: self.calls.submit(self.clients[name].call, body, deadline=deadline,
                                            request_id=request_id)
                    for name, body in bodies.items() if body is not None}
@@ -279,8 +287,15 @@ def _log_failure(future: Future) -> None:
         log.error("verification failed", exc_info=future.exception())
 
 
-def upstream_bodies(sub: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
-    """What to ask each service, or None where the trader gave nothing to check."""
+def upstream_bodies(sub: dict[str, Any],
+                    priority: str = "interactive") -> dict[str, dict[str, Any] | None]:
+    """What to ask each service, or None where the trader gave nothing to check.
+
+    >>> upstream_bodies({"vat_number": "DE100"}, "batch")["vat"]
+    {'vat_number': 'DE100', 'priority': 'batch'}
+    >>> upstream_bodies({"vat_number": "DE100"})["vat"]
+    {'vat_number': 'DE100'}
+    """
     address = sub.get("address") or {}
     vat = None
     if sub.get("vat_number"):
@@ -288,6 +303,8 @@ def upstream_bodies(sub: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
                                     "postcode": address.get("postcode"),
                                     "city": address.get("city")}.items() if v}
         vat = {"vat_number": sub["vat_number"], **({"trader": trader} if trader else {})}
+        if priority != "interactive":
+            vat["priority"] = priority
     registry = None
     if sub.get("registration"):
         reg = sub["registration"]

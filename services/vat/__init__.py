@@ -42,7 +42,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             c["VAT_STALE_MAX_AGE_S"], local_ttl_s=c["VAT_LOCAL_CACHE_TTL_S"],
         ),
         # A lease outlives the longest call, so a crashed worker's slot frees itself.
-        limiter=ConcurrencyLimiter(store, "vies", lease_s=c["VIES_DEADLINE_S"] + 5),
+        # Waiters block on Redis for a release, for less than a Redis read timeout at a time.
+        limiter=ConcurrencyLimiter(store, "vies", lease_s=c["VIES_DEADLINE_S"] + 5,
+                                   poll_s=min(0.2, c["REDIS_TIMEOUT_S"] / 2)),
         breaker=CircuitBreaker(
             store, "vies", c["VIES_BREAKER_THRESHOLD"], c["VIES_BREAKER_COOLDOWN_S"]
         ),

@@ -35,6 +35,7 @@ def check(body: dict[str, Any]) -> Response:
             trader=TraderQuery(**trader) if trader else None,
             max_age_s=body.get("max_age_s"),
             allow_stale=body["allow_stale"],
+            priority=body["priority"],
         )
     )
     # The checker builds exactly VatCheckResultSchema's fields; serialising the dict directly

@@ -55,6 +55,8 @@ class CheckRequest:
     trader: TraderQuery | None = None
     max_age_s: int | None = None
     allow_stale: bool = False
+    #: ``batch`` work (re-verification, retries) yields VIES slots to ``interactive`` checks.
+    priority: str = "interactive"
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,8 @@ class VatChecker:
         if cached and req.max_age_s != 0 and self.cache.is_fresh(cached, req.max_age_s):
             return {**cached.result, "cached": True, "stale": False}
 
-        result = self._ask_vies(parsed, req.trader, requester, base)
+        result = self._ask_vies(parsed, req.trader, requester, base,
+                                background=req.priority == "batch")
         if result["status"] in ("valid", "invalid"):
             self.cache.put(key, result)
         elif req.allow_stale and cached and cached.result["status"] == "valid":
@@ -166,6 +169,7 @@ class VatChecker:
         trader: TraderQuery | None,
         requester: tuple[str, str] | None,
         base: dict[str, Any],
+        background: bool = False,
     ) -> dict[str, Any]:
         cc = parsed.country_code
         started = time.monotonic()
@@ -182,7 +186,7 @@ class VatChecker:
                 )
             while True:
                 cap = self.limits.cap(cc)
-                token = self.limiter.acquire(cc, cap, deadline)
+                token = self.limiter.acquire(cc, cap, deadline, background=background)
                 if token is None:
                     if last is not None:
                         break

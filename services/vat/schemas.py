@@ -42,6 +42,12 @@ class VatCheckRequestSchema(ma.Schema):
         load_default=False,
         metadata={"description": "During an outage, accept the last 'valid' answer, marked stale."},
     )
+    priority = fields.String(
+        load_default="interactive",
+        validate=validate.OneOf(["interactive", "batch"]),
+        metadata={"description": "'batch' for background work (re-verification): it waits "
+                  "while any interactive check waits for a VIES slot of the member state."},
+    )
 
 
 class ErrorInfoSchema(ma.Schema):

@@ -95,3 +95,44 @@ def test_gunicorn_conf_is_what_the_commands_name(compose: dict) -> None:
         if not c.sandbox_only:
             cmd = compose[c.name]["command"]
             assert (ROOT / cmd[cmd.index("-c") + 1]).is_file()
+
+
+#: Settings each process refuses to start without outside sandbox (see each create_app).
+REQUIRED_OUTSIDE_SANDBOX = {
+    "vat": {"INTERNAL_TOKEN"},
+    "registry": {"INTERNAL_TOKEN"},
+    "payment": {"INTERNAL_TOKEN", "PAYMENT_FINGERPRINT_KEY"},
+    "gateway": {"INTERNAL_TOKEN", "EVIDENCE_SEALING_KEYS", "GATEWAY_API_KEYS",
+                "GATEWAY_SESSION_SECRET"},
+    "worker": {"INTERNAL_TOKEN", "EVIDENCE_SEALING_KEYS", "GATEWAY_SESSION_SECRET",
+               "DATABASE_URL", "REDIS_URL"},
+}
+
+
+def test_production_compose_passes_every_required_secret(compose: dict) -> None:
+    """Without the sandbox overlay each service gets the settings it cannot start without."""
+    for name, required in REQUIRED_OUTSIDE_SANDBOX.items():
+        env = compose[name]["environment"]
+        for setting in required:
+            assert f"TRACE30_{setting}" in env, f"{name} lacks TRACE30_{setting}"
+
+
+def test_batch_workers_share_the_gateways_store(compose: dict, sandbox: dict) -> None:
+    worker, gateway = compose["worker"], compose["gateway"]
+    assert command_target(worker["command"]) == "trace30.cli"
+    assert worker["command"][-1] == "worker"
+    assert worker["environment"] == gateway["environment"]
+    assert worker["volumes"] == gateway["volumes"]
+    assert worker["profiles"] == ["batch"]
+    assert sandbox["worker"]["environment"]["TRACE30_SANDBOX"] == "1"
+
+
+def test_dashboard_templates_are_package_data() -> None:
+    """``pip install .`` (the Dockerfile's) ships the dashboard's templates and stylesheet."""
+    text = (ROOT / "pyproject.toml").read_text()
+    gateway = ROOT / "services/gateway"
+    shipped = [p for pattern in re.findall(r'"services\.gateway" = \[(.*?)\]', text)
+               for p in re.findall(r'"([^"]+)"', pattern)]
+    assert shipped
+    files = {f for pattern in shipped for f in gateway.glob(pattern)}
+    assert {f for f in gateway.rglob("*") if f.suffix in (".html", ".css")} == files

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import time
 
 import redis
@@ -53,6 +54,113 @@ def test_acquire_gives_up_at_deadline(store: Store) -> None:
     started = time.monotonic()
     assert limiter.acquire("IT", 1, time.monotonic() + 0.1) is None
     assert 0.09 <= time.monotonic() - started < 0.3
+
+
+def test_a_release_wakes_a_waiter_at_once(store: Store) -> None:
+    """Waiters block on Redis and a release wakes one: no waiting out a poll interval."""
+    limiter = ConcurrencyLimiter(store, "t", lease_s=5, poll_s=5)
+    token = limiter.try_acquire("DE", 1)
+    assert token
+    got: list[tuple[str | None, float]] = []
+
+    def wait() -> None:
+        got.append((limiter.acquire("DE", 1, time.monotonic() + 3), time.monotonic()))
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.1)  # the waiter is blocked now
+    released = time.monotonic()
+    limiter.release("DE", token)
+    waiter.join(5)
+    assert got and got[0][0] is not None
+    assert got[0][1] - released < 0.5  # far less than poll_s
+    assert limiter.in_flight("DE") == 1
+
+
+def test_waiters_are_served_first_come_first_served(store: Store) -> None:
+    limiter = ConcurrencyLimiter(store, "t", lease_s=5, poll_s=5)
+    first = limiter.try_acquire("AT", 1)
+    order: list[int] = []
+    tokens: dict[int, str] = {}
+
+    def wait(n: int) -> None:
+        tokens[n] = limiter.acquire("AT", 1, time.monotonic() + 5)
+        order.append(n)
+
+    threads = []
+    for n in range(3):
+        t = threading.Thread(target=wait, args=(n,))
+        t.start()
+        threads.append(t)
+        time.sleep(0.05)  # n blocks before n + 1
+    limiter.release("AT", first)
+    for n in range(3):
+        deadline = time.monotonic() + 3
+        while len(order) <= n and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert order == list(range(n + 1))
+        limiter.release("AT", tokens[n])
+    for t in threads:
+        t.join(5)
+
+
+def test_an_interactive_caller_goes_before_background_waiters(store: Store) -> None:
+    """A signup waits for the next free slot, not behind every batch job of the state."""
+    limiter = ConcurrencyLimiter(store, "t", lease_s=5, poll_s=0.05)
+    held = limiter.try_acquire("DE", 1)
+    order: list[str] = []
+    tokens: dict[str, str] = {}
+
+    def wait(name: str, background: bool) -> None:
+        tokens[name] = limiter.acquire("DE", 1, time.monotonic() + 5, background=background)
+        order.append(name)
+
+    threads = [threading.Thread(target=wait, args=(f"batch{n}", True)) for n in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(0.1)  # the batch waiters were first
+    signup = threading.Thread(target=wait, args=("signup", False))
+    signup.start()
+    time.sleep(0.1)
+    limiter.release("DE", held)
+    signup.join(3)
+    assert order == ["signup"]
+    limiter.release("DE", tokens["signup"])
+    for n in range(3):  # then the batch, one slot at a time
+        deadline = time.monotonic() + 3
+        while len(order) < n + 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(order) == n + 2
+        limiter.release("DE", tokens[order[-1]])
+    for t in threads:
+        t.join(3)
+    assert sorted(order[1:]) == ["batch0", "batch1", "batch2"]
+
+
+def test_background_callers_take_free_slots_when_nobody_interactive_waits(
+        store: Store) -> None:
+    limiter = ConcurrencyLimiter(store, "t", lease_s=5)
+    assert limiter.acquire("FI", 2, time.monotonic() + 1, background=True)
+    assert limiter.acquire("FI", 2, time.monotonic() + 1, background=True)
+    assert limiter.acquire("FI", 2, time.monotonic() + 0.1, background=True) is None
+
+
+def test_an_interactive_caller_that_gave_up_no_longer_holds_back_the_batch(
+        store: Store) -> None:
+    limiter = ConcurrencyLimiter(store, "t", lease_s=5, poll_s=0.05)
+    held = limiter.try_acquire("DK", 1)
+    assert limiter.acquire("DK", 1, time.monotonic() + 0.1) is None  # gave up
+    limiter.release("DK", held)
+    assert limiter.acquire("DK", 1, time.monotonic() + 0.5, background=True)
+
+
+def test_a_lapsed_lease_is_found_without_a_release(store: Store) -> None:
+    """A holder that died never releases: waiters still find its slot when the lease lapses."""
+    limiter = ConcurrencyLimiter(store, "t", lease_s=0.3, poll_s=0.05)
+    assert limiter.try_acquire("PL", 1)
+    started = time.monotonic()
+    assert limiter.acquire("PL", 1, time.monotonic() + 3)
+    assert 0.25 <= time.monotonic() - started < 1.5
 
 
 def test_rate_limiter_spaces_calls(store: Store) -> None:

@@ -150,6 +150,7 @@ def test_breaker_opens_for_a_down_member_state(app, client: FlaskClient, vies: s
         ({"vat_number": ""}, {"vat_number"}),
         ({"vat_number": "DE100", "surprise": 1}, {"surprise"}),
         ({"vat_number": "DE100", "max_age_s": -1}, {"max_age_s"}),
+        ({"vat_number": "DE100", "priority": "urgent"}, {"priority"}),
         ({"vat_number": "DE100", "trader": {"company_type": "x"}}, {"trader"}),
         ({"vat_number": "DE100", "trader": "ACME"}, {"trader"}),
         ([1, 2], {"_schema"}),
@@ -223,3 +224,8 @@ def test_missing_token_outside_sandbox_stops_start_up(monkeypatch: pytest.Monkey
     monkeypatch.delenv("TRACE30_SANDBOX", raising=False)
     with pytest.raises(ConfigError, match="TRACE30_INTERNAL_TOKEN"):
         create_app({"TESTING": True})
+
+
+def test_batch_priority_is_accepted(client: FlaskClient) -> None:
+    """Re-verification jobs ask with ``priority: batch`` (they yield VIES slots to signups)."""
+    assert check(client, vat_number="DE100", priority="batch")["status"] == "valid"

@@ -194,6 +194,30 @@ def test_concurrency_cap_holds_across_threads(store: Store) -> None:
     assert vies.max_in_flight == 2
 
 
+def test_a_batch_check_yields_the_slot_to_an_interactive_one(store: Store) -> None:
+    """Re-verification (``priority: batch``) waits while a signup's check waits."""
+    vies = FakeVies(delay_s=0.05)
+    checker = make_checker(store, vies, cap=1, deadline_s=5)
+    held = checker.limiter.try_acquire("DE", 1)
+    assert held
+    finished: list[str] = []
+
+    def run(priority: str, number: str) -> None:
+        checker.check(CheckRequest(number, max_age_s=0, priority=priority))
+        finished.append(priority)
+
+    with ThreadPoolExecutor(2) as pool:
+        batch = pool.submit(run, "batch", DE)
+        time.sleep(0.1)  # the batch check waits first
+        signup = pool.submit(run, "interactive", "DE129273398")
+        time.sleep(0.1)
+        checker.limiter.release("DE", held)
+        batch.result(5)
+        signup.result(5)
+    assert finished == ["interactive", "batch"]
+    assert [c["number"] for c in vies.calls] == ["129273398", "136695976"]
+
+
 def test_no_slot_in_time_is_unavailable(store: Store, vies: FakeVies) -> None:
     checker = make_checker(store, vies, cap=1, deadline_s=0.2)
     token = checker.limiter.try_acquire("DE", 1)

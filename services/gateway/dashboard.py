@@ -1,0 +1,495 @@
+"""The compliance staff's dashboard (``/ops``): the evidence behind every verdict, in a browser.
+
+Server-rendered HTML (Jinja templates in ``templates/ops/``, autoescaped; no JavaScript, no
+outside assets; one stylesheet from the blueprint's static folder). It is not part of the ``/v1``
+API and not in the OpenAPI document.
+
+- **Sign-in**: staff paste an API key of a configured client (``TRACE30_GATEWAY_API_KEYS``)
+  holding the ``ops`` scope. The session cookie, signed with ``TRACE30_GATEWAY_SESSION_SECRET``,
+  keeps only the client id (HttpOnly, SameSite=Strict, Secure outside sandbox, path ``/ops``,
+  8 hours from sign-in at most). Every request checks again that the client is still configured
+  and still holds ``ops``.
+- **CSRF**: every POST form carries the session's token, compared with ``hmac.compare_digest``;
+  a missing or wrong one is a 400 and nothing is done.
+- **What is shown** is what the API shows (``Verifier.view``): the IBAN only masked as the
+  payment check returns it, never e-mail or phone number; the only personal data in a URL is
+  the trader id.
+- **Errors** are the usual problem+json, or, for a client that prefers ``text/html``, a small
+  HTML page with the same status. Every ``/ops`` response carries :data:`SECURITY_HEADERS`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import math
+import secrets
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import marshmallow as ma
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from marshmallow import fields, validate
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from services.gateway import access, api
+from services.gateway.access import Client
+from services.gateway.evidence import VERDICTS, EvidenceLog
+from services.gateway.reasons import ITEMS
+from services.gateway.sealing import SealingError
+from services.gateway.verifications import Verifier
+from shared import errors
+from shared.config import ENV_PREFIX, SETTINGS
+from shared.errors import BadRequest, ConfigError, Conflict, NotFound
+from shared.logs import current_request_id
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/ops"
+#: Traders per page of the list.
+PAGE_SIZE = 50
+#: The highest page number accepted (keeps OFFSET within what every database takes).
+MAX_PAGE = 1_000_000
+#: Verifications shown on a trader's page, newest first.
+HISTORY_LIMIT = 100
+#: How long a sign-in lasts, however active the session.
+SESSION_LIFETIME = timedelta(hours=8)
+#: The scope a client needs to sign in.
+SCOPE = "ops"
+#: The public secret used in sandbox (the setting's sandbox default), refused outside sandbox.
+SANDBOX_SESSION_SECRET: str = SETTINGS["GATEWAY_SESSION_SECRET"].sandbox_default
+MIN_SECRET_LENGTH = 32
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+}
+
+#: What each Art 30(1) point asks for, as the trader page labels it.
+ITEM_LABELS = {
+    ITEMS["a"]: "name, address, telephone number, e-mail",
+    ITEMS["b"]: "identification document or eID",
+    ITEMS["c"]: "payment account",
+    ITEMS["d"]: "trade register, registration number, VAT number",
+    ITEMS["e"]: "self-certification of compliant products",
+}
+
+bp = Blueprint(
+    "ops", __name__, url_prefix=PREFIX, template_folder="templates",
+    static_folder="templates/ops/assets", static_url_path="/assets",
+)
+
+_PUBLIC_ENDPOINTS = frozenset({"ops.login", "ops.static"})
+
+
+# -- configuration ------------------------------------------------------------------------------
+
+
+def check_secret(secret: str | None, *, sandbox: bool) -> str:
+    """The session secret to use, or raise :class:`ConfigError` saying what to set.
+
+    >>> check_secret(None, sandbox=True) == SANDBOX_SESSION_SECRET
+    True
+    >>> check_secret(None, sandbox=False)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    shared.errors.ConfigError: TRACE30_GATEWAY_SESSION_SECRET is not set. ...
+    >>> check_secret(SANDBOX_SESSION_SECRET, sandbox=False)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    shared.errors.ConfigError: TRACE30_GATEWAY_SESSION_SECRET is the public sandbox secret...
+    """
+    name = f"{ENV_PREFIX}GATEWAY_SESSION_SECRET"
+    if not secret:
+        if sandbox:
+            return SANDBOX_SESSION_SECRET
+        raise ConfigError(
+            f"{name} is not set. Outside sandbox the gateway signs the staff dashboard's "
+            f"session cookie with it: set it to a random secret of at least {MIN_SECRET_LENGTH} "
+            "characters (`python -c 'import secrets; print(secrets.token_urlsafe(32))'`), the "
+            f"same in every gateway process, or set {ENV_PREFIX}SANDBOX=1 to run against the "
+            "simulators."
+        )
+    if not sandbox and secret == SANDBOX_SESSION_SECRET:
+        raise ConfigError(
+            f"{name} is the public sandbox secret; outside sandbox use a secret of your own."
+        )
+    if not sandbox and len(secret) < MIN_SECRET_LENGTH:
+        # the secret itself is never echoed
+        raise ConfigError(f"{name} is too short: use at least {MIN_SECRET_LENGTH} characters.")
+    return secret
+
+
+def init_app(app: Flask) -> None:
+    """Check the session secret, configure the session cookie and mount the dashboard."""
+    c = app.config
+    app.secret_key = check_secret(c["GATEWAY_SESSION_SECRET"], sandbox=c["SANDBOX"])
+    c.update(
+        SESSION_COOKIE_NAME="trace30_ops",
+        SESSION_COOKIE_PATH=PREFIX,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=not c["SANDBOX"],
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+    )
+    app.register_blueprint(bp)
+    app.after_request(_security_headers)
+    # The project's problem handlers stay the only ones; for /ops and a browser their answer
+    # is shown as an HTML page with the same status.
+    app.register_error_handler(errors.Trace30Error, _html_for_browsers(errors.handle_trace30_error))
+    app.register_error_handler(HTTPException, _html_for_browsers(errors.handle_http_exception))
+    app.register_error_handler(
+        InternalServerError, _html_for_browsers(errors.handle_http_exception)
+    )
+
+
+# -- plumbing -------------------------------------------------------------------------------------
+
+
+def _on_ops() -> bool:
+    return request.path == PREFIX or request.path.startswith(PREFIX + "/")
+
+
+def _wants_html() -> bool:
+    best = request.accept_mimetypes.best_match(
+        [errors.PROBLEM_JSON, "application/json", "text/html"]
+    )
+    return best == "text/html"
+
+
+def _security_headers(response: Response) -> Response:
+    if _on_ops():
+        for name, value in SECURITY_HEADERS.items():
+            response.headers[name] = value
+    return response
+
+
+def _html_for_browsers(handler: Callable[[Any], Response]) -> Callable[[Any], Response]:
+    def handle(exc: Any) -> Response:
+        response = handler(exc)
+        if not (_on_ops() and _wants_html()):
+            return response
+        try:
+            problem = json.loads(response.get_data())
+            page = render_template("ops/error.html", problem=problem)
+        except Exception:  # the problem answer is always there to fall back on
+            log.exception("the HTML error page failed; answering problem+json")
+            return response
+        html = Response(page, status=response.status_code, mimetype="text/html")
+        for name, value in response.headers.items():
+            if name.lower() not in ("content-type", "content-length"):
+                html.headers[name] = value
+        return html
+
+    return handle
+
+
+def _verifier() -> Verifier:
+    return current_app.extensions[api.EXTENSION]
+
+
+def _evidence() -> EvidenceLog:
+    return _verifier().evidence
+
+
+def _client_for_key(key: str) -> Client | None:
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    for client in current_app.extensions[access.EXTENSION]:
+        if hmac.compare_digest(client.key_sha256, digest):
+            return client
+    return None
+
+
+def _signed_in_client() -> Client | None:
+    """The client of the session if it is still configured with the ``ops`` scope."""
+    client_id, signed_in_at = session.get("client_id"), session.get("signed_in_at")
+    if not isinstance(client_id, str) or not isinstance(signed_in_at, int):
+        return None
+    if time.time() - signed_in_at > SESSION_LIFETIME.total_seconds():
+        return None
+    client = access.client_by_id(client_id)
+    if client is None or SCOPE not in client.scopes:
+        return None
+    return client
+
+
+def csrf_token() -> str:
+    """The session's CSRF token (made on first use)."""
+    token = session.get("csrf")
+    if not isinstance(token, str) or not token:
+        token = secrets.token_urlsafe(32)
+        session["csrf"] = token
+    return token
+
+
+def _check_csrf() -> None:
+    expected = session.get("csrf")
+    sent = request.form.get("csrf_token", "")
+    if not (isinstance(expected, str) and expected
+            and hmac.compare_digest(sent.encode(), expected.encode())):
+        raise BadRequest(
+            "The form's security token is missing or out of date: reload the page and submit "
+            "the form again.",
+            errors={"csrf_token": ["Missing or not valid."]},
+        )
+
+
+@bp.before_request
+def _guard() -> Any:
+    """Sign-in on every page but the sign-in form; the CSRF token on every POST."""
+    if request.endpoint not in _PUBLIC_ENDPOINTS:
+        client = _signed_in_client()
+        if client is None:
+            if "client_id" in session:
+                session.clear()
+            return redirect(url_for("ops.login"))
+        g.staff = client
+    if request.method == "POST":
+        _check_csrf()
+    return None
+
+
+@bp.context_processor
+def _template_context() -> dict[str, Any]:
+    return {"csrf_token": csrf_token, "staff": g.get("staff"), "verdicts": VERDICTS}
+
+
+@bp.app_template_filter("when")
+def _when(value: datetime | date | str | None) -> str:
+    """A timestamp as ``2026-01-02 10:11:12 UTC``; an ISO date stays as it is.
+
+    >>> _when("2026-11-28T20:03:12Z"), _when("2026-11-28"), _when(None)
+    ('2026-11-28 20:03:12 UTC', '2026-11-28', '—')
+    """
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, str):
+        if "T" not in value:
+            return value
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return str(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+@bp.app_template_filter("pretty_json")
+def _pretty_json(value: Any) -> str:
+    """``value`` as indented JSON text (autoescaped where it is shown)."""
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+
+
+@bp.app_template_filter("web_url")
+def _web_url(value: Any) -> str | None:
+    """``value`` if it is an http(s) URL fit for a link, else None."""
+    if isinstance(value, str) and urlsplit(value).scheme in ("http", "https"):
+        return value
+    return None
+
+
+def _load(schema: ma.Schema, data: dict[str, Any], what: str) -> dict[str, Any]:
+    try:
+        return schema.load(data)
+    except ma.ValidationError as e:
+        fields_at_fault = ", ".join(sorted(map(str, e.messages)))
+        raise BadRequest(f"The {what} has invalid values: {fields_at_fault}",
+                         errors=e.messages) from e  # type: ignore[arg-type]
+
+
+def _given(values: Any) -> dict[str, str]:
+    """The non-empty values of a query or form (an empty search field means no filter)."""
+    return {k: v for k, v in values.items() if v.strip() != ""}
+
+
+# -- sign-in ---------------------------------------------------------------------------------------
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    """The sign-in form; a valid key of a client with the ``ops`` scope signs in."""
+    if request.method == "GET":
+        if _signed_in_client() is not None:
+            return redirect(url_for("ops.traders"))
+        return render_template("ops/login.html")
+    key = request.form.get("api_key", "").strip()
+    client = _client_for_key(key) if key else None
+    if client is None or SCOPE not in client.scopes:
+        reason = "unknown key" if client is None else "no ops scope"
+        log.warning("dashboard sign-in refused", extra={"reason": reason})
+        message = ("That API key is not valid." if client is None else
+                   f"That API key has no '{SCOPE}' scope; the dashboard needs a key with it.")
+        return render_template("ops/login.html", error=message), 401
+    session.clear()
+    session.permanent = True
+    session["client_id"] = client.id
+    session["signed_in_at"] = int(time.time())
+    session["csrf"] = secrets.token_urlsafe(32)
+    log.info("dashboard sign-in", extra={"client_id": client.id})
+    return redirect(url_for("ops.traders"), 303)
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    """Sign out: the session is emptied."""
+    session.clear()
+    return redirect(url_for("ops.login"), 303)
+
+
+# -- traders ---------------------------------------------------------------------------------------
+
+
+class TradersQuery(ma.Schema):
+    """The traders list's query: filter, exact trader id, page."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    verdict = fields.String(validate=validate.OneOf(VERDICTS))
+    trader_id = fields.String(validate=validate.Length(min=1, max=100))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
+
+
+@bp.get("/")
+def traders() -> str:
+    """Counts per current verdict, and the traders, most recently checked first."""
+    query = _load(TradersQuery(), _given(request.args), "query")
+    verdict, trader_id, page = query.get("verdict"), query.get("trader_id"), query["page"]
+    evidence = _evidence()
+    total = evidence.count_traders(verdict=verdict, trader_id=trader_id)
+    rows = evidence.trader_summaries(verdict=verdict, trader_id=trader_id,
+                                     offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    return render_template(
+        "ops/traders.html", rows=rows, counts=evidence.verdict_counts(), total=total,
+        page=page, pages=max(1, math.ceil(total / PAGE_SIZE)), verdict=verdict,
+        trader_id=trader_id, page_size=PAGE_SIZE,
+    )
+
+
+@bp.get("/traders/<trader_id>")
+def trader(trader_id: str) -> str:
+    """A trader: current verdict and its evidence, history, relationship, actions."""
+    evidence = _evidence()
+    summaries = evidence.trader_summaries(trader_id=trader_id, limit=1)
+    history = evidence.history(trader_id, limit=HISTORY_LIMIT)
+    if not summaries and not history:
+        raise NotFound(f"No trader {trader_id} in the evidence log.")
+    summary = summaries[0] if summaries else None
+    current = summary.current if summary else None
+    ended_at = summary.ended_at if summary else None
+    purge_after = (ended_at + timedelta(days=current_app.config["RETENTION_DAYS"])
+                   if ended_at else None)
+    latest = current or history[0]
+    return render_template(
+        "ops/trader.html", trader_id=trader_id, name=latest.submission.get("name"),
+        current=_verifier().view(current) if current else None, history=history,
+        ended_at=ended_at, purge_after=purge_after, item_labels=ITEM_LABELS,
+        today=datetime.now(UTC).date(),
+    )
+
+
+@bp.post("/traders/<trader_id>/reverify")
+def reverify(trader_id: str) -> Any:
+    """Verify the trader's last submission again now (like ``POST /v1/traders/{id}/reverify``)."""
+    try:
+        outcome = _verifier().reverify(trader_id, g.staff.id,
+                                       wait_s=current_app.config["GATEWAY_DEFAULT_WAIT_S"],
+                                       request_id=current_request_id())
+    except SealingError as e:
+        raise Conflict("The trader's last submission cannot be unsealed with the configured "
+                       "keys, so it cannot be verified again.") from e
+    if outcome is None:
+        raise NotFound(f"No settled verification of trader {trader_id} to verify again.")
+    if outcome.status == 202:
+        flash("The verification is still running; this page shows its verdict when it is ready.")
+    return redirect(url_for("ops.verification", verification_id=outcome.result["id"]), 303)
+
+
+class EndForm(ma.Schema):
+    """The "record end of relationship" form: a confirmation, and optionally the day it ended."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    confirm = fields.String(
+        required=True, validate=validate.Equal("yes", error="Tick the box to confirm."),
+        error_messages={"required": "Tick the box to confirm."},
+    )
+    ended_on = fields.Date()
+
+    @ma.validates("ended_on")
+    def _not_in_future(self, value: date, **_: Any) -> None:
+        if value > datetime.now(UTC).date():
+            raise ma.ValidationError("Must not be in the future.")
+
+
+@bp.post("/traders/<trader_id>/end")
+def end_relationship(trader_id: str) -> Any:
+    """Record the end of the relationship (like ``POST /v1/traders/{id}/end``)."""
+    form = _load(EndForm(), _given(request.form), "form")
+    ended_on: date | None = form.get("ended_on")
+    ended_at = (datetime(ended_on.year, ended_on.month, ended_on.day, tzinfo=UTC)
+                if ended_on else datetime.now(UTC))
+    if not _evidence().end_relationship(trader_id, ended_at):
+        raise NotFound(f"No verification for trader {trader_id}.")
+    purge_after = ended_at + timedelta(days=current_app.config["RETENTION_DAYS"])
+    log.info("relationship end recorded from the dashboard", extra={
+        "client_id": g.staff.id,
+        "trader_hash": hashlib.sha256(trader_id.encode()).hexdigest()[:16]})
+    flash(f"End of relationship recorded ({_when(ended_at)}); the evidence is deleted after "
+          f"{_when(purge_after)}.")
+    return redirect(url_for("ops.trader", trader_id=trader_id), 303)
+
+
+# -- verifications ---------------------------------------------------------------------------------
+
+#: What the trader declared that staff see next to the checks (e-mail, phone number, IBAN and
+#: document reference are left out).
+_DECLARED = ("name", "address", "vat_number", "registration")
+
+
+@bp.get("/verifications/<verification_id>")
+def verification(verification_id: str) -> str:
+    """Everything the evidence log holds about one verification, as the API shows it."""
+    evidence = _evidence()
+    record = evidence.get(verification_id)
+    if record is None:
+        raise NotFound(f"No verification {verification_id}.")
+    sub = record.submission
+    declared = {k: sub[k] for k in _DECLARED if sub.get(k)}
+    if (sub.get("identification") or {}).get("type"):
+        declared["identification"] = sub["identification"]["type"]
+    if (sub.get("payment") or {}).get("account_holder"):
+        declared["account_holder"] = sub["payment"]["account_holder"]
+    if sub.get("self_certification"):
+        declared["self_certification"] = sub["self_certification"].get("accepted")
+    return render_template(
+        "ops/verification.html", v=_verifier().view(record), record=record,
+        declared=declared, seal=evidence.seal_intact(verification_id),
+        deliveries=evidence.deliveries(verification_id), item_labels=ITEM_LABELS,
+    )
