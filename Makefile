@@ -30,8 +30,8 @@ BENCHES := vat_overhead registry_formats payment_throughput gateway batch
 bench: $(STAMP) ## run the benchmarks in bench/ and print their figures (needs Redis)
 	@for b in $(BENCHES); do echo "== bench/$$b.py"; $(PY) bench/$$b.py || exit 1; done
 
-lint: $(STAMP) ## ruff and mypy
-	$(PY) -m pip install --quiet ruff mypy
+lint: $(STAMP) ## ruff and mypy (CI runs this after the tests)
+	$(PY) -m pip install --quiet -e '.[test,dev]'
 	$(VENV)/bin/ruff check . && $(VENV)/bin/mypy shared services simulators trace30
 
 clean: ## remove the virtual environment and caches

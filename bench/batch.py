@@ -32,9 +32,9 @@ from datetime import UTC, datetime
 import redis
 import requests
 import sqlalchemy as sa
+from _harness import ROOT, free_port, gunicorn, start, stop
 from rq import Queue, Worker
 from sqlalchemy.pool import NullPool
-from _harness import ROOT, free_port, gunicorn, start, stop
 from stdnum.eu import vat
 
 from services.gateway import submissions
@@ -222,7 +222,8 @@ def main() -> int:
         with admin.begin() as conn:
             conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         r = redis.Redis()
-        for pattern in (prefix + "*", f"rq:*{prefix.replace(':', '-')}*", "rq:job:reverify-bench-*"):
+        for pattern in (prefix + "*", f"rq:*{prefix.replace(':', '-')}*",
+                        "rq:job:reverify-bench-*"):
             keys = list(r.scan_iter(match=pattern, count=1000))
             if keys:
                 r.delete(*keys)

@@ -17,6 +17,7 @@ keepalive = 5
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("TRACE30_LOG_LEVEL", "info").lower()
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# gunicorn's heartbeat files in memory (its documented advice for containers), not a temp file.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 # App factories run in each worker after the fork: one VIES client and one pool per process.
 preload_app = False

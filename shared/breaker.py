@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import cast
 
 from shared.redis_client import Store
 
@@ -38,7 +39,7 @@ class CircuitBreaker:
 
     def allow(self, key: str) -> Decision:
         """Decide whether a call for ``key`` may go to the upstream now."""
-        state = self.store.client.hgetall(self._key(key))
+        state = cast(dict[str, str], self.store.client.hgetall(self._key(key)))
         open_until = float(state.get("open_until", 0) or 0)
         if not open_until:
             return Decision(True)

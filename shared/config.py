@@ -25,7 +25,7 @@ VIES_PRODUCTION_URL = "https://ec.europa.eu/taxation_customs/vies/services/check
 VIES_SANDBOX_URL = "http://127.0.0.1:8201/taxation_customs/vies/services/checkVatService"
 
 #: The internal token accepted in sandbox when none is configured (documented in the README).
-SANDBOX_INTERNAL_TOKEN = "trace30-sandbox-internal-token"
+SANDBOX_INTERNAL_TOKEN = "trace30-sandbox-internal-token"  # noqa: S105 (documented, sandbox only)
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,8 @@ SETTINGS: dict[str, Setting] = {
     "REGISTRY_BREAKER_THRESHOLD": Setting(
         5, "Consecutive outage faults of a register that open its circuit.", int
     ),
-    "REGISTRY_BREAKER_COOLDOWN_S": Setting(30.0, "How long a register's circuit stays open.", float),
+    "REGISTRY_BREAKER_COOLDOWN_S": Setting(
+        30.0, "How long a register's circuit stays open.", float),
     "REGISTRY_CACHE_POSITIVE_TTL_S": Setting(
         86400, "How long a found record (active or inactive) is fresh.", int
     ),

@@ -23,13 +23,13 @@ bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
-def healthz():  # noqa: ANN201
+def healthz():
     """Liveness: the process serves requests."""
     return jsonify(status="ok", service=current_app.name)
 
 
 @bp.get("/readyz")
-def readyz():  # noqa: ANN201
+def readyz():
     """Readiness: every registered check passes."""
     checks: dict[str, Check] = current_app.extensions[EXTENSION]
     results: dict[str, str] = {}

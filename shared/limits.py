@@ -208,4 +208,4 @@ class RateLimiter:
                 return True
             if time.monotonic() + wait > deadline:
                 return False
-            time.sleep(wait + random.uniform(0, 0.005))
+            time.sleep(wait + random.uniform(0, 0.005))  # noqa: S311 (jitter)

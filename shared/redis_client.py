@@ -12,9 +12,9 @@ import logging
 from dataclasses import dataclass
 
 import redis
+from flask import Flask, current_app
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from flask import Flask, current_app
 
 log = logging.getLogger(__name__)
 

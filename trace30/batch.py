@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 from marshmallow import ValidationError
@@ -117,7 +117,8 @@ def select_traders(settings: dict[str, Any], *, select_all: bool, not_checked_da
         before = (datetime.now(UTC) - timedelta(days=not_checked_days)
                   if not_checked_days is not None else None)
         ids: list[str] = []
-        for verdict in verdicts or [None]:
+        wanted: list[str | None] = list(verdicts) or [None]  # None: every verdict
+        for verdict in wanted:
             ids.extend(evidence.traders(verdict=verdict, checked_before=before))
         return list(dict.fromkeys(ids))
     finally:
@@ -140,8 +141,8 @@ def enqueue(settings: dict[str, Any], store: Store, queue: Queue, run_id: str,
     store.client.hsetnx(keys.meta, "created_at", datetime.now(UTC).isoformat())
     for key in (keys.items, keys.meta, keys.results):
         store.client.expire(key, ttl)
-    done = set(store.client.hkeys(keys.results))
-    waiting = [t for t in store.client.hkeys(keys.items) if t not in done]
+    done = set(_hkeys(store, keys.results))
+    waiting = [t for t in _hkeys(store, keys.items) if t not in done]
     alive = _alive(store, queue, keys, run_id, waiting)
     lost = [t for t in waiting if t not in alive]
     retry = retry_policy(settings)
@@ -156,6 +157,11 @@ def enqueue(settings: dict[str, Any], store: Store, queue: Queue, run_id: str,
             ], pipeline=pipe)
             pipe.execute()
     return len(lost)
+
+
+def _hkeys(store: Store, key: str) -> list[str]:
+    """The fields of hash ``key`` (the store decodes answers to ``str``)."""
+    return cast(list[str], store.client.hkeys(key))
 
 
 def _chunks(values: list[Any], size: int = 1000) -> Iterator[list[Any]]:
@@ -218,8 +224,8 @@ def follow(settings: dict[str, Any], store: Store, queue: Queue, run_id: str,
                 return False
             if time.monotonic() - last_check >= min(5.0, settings["BATCH_LEASE_S"] / 2):
                 last_check = time.monotonic()
-                done_ids = set(store.client.hkeys(keys.results))
-                pending = [t for t in store.client.hkeys(keys.items) if t not in done_ids]
+                done_ids = set(_hkeys(store, keys.results))
+                pending = [t for t in _hkeys(store, keys.items) if t not in done_ids]
                 for trader_id in _failed(queue, run_id, pending):
                     # Its job failed for good (an error, not a verdict): reported, not dropped.
                     store.client.hset(keys.results, trader_id, json.dumps({

@@ -48,7 +48,7 @@ class BatchError(Exception):
     """The batch cannot run as asked; the message says why."""
 
 
-class StillPending(Exception):  # noqa: N818 (a signal for RQ's retry, not an error)
+class StillPending(Exception):  # a signal for RQ's retry, not an error
     """The trader is still pending: RQ tries the job again after a backoff."""
 
 
@@ -94,7 +94,7 @@ class RunKeys:
 
 def _gateway() -> Flask:
     """The gateway app of this worker process, built on first use (settings from the env)."""
-    global _APP  # noqa: PLW0603 (one per process, built lazily in the worker)
+    global _APP  # one per process, built lazily in the worker
     with _APP_LOCK:
         if _APP is None:
             from services.gateway import create_app
@@ -104,7 +104,7 @@ def _gateway() -> Flask:
 
 
 @contextmanager
-def _lease(store: Store, key: str, lease_s: float):  # noqa: ANN202
+def _lease(store: Store, key: str, lease_s: float):
     """Hold ``key`` while the block runs, renewing it every third of ``lease_s``."""
     stop = threading.Event()
     store.client.set(key, "1", px=int(lease_s * 1000))
@@ -149,7 +149,7 @@ def reverify_trader(run_id: str, trader_id: str) -> dict[str, Any]:
 
                 sealer = Sealer(check_keys(settings["EVIDENCE_SEALING_KEYS"],
                                            sandbox=settings["SANDBOX"]))
-                outcome = verifier.submit(sealer.unseal(item), client_id, wait_s=wait_s,
+                outcome = verifier.submit(sealer.unseal(str(item)), client_id, wait_s=wait_s,
                                           force=True, priority="batch")
             else:
                 outcome = verifier.reverify(trader_id, client_id, wait_s=wait_s,
@@ -213,7 +213,7 @@ class RetryScheduler(threading.Thread):
             with conn.pipeline() as pipe:
                 for job in Job.fetch_many(job_ids, connection=conn):
                     if job is not None:
-                        self.queue._enqueue_job(job, pipeline=pipe)  # noqa: SLF001 (RQ's way)
+                        self.queue._enqueue_job(job, pipeline=pipe)  # RQ's own requeue
                 for jid in job_ids:
                     registry.remove(jid, pipeline=pipe)
                 pipe.execute()

@@ -76,7 +76,8 @@ def moved_urls(port_map: dict[int, int], sandbox: bool = True) -> dict[str, str]
     pointed at the port ``port_map`` moves it to (to run a suite on other ports)."""
     env = {}
     for name, setting in SETTINGS.items():
-        default = setting.sandbox_default if sandbox and setting.sandbox_default else setting.default
+        default = (setting.sandbox_default if sandbox and setting.sandbox_default
+                   else setting.default)
         if not isinstance(default, str):
             continue
         match = _LOOPBACK.match(default)
@@ -116,7 +117,7 @@ def run(sandbox: bool, host: str = "127.0.0.1", offset: int = 0) -> int:
         for c in components(host, offset):
             if c.sandbox_only and not sandbox:
                 continue
-            proc = subprocess.Popen(c.argv, cwd=ROOT, env=env)
+            proc = subprocess.Popen(c.argv, cwd=ROOT, env=env)  # noqa: S603 (our own argv)
             procs.append((c, proc))
             if not _wait_ready(c, proc):
                 print(f"trace30: {c.name} did not start (see its log above)", file=sys.stderr)

@@ -23,7 +23,7 @@ from shared.errors import ConfigError, Forbidden, Unauthorized
 
 SCOPES = frozenset({"onboarding", "ops", "batch"})
 SANDBOX_KEY = "trace30-sandbox-key"
-SANDBOX_WEBHOOK_SECRET = "trace30-sandbox-webhook-secret"
+SANDBOX_WEBHOOK_SECRET = "trace30-sandbox-webhook-secret"  # noqa: S105 (documented, sandbox only)
 EXTENSION = "trace30.gateway.clients"
 
 F = TypeVar("F", bound=Callable[..., Any])

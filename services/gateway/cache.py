@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from typing import Any
-
 import threading
+import time
+from typing import Any, cast
 
 import redis
 from cachetools import TTLCache
@@ -108,7 +107,7 @@ class VerdictCache:
             if self.store.client.set(key, verification_id, nx=not take_over,
                                      px=self.lock_ttl_ms):
                 return None
-            return self.store.client.get(key) or None
+            return cast(str | None, self.store.client.get(key)) or None
 
         return self._safe("lock", take, None)
 

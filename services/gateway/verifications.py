@@ -172,7 +172,7 @@ class Verifier:
         return Outcome(202, {"id": leader_id, "state": "running", "verdict": None,
                              "trader_id": record.trader_id if record else None})
 
-    # -- the work -----------------------------------------------------------------------------------
+    # -- the work ---------------------------------------------------------------------------------
 
     def _run(self, record: VerificationRecord, sub: dict[str, Any], job: _Job,
              request_id: str | None, priority: str = "interactive") -> dict[str, Any]:
@@ -251,7 +251,7 @@ class Verifier:
             verification_id=record.id, trader_id=record.trader_id,
         )
 
-    # -- views --------------------------------------------------------------------------------------
+    # -- views ------------------------------------------------------------------------------------
 
     def view(self, record: VerificationRecord) -> dict[str, Any]:
         """The API's representation of a verification."""

@@ -17,11 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass
-from typing import Any
-
-import threading
+from typing import Any, cast
 
 import redis
 from cachetools import TTLCache
@@ -62,7 +61,7 @@ class VatCache:
         raw = self._local_get(key)
         if raw is None:
             try:
-                raw = self.store.client.get(key)
+                raw = cast(str | None, self.store.client.get(key))
             except redis.RedisError as e:
                 log.warning("vat cache unavailable", extra={"error": type(e).__name__})
                 return None

@@ -239,7 +239,7 @@ class VatChecker:
                     log.warning("circuit opened", extra={"country": cc, "fault": error.code})
                     break
                 pause = min(self.limits.retry_max_s, self.limits.retry_base_s * 2 ** (attempts - 1))
-                pause = random.uniform(pause / 2, pause)  # jitter spreads retries out
+                pause = random.uniform(pause / 2, pause)  # noqa: S311 (jitter, not a secret)
                 if time.monotonic() + pause >= deadline:
                     break
                 time.sleep(pause)

@@ -87,9 +87,9 @@ def parse(raw: str, *, sandbox: bool = False) -> ParsedVat:
     try:
         eu_vat.validate(country + number)
     except InvalidChecksum as e:
-        return ParsedVat(country, number, False, "checksum", e.message)
+        return ParsedVat(country, number, False, "checksum", str(e))
     except ValidationError as e:
-        return ParsedVat(country, number, False, "format", e.message)
+        return ParsedVat(country, number, False, "format", str(e))
     return ParsedVat(country, number, True)
 
 

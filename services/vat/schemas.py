@@ -85,7 +85,8 @@ class VatCheckResultSchema(ma.Schema):
     request_date = fields.String(allow_none=True)
     checked_at = fields.String()
     source = fields.String(metadata={"description": "vies, or local for a format failure"})
-    sandbox = fields.Boolean(metadata={"description": "True when the answer came from the simulator"})
+    sandbox = fields.Boolean(
+        metadata={"description": "True when the answer came from the simulator"})
     cached = fields.Boolean()
     stale = fields.Boolean()
     attempts = fields.Integer()

@@ -50,7 +50,8 @@ def test_population_reverified_with_changes_within_the_cap(batch: Batch, tmp_pat
     assert doc["changes"] == {"verified→pending": 1, "verified→rejected": 1}
     assert doc["still_pending"] == ["trader-001"]
     rows = {r["trader_id"]: r for r in doc["traders"]}
-    assert rows["trader-000"]["after"] == "rejected" and "VAT_INVALID" in rows["trader-000"]["reasons"]
+    assert rows["trader-000"]["after"] == "rejected"
+    assert "VAT_INVALID" in rows["trader-000"]["reasons"]
     assert rows["trader-005"]["changed"] is False
     csv_text = (tmp_path / f"reverify-{run_id}.csv").read_text()
     assert "trader-000,done,verified,rejected,yes" in csv_text

@@ -23,7 +23,6 @@ from tests.conftest import (
 )
 from trace30.suite import components
 
-
 README_TRADER = {
     "trader_id": "boulangerie-martin", "name": "Boulangerie Martin SAS",
     "address": {"street": "4 rue du Four", "postcode": "75006", "city": "Paris",

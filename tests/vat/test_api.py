@@ -72,7 +72,8 @@ def test_every_test_number_classified(client: FlaskClient, number: str) -> None:
     r = check(client, vat_number="FR" + number)
     assert r["status"] == status
     if code:
-        assert r["error"] == {"code": code, "retryable": retryable, "message": r["error"]["message"]}
+        assert r["error"] == {"code": code, "retryable": retryable,
+                              "message": r["error"]["message"]}
     else:
         assert r["error"] is None
     if status == "invalid":
