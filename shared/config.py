@@ -93,7 +93,10 @@ SETTINGS: dict[str, Setting] = {
     ),
     "REQUESTER_VAT_NUMBER": Setting(
         None,
-        "The platform's own VAT number, sent to VIES so that it returns a consultation number.",
+        "The platform's own VAT number, sent to VIES so that it returns a consultation number "
+        "(the proof of each check). Sandbox default: the simulator's demo marketplace.",
+        str,
+        "NL820246633B01",
     ),
     # Registry service (settings of services/registry go here)
     "REGISTRY_GLEIF_URL": Setting(

@@ -6,6 +6,7 @@ breaker, concurrency slot) → ``vies.ZeepVies.check`` (SOAP) → back the same 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +21,8 @@ from shared.breaker import CircuitBreaker
 from shared.config import parse_caps
 from shared.factory import create_base_app
 from shared.limits import ConcurrencyLimiter
+
+log = logging.getLogger(__name__)
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -60,6 +63,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         sandbox=c["SANDBOX"],
         default_requester=c["REQUESTER_VAT_NUMBER"],
     )
+    if not c["REQUESTER_VAT_NUMBER"]:
+        log.warning(
+            "TRACE30_REQUESTER_VAT_NUMBER is not set: VIES answers will carry no consultation "
+            "number, the proof of each check a tax authority or regulator may ask for"
+        )
     health.add_check(app, "vies_wsdl", vies.ready)
     openapi.register_blueprint(api.bp)
     return app

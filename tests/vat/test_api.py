@@ -230,3 +230,25 @@ def test_missing_token_outside_sandbox_stops_start_up(monkeypatch: pytest.Monkey
 def test_batch_priority_is_accepted(client: FlaskClient) -> None:
     """Re-verification jobs ask with ``priority: batch`` (they yield VIES slots to signups)."""
     assert check(client, vat_number="DE100", priority="batch")["status"] == "valid"
+
+
+def test_sandbox_asks_as_the_demo_marketplace_and_keeps_the_consultation_number(
+        client: FlaskClient) -> None:
+    """Without a requester in the request, the platform's own VAT number goes to VIES (in
+    sandbox the simulator's demo marketplace), so the answer carries the proof of the check."""
+    r = check(client, vat_number="FR19812345676")
+    assert r["status"] == "valid"
+    assert r["consultation_number"].startswith("WAPIAAAA")
+
+
+def test_no_requester_outside_sandbox_is_logged(vies: str, store, caplog) -> None:
+    caplog.set_level("WARNING", logger="services.vat")
+    create_app({"TESTING": True, "SANDBOX": False, "INTERNAL_TOKEN": INTERNAL_TOKEN,
+                "VIES_URL": vies + VIES_PATH, "REDIS_STORE": store})
+    assert any("TRACE30_REQUESTER_VAT_NUMBER is not set" in r.getMessage()
+               for r in caplog.records)
+    caplog.clear()
+    create_app({"TESTING": True, "SANDBOX": False, "INTERNAL_TOKEN": INTERNAL_TOKEN,
+                "VIES_URL": vies + VIES_PATH, "REDIS_STORE": store,
+                "REQUESTER_VAT_NUMBER": "NL820246633B01"})
+    assert not any("REQUESTER_VAT_NUMBER" in r.getMessage() for r in caplog.records)
