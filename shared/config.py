@@ -334,6 +334,44 @@ def load(
     return values
 
 
+def require_secret(name: str, value: str | None, *, sandbox: bool, min_length: int = 32,
+                   purpose: str, keep: str = "") -> str:
+    """The secret setting ``name`` to use, or raise :class:`ConfigError` saying what to set.
+
+    In sandbox an unset secret is the setting's documented sandbox default. Outside sandbox the
+    secret must be set, at least ``min_length`` characters, and not that public default. The
+    messages never echo the secret. ``purpose`` says what it is for ("the gateway signs ...");
+    ``keep`` what changing it does.
+
+    >>> require_secret("PAYMENT_FINGERPRINT_KEY", None, sandbox=True, purpose="")
+    'trace30-sandbox-fingerprint-key'
+    >>> require_secret("PAYMENT_FINGERPRINT_KEY", "k" * 32, sandbox=False, purpose="")
+    'kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk'
+    >>> require_secret("PAYMENT_FINGERPRINT_KEY", "short", sandbox=False, purpose="")
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    shared.errors.ConfigError: TRACE30_PAYMENT_FINGERPRINT_KEY is too short: use at least 32 ...
+    """
+    env = f"{ENV_PREFIX}{name}"
+    public = SETTINGS[name].sandbox_default
+    if not value:
+        if sandbox:
+            return str(public)
+        raise ConfigError(
+            f"{env} is not set. Outside sandbox {purpose}: set it to a random secret of at "
+            f"least {min_length} characters (`python -c 'import secrets; "
+            f"print(secrets.token_urlsafe(32))'`){keep}, or set {ENV_PREFIX}SANDBOX=1 to run "
+            "against the simulators."
+        )
+    if not sandbox and value == public:
+        raise ConfigError(f"{env} is the public sandbox secret: outside sandbox use a secret of "
+                          f"your own of at least {min_length} characters.")
+    if not sandbox and len(value) < min_length:
+        raise ConfigError(f"{env} is too short: use at least {min_length} characters.")
+    return value
+
+
 def parse_caps(text: str | None) -> dict[str, int]:
     """Parse per-key caps written as ``"DE=2,FR=6"``.
 

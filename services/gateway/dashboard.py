@@ -56,8 +56,8 @@ from services.gateway.reasons import ITEMS
 from services.gateway.sealing import SealingError
 from services.gateway.verifications import Verifier
 from shared import errors
-from shared.config import ENV_PREFIX, SETTINGS
-from shared.errors import BadRequest, ConfigError, Conflict, NotFound
+from shared.config import SETTINGS, require_secret
+from shared.errors import BadRequest, Conflict, NotFound
 from shared.logs import current_request_id
 
 log = logging.getLogger(__name__)
@@ -119,25 +119,11 @@ def check_secret(secret: str | None, *, sandbox: bool) -> str:
     ...
     shared.errors.ConfigError: TRACE30_GATEWAY_SESSION_SECRET is the public sandbox secret...
     """
-    name = f"{ENV_PREFIX}GATEWAY_SESSION_SECRET"
-    if not secret:
-        if sandbox:
-            return SANDBOX_SESSION_SECRET
-        raise ConfigError(
-            f"{name} is not set. Outside sandbox the gateway signs the staff dashboard's "
-            f"session cookie with it: set it to a random secret of at least {MIN_SECRET_LENGTH} "
-            "characters (`python -c 'import secrets; print(secrets.token_urlsafe(32))'`), the "
-            f"same in every gateway process, or set {ENV_PREFIX}SANDBOX=1 to run against the "
-            "simulators."
-        )
-    if not sandbox and secret == SANDBOX_SESSION_SECRET:
-        raise ConfigError(
-            f"{name} is the public sandbox secret; outside sandbox use a secret of your own."
-        )
-    if not sandbox and len(secret) < MIN_SECRET_LENGTH:
-        # the secret itself is never echoed
-        raise ConfigError(f"{name} is too short: use at least {MIN_SECRET_LENGTH} characters.")
-    return secret
+    return require_secret(
+        "GATEWAY_SESSION_SECRET", secret, sandbox=sandbox, min_length=MIN_SECRET_LENGTH,
+        purpose="the gateway signs the staff dashboard's session cookie with it",
+        keep=", the same in every gateway process",
+    )
 
 
 def init_app(app: Flask) -> None:

@@ -13,10 +13,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from shared.config import SETTINGS, require_secret
 from shared.errors import ConfigError
 
 #: The key used in sandbox when none is configured (documented; never valid outside sandbox).
-SANDBOX_KEY = "trace30-sandbox-fingerprint-key"
+SANDBOX_KEY: str = SETTINGS["PAYMENT_FINGERPRINT_KEY"].sandbox_default
 #: The shortest key accepted outside sandbox, in characters.
 MIN_KEY_LENGTH = 32
 
@@ -54,19 +55,8 @@ def check_key(key: str | None, *, sandbox: bool) -> str:
     ...
     shared.errors.ConfigError: TRACE30_PAYMENT_FINGERPRINT_KEY is not set. ...
     """
-    if sandbox:
-        return key or SANDBOX_KEY
-    if not key:
-        raise ConfigError(
-            "TRACE30_PAYMENT_FINGERPRINT_KEY is not set. Outside sandbox the payment service "
-            "needs it to fingerprint accounts: set it to a random secret of at least "
-            f"{MIN_KEY_LENGTH} characters (e.g. `python -c 'import secrets; "
-            "print(secrets.token_hex(32))'`) and keep it: changing it changes every "
-            "fingerprint. Or set TRACE30_SANDBOX=1 to run against the simulators."
-        )
-    if key == SANDBOX_KEY or len(key) < MIN_KEY_LENGTH:
-        raise ConfigError(
-            f"TRACE30_PAYMENT_FINGERPRINT_KEY must be a secret of at least {MIN_KEY_LENGTH} "
-            "characters, not the sandbox key."
-        )
-    return key
+    return require_secret(
+        "PAYMENT_FINGERPRINT_KEY", key, sandbox=sandbox, min_length=MIN_KEY_LENGTH,
+        purpose="the payment service needs it to fingerprint accounts",
+        keep=" and keep it: changing it changes every fingerprint",
+    )
