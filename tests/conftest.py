@@ -111,6 +111,17 @@ def free_offset(ports: tuple[int, ...]) -> int:
     raise RuntimeError("no free port offset found below the ephemeral range")
 
 
+def wait_blocked(store: Store, at_least: int, timeout_s: float = 5.0) -> None:
+    """Wait until ``at_least`` clients are blocked on the Redis server (in ``BLPOP``): a
+    limiter waiter is really waiting, whatever the load on the machine."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if int(store.client.info("clients")["blocked_clients"]) >= at_least:
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"fewer than {at_least} Redis clients blocked after {timeout_s} s")
+
+
 def wait_http(url: str, proc: subprocess.Popen, timeout_s: float = 20) -> None:
     """Wait until ``url`` answers (any status), or fail with the process's output."""
     end = time.monotonic() + timeout_s

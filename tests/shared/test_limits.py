@@ -10,7 +10,7 @@ import redis
 
 from shared.limits import ConcurrencyLimiter, RateLimiter
 from shared.redis_client import Store
-from tests.conftest import REDIS_URL
+from tests.conftest import REDIS_URL, wait_blocked
 
 
 def _hold_slots(prefix: str, cap: int, rounds: int, hold_s: float, out: multiprocessing.Queue):
@@ -66,9 +66,10 @@ def test_a_release_wakes_a_waiter_at_once(store: Store) -> None:
     def wait() -> None:
         got.append((limiter.acquire("DE", 1, time.monotonic() + 3), time.monotonic()))
 
+    blocked = int(store.client.info("clients")["blocked_clients"])
     waiter = threading.Thread(target=wait)
     waiter.start()
-    time.sleep(0.1)  # the waiter is blocked now
+    wait_blocked(store, blocked + 1)
     released = time.monotonic()
     limiter.release("DE", token)
     waiter.join(5)
@@ -88,11 +89,12 @@ def test_waiters_are_served_first_come_first_served(store: Store) -> None:
         order.append(n)
 
     threads = []
+    blocked = int(store.client.info("clients")["blocked_clients"])
     for n in range(3):
         t = threading.Thread(target=wait, args=(n,))
         t.start()
         threads.append(t)
-        time.sleep(0.05)  # n blocks before n + 1
+        wait_blocked(store, blocked + n + 1)  # n blocks before n + 1
     limiter.release("AT", first)
     for n in range(3):
         deadline = time.monotonic() + 3
@@ -106,7 +108,7 @@ def test_waiters_are_served_first_come_first_served(store: Store) -> None:
 
 def test_an_interactive_caller_goes_before_background_waiters(store: Store) -> None:
     """A signup waits for the next free slot, not behind every batch job of the state."""
-    limiter = ConcurrencyLimiter(store, "t", lease_s=5, poll_s=0.05)
+    limiter = ConcurrencyLimiter(store, "t", lease_s=5, poll_s=5)
     held = limiter.try_acquire("DE", 1)
     order: list[str] = []
     tokens: dict[str, str] = {}
@@ -115,13 +117,14 @@ def test_an_interactive_caller_goes_before_background_waiters(store: Store) -> N
         tokens[name] = limiter.acquire("DE", 1, time.monotonic() + 5, background=background)
         order.append(name)
 
+    blocked = int(store.client.info("clients")["blocked_clients"])
     threads = [threading.Thread(target=wait, args=(f"batch{n}", True)) for n in range(3)]
     for t in threads:
         t.start()
-    time.sleep(0.1)  # the batch waiters were first
+    wait_blocked(store, blocked + 3)  # the batch waiters were first
     signup = threading.Thread(target=wait, args=("signup", False))
     signup.start()
-    time.sleep(0.1)
+    wait_blocked(store, blocked + 4)
     limiter.release("DE", held)
     signup.join(3)
     assert order == ["signup"]

@@ -13,6 +13,7 @@ from services.vat.vies import TraderQuery, ViesBadResponse, ViesFault, ViesTimeo
 from shared.breaker import CircuitBreaker
 from shared.limits import ConcurrencyLimiter
 from shared.redis_client import Store
+from tests.conftest import wait_blocked
 from tests.vat.fakes import FakeVies, answer
 
 DE = "DE136695976"
@@ -198,8 +199,10 @@ def test_a_batch_check_yields_the_slot_to_an_interactive_one(store: Store) -> No
     """Re-verification (``priority: batch``) waits while a signup's check waits."""
     vies = FakeVies(delay_s=0.05)
     checker = make_checker(store, vies, cap=1, deadline_s=5)
+    checker.limiter.poll_s = 5  # waiters stay blocked on Redis until a release wakes them
     held = checker.limiter.try_acquire("DE", 1)
     assert held
+    blocked = int(store.client.info("clients")["blocked_clients"])
     finished: list[str] = []
 
     def run(priority: str, number: str) -> None:
@@ -208,9 +211,9 @@ def test_a_batch_check_yields_the_slot_to_an_interactive_one(store: Store) -> No
 
     with ThreadPoolExecutor(2) as pool:
         batch = pool.submit(run, "batch", DE)
-        time.sleep(0.1)  # the batch check waits first
+        wait_blocked(store, blocked + 1)  # the batch check waits first
         signup = pool.submit(run, "interactive", "DE129273398")
-        time.sleep(0.1)
+        wait_blocked(store, blocked + 2)
         checker.limiter.release("DE", held)
         batch.result(5)
         signup.result(5)
