@@ -380,6 +380,17 @@ def test_unknown_trader_or_verification_is_404(staff: FlaskClient) -> None:
     assert routing.status_code == 404 and routing.mimetype == "text/html"
 
 
+def test_the_api_opens_no_session(gateway: Flask, client: FlaskClient) -> None:
+    """Sessions are the dashboard's: ``/v1`` requests neither read nor write one."""
+    from flask import Request
+
+    interface = gateway.session_interface
+    assert interface.open_session(gateway, Request.from_values("/v1/reasons")) is None
+    assert interface.open_session(gateway, Request.from_values("/ops/")) is not None
+    resp = client.get("/v1/reasons", headers={"Authorization": f"Bearer {API_KEY}"})
+    assert resp.status_code == 200 and "Set-Cookie" not in resp.headers
+
+
 def test_the_dashboard_is_not_in_the_openapi_document(client: FlaskClient) -> None:
     paths = client.get("/openapi.json").get_json()["paths"]
     assert paths and not [p for p in paths if p.startswith("/ops")]
