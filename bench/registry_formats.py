@@ -68,7 +68,9 @@ OWN: dict[tuple[str | None, str], list[str]] = {
     ("IT", "rea"): ["MI-1234567", "XX-1"],
     ("DE", "handelsregisternummer"): ["Aachen HRA 11223", "Atlantis HRB 1"],
 }
-#: The stdnum module behind each kind (the legal-entity wrappers call the same module).
+#: The stdnum module behind each kind (the legal-entity wrappers call the same module). stdnum
+#: has no IČO module: for CZ ``ico`` (the project's ``formats/cz_ico.py``) the baseline is
+#: ``stdnum.cz.dic``, whose legal-entity rule is the same mod-11 check over the same 8 digits.
 MODULES = {
     (None, "lei"): "stdnum.lei", ("AT", "firmenbuchnummer"): "stdnum.at.businessid",
     ("BE", "enterprise_number"): "stdnum.be.vat", ("BG", "eik"): "stdnum.bg.vat",

@@ -119,6 +119,15 @@ SETTINGS: dict[str, Setting] = {
         "http://distribution.virk.dk", "Denmark CVR system-to-system (Elasticsearch) base.", str,
         "http://127.0.0.1:8202/cvr",
     ),
+    "REGISTRY_CZ_ARES_URL": Setting(
+        "https://ares.gov.cz/ekonomicke-subjekty-v-be/rest",
+        "Czech Republic, ARES REST API base (no key).", str,
+        "http://127.0.0.1:8202/ares/ekonomicke-subjekty-v-be/rest",
+    ),
+    "REGISTRY_PL_KRS_URL": Setting(
+        "https://api-krs.ms.gov.pl/api/krs", "Poland, API KRS (Krajowy Rejestr Sądowy) base.",
+        str, "http://127.0.0.1:8202/krs/api/krs",
+    ),
     "COMPANIES_HOUSE_API_KEY": Setting(
         None, "Companies House API key; unset: GB numbers are 'unverifiable'.", str,
         "trace30-sandbox-companies-house-key",
@@ -137,6 +146,13 @@ SETTINGS: dict[str, Setting] = {
         2.0, "Companies House calls per second (its limit: 600 per 5 minutes).", float
     ),
     "REGISTRY_DK_CVR_RATE_PER_S": Setting(5.0, "CVR calls per second.", float),
+    "REGISTRY_CZ_ARES_RATE_PER_S": Setting(
+        5.0, "ARES calls per second (it blocks clients above about 500 a minute).", float
+    ),
+    "REGISTRY_PL_KRS_RATE_PER_S": Setting(
+        2.0, "API KRS calls per second (no published limit; a lookup may take 2 or 3 calls).",
+        float,
+    ),
     "REGISTRY_RATE_BURST": Setting(3, "Calls a source may take at once before pacing.", int),
     "REGISTRY_CONNECT_TIMEOUT_S": Setting(3.0, "Connect timeout of one register call.", float),
     "REGISTRY_READ_TIMEOUT_S": Setting(8.0, "Read timeout of one register call.", float),

@@ -3,7 +3,7 @@ registers, and the trader's legal name compared with the registered one (port 81
 
 A request goes ``api.check`` → ``checks.RegistryChecker.check`` (kind, format, cache, throttle
 mark, circuit breaker, rate limit) → one adapter of :mod:`services.registry.registers` (GLEIF,
-Recherche d'entreprises, Brønnøysund, Companies House, CVR) → back the same way.
+Recherche d'entreprises, Brønnøysund, Companies House, CVR, ARES, KRS) → back the same way.
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ from services.registry import api
 from services.registry.cache import RegistryCache
 from services.registry.checks import Limits, RegistryChecker
 from services.registry.registers import Register
+from services.registry.registers.cz_ares import CzAres
 from services.registry.registers.dk_cvr import DkCvr
 from services.registry.registers.fr_recherche import FrRecherche
 from services.registry.registers.gb_companies_house import CompaniesHouse
 from services.registry.registers.gleif import Gleif
 from services.registry.registers.http import new_session
 from services.registry.registers.no_brreg import NoBrreg
+from services.registry.registers.pl_krs import PlKrs
 from shared.breaker import CircuitBreaker
 from shared.factory import create_base_app
 from shared.limits import RateLimiter
@@ -40,6 +42,8 @@ def build_registers(c: Mapping[str, Any]) -> tuple[dict[str, Register], dict[str
         Gleif(c["REGISTRY_GLEIF_URL"], session=session(), **timeouts),
         FrRecherche(c["REGISTRY_FR_RECHERCHE_URL"], session=session(), **timeouts),
         NoBrreg(c["REGISTRY_NO_BRREG_URL"], session=session(), **timeouts),
+        CzAres(c["REGISTRY_CZ_ARES_URL"], session=session(), **timeouts),
+        PlKrs(c["REGISTRY_PL_KRS_URL"], session=session(), **timeouts),
     ]
     missing: dict[str, str] = {}
     if c["COMPANIES_HOUSE_API_KEY"]:
@@ -99,6 +103,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                 "no_brreg": c["REGISTRY_NO_BRREG_RATE_PER_S"],
                 "gb_companies_house": c["REGISTRY_GB_COMPANIES_HOUSE_RATE_PER_S"],
                 "dk_cvr": c["REGISTRY_DK_CVR_RATE_PER_S"],
+                "cz_ares": c["REGISTRY_CZ_ARES_RATE_PER_S"],
+                "pl_krs": c["REGISTRY_PL_KRS_RATE_PER_S"],
             },
         ),
         sandbox=c["SANDBOX"],

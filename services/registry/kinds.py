@@ -28,7 +28,6 @@ from stdnum.at import businessid as at_businessid
 from stdnum.be import vat as be_vat
 from stdnum.bg import vat as bg_vat
 from stdnum.ch import uid as ch_uid
-from stdnum.cz import dic as cz_dic
 from stdnum.dk import cvr as dk_cvr
 from stdnum.ee import registrikood as ee_registrikood
 from stdnum.es import cif as es_cif
@@ -62,6 +61,7 @@ from stdnum.se import orgnr as se_orgnr
 from stdnum.si import maticna as si_maticna
 
 from services.registry.formats import (
+    cz_ico,
     de_handelsregister,
     gb_company_number,
     it_rea,
@@ -71,8 +71,8 @@ from services.registry.formats import (
 )
 
 #: Live registers (ids of :mod:`services.registry.registers` adapters).
-GLEIF, FR_RECHERCHE, NO_BRREG, GB_COMPANIES_HOUSE, DK_CVR = (
-    "gleif", "fr_recherche", "no_brreg", "gb_companies_house", "dk_cvr",
+GLEIF, FR_RECHERCHE, NO_BRREG, GB_COMPANIES_HOUSE, DK_CVR, CZ_ARES, PL_KRS = (
+    "gleif", "fr_recherche", "no_brreg", "gb_companies_house", "dk_cvr", "cz_ares", "pl_krs",
 )
 
 #: Spellings of country codes that mean another (Greece is EL in EU usage, GB is often UK).
@@ -186,9 +186,8 @@ def _build() -> dict[tuple[str | None, str], Kind]:
              "ЕИК (UIC of the Commercial Register) of a legal entity",
              "python-stdnum stdnum.bg.vat (9-digit legal-entity form)"),
         _stdnum(ch_uid, "CH", "uid", r"^CHE\d{9}$", "UID (Unternehmens-Identifikationsnummer)"),
-        Kind("ico", "CZ", _legal_entity(cz_dic.validate, 8), re.compile(r"^(CZ)?\d{8}$"),
-             "IČO of a legal entity (its DIČ without CZ)",
-             "python-stdnum stdnum.cz.dic (8-digit legal-entity form)"),
+        _own(cz_ico, "CZ", "ico", r"^(CZ|IČO?|ICO?)?\d{1,8}$",
+             "IČO (identifikační číslo osoby) of a company or sole trader", CZ_ARES),
         _own(de_handelsregister, "DE", "handelsregisternummer", r"(HRA|HRB|GNR|PR|VR)\d",
              "Handelsregisternummer (court, register type, number)", takes_register=True),
         _stdnum(dk_cvr, "DK", "cvr", r"^(DK)?\d{8}$", "CVR-nummer", DK_CVR),
@@ -223,7 +222,7 @@ def _build() -> dict[tuple[str | None, str], Kind]:
         # KRS numbers are written with 10 digits and, so far, leading zeros (or without them:
         # up to 8 digits); a NIP never starts with 0 (its first digits are a tax office code)
         # and a REGON has 9 or 14 digits, so the shapes do not overlap.
-        _own(pl_krs, "PL", "krs", r"^(KRS\d{1,10}|0\d{9}|\d{1,8})$", "Numer KRS"),
+        _own(pl_krs, "PL", "krs", r"^(KRS\d{1,10}|0\d{9}|\d{1,8})$", "Numer KRS", PL_KRS),
         _stdnum(pt_nif, "PT", "nipc", r"^(PT)?[5-9]\d{8}$", "NIPC (NIF of a legal person)"),
         _stdnum(ro_cui, "RO", "cui", r"^(RO)?\d{2,10}$", "CUI / CIF"),
         _stdnum(ro_onrc, "RO", "onrc", r"^[JFC]", "Număr de ordine în Registrul Comerţului"),

@@ -67,7 +67,7 @@ class SourceSchema(ma.Schema):
     """The register that answered."""
 
     id = fields.String(metadata={"description": "gleif, fr_recherche, no_brreg, "
-                                 "gb_companies_house or dk_cvr"})
+                                 "gb_companies_house, dk_cvr, cz_ares or pl_krs"})
     name = fields.String()
     url = fields.String(allow_none=True, metadata={"description": "The record's public page"})
 

@@ -1,4 +1,4 @@
-"""Simulator of the five official registers the registry service queries (one app, port 8202).
+"""Simulator of the seven official registers the registry service queries (one app, port 8202).
 
 Each register is served under a prefix, at the path of the real API, speaking its wire format,
 so a client changes only the base URL:
@@ -11,12 +11,17 @@ so a client changes only the base URL:
 - ``GET /companies-house/company/{number}``: UK Companies House (:mod:`.companies_house`),
   HTTP Basic auth with the API key as user name;
 - ``POST /cvr/cvr-permanent/virksomhed/_search``: Denmark's CVR Elasticsearch
-  (:mod:`.cvr`), HTTP Basic auth.
+  (:mod:`.cvr`), HTTP Basic auth;
+- ``GET /ares/ekonomicke-subjekty-v-be/rest/ekonomicke-subjekty/{ico}``: the Czech ARES
+  (:mod:`.ares`);
+- ``GET /krs/api/krs/OdpisAktualny/{krs}?rejestr=P|S&format=json`` and ``.../OdpisPelny/...``:
+  Poland's API KRS (:mod:`.krs`), with 204 for a deleted entity's current extract.
 
 Demo companies are in ``data/*.json`` (one file per register), covering active, dissolved or
-ceased, in liquidation, bankrupt, deleted (brreg 200 with ``slettedato`` and 410), lapsed,
-retired and merged LEIs, a closed establishment of an active French company; any other number
-is unknown (404, or no results where the real API answers so).
+ceased, in liquidation, bankrupt, deleted (brreg 200 with ``slettedato`` and 410, KRS 204),
+lapsed, retired and merged LEIs, a closed establishment of an active French company, a Czech
+company in the insolvency register, a Polish foundation in register S; any other number is
+unknown (404, or no results where the real API answers so).
 
 Credentials (``create_app`` keys, or ``TRACE30_SIM_REGISTERS_*`` variables): Companies House
 key ``trace30-sandbox-companies-house-key``; CVR user ``trace30-sandbox``, password
@@ -28,7 +33,8 @@ answers that, a JSON error or an HTML gateway page), ``rate_limit`` (requests pe
 register; past it 429 with ``Retry-After``; ``0`` throttles everything), ``retry_after_s``
 (the ``Retry-After`` sent; default: the seconds until the window frees), and ``sources``
 ({register: {knob: value}}: per-register overrides, registers ``gleif``,
-``recherche_entreprises``, ``brreg``, ``companies_house``, ``cvr``). ``null`` resets a knob.
+``recherche_entreprises``, ``brreg``, ``companies_house``, ``cvr``, ``ares``, ``krs``). ``null``
+resets a knob.
 
 Controls: ``GET /_sim/stats`` (calls by register and by HTTP status), ``POST /_sim/reset``,
 ``GET``/``PATCH /_sim/config``, ``GET /_sim/health``.
@@ -49,7 +55,7 @@ from flask import Flask
 
 from simulators.control import control_blueprint
 
-from . import brreg, companies_house, cvr, gleif, recherche
+from . import ares, brreg, companies_house, cvr, gleif, krs, recherche
 from .routes import after_register_request, before_register_request
 from .state import ConfigError, SimulatorState, merge_config
 
@@ -68,6 +74,8 @@ _DATA = {
     "brreg": ("brreg.json", "orgnr"),
     "companies_house": ("companies_house.json", "company_number"),
     "cvr": ("cvr.json", "cvr"),
+    "ares": ("ares.json", "ico"),
+    "krs": ("krs.json", "krs"),
 }
 _ENV = "TRACE30_SIM_REGISTERS_"
 
@@ -122,7 +130,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.extensions["registers_simulator_prefixes"] = {}
     app.register_blueprint(control_blueprint("registers_simulator_control", "registers_simulator"))
-    for module in (gleif, recherche, brreg, companies_house, cvr):
+    for module in (gleif, recherche, brreg, companies_house, cvr, ares, krs):
         app.register_blueprint(module.bp)
         app.extensions["registers_simulator_prefixes"][module.PREFIX] = module.SOURCE
     app.before_request(before_register_request)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: The registers served, by the name used in knobs and statistics.
-SOURCES = ("gleif", "recherche_entreprises", "brreg", "companies_house", "cvr")
+SOURCES = ("gleif", "recherche_entreprises", "brreg", "companies_house", "cvr", "ares", "krs")
 #: Knobs that apply to every register and can be overridden per register.
 KNOBS = ("latency_ms", "fail", "rate_limit", "retry_after_s")
 

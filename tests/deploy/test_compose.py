@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -22,8 +23,28 @@ ROOT = Path(__file__).resolve().parents[2]
 GUNICORN_VARS = {"TRACE30_WORKERS", "TRACE30_THREADS", "TRACE30_BIND"}
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping (PyYAML keeps the last one
+    silently; docker compose refuses the file)."""
+
+
+def _mapping(loader: UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    # Merge keys (``<<: *env``) are YAML's way to override; only keys written twice count.
+    keys = [loader.construct_object(key, deep=deep) for key, _ in node.value
+            if key.tag != "tag:yaml.org,2002:merge"]
+    duplicates = {k for k in keys if keys.count(k) > 1}
+    if duplicates:
+        raise yaml.constructor.ConstructorError(None, None, f"duplicate keys {duplicates}",
+                                                node.start_mark)
+    return loader.construct_mapping(node, deep)
+
+
+UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
 def load(path: str) -> dict:
-    return yaml.safe_load((ROOT / path).read_text())
+    """A compose file, refusing a key given twice (as docker compose does)."""
+    return yaml.load((ROOT / path).read_text(), Loader=UniqueKeyLoader)  # noqa: S506 (safe)
 
 
 @pytest.fixture(scope="module")

@@ -70,13 +70,16 @@ def app_config(sim: str, store: Store, **overrides: object) -> dict[str, object]
         "REGISTRY_NO_BRREG_URL": sim + "/brreg/enhetsregisteret/api",
         "REGISTRY_GB_COMPANIES_HOUSE_URL": sim + "/companies-house",
         "REGISTRY_DK_CVR_URL": sim + "/cvr",
+        "REGISTRY_CZ_ARES_URL": sim + "/ares/ekonomicke-subjekty-v-be/rest",
+        "REGISTRY_PL_KRS_URL": sim + "/krs/api/krs",
         "REGISTRY_DEADLINE_S": 2.0,
         "REGISTRY_READ_TIMEOUT_S": 1.0,
         "REGISTRY_RETRY_BASE_S": 0.05,
         "REGISTRY_RETRY_MAX_S": 0.1,
         # fast enough that tests never wait for the limiter unless they mean to
         **{f"REGISTRY_{s}_RATE_PER_S": 1000.0
-           for s in ("GLEIF", "FR_RECHERCHE", "NO_BRREG", "GB_COMPANIES_HOUSE", "DK_CVR")},
+           for s in ("GLEIF", "FR_RECHERCHE", "NO_BRREG", "GB_COMPANIES_HOUSE", "DK_CVR",
+                     "CZ_ARES", "PL_KRS")},
         **overrides,
     }
 

@@ -61,6 +61,22 @@ CASES = [
     ({"number": "37345679", "country_code": "DK"}, "inactive", "cvr", "OPLØSTEFTERKONKURS",
      "GAMLE HUS ApS", "dk_cvr"),
     ({"number": "39567806", "country_code": "DK"}, "not_found", "cvr", None, None, "dk_cvr"),
+    ({"number": "273 00 307", "country_code": "CZ"}, "active", "ico", "AKTIVNI",
+     "NOVÁ TECHNIKA s.r.o.", "cz_ares"),
+    ({"number": "27300315", "country_code": "CZ"}, "inactive", "ico", "ZANIKLY",
+     "MORAVSKÝ OBCHOD a.s.", "cz_ares"),
+    ({"number": "IČO 7300344", "country_code": "CZ"}, "inactive", "ico", "ZANIKLY", "Jan Novák",
+     "cz_ares"),
+    ({"number": "27300331", "country_code": "CZ"}, "not_found", "ico", None, None, "cz_ares"),
+    ({"number": "KRS 0000730030", "country_code": "PL"}, "active", "krs", "active",
+     "WISŁA HANDEL SPÓŁKA Z OGRANICZONĄ ODPOWIEDZIALNOŚCIĄ", "pl_krs"),
+    ({"number": "730049", "country_code": "PL"}, "inactive", "krs", "liquidation",
+     "ODRA LOGISTYKA SPÓŁKA AKCYJNA W LIKWIDACJI", "pl_krs"),
+    ({"number": "0000730065", "country_code": "PL"}, "inactive", "krs", "deleted",
+     "STARY RYNEK SPÓŁKA Z OGRANICZONĄ ODPOWIEDZIALNOŚCIĄ", "pl_krs"),
+    ({"number": "0000730073", "country_code": "PL", "kind": "krs"}, "active", "krs", "active",
+     "FUNDACJA ZIELONY KRAKÓW", "pl_krs"),
+    ({"number": "0000730081", "country_code": "PL"}, "not_found", "krs", None, None, "pl_krs"),
 ]
 
 
@@ -95,6 +111,51 @@ def test_active_answer_has_every_field(client: FlaskClient) -> None:
     }
 
 
+def test_czech_ico_through_ares(client: FlaskClient) -> None:
+    r = check(client, number="27300307", country_code="CZ", kind="ico",
+              name="Nová Technika s.r.o.")
+    assert (r["status"], r["kind"], r["normalised"]) == ("active", "ico", "27300307")
+    assert r["registered_name"] == "NOVÁ TECHNIKA s.r.o."
+    assert r["legal_form"] == "112 Společnost s ručením omezeným"
+    assert (r["status_raw"], r["status_detail"], r["ceased_on"]) == ("AKTIVNI", None, None)
+    assert r["address"] == "Na Příkopě 859/22, Nové Město, 11000 Praha"
+    assert r["source"] == {"id": "cz_ares", "name": "ARES (Administrativní registr ekonomických "
+                           "subjektů)", "url": "https://ares.gov.cz/ekonomicke-subjekty?ico=27300307"}
+    assert r["name_match"]["verdict"] == "match"
+    assert r["name_match"]["legal_forms"] == {"declared": "SRO", "registered": "SRO"}
+    dissolved = check(client, number="27300315", country_code="CZ", kind="ico")
+    assert (dissolved["status"], dissolved["status_raw"], dissolved["ceased_on"]) == (
+        "inactive", "ZANIKLY", "2023-06-30")
+    assert dissolved["legal_form"] == "121 Akciová společnost"
+    assert dissolved["status_detail"] == "datumZaniku 2023-06-30"
+    assert dissolved["source"]["url"] == "https://ares.gov.cz/ekonomicke-subjekty?ico=27300315"
+
+
+def test_polish_krs_through_the_api_krs(client: FlaskClient) -> None:
+    r = check(client, number="0000730030", country_code="PL", kind="krs",
+              name="Wisła Handel sp. z o.o.")
+    assert (r["status"], r["kind"], r["normalised"]) == ("active", "krs", "0000730030")
+    assert r["registered_name"] == "WISŁA HANDEL SPÓŁKA Z OGRANICZONĄ ODPOWIEDZIALNOŚCIĄ"
+    assert r["legal_form"] == "SPÓŁKA Z OGRANICZONĄ ODPOWIEDZIALNOŚCIĄ"
+    assert (r["status_raw"], r["status_detail"]) == ("active", None)
+    assert r["address"] == "UL. DŁUGA 5/2, 00-950 WARSZAWA, POLSKA"
+    assert r["source"]["id"] == "pl_krs" and r["source"]["name"].startswith("Krajowy Rejestr")
+    assert r["source"]["url"] == ("https://api-krs.ms.gov.pl/api/krs/OdpisAktualny/0000730030"
+                                  "?rejestr=P&format=json")
+    assert r["name_match"]["verdict"] == "match"
+    bankrupt = check(client, number="0000730057", country_code="PL", kind="krs")
+    assert (bankrupt["status"], bankrupt["status_raw"], bankrupt["status_detail"]) == (
+        "inactive", "bankruptcy", "dzial6.postepowanieUpadlosciowe")
+    deleted = check(client, number="730065", country_code="PL", kind="krs")
+    assert (deleted["status"], deleted["status_raw"], deleted["ceased_on"]) == (
+        "inactive", "deleted", "2022-08-12")
+    assert deleted["legal_form"] == "SPÓŁKA Z OGRANICZONĄ ODPOWIEDZIALNOŚCIĄ"
+    assert deleted["source"]["url"] == ("https://api-krs.ms.gov.pl/api/krs/OdpisPelny/0000730065"
+                                        "?rejestr=P&format=json")
+    foundation = check(client, number="0000730073", country_code="PL", kind="krs")
+    assert foundation["source"]["url"].endswith("/OdpisAktualny/0000730073?rejestr=S&format=json")
+
+
 @pytest.mark.parametrize(
     ("name", "verdict"),
     [("Boulangerie Martin SAS", "match"), ("Boulangerie Martin SARL", "close"),
@@ -109,8 +170,8 @@ def test_name_verdicts(client: FlaskClient, name: str, verdict: str) -> None:
 def test_invalid_unverifiable_and_unavailable(client: FlaskClient, sim: str) -> None:
     r = check(client, number="812345677", country_code="FR")
     assert (r["status"], r["format_valid"], r["reason"]) == ("invalid", False, "checksum")
-    r = check(client, number="0000012345", country_code="PL")
-    assert (r["status"], r["kind"], r["format_valid"]) == ("unverifiable", "krs", True)
+    r = check(client, number="192598184", country_code="PL")  # KRS numbers have a register
+    assert (r["status"], r["kind"], r["format_valid"]) == ("unverifiable", "regon", True)
     assert "extract" in r["detail"]
     r = check(client, number="HRB 13085", register="Amtsgericht Fürth", country_code="DE")
     assert (r["status"], r["normalised"]) == ("unverifiable", "Fürth HRB 13085")
@@ -185,6 +246,8 @@ def test_under_gunicorn_in_sandbox(processes: Processes, registers_sim: str, red
             "TRACE30_REGISTRY_NO_BRREG_URL": registers_sim + "/brreg/enhetsregisteret/api",
             "TRACE30_REGISTRY_GB_COMPANIES_HOUSE_URL": registers_sim + "/companies-house",
             "TRACE30_REGISTRY_DK_CVR_URL": registers_sim + "/cvr",
+            "TRACE30_REGISTRY_CZ_ARES_URL": registers_sim + "/ares/ekonomicke-subjekty-v-be/rest",
+            "TRACE30_REGISTRY_PL_KRS_URL": registers_sim + "/krs/api/krs",
         },
     )
     headers = {"Authorization": f"Bearer {INTERNAL_TOKEN}"}

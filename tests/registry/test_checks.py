@@ -48,7 +48,7 @@ class FakeGleif:
 def test_every_adapter_is_a_register(sim: str, store: Store) -> None:
     c = checker(sim, store)
     assert set(c.registers) == {"gleif", "fr_recherche", "no_brreg", "gb_companies_house",
-                                "dk_cvr"}
+                                "dk_cvr", "cz_ares", "pl_krs"}
     for source, register in c.registers.items():
         assert isinstance(register, Register) and register.source == source and register.title
     assert isinstance(FakeGleif(), Register)

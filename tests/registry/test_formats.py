@@ -6,6 +6,7 @@ import pytest
 
 from services.registry import kinds
 from services.registry.formats import (
+    cz_ico,
     de_handelsregister,
     gb_company_number,
     it_rea,
@@ -98,12 +99,12 @@ def test_every_kind_names_the_origin_of_its_definition() -> None:
         assert kind.description
 
 
-def test_live_sources_cover_the_five_registers() -> None:
+def test_live_sources_cover_the_seven_registers() -> None:
     sources = {k.name: k.source for k in kinds.KINDS.values() if k.source}
     assert sources == {
         "lei": "gleif", "siren": "fr_recherche", "siret": "fr_recherche", "rcs": "fr_recherche",
         "orgnr": "no_brreg", "mva": "no_brreg", "company_number": "gb_companies_house",
-        "cvr": "dk_cvr",
+        "cvr": "dk_cvr", "ico": "cz_ares", "krs": "pl_krs",
     }
     assert kinds.KINDS[("SE", "orgnr")].source is None  # Sweden's orgnr shares NO's kind name
 
@@ -172,6 +173,8 @@ def test_register_court_given_apart() -> None:
         (nl_kvk, ["69599084", "KvK-nummer 69599084", "0123 4567"],
          ["", "6959908", "695990840", "6959908A", "00000000"]),
         (nl_vestigingsnummer, ["000012345678"], ["00001234567", "0000123456789", "000000000000"]),
+        (cz_ico, ["25123891", "IČO 251 23 891", "CZ25123891", "6947", "00006947", "IČ: 27074358"],
+         ["", "25123890", "251238911", "0000000", "2512389A", "CZ 1234567890"]),
         (pl_krs, ["0000012345", "12345", "KRS 0000012345"],
          ["", "12345678901", "0000000000", "KRS 12A45"]),
         (it_rea, ["MI-1234567", "RM 1", "REA TO/999999", "CI-12345"],

@@ -17,8 +17,9 @@ from stdnum import lei
 from stdnum.dk import cvr
 from stdnum.fr import siren, siret
 from stdnum.no import orgnr
+from stdnum.pl import nip, regon
 
-from services.registry.formats import gb_company_number
+from services.registry.formats import cz_ico, gb_company_number, pl_krs
 from simulators.registers import DEFAULT_CREDENTIALS, config_from_env, create_app
 from simulators.registers.state import ConfigError, merge_config
 
@@ -59,6 +60,11 @@ def test_demo_numbers_are_valid_numbers() -> None:
     assert all(gb_company_number.is_valid(r["company_number"])
                for r in rows("companies_house.json"))
     assert all(cvr.is_valid(r["cvr"]) for r in rows("cvr.json"))
+    assert all(cz_ico.validate(r["ico"]) == r["ico"] for r in rows("ares.json"))
+    for r in rows("krs.json"):
+        assert pl_krs.validate(r["krs"]) == r["krs"] and r["register"] in ("P", "S")
+        assert nip.is_valid(r["nip"]) if "nip" in r else True
+        assert regon.is_valid(r["regon"][:9]) if "regon" in r else True
 
 
 # --- GLEIF -------------------------------------------------------------------------------------
@@ -198,6 +204,80 @@ def test_cvr_errors(client: FlaskClient) -> None:
     assert cvr_query(client, {"query": {"match_all": {}}}).status_code == 400
 
 
+# --- ARES -------------------------------------------------------------------------------------
+
+ARES_PATH = "/ares/ekonomicke-subjekty-v-be/rest/ekonomicke-subjekty/"
+
+
+def test_ares_shapes(client: FlaskClient) -> None:
+    active = client.get(ARES_PATH + "27300307").get_json()
+    assert (active["ico"], active["obchodniJmeno"], active["pravniForma"]) == (
+        "27300307", "NOVÁ TECHNIKA s.r.o.", "112")
+    assert active["sidlo"]["textovaAdresa"] == "Na Příkopě 859/22, Nové Město, 11000 Praha"
+    assert active["sidlo"]["psc"] == 11000 and "datumZaniku" not in active
+    states = active["seznamRegistraci"]
+    assert (states["stavZdrojeRos"], states["stavZdrojeVr"], states["stavZdrojeRzp"]) == (
+        "AKTIVNI", "AKTIVNI", "NEEXISTUJICI")
+    assert active["primarniZdroj"] == "ros" and active["dic"] == "CZ27300307"
+    dissolved = client.get(ARES_PATH + "27300315").get_json()
+    assert dissolved["datumZaniku"] == "2023-06-30"
+    assert dissolved["seznamRegistraci"]["stavZdrojeRos"] == "ZANIKLY"
+
+
+@pytest.mark.parametrize(("ico", "status", "code"),
+                         [("27300331", 404, "NENALEZENO"), ("2730030", 400, "CHYBA_VSTUPU")])
+def test_ares_errors(client: FlaskClient, ico: str, status: int, code: str) -> None:
+    resp = client.get(ARES_PATH + ico)
+    assert resp.status_code == status and resp.get_json()["kod"] == code
+
+
+# --- KRS --------------------------------------------------------------------------------------
+
+KRS_PATH = "/krs/api/krs/"
+
+
+def test_krs_current_extract(client: FlaskClient) -> None:
+    odpis = client.get(KRS_PATH + "OdpisAktualny/0000730030?rejestr=P&format=json").get_json()[
+        "odpis"]
+    assert odpis["rodzaj"] == "Aktualny"
+    assert (odpis["naglowekA"]["rejestr"], odpis["naglowekA"]["numerKRS"]) == ("RejP",
+                                                                                "0000730030")
+    entity = odpis["dane"]["dzial1"]["danePodmiotu"]
+    assert entity["formaPrawna"] == "SPÓŁKA Z OGRANICZONĄ ODPOWIEDZIALNOŚCIĄ"
+    assert entity["identyfikatory"] == {"nip": "5273030008", "regon": "73003001300000"}
+    assert odpis["dane"]["dzial1"]["siedzibaIAdres"]["adres"]["nrLokalu"] == "2"
+    assert odpis["dane"]["dzial6"] == {}
+    liquidation = client.get(KRS_PATH + "OdpisAktualny/0000730049?rejestr=P&format=json")
+    assert liquidation.get_json()["odpis"]["dane"]["dzial6"]["likwidacja"]
+
+
+def test_krs_deleted_entity(client: FlaskClient) -> None:
+    current = client.get(KRS_PATH + "OdpisAktualny/0000730065?rejestr=P&format=json")
+    assert current.status_code == 204 and current.data == b""
+    header = client.get(KRS_PATH + "OdpisPelny/0000730065?rejestr=P&format=json").get_json()[
+        "odpis"]["naglowekP"]
+    assert header["stanPozycji"] == 2
+    assert header["wpis"][-1]["opis"] == "WYKREŚLENIE Z KRAJOWEGO REJESTRU SĄDOWEGO"
+    assert header["wpis"][-1]["dataWpisu"] == "12.08.2022"
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("OdpisAktualny/0000730073?rejestr=P&format=json", 404),  # a foundation: register S
+     ("OdpisAktualny/0000730073?rejestr=S&format=json", 200),
+     ("OdpisAktualny/0000730081?rejestr=P&format=json", 404),
+     ("OdpisAktualny/730030?rejestr=P&format=json", 400),
+     ("OdpisAktualny/0000730030?rejestr=X&format=json", 400),
+     ("OdpisAktualny/0000730030?rejestr=P&format=pdf", 400)],
+)
+def test_krs_registers_and_errors(client: FlaskClient, path: str, status: int) -> None:
+    resp = client.get(KRS_PATH + path)
+    assert resp.status_code == status
+    if status != 200:
+        assert resp.mimetype == "application/problem+json"
+        assert resp.get_json()["status"] == status
+
+
 # --- knobs and controls ------------------------------------------------------------------------
 
 
@@ -242,6 +322,7 @@ def test_per_source_overrides(client: FlaskClient) -> None:
     assert client.get("/brreg/enhetsregisteret/api/enheter/912345602").status_code == 503
     assert time.monotonic() - started >= 0.12
     assert client.get("/gleif/api/v1/lei-records/5299009TRACE30ACME93").status_code == 200
+    assert client.get(ARES_PATH + "27300307").status_code == 200
     config = client.patch("/_sim/config", json={"sources": {"brreg": {"fail": None}}}).get_json()
     assert config["sources"] == {"brreg": {"latency_ms": 120}}
     assert client.patch("/_sim/config", json={"sources": None}).get_json()["sources"] == {}

@@ -4,6 +4,7 @@ Each module has the small API of a ``stdnum`` module: ``compact``, ``validate`` 
 compact number or raises a :class:`stdnum.exceptions.ValidationError`), ``is_valid`` and
 ``format``, and its docstring says where the definition of the format comes from.
 
+- :mod:`.cz_ico`: Czech Republic, IČO (identifikační číslo osoby).
 - :mod:`.gb_company_number`: UK Companies House company number (with its prefixes).
 - :mod:`.nl_kvk`: Netherlands KvK number; :mod:`.nl_vestigingsnummer`: KvK branch number.
 - :mod:`.pl_krs`: Poland, Krajowy Rejestr Sądowy number.

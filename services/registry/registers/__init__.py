@@ -8,7 +8,9 @@ registers simulator at the same paths):
 - :mod:`.fr_recherche`: France, API Recherche d'entreprises (no key);
 - :mod:`.no_brreg`: Norway, Brønnøysund Enhetsregisteret (no key);
 - :mod:`.gb_companies_house`: UK Companies House (API key);
-- :mod:`.dk_cvr`: Denmark CVR, system-to-system Elasticsearch (user and password).
+- :mod:`.dk_cvr`: Denmark CVR, system-to-system Elasticsearch (user and password);
+- :mod:`.cz_ares`: Czech Republic, ARES of the Ministry of Finance (no key);
+- :mod:`.pl_krs`: Poland, Krajowy Rejestr Sądowy, the Ministry of Justice's API KRS (no key).
 
 A lookup returns a :class:`RegisterRecord` (the register knows the number), ``None`` (it does
 not: ``not_found``) or raises a :class:`RegisterError` (no answer: ``unavailable``). Adapters

@@ -34,7 +34,7 @@ SOURCE_FIELDS = [
 ]
 
 
-class DkCvr:
+class DkCvr(http.HttpRegister):
     """The CVR adapter (one per process). Needs the system-to-system user and password."""
 
     source = "dk_cvr"
@@ -50,11 +50,8 @@ class DkCvr:
         connect_timeout_s: float = 3.0,
         read_timeout_s: float = 8.0,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.session = session
-        self.auth = (username, password)
-        self.connect_timeout_s = connect_timeout_s
-        self.read_timeout_s = read_timeout_s
+        super().__init__(base_url, session=session, connect_timeout_s=connect_timeout_s,
+                         read_timeout_s=read_timeout_s, auth=(username, password))
 
     def lookup(
         self, *, kind: str, number: str, timeout_s: float | None = None
@@ -65,12 +62,8 @@ class DkCvr:
             "_source": SOURCE_FIELDS,
             "size": 1,
         }
-        response = http.request(
-            self.session, "POST", f"{self.base_url}/cvr-permanent/virksomhed/_search",
-            title=self.title,
-            timeout=http.timeouts(self.connect_timeout_s, self.read_timeout_s, timeout_s),
-            auth=self.auth, json=query,
-        )
+        response = self.call("POST", "/cvr-permanent/virksomhed/_search", timeout_s=timeout_s,
+                             json=query)
         if response.status_code != 200:
             return None
         return parse(http.json_of(response, self.title), number)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import requests
 from stdnum.fr import rcs as fr_rcs
 
 from services.registry.registers import (
@@ -42,24 +41,11 @@ NATURES: dict[str, str] = {
 }
 
 
-class FrRecherche:
+class FrRecherche(http.HttpRegister):
     """The Recherche d'entreprises adapter (one per process)."""
 
     source = "fr_recherche"
     title = "Annuaire des entreprises (API Recherche d'entreprises)"
-
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        session: requests.Session,
-        connect_timeout_s: float = 3.0,
-        read_timeout_s: float = 8.0,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.session = session
-        self.connect_timeout_s = connect_timeout_s
-        self.read_timeout_s = read_timeout_s
 
     def lookup(
         self, *, kind: str, number: str, timeout_s: float | None = None
@@ -67,11 +53,8 @@ class FrRecherche:
         """See :meth:`services.registry.registers.Register.lookup`."""
         siret = number if kind == "siret" else None
         siren = fr_rcs.to_siren(number) if kind == "rcs" else number[:9]
-        response = http.request(
-            self.session, "GET", f"{self.base_url}/search", title=self.title,
-            timeout=http.timeouts(self.connect_timeout_s, self.read_timeout_s, timeout_s),
-            params={"q": siret or siren, "page": 1, "per_page": 5},
-        )
+        response = self.call("GET", "/search", timeout_s=timeout_s,
+                             params={"q": siret or siren, "page": 1, "per_page": 5})
         if response.status_code != 200:
             return None
         return parse(http.json_of(response, self.title), siren, siret)

@@ -27,7 +27,7 @@ ACTIVE_STATUSES = frozenset({"active", "open", "registered", "voluntary-arrangem
 RECORD_URL = "https://find-and-update.company-information.service.gov.uk/company/{number}"
 
 
-class CompaniesHouse:
+class CompaniesHouse(http.HttpRegister):
     """The Companies House adapter (one per process). Needs an API key."""
 
     source = "gb_companies_house"
@@ -42,21 +42,15 @@ class CompaniesHouse:
         connect_timeout_s: float = 3.0,
         read_timeout_s: float = 8.0,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.session = session
-        self.auth = (api_key, "")
-        self.connect_timeout_s = connect_timeout_s
-        self.read_timeout_s = read_timeout_s
+        # The key is HTTP Basic's user name, with an empty password.
+        super().__init__(base_url, session=session, connect_timeout_s=connect_timeout_s,
+                         read_timeout_s=read_timeout_s, auth=(api_key, ""))
 
     def lookup(
         self, *, kind: str, number: str, timeout_s: float | None = None
     ) -> RegisterRecord | None:
         """See :meth:`services.registry.registers.Register.lookup`."""
-        response = http.request(
-            self.session, "GET", f"{self.base_url}/company/{number}", title=self.title,
-            timeout=http.timeouts(self.connect_timeout_s, self.read_timeout_s, timeout_s),
-            auth=self.auth,
-        )
+        response = self.call("GET", f"/company/{number}", timeout_s=timeout_s)
         if response.status_code != 200:
             return None
         return parse(http.json_of(response, self.title), number)

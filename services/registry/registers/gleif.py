@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import requests
-
 from services.registry.registers import (
     ACTIVE,
     INACTIVE,
@@ -26,34 +24,18 @@ CURRENT = frozenset({"ISSUED", "PENDING_TRANSFER", "PENDING_ARCHIVAL"})
 RECORD_URL = "https://search.gleif.org/#/record/{lei}"
 
 
-class Gleif:
+class Gleif(http.HttpRegister):
     """The GLEIF API adapter (one per process; thread-safe through its session)."""
 
     source = "gleif"
     title = "GLEIF Global LEI Index"
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        session: requests.Session,
-        connect_timeout_s: float = 3.0,
-        read_timeout_s: float = 8.0,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.session = session
-        self.connect_timeout_s = connect_timeout_s
-        self.read_timeout_s = read_timeout_s
-
     def lookup(
         self, *, kind: str, number: str, timeout_s: float | None = None
     ) -> RegisterRecord | None:
         """See :meth:`services.registry.registers.Register.lookup`."""
-        response = http.request(
-            self.session, "GET", f"{self.base_url}/lei-records/{number}", title=self.title,
-            timeout=http.timeouts(self.connect_timeout_s, self.read_timeout_s, timeout_s),
-            headers={"Accept": "application/vnd.api+json"},
-        )
+        response = self.call("GET", f"/lei-records/{number}", timeout_s=timeout_s,
+                             headers={"Accept": "application/vnd.api+json"})
         if response.status_code != 200:
             return None  # 404: no such LEI (GLEIF never answers 410)
         return parse(http.json_of(response, self.title), number)

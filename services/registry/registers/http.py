@@ -3,7 +3,8 @@
 :func:`request` makes one call with a ``(connect, read)`` timeout and turns whatever goes
 wrong into a :class:`~services.registry.registers.RegisterError`: timeouts, refused
 connections, 429 (with ``Retry-After``), 401/403, 5xx and other 4xx. 404 and 410 are answers
-about the number, so they are returned for the adapter to read.
+about the number, so they are returned for the adapter to read (an adapter whose register
+answers with other statuses too, such as the KRS's 204 for a deleted entity, names them).
 """
 
 from __future__ import annotations
@@ -69,9 +70,11 @@ def request(
     *,
     title: str,
     timeout: tuple[float, float],
+    answers: frozenset[int] = ANSWERS,
     **kwargs: Any,
 ) -> requests.Response:
-    """One call to a register; returns responses with a status in :data:`ANSWERS`."""
+    """One call to a register; returns responses with a status in ``answers`` (by default
+    :data:`ANSWERS`)."""
     try:
         response = session.request(method, url, timeout=timeout, **kwargs)
     except requests.Timeout as e:
@@ -79,7 +82,7 @@ def request(
     except requests.RequestException as e:
         raise RegisterUnreachable(f"{title} could not be reached: {type(e).__name__}") from e
     status = response.status_code
-    if status in ANSWERS:
+    if status in answers:
         return response
     if status == 429:
         raise RegisterThrottled(
@@ -126,3 +129,37 @@ def join_address(*parts: Any) -> str | None:
     """
     text = ", ".join(str(p).strip() for p in parts if p is not None and str(p).strip())
     return text or None
+
+
+class HttpRegister:
+    """What every adapter shares: the register's base URL, a pooled session, the timeouts,
+    credentials if any, and :meth:`call`, one call through :func:`request` whose timeouts are
+    capped by what is left of the caller's deadline. Adapters set ``source`` and ``title``."""
+
+    source = ""
+    title = ""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        session: requests.Session,
+        connect_timeout_s: float = 3.0,
+        read_timeout_s: float = 8.0,
+        auth: tuple[str, str] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = session
+        self.connect_timeout_s = connect_timeout_s
+        self.read_timeout_s = read_timeout_s
+        self.auth = auth
+
+    def call(self, method: str, path: str, *, timeout_s: float | None,
+             **kwargs: Any) -> requests.Response:
+        """``method`` on ``base_url + path``; see :func:`request`."""
+        if self.auth is not None:
+            kwargs.setdefault("auth", self.auth)
+        return request(
+            self.session, method, self.base_url + path, title=self.title,
+            timeout=timeouts(self.connect_timeout_s, self.read_timeout_s, timeout_s), **kwargs,
+        )

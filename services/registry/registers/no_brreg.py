@@ -13,8 +13,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import requests
-
 from services.registry.registers import (
     ACTIVE,
     INACTIVE,
@@ -33,34 +31,18 @@ FLAGS = (
 )
 
 
-class NoBrreg:
+class NoBrreg(http.HttpRegister):
     """The Enhetsregisteret adapter (one per process)."""
 
     source = "no_brreg"
     title = "Brønnøysundregistrene, Enhetsregisteret"
-
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        session: requests.Session,
-        connect_timeout_s: float = 3.0,
-        read_timeout_s: float = 8.0,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.session = session
-        self.connect_timeout_s = connect_timeout_s
-        self.read_timeout_s = read_timeout_s
 
     def lookup(
         self, *, kind: str, number: str, timeout_s: float | None = None
     ) -> RegisterRecord | None:
         """See :meth:`services.registry.registers.Register.lookup`."""
         orgnr = number[:9]  # an MVA number is the orgnr followed by "MVA"
-        response = http.request(
-            self.session, "GET", f"{self.base_url}/enheter/{orgnr}", title=self.title,
-            timeout=http.timeouts(self.connect_timeout_s, self.read_timeout_s, timeout_s),
-        )
+        response = self.call("GET", f"/enheter/{orgnr}", timeout_s=timeout_s)
         if response.status_code == 404:
             return None
         url = RECORD_URL.format(orgnr=orgnr)
