@@ -52,6 +52,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
 from services.gateway.sealing import Sealer, SealingError
+from services.gateway.verdicts import Link
 from shared.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -134,9 +135,15 @@ verifications_table = sa.Table(
     sa.Column("expires_at", UtcDateTime),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("next_retry_at", UtcDateTime),
+    # Identity keys (migration 0002): the normalised VAT number, "CC:kind:number" of the
+    # registration; with account_fingerprint they link traders that share an identity.
+    sa.Column("vat_key", sa.String(64)),
+    sa.Column("registration_key", sa.String(160)),
     sa.Index(None, "trader_id", "created_at"),
     sa.Index(None, "fingerprint"),
     sa.Index(None, "account_fingerprint"),
+    sa.Index(None, "vat_key"),
+    sa.Index(None, "registration_key"),
     sa.Index(None, "verdict", "next_retry_at"),
 )
 
@@ -217,6 +224,8 @@ class VerificationRecord:
     expires_at: datetime | None
     attempts: int = 0
     next_retry_at: datetime | None = None
+    vat_key: str | None = None  # the normalised VAT number checked
+    registration_key: str | None = None  # "CC:kind:normalised number" of the registration
 
 
 @dataclass
@@ -254,6 +263,7 @@ _RECORD_COLUMNS = (
     "id", "trader_id", "client_id", "fingerprint", "state", "verdict", "items", "reasons",
     "checks", "name_consistency", "evidence", "submission", "account_fingerprint", "request_id",
     "created_at", "settled_at", "checked_at", "expires_at", "attempts", "next_retry_at",
+    "vat_key", "registration_key",
 )  # fmt: skip
 
 
@@ -485,20 +495,43 @@ class EvidenceLog:
         with self._read() as conn:
             return [_record_from_row(r) for r in conn.execute(query).mappings()]
 
+    def linked_traders(
+        self, exclude_trader_id: str, *, account_fingerprint: str | None = None,
+        vat_key: str | None = None, registration_key: str | None = None, limit: int = 50,
+    ) -> list[Link]:
+        """Other traders whose current verification used the same payment account, VAT
+        number or registration, with their current verdict and what links them."""
+        t, tt = verifications_table, traders_table
+        keys = {"account": (t.c.account_fingerprint, account_fingerprint),
+                "vat": (t.c.vat_key, vat_key),
+                "registration": (t.c.registration_key, registration_key)}
+        given = {name: (column, value) for name, (column, value) in keys.items() if value}
+        if not given:
+            return []
+        query = (
+            sa.select(tt.c.trader_id, tt.c.current_verdict,
+                      *(column for column, _ in given.values()))
+            .join(t, tt.c.current_verification_id == t.c.id)
+            .where(sa.or_(*(column == value for column, value in given.values())))
+            .where(tt.c.trader_id != exclude_trader_id)
+            .order_by(tt.c.trader_id)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return [
+            Link(row[0], row[1], frozenset(
+                name for (name, (_, value)), found in zip(given.items(), row[2:], strict=True)
+                if found == value))
+            for row in rows
+        ]
+
     def traders_sharing_account(
         self, account_fingerprint: str, exclude_trader_id: str
     ) -> list[str]:
         """Other traders whose current verification was made with the same payment account."""
-        t, tt = verifications_table, traders_table
-        query = (
-            sa.select(tt.c.trader_id)
-            .join(t, tt.c.current_verification_id == t.c.id)
-            .where(t.c.account_fingerprint == account_fingerprint)
-            .where(tt.c.trader_id != exclude_trader_id)
-            .order_by(tt.c.trader_id)
-        )
-        with self._read() as conn:
-            return list(conn.execute(query).scalars())
+        return [link.trader_id for link in self.linked_traders(
+            exclude_trader_id, account_fingerprint=account_fingerprint, limit=10_000)]
 
     def due_for_retry(self, now: datetime, limit: int = 100) -> list[VerificationRecord]:
         """Verifications with a ``pending`` verdict whose retry time has come, oldest due first.

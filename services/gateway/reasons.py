@@ -64,6 +64,9 @@ _CATALOGUE = [
     Reason("BIC_WARNING", ITEM_C, "info", "The BIC belongs to another branch of the same bank."),
     Reason("ACCOUNT_SHARED", ITEM_C, "warning",
            "The same payment account is used by other traders on this marketplace."),
+    Reason("LINKED_TO_REJECTED_TRADER", ITEM_A, "warning",
+           "The payment account, VAT number or company registration given is also used by a "
+           "trader this marketplace rejected; a person will review the account."),
     # (d) register and VAT
     Reason("REGISTRATION_NUMBER_INVALID", ITEM_D, "error",
            "The registration number is not valid for that register; check it on the register "
@@ -81,6 +84,10 @@ _CATALOGUE = [
            "The business register did not answer; the check is retried automatically."),
     Reason("REGISTER_NAME_MISMATCH", ITEM_D, "warning",
            "The name in the business register differs from the declared name."),
+    Reason("VAT_NUMBER_SHARED", ITEM_D, "warning",
+           "The same VAT number is used by other traders on this marketplace."),
+    Reason("REGISTRATION_SHARED", ITEM_D, "warning",
+           "The same company registration is used by other traders on this marketplace."),
     Reason("VAT_INVALID", ITEM_D, "error",
            "The VAT number is not valid according to VIES; check it and submit it again."),
     Reason("VAT_INPUT_INVALID", ITEM_D, "error",

@@ -9,6 +9,7 @@ tested without a network. The verdict is the strongest severity among the reason
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
@@ -20,6 +21,16 @@ VERDICTS = ("verified", "needs_review", "rejected", "pending")
 
 #: VIES faults that are about the marketplace's request, not the trader's number.
 _REQUESTER_FAULTS = {"INVALID_REQUESTER_INFO", "IP_BLOCKED"}
+
+
+@dataclass(frozen=True)
+class Link:
+    """Another trader whose current verification shares an identity key with this one:
+    ``via`` names which (``account``, ``vat``, ``registration``); ``verdict`` is its own."""
+
+    trader_id: str
+    verdict: str | None
+    via: frozenset[str]
 
 
 @dataclass
@@ -88,7 +99,7 @@ def _registry_reasons(reg: dict[str, Any] | None) -> list[dict[str, str]]:
     return [reason("REGISTER_UNAVAILABLE", (reg.get("error") or {}).get("code"))]
 
 
-def _payment_reasons(pay: dict[str, Any] | None, shared_with: list[str],
+def _payment_reasons(pay: dict[str, Any] | None, links: Sequence[Link],
                      holder_given: bool) -> list[dict[str, str]]:
     if pay is None:
         return [reason("MISSING_PAYMENT")]
@@ -113,9 +124,27 @@ def _payment_reasons(pay: dict[str, Any] | None, shared_with: list[str],
     if any(c.get("name") == "bic_iban_consistency" and c.get("result") == "warning"
            for c in pay.get("checks") or []):
         out.append(reason("BIC_WARNING"))
-    if shared_with:
-        out.append(reason("ACCOUNT_SHARED", f"{len(shared_with)} other trader(s)"))
+    shared = [link for link in links if "account" in link.via]
+    if shared:
+        out.append(reason("ACCOUNT_SHARED", f"{len(shared)} other trader(s)"))
     return out
+
+
+def _link_reasons(links: Sequence[Link]) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """Reasons of item (d) (a VAT number or registration used by other traders) and of item
+    (a) (a link to a rejected trader: a seller coming back under another name)."""
+    register = []
+    for via, code in (("vat", "VAT_NUMBER_SHARED"), ("registration", "REGISTRATION_SHARED")):
+        shared = [link for link in links if via in link.via]
+        if shared:
+            register.append(reason(code, f"{len(shared)} other trader(s)"))
+    rejected = [link for link in links if link.verdict == "rejected"]
+    identity = []
+    if rejected:
+        keys = sorted({v for link in rejected for v in link.via})
+        identity.append(reason("LINKED_TO_REJECTED_TRADER",
+                               f"{len(rejected)} rejected trader(s), same {', '.join(keys)}"))
+    return register, identity
 
 
 def _self_cert_reasons(sub: dict[str, Any]) -> list[dict[str, str]]:
@@ -175,29 +204,33 @@ def _item_status(item_reasons: list[dict[str, str]], *, missing: bool = False,
     return "verified"
 
 
-def decide(sub: dict[str, Any], checks: dict[str, Any], shared_with: list[str]) -> Decision:
+def decide(sub: dict[str, Any], checks: dict[str, Any],
+           links: Sequence[Link] = ()) -> Decision:
     """The verdict for submission ``sub`` given the services' answers in ``checks``.
 
     ``checks`` holds ``vat``, ``registry`` and ``payment`` answers, or None where the service
-    was not asked (no VAT number, no registration, no payment details). ``shared_with`` lists
-    the other traders whose current verification uses the same payment account.
+    was not asked (no VAT number, no registration, no payment details). ``links`` are the
+    other traders whose current verification used the same payment account, VAT number or
+    registration (:meth:`EvidenceLog.linked_traders`).
     """
     consistency = name_consistency(sub, checks)
+    register_links, identity_links = _link_reasons(links)
     contact = _contact_reasons(sub)
     ident = [] if _present((sub.get("identification") or {}).get("type")) else [
         reason("MISSING_IDENTIFICATION")]
-    payment = _payment_reasons(checks.get("payment"), shared_with,
+    payment = _payment_reasons(checks.get("payment"), links,
                                _present((sub.get("payment") or {}).get("account_holder")))
     register = (_vat_reasons(checks.get("vat")) + _registry_reasons(checks.get("registry"))
-                + _name_reasons(consistency, checks.get("registry")))
+                + _name_reasons(consistency, checks.get("registry")) + register_links)
     cert = _self_cert_reasons(sub)
-    reasons = contact + ident + payment + register + cert
+    reasons = contact + identity_links + ident + payment + register + cert
 
     confirmed_name = any(p["a"] == "declared" and p["verdict"] != "no_match"
                          for p in consistency["pairs"])
     has_d = checks.get("vat") is not None or checks.get("registry") is not None
     items = {
-        ITEMS["a"]: _item_status(contact, missing=bool(contact), verified=confirmed_name),
+        ITEMS["a"]: _item_status(contact + identity_links, missing=bool(contact),
+                                 verified=confirmed_name),
         ITEMS["b"]: "missing" if ident else "unverified",  # presence only: documents not read
         ITEMS["c"]: _item_status(payment, missing=checks.get("payment") is None),
         ITEMS["d"]: _item_status(register) if has_d else "not_applicable",

@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from services.gateway import submissions
 from services.gateway.cache import VerdictCache
 from services.gateway.evidence import EvidenceLog, VerificationRecord
 from services.gateway.upstreams import ServiceClient
-from services.gateway.verdicts import decide
+from services.gateway.verdicts import Link, decide
 
 log = logging.getLogger(__name__)
 
@@ -180,9 +181,11 @@ class Verifier:
         try:
             checks = self._fan_out(sub, request_id, priority)
             account = (checks.get("payment") or {}).get("account_fingerprint")
-            shared = (self.evidence.traders_sharing_account(account, record.trader_id)
-                      if account else [])
-            decision = decide(sub, checks, shared)
+            vat_key, registration_key = identity_keys(checks)
+            links = self.evidence.linked_traders(
+                record.trader_id, account_fingerprint=account, vat_key=vat_key,
+                registration_key=registration_key)
+            decision = decide(sub, checks, links)
             now = _now()
             record.state = "settled"
             record.verdict = decision.verdict
@@ -190,8 +193,9 @@ class Verifier:
             record.reasons = decision.reasons
             record.checks = checks
             record.name_consistency = decision.name_consistency
-            record.evidence = evidence_of(checks)
+            record.evidence = evidence_of(checks, links)
             record.account_fingerprint = account
+            record.vat_key, record.registration_key = vat_key, registration_key
             record.checked_at = now
             record.settled_at = now
             record.attempts += 1
@@ -323,8 +327,28 @@ def upstream_bodies(sub: dict[str, Any],
     return {"vat": vat, "registry": registry, "payment": payment}
 
 
-def evidence_of(checks: dict[str, Any]) -> dict[str, Any]:
-    """The proof of each check a regulator may ask for, pulled out of the answers."""
+def identity_keys(checks: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The VAT number and the registration ("CC:kind:number") the checks read, where their
+    format was valid: the keys that link traders sharing an identity.
+
+    >>> identity_keys({"vat": {"format_valid": True, "vat_number": "FR19812345676"},
+    ...                "registry": {"format_valid": True, "country_code": "FR",
+    ...                             "kind": "siren", "normalised": "812345676"}})
+    ('FR19812345676', 'FR:siren:812345676')
+    >>> identity_keys({"vat": {"format_valid": False, "vat_number": "FR1"}, "registry": None})
+    (None, None)
+    """
+    vat, reg = checks.get("vat") or {}, checks.get("registry") or {}
+    vat_key = vat.get("vat_number") if vat.get("format_valid") else None
+    registration_key = None
+    if reg.get("format_valid") and reg.get("normalised"):
+        registration_key = f"{reg.get('country_code') or ''}:{reg.get('kind')}:{reg['normalised']}"
+    return vat_key, registration_key
+
+
+def evidence_of(checks: dict[str, Any], links: Sequence[Link] = ()) -> dict[str, Any]:
+    """The proof of each check a regulator may ask for, pulled out of the answers, and the
+    other traders this one shares a payment account, VAT number or registration with."""
     vat, reg, pay = (checks.get(k) or {} for k in ("vat", "registry", "payment"))
     return {
         "vies_consultation_number": vat.get("consultation_number"),
@@ -337,6 +361,8 @@ def evidence_of(checks: dict[str, Any]) -> dict[str, Any]:
         "payment_bank": pay.get("bank"),
         "payee_verification": pay.get("holder_match"),
         "sandbox": bool(vat.get("sandbox") or reg.get("sandbox") or pay.get("sandbox")),
+        "linked_traders": [{"trader_id": link.trader_id, "verdict": link.verdict,
+                            "via": sorted(link.via)} for link in links],
     }
 
 

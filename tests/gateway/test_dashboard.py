@@ -276,6 +276,17 @@ def test_verification_page_shows_the_evidence_never_the_iban(gateway: Flask,
     assert "seal BROKEN" in page(staff, f"/ops/verifications/{vid}")
 
 
+def test_verification_page_lists_the_traders_with_the_same_identity(
+        staff: FlaskClient) -> None:
+    first = post(staff, GOOD, wait=15).get_json()
+    html = page(staff, f"/ops/verifications/{first['id']}")
+    assert "No other trader used the same payment account" in html
+    other = post(staff, submission(trader_id="second-shop"), wait=15).get_json()
+    html = page(staff, f"/ops/verifications/{other['id']}")
+    assert f'<a class="linked-trader" href="/ops/traders/{TRADER}">' in html
+    assert "account, registration, vat" in html
+
+
 def test_a_hostile_trader_name_is_escaped(staff: FlaskClient) -> None:
     name = "<script>alert(1)</script> Boulangerie"
     body = post(staff, submission(trader_id="xss-trader", name=name,

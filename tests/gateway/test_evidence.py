@@ -161,6 +161,47 @@ def test_traders_sharing_account_look_at_current_verifications_only(
     assert evidence_log.traders_sharing_account("acct-9", "A") == []
 
 
+def test_linked_traders_by_account_vat_number_or_registration(
+    evidence_log: EvidenceLog,
+) -> None:
+    evidence_log.save(make_record("a1", "A", account_fingerprint="acct-1", vat_key="DE1",
+                                  registration_key="DE:hrb:1"))
+    evidence_log.save(make_record("b1", "B", account_fingerprint="acct-2", vat_key="DE1",
+                                  verdict="rejected"))
+    evidence_log.save(make_record("c1", "C", registration_key="DE:hrb:1"))
+    evidence_log.save(make_record("d1", "D", account_fingerprint="acct-9"))
+    links = evidence_log.linked_traders("NEW", account_fingerprint="acct-1", vat_key="DE1",
+                                        registration_key="DE:hrb:1")
+    assert [(link.trader_id, link.verdict, sorted(link.via)) for link in links] == [
+        ("A", "verified", ["account", "registration", "vat"]),
+        ("B", "rejected", ["vat"]),
+        ("C", "verified", ["registration"]),
+    ]
+    assert evidence_log.linked_traders("A", vat_key="DE1")[0].trader_id == "B"
+    assert evidence_log.linked_traders("NEW") == []  # no key given: nothing to link on
+    assert evidence_log.linked_traders("NEW", vat_key="FR1") == []
+
+
+def test_a_0001_database_upgrades_and_keeps_its_rows(database_url: str) -> None:
+    """A deployment made before the identity keys migrates on start-up and keeps its rows."""
+    from alembic import command
+
+    log = EvidenceLog(database_url, SEALING_KEYS)
+    try:
+        with log.engine.begin() as conn:
+            command.upgrade(log.alembic_config(conn), "0001")
+            conn.execute(sa.text(
+                "INSERT INTO verifications (id, trader_id, client_id, fingerprint, state, "
+                "submission, created_at, attempts) VALUES ('old', 'T', 'c', 'fp', 'running', "
+                "'{}', :at, 0)"), {"at": T0})
+        log.migrate()
+        record = log.get("old")
+        assert record is not None and record.trader_id == "T"
+        assert record.vat_key is None and record.registration_key is None
+    finally:
+        log.close()
+
+
 def test_due_for_retry(evidence_log: EvidenceLog) -> None:
     now = T0 + minutes(10)
     evidence_log.save(make_record("due-late", "A", verdict="pending", next_retry_at=now))
@@ -299,7 +340,7 @@ def test_migrate_twice_is_a_no_op_and_matches_the_tables(evidence_log: EvidenceL
     evidence_log.migrate()
     with evidence_log.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).all() == [
-            ("0001",)]
+            ("0002",)]
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
     assert evidence_log.get("v1") is not None
 
@@ -327,7 +368,7 @@ def test_processes_migrating_at_once_do_not_fail(database_url: str) -> None:
     try:
         with log.engine.connect() as conn:
             assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).all() == [
-                ("0001",)]
+                ("0002",)]
         log.save(make_record("v1"))
         assert log.current("trader-1") is not None
     finally:

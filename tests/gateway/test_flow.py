@@ -307,6 +307,25 @@ def test_shared_account_needs_review(client: FlaskClient) -> None:
     assert body["verdict"] == "needs_review"
 
 
+def test_a_rejected_seller_coming_back_under_a_new_name_is_flagged(
+        client: FlaskClient) -> None:
+    """Repeat offenders: the same VAT number and registration as a rejected trader, under a
+    new trader id, name and bank account."""
+    rejected = post(client, submission(trader_id="banned-shop",
+                                       self_certification={"accepted": False}), wait=15)
+    assert rejected.get_json()["verdict"] == "rejected"
+    back = submission(trader_id="fresh-start", name="Boulangerie du Four SAS",
+                      payment={"iban": "DE89370400440532013000",
+                               "account_holder": "Boulangerie du Four SAS"})
+    body = post(client, back, wait=15).get_json()
+    found = {r["code"] for r in body["reasons"]}
+    assert {"LINKED_TO_REJECTED_TRADER", "VAT_NUMBER_SHARED", "REGISTRATION_SHARED"} <= found
+    assert "ACCOUNT_SHARED" not in found
+    assert body["verdict"] == "needs_review"
+    assert body["evidence"]["linked_traders"] == [
+        {"trader_id": "banned-shop", "verdict": "rejected", "via": ["registration", "vat"]}]
+
+
 def test_reasons_catalogue_and_openapi(client: FlaskClient) -> None:
     codes = client.get("/v1/reasons", headers=ONBOARDING).get_json()["reasons"]
     assert {"VAT_INVALID", "ACCOUNT_SHARED"} <= {c["code"] for c in codes}

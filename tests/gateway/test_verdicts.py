@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from services.gateway.reasons import CATALOGUE, ITEM_A, ITEM_B, ITEM_C, ITEM_D, ITEM_E, reason
-from services.gateway.verdicts import decide
+from services.gateway.verdicts import Link, decide
 
 SUB: dict[str, Any] = {
     "trader_id": "t-1",
@@ -31,12 +31,16 @@ PAY_OK = {"status": "valid", "holder_match": {"result": "match"},
 
 
 def run(sub_changes: dict | None = None, *, vat: Any = VAT_OK, registry: Any = REG_OK,
-        payment: Any = PAY_OK, shared: list[str] | None = None, drop: tuple[str, ...] = ()):
+        payment: Any = PAY_OK, shared: list[str] | None = None,
+        links: list[Link] | None = None, drop: tuple[str, ...] = ()):
+    """``shared``: traders using the same payment account (verified); ``links``: any."""
     sub = copy.deepcopy(SUB)
     sub.update(sub_changes or {})
     for key in drop:
         sub.pop(key, None)
-    return decide(sub, {"vat": vat, "registry": registry, "payment": payment}, shared or [])
+    linked = [Link(t, "verified", frozenset({"account"})) for t in shared or []]
+    return decide(sub, {"vat": vat, "registry": registry, "payment": payment},
+                  linked + (links or []))
 
 
 def codes(decision) -> set[str]:
@@ -90,6 +94,14 @@ CASES: dict[str, tuple[dict[str, Any], str, tuple[str, str]]] = {
         {"name": "bic_iban_consistency", "result": "warning"}]}}, "verified",
         (ITEM_C, "verified")),
     "ACCOUNT_SHARED": ({"shared": ["t-2", "t-3"]}, "needs_review", (ITEM_C, "unverified")),
+    "LINKED_TO_REJECTED_TRADER": (
+        {"links": [Link("t-old", "rejected", frozenset({"account"}))]}, "needs_review",
+        (ITEM_A, "unverified")),
+    "VAT_NUMBER_SHARED": ({"links": [Link("t-2", "verified", frozenset({"vat"}))]},
+                          "needs_review", (ITEM_D, "unverified")),
+    "REGISTRATION_SHARED": ({"links": [Link("t-2", "needs_review",
+                                            frozenset({"registration"}))]},
+                            "needs_review", (ITEM_D, "unverified")),
     "REGISTRATION_NUMBER_INVALID": ({"registry": {"status": "invalid", "detail": "checksum"}},
                                     "rejected", (ITEM_D, "failed")),
     "REGISTRATION_INPUT_INVALID": ({"registry": {"status": "input_invalid",
@@ -148,6 +160,22 @@ def test_local_holder_mismatch_also_counts() -> None:
     d = run(payment={**PAY_OK, "holder_match": {"result": "no_match"},
                      "payee": {"result": "match"}})
     assert "PAYEE_NAME_MISMATCH" in codes(d)
+
+
+def test_a_rejected_seller_back_under_a_new_name() -> None:
+    """The repeat offender: a new trader id, another name, the rejected trader's VAT number.
+    Each link is reported once, with what links it; only the trader count is in the detail
+    (the message goes to the trader: no other trader's id)."""
+    d = run(links=[Link("t-banned", "rejected", frozenset({"vat", "account"})),
+                   Link("t-ok", "verified", frozenset({"vat"}))])
+    found = {r["code"]: r for r in d.reasons}
+    assert d.verdict == "needs_review"
+    assert found["LINKED_TO_REJECTED_TRADER"]["detail"] == (
+        "1 rejected trader(s), same account, vat")
+    assert found["VAT_NUMBER_SHARED"]["detail"] == "2 other trader(s)"
+    assert found["ACCOUNT_SHARED"]["detail"] == "1 other trader(s)"
+    assert "t-banned" not in str(d.reasons)
+    assert d.items[ITEM_A] == "unverified"  # not "missing": name and contact were given
 
 
 def test_rejected_beats_pending_beats_review() -> None:
