@@ -72,8 +72,12 @@ def median_ms(fn, n: int) -> float:
 
 
 def throughput(port: int, path: str, body: dict, headers: dict[str, str], seconds: float,
-               connections: int = 8) -> float:
-    """Requests per second that ``connections`` keep-alive clients get through in ``seconds``."""
+               connections: int = 8, vary: bool = False) -> float:
+    """Requests per second that ``connections`` keep-alive clients get through in ``seconds``.
+
+    ``vary``: every request's bytes differ (20 characters of trailing white space, spaces and
+    tabs spelling the request's number in binary), the same JSON document all the same.
+    """
     payload = json.dumps(body)
     hdrs = {"Content-Type": "application/json", **headers}
     counts = [0] * connections
@@ -82,8 +86,11 @@ def throughput(port: int, path: str, body: dict, headers: dict[str, str], second
 
     def client(i: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        n = 0
         while time.monotonic() < stop_at:
-            conn.request("POST", path, payload, hdrs)
+            n += 1
+            tail = format(n * connections + i, "020b").replace("0", " ").replace("1", "\t")
+            conn.request("POST", path, payload + tail if vary else payload, hdrs)
             resp = conn.getresponse()
             resp.read()
             if resp.status == 200:

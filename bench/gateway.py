@@ -91,11 +91,16 @@ def main() -> int:
         seconds = 5
         bare_rps = throughput(bare_port, "/json", SUB, {}, seconds)
         gw_rps = throughput(gw, "/v1/verifications", SUB, AUTH, seconds)
+        # The same submission in other bytes each time: validated and normalised again
+        # before the cache finds it (the same bytes again skip that: BodyIndex).
+        gw_parsed_rps = throughput(gw, "/v1/verifications", SUB, AUTH, seconds, vary=True)
         print(f"(a) cached verdicts, 1 gunicorn worker (gthread, 4 threads), 8 keep-alive "
               f"clients, {seconds} s each")
         print(f"    bare Flask JSON        {bare_rps:8.0f} req/s")
-        print(f"    gateway (cached)       {gw_rps:8.0f} req/s")
+        print(f"    gateway (cached)       {gw_rps:8.0f} req/s  (the same bytes again)")
         print(f"    ratio gateway/bare     {gw_rps / bare_rps:.3f}   (target >= 0.5)")
+        print(f"    gateway (cached)       {gw_parsed_rps:8.0f} req/s  (other bytes: validated "
+              f"again), ratio {gw_parsed_rps / bare_rps:.3f}")
 
         # (b) cold verification latency
         for name, ms in LATENCY_MS.items():

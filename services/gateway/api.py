@@ -23,7 +23,7 @@ from services.gateway.schemas import (
     SubmissionSchema,
     VerificationSchema,
 )
-from services.gateway.verifications import Outcome, Verifier
+from services.gateway.verifications import BodyIndex, Outcome, Verifier
 from shared.errors import NotFound
 from shared.logs import current_request_id
 from shared.openapi import Blueprint
@@ -75,6 +75,21 @@ def _answer(outcome: Outcome, wait_s: float) -> Any:
     return outcome.result, outcome.status, headers
 
 
+def _body_key() -> bytes:
+    return BodyIndex.key(g.client.id, request.mimetype, request.get_data(cache=True))
+
+
+@bp.before_request
+def _resubmission() -> Any:
+    """A resubmission of the very same bytes by the same client is answered from the verdict
+    cache before the body is parsed again (the onboarding hook retrying a signup)."""
+    if (request.endpoint != "gateway.create_verification"
+            or "onboarding" not in g.client.scopes):
+        return None  # the view and its checks answer
+    outcome = _verifier().cached_body(_body_key())
+    return _answer(outcome, _wait_s()) if outcome is not None else None
+
+
 @bp.post("/verifications")
 @bp.arguments(SubmissionSchema())
 @bp.response(200, VerificationSchema())
@@ -84,7 +99,7 @@ def create_verification(submission: dict[str, Any]) -> Any:
     """Verify a trader: VAT number, business register and payment account, in parallel."""
     wait_s = _wait_s()
     outcome = _verifier().submit(submission, g.client.id, wait_s=wait_s,
-                                 request_id=current_request_id())
+                                 request_id=current_request_id(), body_key=_body_key())
     return _answer(outcome, wait_s)
 
 

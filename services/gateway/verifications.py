@@ -13,10 +13,12 @@ retry loop (:class:`RetryLoop`) runs it again on the schedule in
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -63,6 +65,44 @@ class _Job:
     notify: bool = False
 
 
+class BodyIndex:
+    """Fingerprints of request bodies already validated, by a digest of their exact bytes
+    (with the client and content type): a resubmission of the same bytes finds its cached
+    verdict without being parsed, validated and normalised again. Bounded, least recently
+    used first out; per process. Holds digests only, no personal data."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._fingerprints: OrderedDict[bytes, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(client_id: str, content_type: str, body: bytes) -> bytes:
+        """The digest of one request body as one client sent it.
+
+        >>> json = "application/json"
+        >>> BodyIndex.key("a", json, b"{}") == BodyIndex.key("b", json, b"{}")
+        False
+        """
+        digest = hashlib.sha256(client_id.encode() + b"\0" + content_type.encode() + b"\0")
+        digest.update(body)
+        return digest.digest()
+
+    def get(self, key: bytes) -> str | None:
+        with self._lock:
+            fp = self._fingerprints.get(key)
+            if fp is not None:
+                self._fingerprints.move_to_end(key)
+            return fp
+
+    def put(self, key: bytes, fingerprint: str) -> None:
+        with self._lock:
+            self._fingerprints[key] = fingerprint
+            self._fingerprints.move_to_end(key)
+            while len(self._fingerprints) > self.size:
+                self._fingerprints.popitem(last=False)
+
+
 @dataclass(frozen=True)
 class Settings:
     """The gateway's timing settings."""
@@ -83,21 +123,31 @@ class Verifier:
         self.cache = cache
         self.settings = settings
         self.webhook_target = webhook_target  # client_id -> (url, secret) | None
+        self.bodies = BodyIndex()
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="verification")
         self.calls = ThreadPoolExecutor(threads * 3, thread_name_prefix="upstream")
 
     # -- entry points ---------------------------------------------------------------------------
 
+    def cached_body(self, body_key: bytes) -> Outcome | None:
+        """The cached verdict of a request body seen before (:class:`BodyIndex`), or None."""
+        fp = self.bodies.get(body_key)
+        cached = self.cache.get(fp) if fp is not None else None
+        return Outcome(200, {"id": cached[0]}, cached_json=cached) if cached else None
+
     def submit(self, submission: dict[str, Any], client_id: str, *, wait_s: float,
                request_id: str | None = None, force: bool = False,
-               priority: str = "interactive") -> Outcome:
+               priority: str = "interactive", body_key: bytes | None = None) -> Outcome:
         """Verify ``submission`` for ``client_id``, waiting up to ``wait_s`` for the verdict.
 
         ``priority="batch"`` (re-verification jobs) lets interactive checks go first where
         the services queue for an upstream's capacity (VIES slots per member state).
+        ``body_key``: the :class:`BodyIndex` key of the request body it was read from.
         """
         sub = submissions.normalise(submission)
         fp = submissions.fingerprint(sub, client_id)
+        if body_key is not None:
+            self.bodies.put(body_key, fp)
         if force:
             self.cache.drop(fp)
         else:
@@ -128,15 +178,22 @@ class Verifier:
     def reverify(self, trader_id: str, client_id: str, *, wait_s: float,
                  request_id: str | None = None,
                  priority: str = "interactive") -> Outcome | None:
-        """Verify the trader's last submission again, bypassing the cache; None if unknown."""
+        """Verify the trader's last submission again, bypassing the cache; None if unknown.
+
+        The new verification is the trader's marketplace client's (whose submission it is):
+        it replaces that client's cached verdict and its webhooks go to that client, whoever
+        asked (``client_id``: staff, a batch job).
+        """
         current = self.evidence.current(trader_id)
         if current is None:
             return None
         private = self.evidence.private_submission(current.id)
         if private is None:
             return None
-        return self.submit(private, client_id, wait_s=wait_s, request_id=request_id, force=True,
-                           priority=priority)
+        log.info("re-verification", extra={"verification": current.id,
+                                           "requested_by": client_id})
+        return self.submit(private, current.client_id, wait_s=wait_s, request_id=request_id,
+                           force=True, priority=priority)
 
     def retry(self, record: VerificationRecord) -> None:
         """Run a pending verification again (called by the retry loop)."""

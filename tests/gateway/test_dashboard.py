@@ -333,7 +333,9 @@ def test_reverify_action_makes_a_new_verification(gateway: Flask, staff: FlaskCl
     assert location == f"/ops/verifications/{new_id}" and new_id != first["id"]
     history = evidence(gateway).history(TRADER)
     assert [r.id for r in history] == [new_id, first["id"]]
-    assert history[0].client_id == "staff" and history[0].verdict == "verified"
+    # the marketplace's verification, not staff's: it replaces the marketplace's cached
+    # verdict and its webhooks go to the marketplace
+    assert history[0].client_id == "shop" and history[0].verdict == "verified"
     assert 'class="verdict verdict-verified"' in page(staff, location)
     unknown = staff.post("/ops/traders/nobody/reverify", data={"csrf_token": token})
     assert unknown.status_code == 404

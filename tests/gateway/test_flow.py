@@ -173,6 +173,41 @@ def test_cache_hit_makes_no_upstream_call_and_changed_data_misses(
     assert changed["cached"] is False and changed["id"] != first["id"]
 
 
+def test_the_same_bytes_again_are_answered_without_parsing_them(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The onboarding hook retrying a signup sends the same bytes: the cached verdict comes
+    back before the body is validated again. Other bytes of the same submission (keys in
+    another order) are validated and find the same verdict; another client, a client without
+    the onboarding scope, or a verdict no longer cached never take the short cut."""
+    from services.gateway.schemas import SubmissionSchema
+
+    raw = json.dumps(GOOD)
+    first = client.post(URL, data=raw, content_type="application/json",
+                        headers={**ONBOARDING, "Prefer": "wait=15"}).get_json()
+    loads: list[int] = []
+    original = SubmissionSchema.load
+    monkeypatch.setattr(SubmissionSchema, "load",
+                        lambda self, *a, **k: loads.append(1) or original(self, *a, **k))
+    again = client.post(URL, data=raw, content_type="application/json", headers=ONBOARDING)
+    assert again.status_code == 200 and again.get_json()["cached"] is True
+    assert again.get_json()["id"] == first["id"] and loads == []
+    assert again.headers["Content-Location"] == f"/v1/verifications/{first['id']}"
+    reordered = json.dumps(dict(reversed(list(GOOD.items()))))
+    other = client.post(URL, data=reordered, content_type="application/json",
+                        headers=ONBOARDING).get_json()
+    assert other["id"] == first["id"] and other["cached"] is True and loads == [1]
+    # no onboarding scope: the view's 403, not the cached verdict
+    assert client.post(URL, data=raw, content_type="application/json",
+                       headers=OPS).status_code == 403
+    # a re-verification drops the cached verdict: the same bytes are verified afresh
+    client.post(f"/v1/traders/{GOOD['trader_id']}/reverify",
+                headers={**OPS, "Prefer": "wait=15"})
+    fresh = client.post(URL, data=raw, content_type="application/json",
+                        headers={**ONBOARDING, "Prefer": "wait=15"}).get_json()
+    assert fresh["id"] != first["id"]
+
+
 def test_single_flight(client: FlaskClient, suite: Suite) -> None:
     for sim in ("vies-simulator", "registers-simulator", "payee-simulator"):
         suite.configure(sim, latency_ms=300)
