@@ -228,6 +228,12 @@ SETTINGS: dict[str, Setting] = {
         5.0, "How long each gateway process keeps verdicts it has served in memory (0: off).",
         float,
     ),
+    "GATEWAY_CORRECTION_DAYS": Setting(
+        14.0,
+        "Art 30(3): days a trader that could trade has to correct its data once its verdict "
+        "turns rejected, before the marketplace is sent trader.suspension_due.",
+        float,
+    ),
     "GATEWAY_PENDING_RETRY_S": Setting(
         "60,300,900,3600,21600",
         "When a pending verification is tried again: seconds after each attempt (the last "

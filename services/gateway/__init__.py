@@ -72,7 +72,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                            local_ttl_s=c["GATEWAY_LOCAL_CACHE_TTL_S"]),
         settings=Settings(deadline_s=c["GATEWAY_DEADLINE_S"],
                           verdict_ttl_s=c["GATEWAY_VERDICT_TTL_S"],
-                          retry_schedule_s=_schedule(c["GATEWAY_PENDING_RETRY_S"])),
+                          retry_schedule_s=_schedule(c["GATEWAY_PENDING_RETRY_S"]),
+                          correction_days=c["GATEWAY_CORRECTION_DAYS"]),
         webhook_target=webhook_url, threads=c["GATEWAY_THREADS"],
     )
     app.extensions[api.EXTENSION] = verifier

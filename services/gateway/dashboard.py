@@ -411,7 +411,8 @@ def trader(trader_id: str) -> str:
         "ops/trader.html", trader_id=trader_id, name=latest.submission.get("name"),
         current=_verifier().view(current) if current else None, history=history,
         ended_at=ended_at, purge_after=purge_after, item_labels=ITEM_LABELS,
-        today=datetime.now(UTC).date(),
+        today=datetime.now(UTC).date(), correction_due=evidence.correction_due(trader_id),
+        now=datetime.now(UTC),
     )
 
 

@@ -157,9 +157,14 @@ traders_table = sa.Table(
     sa.Column("current_created_at", UtcDateTime),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.Column("ended_at", UtcDateTime),
+    # Art 30(3) (migration 0003): the trader must correct its data by this time, and when
+    # the marketplace was sent trader.suspension_due because it had not.
+    sa.Column("correction_due_at", UtcDateTime),
+    sa.Column("suspension_due_sent_at", UtcDateTime),
     sa.Index(None, "current_verification_id"),
     sa.Index(None, "current_verdict"),
     sa.Index(None, "ended_at"),
+    sa.Index(None, "correction_due_at"),
 )
 
 webhook_deliveries_table = sa.Table(
@@ -463,6 +468,61 @@ class EvidenceLog:
                 ),
             )
         )
+
+    # -- corrections (Art 30(3)) --------------------------------------------------------------
+
+    def request_correction(self, trader_id: str, due_at: datetime) -> datetime:
+        """The trader must correct its data by ``due_at`` (an earlier open request stands);
+        return the due time in force."""
+        tt = traders_table
+        with self._write() as conn:
+            conn.execute(sa.update(tt).where(tt.c.trader_id == trader_id).values(
+                correction_due_at=sa.func.coalesce(tt.c.correction_due_at, due_at),
+                suspension_due_sent_at=sa.case(
+                    (tt.c.correction_due_at.is_(None), sa.null()),
+                    else_=tt.c.suspension_due_sent_at)))
+            due = conn.execute(sa.select(tt.c.correction_due_at)
+                               .where(tt.c.trader_id == trader_id)).scalar_one_or_none()
+        return due or due_at
+
+    def clear_correction(self, trader_id: str) -> bool:
+        """The trader's data is in order again; return whether a correction was open."""
+        tt = traders_table
+        with self._write() as conn:
+            result = conn.execute(
+                sa.update(tt).where(tt.c.trader_id == trader_id)
+                .where(tt.c.correction_due_at.is_not(None))
+                .values(correction_due_at=None, suspension_due_sent_at=None))
+        return bool(result.rowcount)
+
+    def correction_due(self, trader_id: str) -> datetime | None:
+        """When the trader must have corrected its data by, if a correction is open."""
+        tt = traders_table
+        with self._read() as conn:
+            return conn.execute(sa.select(tt.c.correction_due_at)
+                                .where(tt.c.trader_id == trader_id)).scalar_one_or_none()
+
+    def claim_due_suspensions(self, now: datetime, limit: int = 100) -> list[tuple[str, str]]:
+        """Traders still rejected after their correction time, not yet reported, relationship
+        ongoing: each is claimed (marked sent) by exactly one caller. Returns
+        ``(trader_id, current verification id)`` pairs."""
+        tt = traders_table
+        due = (sa.select(tt.c.trader_id, tt.c.current_verification_id)
+               .where(tt.c.correction_due_at <= now)
+               .where(tt.c.current_verdict == "rejected")
+               .where(tt.c.suspension_due_sent_at.is_(None))
+               .where(tt.c.ended_at.is_(None))
+               .order_by(tt.c.correction_due_at).limit(limit))
+        claimed = []
+        with self._write() as conn:
+            for trader_id, verification_id in conn.execute(due).all():
+                taken = conn.execute(
+                    sa.update(tt).where(tt.c.trader_id == trader_id)
+                    .where(tt.c.suspension_due_sent_at.is_(None))
+                    .values(suspension_due_sent_at=now))
+                if taken.rowcount:
+                    claimed.append((trader_id, verification_id))
+        return claimed
 
     def get(self, verification_id: str) -> VerificationRecord | None:
         """The verification ``verification_id``, or None."""

@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 
 EVENT_COMPLETED = "verification.completed"
 EVENT_CHANGED = "verdict.changed"
+EVENT_SUSPENSION_DUE = "trader.suspension_due"
+#: Verdicts under which a trader may trade (or may while a person looks): losing one of them
+#: for ``rejected`` opens a correction (Art 30(3)).
+_TRADING = ("verified", "needs_review")
 
 
 def _now() -> datetime:
@@ -110,6 +114,7 @@ class Settings:
     deadline_s: float
     verdict_ttl_s: int
     retry_schedule_s: tuple[float, ...]
+    correction_days: float = 14.0
 
 
 class Verifier:
@@ -264,6 +269,10 @@ class Verifier:
                 record.next_retry_at = None
             self.evidence.save(record)
             result = self.view(record)
+            if previous is not None and previous.fingerprint != record.fingerprint:
+                # Only the trader's current submission may answer from the cache: a trader
+                # going back to earlier data is verified again, not told an old verdict.
+                self.cache.drop(previous.fingerprint)
             if decision.verdict != "pending":
                 self.cache.put(record.fingerprint, result)
             self.cache.publish(record.id, result)
@@ -276,7 +285,9 @@ class Verifier:
             self._webhook(EVENT_COMPLETED, record, result)
         old = previous.verdict if previous else None
         if old is not None and old != record.verdict:
-            self._webhook(EVENT_CHANGED, record, {**result, "previous_verdict": old})
+            changed = {**result, "previous_verdict": old,
+                       "correction": self._correction(record, old)}
+            self._webhook(EVENT_CHANGED, record, changed)
         log.info("verification settled", extra={
             "verification": record.id, "verdict": record.verdict, "attempts": record.attempts})
         return result
@@ -297,6 +308,40 @@ class Verifier:
                     "code": "GATEWAY_DEADLINE", "retryable": True,
                     "message": "The service did not answer within the deadline."}}
         return checks
+
+    def _correction(self, record: VerificationRecord, old: str) -> dict[str, Any] | None:
+        """Art 30(3): a trader that could trade and is now rejected must correct its data by
+        a date, after which the marketplace is told to suspend it; a trader back in order
+        closes its correction. Returns what the ``verdict.changed`` webhook says of it."""
+        if old == "pending":  # an upstream fault in between: what was the verdict before it?
+            old = next((r.verdict for r in self.evidence.history(record.trader_id, limit=20)
+                        if r.id != record.id and r.verdict not in (None, "pending")), old)
+        if record.verdict == "rejected" and old in _TRADING:
+            due = self.evidence.request_correction(
+                record.trader_id, _now() + timedelta(days=self.settings.correction_days))
+            return {"requested": True, "correct_by": _iso(due),
+                    "reasons": [r for r in record.reasons or [] if r["severity"] == "error"]}
+        if record.verdict in _TRADING and self.evidence.clear_correction(record.trader_id):
+            return {"requested": False, "closed": True}
+        return None
+
+    def send_due_suspensions(self) -> int:
+        """Send ``trader.suspension_due`` for every trader whose correction time has passed
+        while still rejected (once per trader, across processes); return how many."""
+        sent = 0
+        for trader_id, verification_id in self.evidence.claim_due_suspensions(_now()):
+            record = self.evidence.get(verification_id)
+            if record is None:
+                continue
+            log.warning("trader still rejected after its correction time: suspension due",
+                        extra={"verification": record.id})
+            self._webhook(EVENT_SUSPENSION_DUE, record, {
+                **self.view(record), "correction": {
+                    "requested": True,
+                    "correct_by": _iso(self.evidence.correction_due(trader_id)),
+                    "reasons": [r for r in record.reasons or [] if r["severity"] == "error"]}})
+            sent += 1
+        return sent
 
     def _backoff(self, attempts: int) -> float:
         schedule = self.settings.retry_schedule_s
@@ -424,7 +469,8 @@ def evidence_of(checks: dict[str, Any], links: Sequence[Link] = ()) -> dict[str,
 
 
 class RetryLoop(threading.Thread):
-    """Runs due pending verifications again, in the background of a gateway process."""
+    """Runs due pending verifications again, and sends the suspensions that fell due (Art
+    30(3)), in the background of a gateway process."""
 
     def __init__(self, verifier: Verifier, poll_s: float = 5.0) -> None:
         super().__init__(name="pending-retries", daemon=True)
@@ -440,12 +486,14 @@ class RetryLoop(threading.Thread):
                 log.exception("pending retry pass failed")
 
     def run_once(self) -> int:
-        """Retry every due pending verification this process can claim; return how many."""
+        """Retry every due pending verification this process can claim, and send the
+        suspensions that fell due; return how many verifications were retried."""
         done = 0
         for record in self.verifier.evidence.due_for_retry(_now()):
             if self.verifier.cache.claim(f"retry:{record.id}:{record.attempts}", 120):
                 self.verifier.retry(record)
                 done += 1
+        self.verifier.send_due_suspensions()
         return done
 
     def stop(self) -> None:

@@ -341,6 +341,13 @@ def test_reverify_action_makes_a_new_verification(gateway: Flask, staff: FlaskCl
     assert unknown.status_code == 404
 
 
+def test_trader_page_shows_an_open_correction(gateway: Flask, staff: FlaskClient) -> None:
+    post(staff, GOOD, wait=15)
+    post(staff, submission(self_certification={"accepted": False}), wait=15)
+    html = page(staff, f"/ops/traders/{TRADER}")
+    assert "Correction requested (Art 30(3))" in html and "suspension is due" not in html
+
+
 def test_end_of_relationship_action_records_the_end(gateway: Flask, staff: FlaskClient) -> None:
     post(staff, GOOD, wait=15)
     log = evidence(gateway)

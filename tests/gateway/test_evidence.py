@@ -182,6 +182,22 @@ def test_linked_traders_by_account_vat_number_or_registration(
     assert evidence_log.linked_traders("NEW", vat_key="FR1") == []
 
 
+def test_corrections_are_requested_claimed_once_and_closed(evidence_log: EvidenceLog) -> None:
+    evidence_log.save(make_record("a1", "A", verdict="rejected"))
+    evidence_log.save(make_record("b1", "B", verdict="rejected"))
+    due = T0 + minutes(60)
+    assert evidence_log.request_correction("A", due) == due
+    assert evidence_log.request_correction("A", due + minutes(5)) == due  # the first stands
+    evidence_log.request_correction("B", due)
+    evidence_log.end_relationship("B", T0 + minutes(1))  # ended: nothing to suspend
+    assert evidence_log.claim_due_suspensions(due - minutes(1)) == []
+    assert evidence_log.claim_due_suspensions(due) == [("A", "a1")]
+    assert evidence_log.claim_due_suspensions(due + minutes(1)) == []  # once
+    assert evidence_log.clear_correction("A") is True
+    assert evidence_log.correction_due("A") is None
+    assert evidence_log.clear_correction("A") is False
+
+
 def test_a_0001_database_upgrades_and_keeps_its_rows(database_url: str) -> None:
     """A deployment made before the identity keys migrates on start-up and keeps its rows."""
     from alembic import command
@@ -340,7 +356,7 @@ def test_migrate_twice_is_a_no_op_and_matches_the_tables(evidence_log: EvidenceL
     evidence_log.migrate()
     with evidence_log.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).all() == [
-            ("0002",)]
+            ("0003",)]
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
     assert evidence_log.get("v1") is not None
 
@@ -368,7 +384,7 @@ def test_processes_migrating_at_once_do_not_fail(database_url: str) -> None:
     try:
         with log.engine.connect() as conn:
             assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).all() == [
-                ("0002",)]
+                ("0003",)]
         log.save(make_record("v1"))
         assert log.current("trader-1") is not None
     finally:

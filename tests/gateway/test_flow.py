@@ -6,6 +6,7 @@ import copy
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -297,6 +298,49 @@ def test_pending_is_retried_and_verdict_changed_is_sent(gateway_config: dict,
     assert changed[-1]["verification"]["verdict"] == "verified"
     current = client.get(f"/v1/traders/{GOOD['trader_id']}", headers=ONBOARDING).get_json()
     assert current["verdict"] == "verified"
+
+
+def test_a_trader_rejected_after_trading_must_correct_then_is_due_for_suspension(
+        gateway_config: dict) -> None:
+    """Art 30(3): a trader that could trade and is now rejected gets a correction date in the
+    verdict.changed webhook; past it and still rejected, trader.suspension_due is sent once;
+    a trader back in order closes the correction."""
+    from services.gateway.verifications import RetryLoop
+
+    with WebhookReceiver() as receiver:
+        app = create_app({**gateway_config, "GATEWAY_API_KEYS": api_keys(receiver.url),
+                          "GATEWAY_CORRECTION_DAYS": 0.5 / 86400})  # half a second
+        client = app.test_client()
+        verifier = app.extensions["trace30.gateway"]
+        try:
+            assert post(client, GOOD, wait=15).get_json()["verdict"] == "verified"
+            bad = post(client, submission(self_certification={"accepted": False}), wait=15)
+            assert bad.get_json()["verdict"] == "rejected"
+            assert verifier.evidence.correction_due(GOOD["trader_id"]) is not None
+            loop = RetryLoop(verifier)
+            loop.run_once()
+            assert verifier.evidence.claim_due_suspensions(datetime.now(UTC)) == []  # not yet
+            time.sleep(0.6)
+            loop.run_once()
+            loop.run_once()  # sent once, not once a pass
+            # back to the data that passed: verified again (not the old cached verdict)
+            good_again = post(client, GOOD, wait=15).get_json()
+            assert good_again["verdict"] == "verified" and good_again["cached"] is False
+            assert verifier.evidence.correction_due(GOOD["trader_id"]) is None
+            app.extensions["trace30.webhooks"].deliver_due()
+            hooks = receiver.wait_for(3, timeout_s=10)
+        finally:
+            shutdown(app)
+    events = [json.loads(h.body) for h in hooks]
+    assert [e["event"] for e in events] == [
+        "verdict.changed", "trader.suspension_due", "verdict.changed"]
+    requested = events[0]["verification"]["correction"]
+    assert requested["requested"] is True and requested["correct_by"]
+    assert [r["code"] for r in requested["reasons"]] == ["SELF_CERTIFICATION_NOT_ACCEPTED"]
+    due = events[1]["verification"]
+    assert due["verdict"] == "rejected" and due["correction"]["correct_by"] == (
+        requested["correct_by"])
+    assert events[2]["verification"]["correction"] == {"requested": False, "closed": True}
 
 
 def test_redis_down_still_answers_uncached(gateway_config: dict,
