@@ -25,7 +25,7 @@ run: $(STAMP) ## start the suite under gunicorn (TRACE30_SANDBOX=1: with the sim
 test: $(STAMP) ## run the whole test suite (needs Redis on 127.0.0.1:6379)
 	$(PY) -m pytest
 
-BENCHES := vat_overhead registry_formats payment_throughput gateway batch
+BENCHES := vat_overhead registry_formats payment_throughput gateway batch_follow batch
 
 bench: $(STAMP) ## run the benchmarks in bench/ and print their figures (needs Redis)
 	@for b in $(BENCHES); do echo "== bench/$$b.py"; $(PY) bench/$$b.py || exit 1; done

@@ -30,6 +30,12 @@ import click
 from marshmallow import ValidationError
 from rq import Queue
 from rq.job import Job, JobStatus
+from rq.registry import (
+    DeferredJobRegistry,
+    FailedJobRegistry,
+    ScheduledJobRegistry,
+    StartedJobRegistry,
+)
 
 from services.gateway.evidence import EvidenceLog
 from services.gateway.schemas import SubmissionSchema
@@ -180,22 +186,51 @@ def _jobs(queue: Queue, run_id: str, trader_ids: list[str]) -> dict[str, Job]:
 
 def _alive(store: Store, queue: Queue, keys: RunKeys, run_id: str,
            trader_ids: list[str]) -> set[str]:
-    """The traders whose job is waiting or running (a started job without its lease died)."""
+    """The traders whose job is waiting or running (a started job without its lease died).
+
+    RQ's queue and registries answer for nearly all of them with a few reads of job ids; only
+    the others (lost jobs, and jobs caught between two registries while we looked) are
+    fetched and judged one by one, so a pass over a run of 100,000 traders stays cheap.
+    """
+    by_job = {job_id(run_id, t): t for t in trader_ids}
+    waiting = set(queue.get_job_ids())
+    for registry in (ScheduledJobRegistry(queue=queue), DeferredJobRegistry(queue=queue)):
+        waiting.update(registry.get_job_ids(cleanup=False))
+    alive = {by_job[j] for j in waiting if j in by_job}
+    started = [by_job[j] for j in StartedJobRegistry(queue=queue).get_job_ids(cleanup=False)
+               if j in by_job]
+    alive.update(_leased(store, keys, started))
+    return alive | _alive_by_status(store, queue, keys, run_id,
+                                    [t for t in trader_ids if t not in alive])
+
+
+def _leased(store: Store, keys: RunKeys, trader_ids: list[str]) -> set[str]:
+    leased: set[str] = set()
+    for chunk in _chunks(trader_ids):
+        with store.client.pipeline(transaction=False) as pipe:
+            for trader_id in chunk:
+                pipe.exists(keys.lease(trader_id))
+            leased.update(t for t, found in zip(chunk, pipe.execute(), strict=True) if found)
+    return leased
+
+
+def _alive_by_status(store: Store, queue: Queue, keys: RunKeys, run_id: str,
+                     trader_ids: list[str]) -> set[str]:
+    """The traders whose job's own status says waiting, or running with its lease."""
     jobs = _jobs(queue, run_id, trader_ids)
     alive = {t for t, j in jobs.items()
              if j.get_status(refresh=False) in _ACTIVE - {JobStatus.STARTED}}
     started = [t for t, j in jobs.items() if j.get_status(refresh=False) == JobStatus.STARTED]
-    for chunk in _chunks(started):
-        with store.client.pipeline(transaction=False) as pipe:
-            for trader_id in chunk:
-                pipe.exists(keys.lease(trader_id))
-            alive.update(t for t, leased in zip(chunk, pipe.execute(), strict=True) if leased)
-    return alive
+    return alive | _leased(store, keys, started)
 
 
 def _failed(queue: Queue, run_id: str, trader_ids: list[str]) -> list[str]:
-    """The traders whose job failed for good (no retry left)."""
-    return [t for t, j in _jobs(queue, run_id, trader_ids).items()
+    """The traders whose job failed for good (no retry left): RQ's failed-job registry names
+    the candidates, so only those are fetched."""
+    by_job = {job_id(run_id, t): t for t in trader_ids}
+    failed = [by_job[j] for j in FailedJobRegistry(queue=queue).get_job_ids(cleanup=False)
+              if j in by_job]
+    return [t for t, j in _jobs(queue, run_id, failed).items()
             if j.get_status(refresh=False) == JobStatus.FAILED and not j.retries_left]
 
 
