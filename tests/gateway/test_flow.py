@@ -309,18 +309,17 @@ def test_a_trader_rejected_after_trading_must_correct_then_is_due_for_suspension
 
     with WebhookReceiver() as receiver:
         app = create_app({**gateway_config, "GATEWAY_API_KEYS": api_keys(receiver.url),
-                          "GATEWAY_CORRECTION_DAYS": 0.5 / 86400})  # half a second
+                          "GATEWAY_CORRECTION_DAYS": 1 / 86400})  # a second
         client = app.test_client()
         verifier = app.extensions["trace30.gateway"]
         try:
             assert post(client, GOOD, wait=15).get_json()["verdict"] == "verified"
             bad = post(client, submission(self_certification={"accepted": False}), wait=15)
             assert bad.get_json()["verdict"] == "rejected"
-            assert verifier.evidence.correction_due(GOOD["trader_id"]) is not None
+            due = verifier.evidence.correction_due(GOOD["trader_id"])
+            assert due is not None and due > datetime.now(UTC)
+            time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.1)
             loop = RetryLoop(verifier)
-            loop.run_once()
-            assert verifier.evidence.claim_due_suspensions(datetime.now(UTC)) == []  # not yet
-            time.sleep(0.6)
             loop.run_once()
             loop.run_once()  # sent once, not once a pass
             # back to the data that passed: verified again (not the old cached verdict)
