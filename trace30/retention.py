@@ -57,6 +57,7 @@ from rq.results import Result
 from services.gateway import sealing
 from services.gateway.evidence import (
     EvidenceLog,
+    staff_actions_table,
     traders_table,
     verifications_table,
     webhook_attempts_table,
@@ -67,7 +68,7 @@ from shared.redis_client import Store, connect
 log = logging.getLogger("trace30.retention")
 
 #: SQL tables in the order :meth:`EvidenceLog.purge_trader` reports them.
-SQL_TABLES = ("webhook_attempts", "webhook_deliveries", "traders", "verifications")
+SQL_TABLES = ("webhook_attempts", "webhook_deliveries", "staff_actions", "traders", "verifications")
 
 #: What is counted in Redis: keys, except ``batch:results``, ``batch:items`` and
 #: ``batch:before`` (hash fields)
@@ -253,6 +254,8 @@ def _sql_counts(evidence: EvidenceLog, trader_id: str) -> dict[str, int]:
         .where(a.c.delivery_id.in_(deliveries)),
         "webhook_deliveries": sa.select(sa.func.count()).select_from(d)
         .where(d.c.trader_id == trader_id),
+        "staff_actions": sa.select(sa.func.count()).select_from(staff_actions_table)
+        .where(staff_actions_table.c.trader_id == trader_id),
         "traders": sa.select(sa.func.count()).select_from(traders_table)
         .where(traders_table.c.trader_id == trader_id),
         "verifications": sa.select(sa.func.count()).select_from(verifications_table)

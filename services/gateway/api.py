@@ -148,6 +148,9 @@ def reverify_trader(trader_id: str) -> Any:
                                    request_id=current_request_id())
     if outcome is None:
         raise NotFound(f"No verification for trader {trader_id}.")
+    _verifier().evidence.record_action(actor=g.client.id, action="reverify",
+                                       trader_id=trader_id,
+                                       verification_id=outcome.result.get("id"))
     return _answer(outcome, wait_s)
 
 
@@ -164,6 +167,9 @@ def end_relationship(body: dict[str, Any], trader_id: str) -> dict[str, Any]:
     ended_at = (body.get("ended_at") or datetime.now(UTC)).astimezone(UTC)
     if not _verifier().evidence.end_relationship(trader_id, ended_at):
         raise NotFound(f"No verification for trader {trader_id}.")
+    _verifier().evidence.record_action(actor=g.client.id, action="end_relationship",
+                                       trader_id=trader_id,
+                                       detail={"ended_at": ended_at.isoformat()})
     purge_after = ended_at + timedelta(days=current_app.config["RETENTION_DAYS"])
     return {"trader_id": trader_id, "ended_at": ended_at, "purge_after": purge_after}
 

@@ -412,6 +412,7 @@ def trader(trader_id: str) -> str:
         current=_verifier().view(current) if current else None, history=history,
         ended_at=ended_at, purge_after=purge_after, item_labels=ITEM_LABELS,
         today=datetime.now(UTC).date(), correction_due=evidence.correction_due(trader_id),
+        actions=evidence.actions(trader_id),
         now=datetime.now(UTC),
     )
 
@@ -428,6 +429,9 @@ def reverify(trader_id: str) -> Any:
                        "keys, so it cannot be verified again.") from e
     if outcome is None:
         raise NotFound(f"No settled verification of trader {trader_id} to verify again.")
+    _evidence().record_action(actor=g.staff.id, action="reverify", trader_id=trader_id,
+                              verification_id=outcome.result["id"],
+                              detail={"from": "dashboard"})
     if outcome.status == 202:
         flash("The verification is still running; this page shows its verdict when it is ready.")
     return redirect(url_for("ops.verification", verification_id=outcome.result["id"]), 303)
@@ -460,6 +464,8 @@ def end_relationship(trader_id: str) -> Any:
                 if ended_on else datetime.now(UTC))
     if not _evidence().end_relationship(trader_id, ended_at):
         raise NotFound(f"No verification for trader {trader_id}.")
+    _evidence().record_action(actor=g.staff.id, action="end_relationship", trader_id=trader_id,
+                              detail={"ended_at": ended_at.isoformat(), "from": "dashboard"})
     purge_after = ended_at + timedelta(days=current_app.config["RETENTION_DAYS"])
     log.info("relationship end recorded from the dashboard", extra={
         "client_id": g.staff.id,

@@ -188,6 +188,21 @@ webhook_deliveries_table = sa.Table(
     sa.Index(None, "trader_id"),
 )
 
+#: Staff actions on a trader (migration 0004): who re-verified it or recorded the end of the
+#: relationship, when, and the verification it made; the audit trail a regulator may ask for.
+staff_actions_table = sa.Table(
+    "staff_actions",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("actor", sa.String(255), nullable=False),  # the client id (API key) that acted
+    sa.Column("action", sa.String(32), nullable=False),  # reverify | end_relationship
+    sa.Column("trader_id", sa.String(255), nullable=False),
+    sa.Column("verification_id", sa.String(100)),
+    sa.Column("detail", _json()),
+    sa.Index(None, "trader_id", "at"),
+)
+
 webhook_attempts_table = sa.Table(
     "webhook_attempts",
     metadata,
@@ -706,11 +721,29 @@ class EvidenceLog:
         with self._read() as conn:
             return list(conn.execute(query).scalars())
 
+    # -- staff actions ------------------------------------------------------------------------
+
+    def record_action(self, *, actor: str, action: str, trader_id: str,
+                      verification_id: str | None = None, detail: dict | None = None) -> None:
+        """Keep who did what to a trader, and when (the staff audit trail)."""
+        with self._write() as conn:
+            conn.execute(sa.insert(staff_actions_table).values(
+                id=uuid.uuid4().hex, at=_utcnow(), actor=actor, action=action,
+                trader_id=trader_id, verification_id=verification_id, detail=detail))
+
+    def actions(self, trader_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The trader's staff actions, newest first."""
+        s = staff_actions_table
+        query = (sa.select(s.c.at, s.c.actor, s.c.action, s.c.verification_id, s.c.detail)
+                 .where(s.c.trader_id == trader_id).order_by(s.c.at.desc()).limit(limit))
+        with self._read() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
     def purge_trader(self, trader_id: str) -> dict[str, int]:
         """Delete everything the log holds about a trader, in one transaction.
 
         Returns the rows deleted per table: ``webhook_attempts``, ``webhook_deliveries``,
-        ``traders``, ``verifications``.
+        ``staff_actions``, ``traders``, ``verifications``.
         """
         d, a = webhook_deliveries_table, webhook_attempts_table
         with self._write() as conn:
@@ -721,6 +754,10 @@ class EvidenceLog:
                 ).rowcount,
                 "webhook_deliveries": conn.execute(
                     sa.delete(d).where(d.c.trader_id == trader_id)
+                ).rowcount,
+                "staff_actions": conn.execute(
+                    sa.delete(staff_actions_table)
+                    .where(staff_actions_table.c.trader_id == trader_id)
                 ).rowcount,
                 # the trader's row first: it refers to a verification
                 "traders": conn.execute(

@@ -337,6 +337,12 @@ def test_reverify_action_makes_a_new_verification(gateway: Flask, staff: FlaskCl
     # verdict and its webhooks go to the marketplace
     assert history[0].client_id == "shop" and history[0].verdict == "verified"
     assert 'class="verdict verdict-verified"' in page(staff, location)
+    # the audit trail: who did it, and the verification it made
+    trail = evidence(gateway).actions(TRADER)
+    assert [(a["actor"], a["action"], a["verification_id"]) for a in trail] == [
+        ("staff", "reverify", new_id)]
+    html = page(staff, f"/ops/traders/{TRADER}")
+    assert '<td class="actor">staff</td>' in html and f"<code>{new_id}</code>" in html
     unknown = staff.post("/ops/traders/nobody/reverify", data={"csrf_token": token})
     assert unknown.status_code == 404
 

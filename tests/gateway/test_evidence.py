@@ -198,6 +198,22 @@ def test_corrections_are_requested_claimed_once_and_closed(evidence_log: Evidenc
     assert evidence_log.clear_correction("A") is False
 
 
+def test_staff_actions_are_kept_newest_first_and_purged_with_the_trader(
+        evidence_log: EvidenceLog) -> None:
+    evidence_log.save(make_record("a1", "A"))
+    evidence_log.record_action(actor="staff", action="reverify", trader_id="A",
+                               verification_id="a1")
+    evidence_log.record_action(actor="staff", action="end_relationship", trader_id="A",
+                               detail={"ended_at": "2026-11-28T00:00:00+00:00"})
+    evidence_log.record_action(actor="staff", action="reverify", trader_id="B")
+    found = evidence_log.actions("A")
+    assert [a["action"] for a in found] == ["end_relationship", "reverify"]
+    assert found[1]["verification_id"] == "a1" and found[0]["actor"] == "staff"
+    assert found[0]["at"].tzinfo is not None
+    assert evidence_log.purge_trader("A")["staff_actions"] == 2
+    assert evidence_log.actions("A") == [] and len(evidence_log.actions("B")) == 1
+
+
 def test_a_0001_database_upgrades_and_keeps_its_rows(database_url: str) -> None:
     """A deployment made before the identity keys migrates on start-up and keeps its rows."""
     from alembic import command
@@ -280,8 +296,8 @@ def test_purge_trader_deletes_everything_about_the_trader(evidence_log: Evidence
                                     delivered=False, next_attempt_at=T0)
     evidence_log.end_relationship("A", T0)
     counts = evidence_log.purge_trader("A")
-    assert counts == {"webhook_attempts": 2, "webhook_deliveries": 2, "traders": 1,
-                      "verifications": 3}
+    assert counts == {"webhook_attempts": 2, "webhook_deliveries": 2, "staff_actions": 0,
+                      "traders": 1, "verifications": 3}
     assert evidence_log.history("A") == [] and evidence_log.current("A") is None
     assert evidence_log.deliveries("a1") == []
     assert evidence_log.ended_before(T0 + timedelta(days=1)) == []
@@ -356,7 +372,7 @@ def test_migrate_twice_is_a_no_op_and_matches_the_tables(evidence_log: EvidenceL
     evidence_log.migrate()
     with evidence_log.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).all() == [
-            ("0003",)]
+            ("0004",)]
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
     assert evidence_log.get("v1") is not None
 
@@ -384,7 +400,7 @@ def test_processes_migrating_at_once_do_not_fail(database_url: str) -> None:
     try:
         with log.engine.connect() as conn:
             assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).all() == [
-                ("0003",)]
+                ("0004",)]
         log.save(make_record("v1"))
         assert log.current("trader-1") is not None
     finally:

@@ -251,8 +251,9 @@ def test_purge_dry_run_lists_then_purge_deletes_only_the_old_traders(
     # Listed (oldest end first), counted, and nothing deleted.
     assert dry.dry_run and dry.redis_skipped is None
     assert dry.traders == old_hashes[::-1]
-    assert dry.sql == {"webhook_attempts": 0, "webhook_deliveries": 0, "traders": 2,
-                       "verifications": 2}
+    # staff_actions: each trader's recorded end of relationship goes too
+    assert dry.sql == {"webhook_attempts": 0, "webhook_deliveries": 0, "staff_actions": 2,
+                       "traders": 2, "verifications": 2}
     first, second = old_hashes
     first_tid = seeded.old[0]["trader_id"]
     assert seeded.queue.connection.exists(f"rq:results:{jobs.job_id(RUN, first_tid)}")
@@ -361,8 +362,8 @@ def test_purge_without_redis_deletes_sql_only(database_url: str,  # noqa: F811
     dry = purge(settings, retention_days=RETENTION_DAYS, dry_run=True, now=now)
     done = purge(settings, retention_days=RETENTION_DAYS, dry_run=False, now=now)
 
-    expected = {"webhook_attempts": 2, "webhook_deliveries": 2, "traders": 1,
-                "verifications": 2}
+    expected = {"webhook_attempts": 2, "webhook_deliveries": 2, "staff_actions": 0,
+                "traders": 1, "verifications": 2}
     assert dry.sql == done.sql == expected
     assert dry.traders == done.traders == [trader_hash("shop-old")]
     assert done.redis_skipped == NO_REDIS and done.redis == dict.fromkeys(REDIS_KINDS, 0)
