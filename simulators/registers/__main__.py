@@ -12,50 +12,31 @@ cleanly on SIGTERM or SIGINT.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+from collections.abc import Sequence
 from typing import Any
 
-from simulators.serving import serve
+from simulators.serving import command, set_given
 
 from . import config_from_env, create_app
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the command-line parser."""
-    parser = argparse.ArgumentParser(
-        prog="python -m simulators.registers", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8202, help="0 picks a free port")
-    parser.add_argument("--latency-ms", type=float, help="delay of every answer")
+def add_knobs(parser: argparse.ArgumentParser) -> None:
+    """The registers simulator's own options."""
     parser.add_argument("--fail", type=int, choices=(500, 503), help="answer every request so")
     parser.add_argument("--rate-limit", type=int, help="requests per second per register")
-    parser.add_argument("--quiet", action="store_true", help="do not log each request")
-    return parser
 
 
-def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """Return the knobs: the environment's, then the command line's."""
-    config = config_from_env(os.environ)
-    if args.latency_ms is not None:
-        config["latency_ms"] = args.latency_ms
-    if args.fail is not None:
-        config["fail"] = args.fail
-    if args.rate_limit is not None:
-        config["rate_limit"] = args.rate_limit
-    return config
+def apply_knobs(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    set_given(args, config, "fail", "rate_limit")
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Serve until SIGTERM or SIGINT; return the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        app = create_app(config_from_args(args))
-    except ValueError as exc:
-        parser.error(str(exc))
-    return serve(app, "registers-simulator", args.host, args.port, quiet=args.quiet)
+    return command(argv, name="registers-simulator", prog="python -m simulators.registers",
+                   port=8202, doc=__doc__ or "", config_from_env=config_from_env,
+                   create_app=create_app, add_knobs=add_knobs, apply_knobs=apply_knobs)
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -13,74 +13,41 @@ cleanly on SIGTERM or SIGINT.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+from collections.abc import Sequence
 from typing import Any
 
-from simulators.serving import serve
+from simulators.serving import command, set_given
 
 from . import config_from_env, create_app, parse_ms_limits
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the command-line parser."""
-    parser = argparse.ArgumentParser(
-        prog="python -m simulators.vies", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8201, help="0 picks a free port")
-    parser.add_argument("--latency-ms", type=float, help="delay of every answer")
-    parser.add_argument(
-        "--ms-limit",
-        action="append",
-        default=[],
-        metavar="CC=N",
-        help="max concurrent requests for a member state (repeatable)",
-    )
+def add_knobs(parser: argparse.ArgumentParser) -> None:
+    """The VIES simulator's own options."""
+    parser.add_argument("--ms-limit", action="append", default=[], metavar="CC=N",
+                        help="max concurrent requests for a member state (repeatable)")
     parser.add_argument("--global-limit", type=int, help="max concurrent requests in all")
     parser.add_argument("--fault-http-status", type=int, choices=(500, 200))
     parser.add_argument("--slow-seconds", type=float, help="delay of the number 701")
-    parser.add_argument(
-        "--down",
-        action="append",
-        default=[],
-        metavar="CC",
-        help="member state answering MS_UNAVAILABLE (repeatable)",
-    )
-    parser.add_argument("--quiet", action="store_true", help="do not log each request")
-    return parser
+    parser.add_argument("--down", action="append", default=[], metavar="CC",
+                        help="member state answering MS_UNAVAILABLE (repeatable)")
 
 
-def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """Return the knobs: the environment's, then the command line's."""
-    config = config_from_env(os.environ)
-    if args.latency_ms is not None:
-        config["latency_ms"] = args.latency_ms
-    if args.ms_limit:
+def apply_knobs(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    if args.ms_limit:  # added to the environment's limits, not instead of them
         limits = dict(config.get("ms_limits", {}))
         for item in args.ms_limit:
             limits.update(parse_ms_limits(item))
         config["ms_limits"] = limits
-    if args.global_limit is not None:
-        config["global_limit"] = args.global_limit
-    if args.fault_http_status is not None:
-        config["fault_http_status"] = args.fault_http_status
-    if args.slow_seconds is not None:
-        config["slow_seconds"] = args.slow_seconds
-    if args.down:
-        config["down"] = args.down
-    return config
+    set_given(args, config, "global_limit", "fault_http_status", "slow_seconds", "down")
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Serve until SIGTERM or SIGINT; return the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        app = create_app(config_from_args(args))
-    except ValueError as exc:
-        parser.error(str(exc))
-    return serve(app, "vies-simulator", args.host, args.port, quiet=args.quiet)
+    return command(argv, name="vies-simulator", prog="python -m simulators.vies", port=8201,
+                   doc=__doc__ or "", config_from_env=config_from_env, create_app=create_app,
+                   add_knobs=add_knobs, apply_knobs=apply_knobs)
+
 
 if __name__ == "__main__":
     sys.exit(main())
