@@ -43,8 +43,8 @@ def command(argv: Sequence[str] | None, *, name: str, prog: str, port: int, doc:
     config = config_from_env(os.environ)
     if args.latency_ms is not None:
         config["latency_ms"] = args.latency_ms
-    apply_knobs(args, config)
     try:
+        apply_knobs(args, config)
         app = create_app(config)
     except ValueError as exc:
         parser.error(str(exc))
