@@ -240,11 +240,3 @@ def test_bad_command_line_exits_with_usage() -> None:
     )
     assert result.returncode == 2 and "invalid choice" in result.stderr
 
-
-def test_a_knob_the_simulator_cannot_read_is_a_usage_error_not_a_traceback() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "simulators.vies", "--ms-limit", "DE=x"],
-        cwd=REPO, capture_output=True, text=True, timeout=30, check=False,
-    )
-    assert result.returncode == 2 and "error:" in result.stderr
-    assert "Traceback" not in result.stderr

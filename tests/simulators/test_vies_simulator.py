@@ -602,3 +602,12 @@ def test_zeep_client_against_running_simulator(simulator_url: str) -> None:
         stats = response.json()
     assert stats["by_operation"] == {"checkVat": 2, "checkVatApprox": 1}
     session.close()
+
+
+def test_a_knob_the_simulator_cannot_read_is_a_usage_error_not_a_traceback() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "simulators.vies", "--ms-limit", "DE=x"],
+        cwd=REPO, capture_output=True, text=True, timeout=30, check=False,
+    )
+    assert result.returncode == 2 and "error:" in result.stderr
+    assert "Traceback" not in result.stderr
