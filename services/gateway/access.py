@@ -71,18 +71,25 @@ def load_clients(raw: str, *, sandbox: bool, sandbox_webhook_url: str | None) ->
     return clients
 
 
+def client_for_key(key: str) -> Client | None:
+    """The configured client whose API key is ``key`` (compared in constant time)."""
+    digest = _digest(key)
+    for client in current_app.extensions[EXTENSION]:
+        if hmac.compare_digest(client.key_sha256, digest):
+            return client
+    return None
+
+
 def _authenticate() -> None:
     if not request.path.startswith("/v1/"):
         return
     token = bearer_token()
     if token is None:
         raise Unauthorized("This route needs an 'Authorization: Bearer <api key>' header.")
-    digest = _digest(token)
-    for client in current_app.extensions[EXTENSION]:
-        if hmac.compare_digest(client.key_sha256, digest):
-            g.client = client
-            return
-    raise Unauthorized("The API key is not valid.")
+    client = client_for_key(token)
+    if client is None:
+        raise Unauthorized("The API key is not valid.")
+    g.client = client
 
 
 def require(*scopes: str) -> Callable[[F], F]:

@@ -76,7 +76,10 @@ def _answer(outcome: Outcome, wait_s: float) -> Any:
 
 
 def _body_key() -> bytes:
-    return BodyIndex.key(g.client.id, request.mimetype, request.get_data(cache=True))
+    """The request body's :class:`BodyIndex` key (computed once per request)."""
+    if "body_key" not in g:
+        g.body_key = BodyIndex.key(g.client.id, request.mimetype, request.get_data(cache=True))
+    return g.body_key
 
 
 @bp.before_request
@@ -165,11 +168,8 @@ def end_relationship(body: dict[str, Any], trader_id: str) -> dict[str, Any]:
     ``trace30 purge`` deletes it. A later verification of the trader reopens the relationship.
     """
     ended_at = (body.get("ended_at") or datetime.now(UTC)).astimezone(UTC)
-    if not _verifier().evidence.end_relationship(trader_id, ended_at):
+    if not _verifier().evidence.end_relationship(trader_id, ended_at, actor=g.client.id):
         raise NotFound(f"No verification for trader {trader_id}.")
-    _verifier().evidence.record_action(actor=g.client.id, action="end_relationship",
-                                       trader_id=trader_id,
-                                       detail={"ended_at": ended_at.isoformat()})
     purge_after = ended_at + timedelta(days=current_app.config["RETENTION_DAYS"])
     return {"trader_id": trader_id, "ended_at": ended_at, "purge_after": purge_after}
 

@@ -20,7 +20,6 @@ API and not in the OpenAPI document.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
@@ -214,14 +213,6 @@ def _evidence() -> EvidenceLog:
     return _verifier().evidence
 
 
-def _client_for_key(key: str) -> Client | None:
-    digest = hashlib.sha256(key.encode()).hexdigest()
-    for client in current_app.extensions[access.EXTENSION]:
-        if hmac.compare_digest(client.key_sha256, digest):
-            return client
-    return None
-
-
 def _signed_in_client() -> Client | None:
     """The client of the session if it is still configured with the ``ops`` scope."""
     client_id, signed_in_at = session.get("client_id"), session.get("signed_in_at")
@@ -340,7 +331,7 @@ def login() -> Any:
             return redirect(url_for("ops.traders"))
         return render_template("ops/login.html")
     key = request.form.get("api_key", "").strip()
-    client = _client_for_key(key) if key else None
+    client = access.client_for_key(key) if key else None
     if client is None or SCOPE not in client.scopes:
         reason = "unknown key" if client is None else "no ops scope"
         log.warning("dashboard sign-in refused", extra={"reason": reason})
@@ -462,14 +453,10 @@ def end_relationship(trader_id: str) -> Any:
     ended_on: date | None = form.get("ended_on")
     ended_at = (datetime(ended_on.year, ended_on.month, ended_on.day, tzinfo=UTC)
                 if ended_on else datetime.now(UTC))
-    if not _evidence().end_relationship(trader_id, ended_at):
+    if not _evidence().end_relationship(trader_id, ended_at, actor=g.staff.id):
         raise NotFound(f"No verification for trader {trader_id}.")
-    _evidence().record_action(actor=g.staff.id, action="end_relationship", trader_id=trader_id,
-                              detail={"ended_at": ended_at.isoformat(), "from": "dashboard"})
     purge_after = ended_at + timedelta(days=current_app.config["RETENTION_DAYS"])
-    log.info("relationship end recorded from the dashboard", extra={
-        "client_id": g.staff.id,
-        "trader_hash": hashlib.sha256(trader_id.encode()).hexdigest()[:16]})
+    log.info("relationship end recorded from the dashboard", extra={"client_id": g.staff.id})
     flash(f"End of relationship recorded ({_when(ended_at)}); the evidence is deleted after "
           f"{_when(purge_after)}.")
     return redirect(url_for("ops.trader", trader_id=trader_id), 303)

@@ -517,12 +517,13 @@ class EvidenceLog:
             return conn.execute(sa.select(tt.c.correction_due_at)
                                 .where(tt.c.trader_id == trader_id)).scalar_one_or_none()
 
-    def claim_due_suspensions(self, now: datetime, limit: int = 100) -> list[tuple[str, str]]:
+    def claim_due_suspensions(self, now: datetime,
+                              limit: int = 100) -> list[tuple[str, str, datetime]]:
         """Traders still rejected after their correction time, not yet reported, relationship
         ongoing: each is claimed (marked sent) by exactly one caller. Returns
-        ``(trader_id, current verification id)`` pairs."""
+        ``(trader_id, current verification id, correction due time)``."""
         tt = traders_table
-        due = (sa.select(tt.c.trader_id, tt.c.current_verification_id)
+        due = (sa.select(tt.c.trader_id, tt.c.current_verification_id, tt.c.correction_due_at)
                .where(tt.c.correction_due_at <= now)
                .where(tt.c.current_verdict == "rejected")
                .where(tt.c.suspension_due_sent_at.is_(None))
@@ -530,13 +531,13 @@ class EvidenceLog:
                .order_by(tt.c.correction_due_at).limit(limit))
         claimed = []
         with self._write() as conn:
-            for trader_id, verification_id in conn.execute(due).all():
+            for trader_id, verification_id, due_at in conn.execute(due).all():
                 taken = conn.execute(
                     sa.update(tt).where(tt.c.trader_id == trader_id)
                     .where(tt.c.suspension_due_sent_at.is_(None))
                     .values(suspension_due_sent_at=now))
                 if taken.rowcount:
-                    claimed.append((trader_id, verification_id))
+                    claimed.append((trader_id, verification_id, due_at))
         return claimed
 
     def get(self, verification_id: str) -> VerificationRecord | None:
@@ -600,13 +601,6 @@ class EvidenceLog:
                 if found == value))
             for row in rows
         ]
-
-    def traders_sharing_account(
-        self, account_fingerprint: str, exclude_trader_id: str
-    ) -> list[str]:
-        """Other traders whose current verification was made with the same payment account."""
-        return [link.trader_id for link in self.linked_traders(
-            exclude_trader_id, account_fingerprint=account_fingerprint, limit=10_000)]
 
     def due_for_retry(self, now: datetime, limit: int = 100) -> list[VerificationRecord]:
         """Verifications with a ``pending`` verdict whose retry time has come, oldest due first.
@@ -682,8 +676,10 @@ class EvidenceLog:
 
     # -- traders and retention ----------------------------------------------------------------
 
-    def end_relationship(self, trader_id: str, ended_at: datetime) -> bool:
-        """Record that the platform's relationship with the trader ended at ``ended_at``.
+    def end_relationship(self, trader_id: str, ended_at: datetime,
+                         actor: str | None = None) -> bool:
+        """Record that the platform's relationship with the trader ended at ``ended_at``, and
+        with ``actor`` (who did it) a staff action, in the same transaction.
 
         False if the log knows nothing about the trader. A trader with only unsettled
         verifications gets a row without a current verification.
@@ -694,20 +690,23 @@ class EvidenceLog:
                 sa.update(tt).where(tt.c.trader_id == trader_id)
                 .values(ended_at=ended_at, updated_at=_utcnow())
             ).rowcount  # fmt: skip
-            if updated:
-                return True
-            known = conn.execute(
-                sa.select(t.c.id).where(t.c.trader_id == trader_id).limit(1)
-            ).first()
-            if not known:
-                return False
-            conn.execute(
-                self._insert(tt)
-                .values(trader_id=trader_id, updated_at=_utcnow(), ended_at=ended_at)
-                .on_conflict_do_update(
-                    index_elements=[tt.c.trader_id], set_={"ended_at": ended_at}
+            if not updated:
+                known = conn.execute(
+                    sa.select(t.c.id).where(t.c.trader_id == trader_id).limit(1)
+                ).first()
+                if not known:
+                    return False
+                conn.execute(
+                    self._insert(tt)
+                    .values(trader_id=trader_id, updated_at=_utcnow(), ended_at=ended_at)
+                    .on_conflict_do_update(
+                        index_elements=[tt.c.trader_id], set_={"ended_at": ended_at}
+                    )
                 )
-            )
+            if actor is not None:
+                self._insert_action(conn, actor=actor, action="end_relationship",
+                                    trader_id=trader_id,
+                                    detail={"ended_at": ended_at.isoformat()})
             return True
 
     def ended_before(self, cutoff: datetime) -> list[str]:
@@ -727,9 +726,15 @@ class EvidenceLog:
                       verification_id: str | None = None, detail: dict | None = None) -> None:
         """Keep who did what to a trader, and when (the staff audit trail)."""
         with self._write() as conn:
-            conn.execute(sa.insert(staff_actions_table).values(
-                id=uuid.uuid4().hex, at=_utcnow(), actor=actor, action=action,
-                trader_id=trader_id, verification_id=verification_id, detail=detail))
+            self._insert_action(conn, actor=actor, action=action, trader_id=trader_id,
+                                verification_id=verification_id, detail=detail)
+
+    @staticmethod
+    def _insert_action(conn: sa.Connection, *, actor: str, action: str, trader_id: str,
+                       verification_id: str | None = None, detail: dict | None = None) -> None:
+        conn.execute(sa.insert(staff_actions_table).values(
+            id=uuid.uuid4().hex, at=_utcnow(), actor=actor, action=action,
+            trader_id=trader_id, verification_id=verification_id, detail=detail))
 
     def actions(self, trader_id: str, limit: int = 100) -> list[dict[str, Any]]:
         """The trader's staff actions, newest first."""

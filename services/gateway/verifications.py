@@ -329,7 +329,7 @@ class Verifier:
         """Send ``trader.suspension_due`` for every trader whose correction time has passed
         while still rejected (once per trader, across processes); return how many."""
         sent = 0
-        for trader_id, verification_id in self.evidence.claim_due_suspensions(_now()):
+        for _trader_id, verification_id, due_at in self.evidence.claim_due_suspensions(_now()):
             record = self.evidence.get(verification_id)
             if record is None:
                 continue
@@ -338,7 +338,7 @@ class Verifier:
             self._webhook(EVENT_SUSPENSION_DUE, record, {
                 **self.view(record), "correction": {
                     "requested": True,
-                    "correct_by": _iso(self.evidence.correction_due(trader_id)),
+                    "correct_by": _iso(due_at),
                     "reasons": [r for r in record.reasons or [] if r["severity"] == "error"]}})
             sent += 1
         return sent

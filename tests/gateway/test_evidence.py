@@ -144,7 +144,12 @@ def test_history_is_newest_first_with_a_limit(evidence_log: EvidenceLog) -> None
     assert evidence_log.history("nobody") == []
 
 
-def test_traders_sharing_account_look_at_current_verifications_only(
+def sharing(log: EvidenceLog, account: str, exclude: str) -> list[str]:
+    """The other traders using payment account ``account``."""
+    return [link.trader_id for link in log.linked_traders(exclude, account_fingerprint=account)]
+
+
+def test_linked_accounts_look_at_current_verifications_only(
     evidence_log: EvidenceLog,
 ) -> None:
     evidence_log.save(make_record("a1", "A", account_fingerprint="acct-1"))
@@ -152,13 +157,13 @@ def test_traders_sharing_account_look_at_current_verifications_only(
     evidence_log.save(make_record("c1", "C", account_fingerprint="acct-2"))
     evidence_log.save(make_record("d1", "D", account_fingerprint="acct-1", state="running",
                                   verdict=None))
-    assert evidence_log.traders_sharing_account("acct-1", "A") == ["B"]
-    assert evidence_log.traders_sharing_account("acct-1", "C") == ["A", "B"]
+    assert sharing(evidence_log, "acct-1", "A") == ["B"]
+    assert sharing(evidence_log, "acct-1", "C") == ["A", "B"]
     # B moved to another account: its old verification no longer counts
     evidence_log.save(make_record("b2", "B", account_fingerprint="acct-3",
                                   created_at=T0 + minutes(1)))
-    assert evidence_log.traders_sharing_account("acct-1", "A") == []
-    assert evidence_log.traders_sharing_account("acct-9", "A") == []
+    assert sharing(evidence_log, "acct-1", "A") == []
+    assert sharing(evidence_log, "acct-9", "A") == []
 
 
 def test_linked_traders_by_account_vat_number_or_registration(
@@ -191,7 +196,7 @@ def test_corrections_are_requested_claimed_once_and_closed(evidence_log: Evidenc
     evidence_log.request_correction("B", due)
     evidence_log.end_relationship("B", T0 + minutes(1))  # ended: nothing to suspend
     assert evidence_log.claim_due_suspensions(due - minutes(1)) == []
-    assert evidence_log.claim_due_suspensions(due) == [("A", "a1")]
+    assert evidence_log.claim_due_suspensions(due) == [("A", "a1", due)]
     assert evidence_log.claim_due_suspensions(due + minutes(1)) == []  # once
     assert evidence_log.clear_correction("A") is True
     assert evidence_log.correction_due("A") is None
