@@ -890,6 +890,8 @@ class EvidenceLog:
         try:
             return True if self.private_submission(verification_id) is not None else None
         except SealingError:
+            log.warning("sealed submission does not open: altered, or its key is gone",
+                        extra={"verification": verification_id})
             return False
 
     # -- webhook outbox -----------------------------------------------------------------------

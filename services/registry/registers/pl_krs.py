@@ -30,6 +30,7 @@ address per entity.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -45,6 +46,9 @@ from services.registry.registers import (
 )
 
 PUBLIC_URL = "https://api-krs.ms.gov.pl/api/krs/{extract}/{krs}?rejestr={register}&format=json"
+
+log = logging.getLogger(__name__)
+
 #: The registers a number is looked for in, in order.
 REGISTERS = ("P", "S")
 #: Statuses the adapter reads itself: 204 is a deleted entity's current extract.
@@ -100,8 +104,10 @@ class PlKrs(http.HttpRegister):
             if response.status_code != 200:
                 return record
             return parse_full(http.json_of(response, self.title), record)
-        except RegisterError:
+        except RegisterError as e:
             # The deletion is known from the 204; only its date and the name are missing.
+            log.warning("KRS full extract of a deleted entity unavailable: answered without "
+                        "its deletion date", extra={"error": e.code})
             return record
 
 
@@ -204,5 +210,7 @@ def parse_full(document: Any, record: RegisterRecord) -> RegisterRecord:
             ceased_on=iso_date(deletion.get("dataWpisu")) if deletion else None,
             url=record.url,
         )
-    except (KeyError, TypeError, AttributeError, IndexError):
+    except (KeyError, TypeError, AttributeError, IndexError) as e:
+        log.warning("KRS full extract has an unexpected shape: answered without its deletion "
+                    "date", extra={"error": type(e).__name__})
         return record
