@@ -137,6 +137,7 @@ class ConcurrencyLimiter:
         token = uuid.uuid4().hex
         keys = self._keys(key)
         wake = keys[3] if background else keys[2]
+        got: str | None = None
         try:
             while True:
                 left = deadline - time.monotonic()
@@ -150,8 +151,9 @@ class ConcurrencyLimiter:
                 else:
                     time.sleep(wait)
         finally:
-            if not background:
-                self.store.client.zrem(keys[1], token)  # no longer waiting (or never was)
+            # A slot taken leaves the waiters in the same script; one not taken, here.
+            if not background and got is None:
+                self.store.client.zrem(keys[1], token)
 
     def release(self, key: str, token: str) -> None:
         """Give the slot back and wake the longest waiter (an interactive one first)."""
