@@ -239,6 +239,19 @@ SETTINGS: dict[str, Setting] = {
         "When a pending verification is tried again: seconds after each attempt (the last "
         "value repeats).",
     ),
+    "GATEWAY_RECOVER_AFTER_S": Setting(
+        30.0,
+        "Seconds past its deadline after which a verification still running is taken as "
+        "abandoned (its process died, or lost the database while settling) and run again by "
+        "the sweeper of any gateway process.",
+        float,
+    ),
+    "GATEWAY_SWEEP_POLL_S": Setting(
+        5.0,
+        "How often each gateway process looks for verifications to run again (pending ones "
+        "due, abandoned running ones) and suspensions due.",
+        float,
+    ),
     "GATEWAY_THREADS": Setting(32, "Verifications run at once per gateway process.", int),
     "GATEWAY_BACKGROUND": Setting(
         True, "Run the webhook sender and the pending-retry loop in each gateway process.", bool

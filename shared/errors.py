@@ -9,9 +9,10 @@ traceback is logged, never returned).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import redis
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -171,8 +172,28 @@ def handle_trace30_error(exc: Trace30Error) -> Response:
     return problem_response(body, exc.headers)
 
 
+#: Seconds a client is told to wait (``Retry-After``) when one of our own stores is down.
+STORE_RETRY_AFTER_S = 5
+
+
+def store_unavailable(what: str) -> Callable[[Exception], Response]:
+    """A handler answering an outage of one of our own stores (``what``: "the evidence log")
+    with 503 and ``Retry-After``: the request may be repeated as it is, nothing was lost."""
+
+    def handler(exc: Exception) -> Response:
+        log.warning("store unavailable", extra={"store": what, "error": type(exc).__name__})
+        body = problem(503, "Service unavailable",
+                       f"{what[0].upper()}{what[1:]} is unavailable; try again shortly.",
+                       slug="unavailable")
+        return problem_response(body, {"Retry-After": str(STORE_RETRY_AFTER_S)})
+
+    return handler
+
+
 def init_app(app: Flask) -> None:
     """Register the problem handlers on ``app``."""
+    for exc in (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+        app.register_error_handler(exc, store_unavailable("the cache (Redis)"))
     app.register_error_handler(Trace30Error, handle_trace30_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     # Unhandled exceptions reach Flask as InternalServerError with ``original_exception`` set;

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask
 
 from services.gateway import access, api, dashboard, sealing
@@ -20,7 +21,7 @@ from services.gateway.upstreams import ServiceClient
 from services.gateway.verifications import RetryLoop, Settings, Verifier
 from services.gateway.webhooks import WebhookSender, WebhookWorker
 from shared import health
-from shared.errors import ConfigError
+from shared.errors import ConfigError, store_unavailable
 from shared.factory import create_base_app
 
 
@@ -73,7 +74,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         settings=Settings(deadline_s=c["GATEWAY_DEADLINE_S"],
                           verdict_ttl_s=c["GATEWAY_VERDICT_TTL_S"],
                           retry_schedule_s=_schedule(c["GATEWAY_PENDING_RETRY_S"]),
-                          correction_days=c["GATEWAY_CORRECTION_DAYS"]),
+                          correction_days=c["GATEWAY_CORRECTION_DAYS"],
+                          recover_after_s=c["GATEWAY_RECOVER_AFTER_S"]),
         webhook_target=webhook_url, threads=c["GATEWAY_THREADS"],
     )
     app.extensions[api.EXTENSION] = verifier
@@ -85,11 +87,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     background: list[WebhookWorker | RetryLoop] = []
     if c["GATEWAY_BACKGROUND"]:
         # Started here, i.e. in each gunicorn worker after the fork (no preload).
-        background = [WebhookWorker(sender, poll_s=c["WEBHOOK_POLL_S"]), RetryLoop(verifier)]
+        background = [WebhookWorker(sender, poll_s=c["WEBHOOK_POLL_S"]),
+                      RetryLoop(verifier, poll_s=c["GATEWAY_SWEEP_POLL_S"])]
         for thread in background:
             thread.start()
     app.extensions["trace30.gateway.background"] = background
     health.add_check(app, "database", evidence.ping)
+    # The evidence log down (or SQLite locked past its busy timeout): 503 with Retry-After.
+    for exc in (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError):
+        app.register_error_handler(exc, store_unavailable("the evidence log"))
     openapi.register_blueprint(api.bp)
     return app
 

@@ -23,8 +23,9 @@ from services.gateway.schemas import (
     SubmissionSchema,
     VerificationSchema,
 )
+from services.gateway.sealing import SealingError
 from services.gateway.verifications import BodyIndex, Outcome, Verifier
-from shared.errors import NotFound
+from shared.errors import Conflict, NotFound
 from shared.logs import current_request_id
 from shared.openapi import Blueprint
 
@@ -147,8 +148,12 @@ def trader_history(query: dict[str, Any], trader_id: str) -> dict[str, Any]:
 def reverify_trader(trader_id: str) -> Any:
     """Verify the trader's last submission again, now, without the cache."""
     wait_s = _wait_s()
-    outcome = _verifier().reverify(trader_id, g.client.id, wait_s=wait_s,
-                                   request_id=current_request_id())
+    try:
+        outcome = _verifier().reverify(trader_id, g.client.id, wait_s=wait_s,
+                                       request_id=current_request_id())
+    except SealingError as e:
+        raise Conflict("The trader's last submission cannot be unsealed with the configured "
+                       "evidence sealing keys; configure the key it was sealed with.") from e
     if outcome is None:
         raise NotFound(f"No verification for trader {trader_id}.")
     _verifier().evidence.record_action(actor=g.client.id, action="reverify",

@@ -137,18 +137,3 @@ class VerdictCache:
             if time.monotonic() >= end:
                 return None
             time.sleep(0.02)
-
-    def request_notification(self, verification_id: str) -> None:
-        """A waiter gave up waiting: the result must also go to the client's webhook."""
-        self._safe("notify", lambda: self.store.client.set(
-            self._k("notify", verification_id), "1", ex=RESULT_TTL_S), None)
-
-    def notification_requested(self, verification_id: str) -> bool:
-        """Whether some waiter asked for the webhook."""
-        return bool(self._safe("notify?", lambda: self.store.client.get(
-            self._k("notify", verification_id)), None))
-
-    def claim(self, name: str, ttl_s: float) -> bool:
-        """A short exclusive claim (e.g. one process retries one pending verification)."""
-        return bool(self._safe("claim", lambda: self.store.client.set(
-            self._k("claim", name), "1", nx=True, px=int(ttl_s * 1000)), True))

@@ -67,6 +67,9 @@ STATES = ("running", "settled")
 VERDICTS = ("verified", "needs_review", "rejected", "pending")
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
 
+#: Seconds to wait for a PostgreSQL connection before the request fails (and answers 503).
+CONNECT_TIMEOUT_S = 5
+
 # An execution option read by the SQLite "begin" hook below.
 _SQLITE_BEGIN = "trace30_sqlite_begin"
 
@@ -139,12 +142,16 @@ verifications_table = sa.Table(
     # registration; with account_fingerprint they link traders that share an identity.
     sa.Column("vat_key", sa.String(64)),
     sa.Column("registration_key", sa.String(160)),
+    # A caller was answered 202 and promised the verdict by webhook (migration 0005): the
+    # transaction that settles the verification writes verification.completed.
+    sa.Column("notify_requested", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index(None, "trader_id", "created_at"),
     sa.Index(None, "fingerprint"),
     sa.Index(None, "account_fingerprint"),
     sa.Index(None, "vat_key"),
     sa.Index(None, "registration_key"),
     sa.Index(None, "verdict", "next_retry_at"),
+    sa.Index(None, "state", "next_retry_at"),
 )
 
 traders_table = sa.Table(
@@ -302,7 +309,9 @@ def build_engine(url: str) -> sa.Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3 is what we ship
     backend = parsed.get_backend_name()
     if backend == "postgresql":
-        return sa.create_engine(parsed, pool_pre_ping=True)
+        # A database that does not answer must fail a request, not hang it (503, Retry-After).
+        return sa.create_engine(parsed, pool_pre_ping=True,
+                                connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
     if backend != "sqlite":
         raise ConfigError(
             f"TRACE30_DATABASE_URL: {backend!r} is not supported; use sqlite:///path or "
@@ -350,6 +359,88 @@ def _record_from_row(row: sa.RowMapping) -> VerificationRecord:
     return VerificationRecord(**values)
 
 
+class Transaction:
+    """Writes that stand or fall together, on one connection in one transaction.
+
+    Settling a verification, the trader's correction it opens or closes, and the webhooks that
+    report it are written by one :class:`Transaction` (``with log.transaction() as tx``): a crash
+    or a database fault leaves either all of them or none, never a verdict without its webhook.
+    """
+
+    def __init__(self, log: EvidenceLog, conn: sa.Connection) -> None:
+        self.log = log
+        self.conn = conn
+
+    def settle(self, record: VerificationRecord, *, expected_attempts: int) -> bool | None:
+        """Write ``record`` (settled) over the run that ``expected_attempts`` says it continues.
+
+        The row must still be that run's: running, or a ``pending`` verdict being retried,
+        with ``attempts == expected_attempts``. Two runs of one verification (its process and
+        the sweeper that recovered it, or two retries past a lease) race here and exactly one
+        wins. Returns whether a caller was promised the verdict by webhook (and clears that
+        promise, so it is kept once), or None when another run settled it first (nothing is
+        written).
+        """
+        if record.state != "settled":
+            raise ValueError("settle() takes a settled record")
+        t = verifications_table
+        current = self.conn.execute(
+            self.log._for_update(sa.select(t.c.state, t.c.verdict, t.c.attempts,
+                                           t.c.notify_requested).where(t.c.id == record.id))
+        ).first()
+        if (current is None or current.attempts != expected_attempts
+                or not (current.state == "running" or current.verdict == "pending")):
+            return None
+        values = {name: getattr(record, name) for name in _RECORD_COLUMNS
+                  if name not in ("id", "created_at")}
+        self.conn.execute(sa.update(t).where(t.c.id == record.id)
+                          .values(**values, notify_requested=False))
+        self.log._point_trader_at(self.conn, record)
+        return bool(current.notify_requested)
+
+    def request_correction(self, trader_id: str, due_at: datetime) -> datetime:
+        """The trader must correct its data by ``due_at`` (an earlier open request stands);
+        return the due time in force."""
+        tt = traders_table
+        self.conn.execute(sa.update(tt).where(tt.c.trader_id == trader_id).values(
+            correction_due_at=sa.func.coalesce(tt.c.correction_due_at, due_at),
+            suspension_due_sent_at=sa.case(
+                (tt.c.correction_due_at.is_(None), sa.null()),
+                else_=tt.c.suspension_due_sent_at)))
+        due = self.conn.execute(sa.select(tt.c.correction_due_at)
+                                .where(tt.c.trader_id == trader_id)).scalar_one_or_none()
+        return due or due_at
+
+    def clear_correction(self, trader_id: str) -> bool:
+        """The trader's data is in order again; return whether a correction was open."""
+        tt = traders_table
+        result = self.conn.execute(
+            sa.update(tt).where(tt.c.trader_id == trader_id)
+            .where(tt.c.correction_due_at.is_not(None))
+            .values(correction_due_at=None, suspension_due_sent_at=None))
+        return bool(result.rowcount)
+
+    def claim_suspension(self, trader_id: str, now: datetime) -> bool:
+        """Mark the trader's ``trader.suspension_due`` as sent; False if it already was."""
+        tt = traders_table
+        return self.conn.execute(
+            sa.update(tt).where(tt.c.trader_id == trader_id)
+            .where(tt.c.suspension_due_sent_at.is_(None))
+            .values(suspension_due_sent_at=now)).rowcount == 1
+
+    def enqueue_webhook(self, *, client_id: str, url: str, event: str, payload: dict,
+                        verification_id: str, trader_id: str) -> str:
+        """Put a webhook in the outbox; the sender delivers it once this transaction commits.
+        Returns the delivery id."""
+        delivery_id = "whd_" + uuid.uuid4().hex
+        now = _utcnow()
+        self.conn.execute(sa.insert(webhook_deliveries_table).values(
+            id=delivery_id, client_id=client_id, url=url, event=event, payload=payload,
+            verification_id=verification_id, trader_id=trader_id, status="pending",
+            attempt_count=0, created_at=now, next_attempt_at=now))
+        return delivery_id
+
+
 class EvidenceLog:
     """The evidence log and webhook outbox on one database; safe to share between threads."""
 
@@ -387,6 +478,16 @@ class EvidenceLog:
         """A connection for reads (its transaction is rolled back at the end)."""
         with self.engine.connect() as conn:
             yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """A :class:`Transaction`: what it writes is committed together, or not at all."""
+        with self._write() as conn:
+            yield Transaction(self, conn)
+
+    def _for_update(self, query: sa.Select) -> sa.Select:
+        """``query`` locking its rows on PostgreSQL (SQLite's BEGIN IMMEDIATE already does)."""
+        return query.with_for_update() if self.dialect == "postgresql" else query
 
     def _insert(self, table: sa.Table) -> Any:
         """INSERT with ON CONFLICT support for the backend in use."""
@@ -487,28 +588,14 @@ class EvidenceLog:
     # -- corrections (Art 30(3)) --------------------------------------------------------------
 
     def request_correction(self, trader_id: str, due_at: datetime) -> datetime:
-        """The trader must correct its data by ``due_at`` (an earlier open request stands);
-        return the due time in force."""
-        tt = traders_table
-        with self._write() as conn:
-            conn.execute(sa.update(tt).where(tt.c.trader_id == trader_id).values(
-                correction_due_at=sa.func.coalesce(tt.c.correction_due_at, due_at),
-                suspension_due_sent_at=sa.case(
-                    (tt.c.correction_due_at.is_(None), sa.null()),
-                    else_=tt.c.suspension_due_sent_at)))
-            due = conn.execute(sa.select(tt.c.correction_due_at)
-                               .where(tt.c.trader_id == trader_id)).scalar_one_or_none()
-        return due or due_at
+        """:meth:`Transaction.request_correction` in a transaction of its own."""
+        with self.transaction() as tx:
+            return tx.request_correction(trader_id, due_at)
 
     def clear_correction(self, trader_id: str) -> bool:
-        """The trader's data is in order again; return whether a correction was open."""
-        tt = traders_table
-        with self._write() as conn:
-            result = conn.execute(
-                sa.update(tt).where(tt.c.trader_id == trader_id)
-                .where(tt.c.correction_due_at.is_not(None))
-                .values(correction_due_at=None, suspension_due_sent_at=None))
-        return bool(result.rowcount)
+        """:meth:`Transaction.clear_correction` in a transaction of its own."""
+        with self.transaction() as tx:
+            return tx.clear_correction(trader_id)
 
     def correction_due(self, trader_id: str) -> datetime | None:
         """When the trader must have corrected its data by, if a correction is open."""
@@ -517,11 +604,12 @@ class EvidenceLog:
             return conn.execute(sa.select(tt.c.correction_due_at)
                                 .where(tt.c.trader_id == trader_id)).scalar_one_or_none()
 
-    def claim_due_suspensions(self, now: datetime,
-                              limit: int = 100) -> list[tuple[str, str, datetime]]:
+    def due_suspensions(self, now: datetime,
+                        limit: int = 100) -> list[tuple[str, str, datetime]]:
         """Traders still rejected after their correction time, not yet reported, relationship
-        ongoing: each is claimed (marked sent) by exactly one caller. Returns
-        ``(trader_id, current verification id, correction due time)``."""
+        ongoing: ``(trader_id, current verification id, correction due time)``. Each is then
+        claimed with :meth:`Transaction.claim_suspension`, in the transaction that writes its
+        webhook."""
         tt = traders_table
         due = (sa.select(tt.c.trader_id, tt.c.current_verification_id, tt.c.correction_due_at)
                .where(tt.c.correction_due_at <= now)
@@ -529,14 +617,16 @@ class EvidenceLog:
                .where(tt.c.suspension_due_sent_at.is_(None))
                .where(tt.c.ended_at.is_(None))
                .order_by(tt.c.correction_due_at).limit(limit))
+        with self._read() as conn:
+            return [(r[0], r[1], r[2]) for r in conn.execute(due).all()]
+
+    def claim_due_suspensions(self, now: datetime,
+                              limit: int = 100) -> list[tuple[str, str, datetime]]:
+        """:meth:`due_suspensions`, each claimed (marked sent) by exactly one caller."""
         claimed = []
-        with self._write() as conn:
-            for trader_id, verification_id, due_at in conn.execute(due).all():
-                taken = conn.execute(
-                    sa.update(tt).where(tt.c.trader_id == trader_id)
-                    .where(tt.c.suspension_due_sent_at.is_(None))
-                    .values(suspension_due_sent_at=now))
-                if taken.rowcount:
+        for trader_id, verification_id, due_at in self.due_suspensions(now, limit):
+            with self.transaction() as tx:
+                if tx.claim_suspension(trader_id, now):
                     claimed.append((trader_id, verification_id, due_at))
         return claimed
 
@@ -629,9 +719,47 @@ class EvidenceLog:
         t = verifications_table
         due = sa.and_(t.c.verdict == "pending", t.c.next_retry_at <= now)
         lease = {"next_retry_at": now + timedelta(seconds=lease_s)}
-        claimed = self._claim(t, due, t.c.next_retry_at, lease, limit)
+        return self._load_claimed(self._claim(t, due, t.c.next_retry_at, lease, limit))
+
+    def claim_stale_running(
+        self, now: datetime, limit: int, lease_s: float
+    ) -> list[VerificationRecord]:
+        """Lease running verifications whose process gave up on them: past their recovery time.
+
+        A running verification carries in ``next_retry_at`` the time by which it must have
+        settled (its deadline and a margin): past it, the process that ran it has died, or lost
+        the database while settling. Each one returned is leased like
+        :meth:`claim_due_retries` (``next_retry_at`` moved to ``now + lease_s``), so exactly one
+        sweeper runs it again; if the first run still settles meanwhile, :meth:`Transaction.settle`
+        lets only one of them write. Rows from before migration 0005 carry no recovery time and
+        count from their ``created_at``.
+        """
+        t = verifications_table
+        stale = sa.and_(t.c.state == "running", sa.or_(
+            t.c.next_retry_at <= now,
+            sa.and_(t.c.next_retry_at.is_(None),
+                    t.c.created_at <= now - timedelta(seconds=lease_s))))
+        lease = {"next_retry_at": now + timedelta(seconds=lease_s)}
+        return self._load_claimed(self._claim(t, stale, t.c.created_at, lease, limit))
+
+    def request_notification(self, verification_id: str) -> bool:
+        """A caller stops waiting for a running verification: promise it the verdict by webhook.
+
+        True: the verification is still running, and whichever run settles it writes
+        ``verification.completed`` in its settling transaction. False: it has settled (read it),
+        or is unknown.
+        """
+        t = verifications_table
+        with self._write() as conn:
+            return conn.execute(
+                sa.update(t).where(t.c.id == verification_id, t.c.state == "running")
+                .values(notify_requested=True)
+            ).rowcount == 1
+
+    def _load_claimed(self, claimed: list[str]) -> list[VerificationRecord]:
         if not claimed:
             return []
+        t = verifications_table
         with self._read() as conn:
             rows = conn.execute(sa.select(t).where(t.c.id.in_(claimed))).mappings()
             records = {r["id"]: _record_from_row(r) for r in rows}
@@ -896,36 +1024,12 @@ class EvidenceLog:
 
     # -- webhook outbox -----------------------------------------------------------------------
 
-    def enqueue_webhook(
-        self,
-        *,
-        client_id: str,
-        url: str,
-        event: str,
-        payload: dict,
-        verification_id: str,
-        trader_id: str,
-    ) -> str:
+    def enqueue_webhook(self, *, client_id: str, url: str, event: str, payload: dict,
+                        verification_id: str, trader_id: str) -> str:
         """Store a webhook to send as soon as a sender is free; returns the delivery id."""
-        delivery_id = "whd_" + uuid.uuid4().hex
-        now = _utcnow()
-        with self._write() as conn:
-            conn.execute(
-                sa.insert(webhook_deliveries_table).values(
-                    id=delivery_id,
-                    client_id=client_id,
-                    url=url,
-                    event=event,
-                    payload=payload,
-                    verification_id=verification_id,
-                    trader_id=trader_id,
-                    status="pending",
-                    attempt_count=0,
-                    created_at=now,
-                    next_attempt_at=now,
-                )
-            )
-        return delivery_id
+        with self.transaction() as tx:
+            return tx.enqueue_webhook(client_id=client_id, url=url, event=event, payload=payload,
+                                      verification_id=verification_id, trader_id=trader_id)
 
     def claim_due_webhooks(
         self, now: datetime, limit: int, lease_s: float

@@ -22,13 +22,14 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.gateway import submissions
 from services.gateway.cache import VerdictCache
-from services.gateway.evidence import EvidenceLog, VerificationRecord
+from services.gateway.evidence import EvidenceLog, Transaction, VerificationRecord
+from services.gateway.sealing import SealingError
 from services.gateway.upstreams import ServiceClient
 from services.gateway.verdicts import Link, decide
 
@@ -58,15 +59,6 @@ class Outcome:
     result: dict[str, Any]
     #: A cache hit: the verification id and the JSON to send as it is.
     cached_json: tuple[str, str] | None = None
-
-
-@dataclass
-class _Job:
-    """Hand-over between the waiting request and the background run."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    done: bool = False
-    notify: bool = False
 
 
 class BodyIndex:
@@ -115,6 +107,14 @@ class Settings:
     verdict_ttl_s: int
     retry_schedule_s: tuple[float, ...]
     correction_days: float = 14.0
+    #: How long past its deadline a running verification may take to settle before the
+    #: sweeper takes it as abandoned (its process died, or lost the database) and runs it again.
+    recover_after_s: float = 30.0
+
+    @property
+    def lease_s(self) -> float:
+        """How long one run may hold a verification it took from the sweeper or the retries."""
+        return self.deadline_s + self.recover_after_s
 
 
 class Verifier:
@@ -162,23 +162,30 @@ class Verifier:
         vid = uuid.uuid4().hex
         leader = self.cache.lead(fp, vid, take_over=force)
         if leader is not None:
-            return self._follow(leader, wait_s)
+            outcome = self._follow(leader, wait_s)
+            if outcome is not None:
+                return outcome
+            # The lock names a verification the log does not hold: its process died between
+            # taking the lock and writing the record. Nothing runs it: take over.
+            self.cache.lead(fp, vid, take_over=True)
+        now = _now()
         record = VerificationRecord(
             id=vid, trader_id=sub["trader_id"], client_id=client_id, fingerprint=fp,
             state="running", verdict=None, items=None, reasons=None, checks=None,
             name_consistency=None, evidence=None, submission=submissions.redact(sub),
-            account_fingerprint=None, request_id=request_id, created_at=_now(),
+            account_fingerprint=None, request_id=request_id, created_at=now,
             settled_at=None, checked_at=None, expires_at=None,
+            # running: by then it must have settled, or the sweeper runs it again
+            next_retry_at=now + timedelta(seconds=self.settings.lease_s),
         )
         try:
             self.evidence.save(record, private_submission=sub)
         except Exception:
             self.cache.release(fp, vid)
             raise
-        job = _Job()
-        future = self.pool.submit(self._run, record, sub, job, request_id, priority)
+        future = self.pool.submit(self._run, record, sub, request_id, priority)
         future.add_done_callback(_log_failure)
-        return self._await(record, future, job, wait_s)
+        return self._await(record, future, wait_s)
 
     def reverify(self, trader_id: str, client_id: str, *, wait_s: float,
                  request_id: str | None = None,
@@ -201,44 +208,74 @@ class Verifier:
                            force=True, priority=priority)
 
     def retry(self, record: VerificationRecord) -> None:
-        """Run a pending verification again (called by the retry loop)."""
+        """Run a verification again: a due ``pending`` one, or a running one its process
+        abandoned (called by :class:`RetryLoop` with the record it leased).
+
+        Raises :class:`~services.gateway.sealing.SealingError` if its submission no longer
+        opens; a record without a sealed submission (purged meanwhile) is left alone.
+        """
         private = self.evidence.private_submission(record.id)
         if private is None:
+            log.warning("no sealed submission to run again", extra={"verification": record.id})
             return
-        record.state = "running"
-        self._run(record, private, _Job(), record.request_id, "batch")
+        self._run(record, private, record.request_id, "batch")
 
     # -- waiting ----------------------------------------------------------------------------------
 
-    def _await(self, record: VerificationRecord, future: Future, job: _Job,
-               wait_s: float) -> Outcome:
+    def _await(self, record: VerificationRecord, future: Future, wait_s: float) -> Outcome:
         try:
             return Outcome(200, future.result(timeout=wait_s))
         except FutureTimeout:
-            with job.lock:
-                if not job.done:
-                    job.notify = True
-                    return Outcome(202, self._running(record))
-            return Outcome(200, future.result())
+            pass
+        except Exception as e:
+            # The run failed after the record was written (the evidence log failed while
+            # settling, say): the work is accepted all the same; the sweeper settles it.
+            log.warning("verification left to the sweeper",
+                        extra={"verification": record.id, "error": type(e).__name__})
+        return self._stop_waiting(record.id, record.trader_id)
 
-    def _follow(self, leader_id: str, wait_s: float) -> Outcome:
+    def _stop_waiting(self, verification_id: str, trader_id: str | None) -> Outcome:
+        """The caller waited long enough: 202, with the verdict promised by webhook, if the
+        verification still runs; its verdict if it settled meanwhile.
+
+        The promise is written to the evidence log before the 202 is answered, and the run
+        that settles the verification (this process's, or the sweeper's after a crash) sends
+        the webhook in its settling transaction: a 202 is never forgotten.
+        """
+        if self.evidence.request_notification(verification_id):
+            record = self.evidence.get(verification_id)
+            if record is not None:
+                return Outcome(202, self._running(record))
+            return Outcome(202, self._placeholder(verification_id, trader_id))  # purged
+        record = self.evidence.get(verification_id)
+        if record is not None and record.state == "settled":
+            return Outcome(200, self.view(record))
+        return Outcome(202, self._placeholder(verification_id, trader_id))
+
+    def _follow(self, leader_id: str, wait_s: float) -> Outcome | None:
+        """Wait for the identical verification another request leads; None if the log does
+        not hold it (its process died before writing it: the caller takes over)."""
         result = self.cache.wait(leader_id, wait_s)
         if result is not None:
             return Outcome(200, result)
-        self.cache.request_notification(leader_id)
-        result = self.cache.wait(leader_id, 0)  # it may have landed meanwhile
-        if result is not None:
-            return Outcome(200, result)
         record = self.evidence.get(leader_id)
-        if record is not None and record.state == "settled":
+        if record is None:  # the leader may be writing it just now
+            result = self.cache.wait(leader_id, 1.0)
+            if result is not None:
+                return Outcome(200, result)
+            record = self.evidence.get(leader_id)
+            if record is None:
+                return None
+        if record.state == "settled":
             return Outcome(200, self.view(record))
-        return Outcome(202, {"id": leader_id, "state": "running", "verdict": None,
-                             "trader_id": record.trader_id if record else None})
+        return self._stop_waiting(leader_id, record.trader_id)
 
     # -- the work ---------------------------------------------------------------------------------
 
-    def _run(self, record: VerificationRecord, sub: dict[str, Any], job: _Job,
-             request_id: str | None, priority: str = "interactive") -> dict[str, Any]:
+    def _run(self, record: VerificationRecord, sub: dict[str, Any], request_id: str | None,
+             priority: str = "interactive") -> dict[str, Any]:
+        """Fan out, decide, and settle the verification with its webhooks in one transaction."""
+        expected_attempts = record.attempts
         previous = self.evidence.current(record.trader_id)
         try:
             checks = self._fan_out(sub, request_id, priority)
@@ -260,15 +297,30 @@ class Verifier:
             record.vat_key, record.registration_key = vat_key, registration_key
             record.checked_at = now
             record.settled_at = now
-            record.attempts += 1
+            record.attempts = expected_attempts + 1
             if decision.verdict == "pending":
                 record.expires_at = None
                 record.next_retry_at = now + timedelta(seconds=self._backoff(record.attempts))
             else:
                 record.expires_at = now + timedelta(seconds=self.settings.verdict_ttl_s)
                 record.next_retry_at = None
-            self.evidence.save(record)
             result = self.view(record)
+            old = previous.verdict if previous else None
+            before_pending = self._verdict_before_pending(record) if old == "pending" else old
+            with self.evidence.transaction() as tx:
+                notify = tx.settle(record, expected_attempts=expected_attempts)
+                if notify is not None:
+                    if notify:
+                        self._webhook(tx, EVENT_COMPLETED, record, result)
+                    correction = self._correction(tx, record, before_pending)
+                    if old is not None and old != record.verdict:
+                        self._webhook(tx, EVENT_CHANGED, record, {
+                            **result, "previous_verdict": old, "correction": correction})
+            if notify is None:  # another run of it settled first: its answer stands
+                log.info("verification settled by another run",
+                         extra={"verification": record.id})
+                settled = self.evidence.get(record.id)
+                return self.view(settled) if settled is not None else result
             if previous is not None and previous.fingerprint != record.fingerprint:
                 # Only the trader's current submission may answer from the cache: a trader
                 # going back to earlier data is verified again, not told an old verdict.
@@ -278,19 +330,14 @@ class Verifier:
             self.cache.publish(record.id, result)
         finally:
             self.cache.release(record.fingerprint, record.id)
-        with job.lock:
-            job.done = True
-            notify = job.notify or self.cache.notification_requested(record.id)
-        if notify:
-            self._webhook(EVENT_COMPLETED, record, result)
-        old = previous.verdict if previous else None
-        if old is not None and old != record.verdict:
-            changed = {**result, "previous_verdict": old,
-                       "correction": self._correction(record, old)}
-            self._webhook(EVENT_CHANGED, record, changed)
         log.info("verification settled", extra={
             "verification": record.id, "verdict": record.verdict, "attempts": record.attempts})
         return result
+
+    def _verdict_before_pending(self, record: VerificationRecord) -> str:
+        """The trader's last verdict other than ``pending`` (an upstream fault in between)."""
+        return next((r.verdict for r in self.evidence.history(record.trader_id, limit=20)
+                     if r.id != record.id and r.verdict not in (None, "pending")), "pending")
 
     def _fan_out(self, sub: dict[str, Any], request_id: str | None,
                  priority: str = "interactive") -> dict[str, Any]:
@@ -309,37 +356,45 @@ class Verifier:
                     "message": "The service did not answer within the deadline."}}
         return checks
 
-    def _correction(self, record: VerificationRecord, old: str) -> dict[str, Any] | None:
+    def _correction(self, tx: Transaction, record: VerificationRecord,
+                    old: str | None) -> dict[str, Any] | None:
         """Art 30(3): a trader that could trade and is now rejected must correct its data by
         a date, after which the marketplace is told to suspend it; a trader back in order
-        closes its correction. Returns what the ``verdict.changed`` webhook says of it."""
-        if old == "pending":  # an upstream fault in between: what was the verdict before it?
-            old = next((r.verdict for r in self.evidence.history(record.trader_id, limit=20)
-                        if r.id != record.id and r.verdict not in (None, "pending")), old)
+        closes its correction. Written in the settling transaction ``tx``; returns what the
+        ``verdict.changed`` webhook says of it. ``old``: the verdict before, ``pending``
+        looked through."""
         if record.verdict == "rejected" and old in _TRADING:
-            due = self.evidence.request_correction(
+            due = tx.request_correction(
                 record.trader_id, _now() + timedelta(days=self.settings.correction_days))
             return {"requested": True, "correct_by": _iso(due),
                     "reasons": [r for r in record.reasons or [] if r["severity"] == "error"]}
-        if record.verdict in _TRADING and self.evidence.clear_correction(record.trader_id):
+        if record.verdict in _TRADING and tx.clear_correction(record.trader_id):
             return {"requested": False, "closed": True}
         return None
 
     def send_due_suspensions(self) -> int:
         """Send ``trader.suspension_due`` for every trader whose correction time has passed
-        while still rejected (once per trader, across processes); return how many."""
+        while still rejected (once per trader, across processes); return how many.
+
+        Each trader is claimed and its webhook written in one transaction: a crash between
+        the two can neither lose the notice nor send it twice."""
         sent = 0
-        for _trader_id, verification_id, due_at in self.evidence.claim_due_suspensions(_now()):
+        now = _now()
+        for trader_id, verification_id, due_at in self.evidence.due_suspensions(now):
             record = self.evidence.get(verification_id)
             if record is None:
                 continue
-            log.warning("trader still rejected after its correction time: suspension due",
-                        extra={"verification": record.id})
-            self._webhook(EVENT_SUSPENSION_DUE, record, {
-                **self.view(record), "correction": {
-                    "requested": True,
-                    "correct_by": _iso(due_at),
-                    "reasons": [r for r in record.reasons or [] if r["severity"] == "error"]}})
+            with self.evidence.transaction() as tx:
+                if not tx.claim_suspension(trader_id, now):
+                    continue  # another process took it
+                log.warning("trader still rejected after its correction time: suspension due",
+                            extra={"verification": record.id})
+                self._webhook(tx, EVENT_SUSPENSION_DUE, record, {
+                    **self.view(record), "correction": {
+                        "requested": True,
+                        "correct_by": _iso(due_at),
+                        "reasons": [r for r in record.reasons or []
+                                    if r["severity"] == "error"]}})
             sent += 1
         return sent
 
@@ -347,11 +402,12 @@ class Verifier:
         schedule = self.settings.retry_schedule_s
         return schedule[min(attempts - 1, len(schedule) - 1)]
 
-    def _webhook(self, event: str, record: VerificationRecord, result: dict[str, Any]) -> None:
+    def _webhook(self, tx: Transaction, event: str, record: VerificationRecord,
+                 result: dict[str, Any]) -> None:
         target = self.webhook_target(record.client_id)
         if not target:
             return
-        self.evidence.enqueue_webhook(
+        tx.enqueue_webhook(
             client_id=record.client_id, url=target, event=event,
             payload={"event": event, "verification": result},
             verification_id=record.id, trader_id=record.trader_id,
@@ -381,6 +437,13 @@ class Verifier:
 
     def _running(self, record: VerificationRecord) -> dict[str, Any]:
         return {**self.view(record), "state": "running"}
+
+    @staticmethod
+    def _placeholder(verification_id: str, trader_id: str | None) -> dict[str, Any]:
+        """A running verification the log no longer shows (purged meanwhile)."""
+        return {"id": verification_id, "trader_id": trader_id, "state": "running",
+                "verdict": None, "items": None, "reasons": None, "checks": None,
+                "name_consistency": None, "evidence": None, "cached": False}
 
     def close(self) -> None:
         """Stop taking work (tests and shutdown)."""
@@ -469,32 +532,64 @@ def evidence_of(checks: dict[str, Any], links: Sequence[Link] = ()) -> dict[str,
 
 
 class RetryLoop(threading.Thread):
-    """Runs due pending verifications again, and sends the suspensions that fell due (Art
-    30(3)), in the background of a gateway process."""
+    """The gateway's sweeper: in the background of each gateway process, it runs again the
+    verifications that are due — ``pending`` ones on their retry schedule, and running ones
+    whose process abandoned them (it died, or lost the database while settling) — and sends
+    the suspensions that fell due (Art 30(3)).
 
-    def __init__(self, verifier: Verifier, poll_s: float = 5.0) -> None:
+    Work is leased in SQL (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so any number of gateway
+    processes share it and each verification runs in one of them; a lease that runs out (the
+    process died) frees it for the others. One record that fails (its sealed submission no
+    longer opens, say) is reported for that record and the pass goes on.
+    """
+
+    def __init__(self, verifier: Verifier, poll_s: float = 5.0, batch: int = 16) -> None:
         super().__init__(name="pending-retries", daemon=True)
         self.verifier = verifier
         self.poll_s = poll_s
+        self.batch = batch
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         while not self._stop_event.wait(self.poll_s):
             try:
                 self.run_once()
-            except Exception:  # the loop must survive a failing pass; the error is logged
-                log.exception("pending retry pass failed")
+            except Exception:  # the loop must survive a failing pass (the database is down)
+                log.exception("sweeper pass failed")
 
     def run_once(self) -> int:
-        """Retry every due pending verification this process can claim, and send the
-        suspensions that fell due; return how many verifications were retried."""
+        """Run again every abandoned or due verification this process can lease (in parallel,
+        on the verifier's pool), and send the suspensions that fell due; return how many
+        verifications were run again."""
+        evidence, lease_s = self.verifier.evidence, self.verifier.settings.lease_s
         done = 0
-        for record in self.verifier.evidence.due_for_retry(_now()):
-            if self.verifier.cache.claim(f"retry:{record.id}:{record.attempts}", 120):
-                self.verifier.retry(record)
-                done += 1
+        for claim in (evidence.claim_stale_running, evidence.claim_due_retries):
+            while not self._stop_event.is_set():
+                records = claim(_now(), self.batch, lease_s)
+                futures = [self.verifier.pool.submit(self._run_one, r) for r in records]
+                done += sum(f.result() for f in futures)
+                if len(records) < self.batch:
+                    break
         self.verifier.send_due_suspensions()
         return done
+
+    def _run_one(self, record: VerificationRecord) -> bool:
+        """Run one leased verification; report a failure for this record only."""
+        what = "recovered" if record.state == "running" else "retried"
+        try:
+            self.verifier.retry(record)
+        except SealingError:
+            # Left leased: it is tried again after the lease, e.g. once the key is back.
+            log.error("sealed submission does not open: verification cannot be run again "
+                      "(configure the key it was sealed with)",
+                      extra={"verification": record.id})
+            return False
+        except Exception:
+            log.exception("verification could not be run again",
+                          extra={"verification": record.id})
+            return False
+        log.info("verification %s", what, extra={"verification": record.id})
+        return True
 
     def stop(self) -> None:
         """End the loop after the current pass."""
