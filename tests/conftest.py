@@ -7,11 +7,13 @@ import random
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pytest
 import redis
@@ -122,12 +124,16 @@ def wait_blocked(store: Store, at_least: int, timeout_s: float = 5.0) -> None:
     raise AssertionError(f"fewer than {at_least} Redis clients blocked after {timeout_s} s")
 
 
-def wait_http(url: str, proc: subprocess.Popen, timeout_s: float = 20) -> None:
+def wait_http(url: str, proc: subprocess.Popen, timeout_s: float = 20,
+              output: Callable[[], str] | None = None) -> None:
     """Wait until ``url`` answers (any status), or fail with the process's output."""
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
         if proc.poll() is not None:
-            out = proc.stdout.read() if proc.stdout else ""
+            if output is not None:
+                out = output()
+            else:
+                out = proc.stdout.read() if proc.stdout else ""
             raise RuntimeError(f"process exited with {proc.returncode}:\n{out}")
         try:
             requests.get(url, timeout=0.5)
@@ -139,24 +145,38 @@ def wait_http(url: str, proc: subprocess.Popen, timeout_s: float = 20) -> None:
 
 
 class Processes:
-    """Real processes started on free ports, each waited for, all stopped by :meth:`stop_all`."""
+    """Real processes started on free ports, each waited for, all stopped by :meth:`stop_all`.
+
+    Their output goes to a temporary file, never to a pipe nobody reads: a process that logs
+    more than a pipe holds (64 KiB) would block on its next log line.
+    """
 
     def __init__(self) -> None:
         self.procs: list[subprocess.Popen] = []
+        self._logs: dict[int, IO[str]] = {}
 
     def start(self, argv: list[str], *, health: str = "/healthz",
               env: dict[str, str] | None = None, port: int | None = None) -> str:
         """Start ``argv`` (``{port}`` and ``{python}`` are filled in); return its base URL."""
         port = port or free_port()
         full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+        log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed by stop_all)
         proc = subprocess.Popen(
             [a.format(port=port, python=sys.executable) for a in argv],
-            cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, text=True,
         )
         self.procs.append(proc)
+        self._logs[proc.pid] = log
         base = f"http://127.0.0.1:{port}"
-        wait_http(base + health, proc)
+        wait_http(base + health, proc, output=lambda: self.output(proc))
         return base
+
+    def output(self, proc: subprocess.Popen) -> str:
+        """What ``proc`` has printed so far."""
+        log = self._logs[proc.pid]
+        log.flush()
+        log.seek(0)
+        return log.read()
 
     def stop_all(self) -> None:
         """Terminate every process started, then reap them."""
@@ -168,8 +188,7 @@ class Processes:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-            if proc.stdout:
-                proc.stdout.close()
+            self._logs.pop(proc.pid).close()
         self.procs.clear()
 
 

@@ -562,16 +562,22 @@ class RetryLoop(threading.Thread):
         on the verifier's pool), and send the suspensions that fell due; return how many
         verifications were run again."""
         evidence, lease_s = self.verifier.evidence, self.verifier.settings.lease_s
-        done = 0
-        for claim in (evidence.claim_stale_running, evidence.claim_due_retries):
-            while not self._stop_event.is_set():
-                records = claim(_now(), self.batch, lease_s)
-                futures = [self.verifier.pool.submit(self._run_one, r) for r in records]
-                done += sum(f.result() for f in futures)
-                if len(records) < self.batch:
-                    break
+        done, more = 0, True
+        while more and not self._stop_event.is_set():
+            # A batch of each kind in turn: a long backlog of pending retries must not starve
+            # the recovery of abandoned verifications, nor the other way round.
+            records = [*evidence.claim_stale_running(_now(), self.batch, lease_s),
+                       *evidence.claim_due_retries(_now(), self.batch, lease_s)]
+            futures = [self.verifier.pool.submit(self._run_one, r) for r in records]
+            done += sum(f.result() for f in futures)
+            more = self._full(records)
         self.verifier.send_due_suspensions()
         return done
+
+    def _full(self, records: list[VerificationRecord]) -> bool:
+        """Whether one of the two claims came back full (more may be waiting)."""
+        running = sum(1 for r in records if r.state == "running")
+        return self.batch in (running, len(records) - running)
 
     def _run_one(self, record: VerificationRecord) -> bool:
         """Run one leased verification; report a failure for this record only."""
