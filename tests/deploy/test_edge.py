@@ -72,6 +72,21 @@ def render(template: str, **values: str) -> str:
     return re.sub(r"\$\{(\w+)\}", one, template)
 
 
+def start_nginx(procs: Processes, tmp: Path, upstream: str) -> str:
+    """nginx with the project's template in the prefix ``tmp``, proxying to ``upstream``
+    (host:port); its base URL. The configuration must pass ``nginx -t`` first."""
+    port = free_port()
+    (tmp / "conf.d").mkdir()
+    (tmp / "conf.d" / "gateway.conf").write_text(render(
+        TEMPLATE.read_text(), NGINX_PORT=f"127.0.0.1:{port}", GATEWAY_UPSTREAM=upstream))
+    (tmp / "nginx.conf").write_text(MAIN_CONF.format(dir=tmp))
+    argv = [nginx_binary(), "-p", str(tmp), "-c", str(tmp / "nginx.conf"),
+            "-e", str(tmp / "error.log")]
+    check = subprocess.run([*argv, "-t"], capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stderr
+    return procs.start(argv, port=port)
+
+
 @dataclass
 class Edge:
     nginx: str     # base URL of nginx
@@ -90,19 +105,7 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
             env={"TRACE30_SANDBOX": "1", "TRACE30_REDIS_URL": REDIS_URL,
                  "TRACE30_REDIS_PREFIX": prefix, "TRACE30_LOG_LEVEL": "WARNING",
                  "TRACE30_DATABASE_URL": f"sqlite:///{tmp}/evidence.sqlite3"})
-        port = free_port()
-        (tmp / "conf.d").mkdir()
-        (tmp / "conf.d" / "gateway.conf").write_text(render(
-            TEMPLATE.read_text(), NGINX_PORT=f"127.0.0.1:{port}",
-            GATEWAY_UPSTREAM=gunicorn.removeprefix("http://")))
-        (tmp / "nginx.conf").write_text(MAIN_CONF.format(dir=tmp))
-        binary = nginx_binary()
-        check = subprocess.run([binary, "-t", "-p", str(tmp), "-c", str(tmp / "nginx.conf"),
-                                "-e", str(tmp / "error.log")],
-                               capture_output=True, text=True, check=False)
-        assert check.returncode == 0, check.stderr
-        nginx = procs.start([binary, "-p", str(tmp), "-c", str(tmp / "nginx.conf"),
-                             "-e", str(tmp / "error.log")], port=port)
+        nginx = start_nginx(procs, tmp, upstream=gunicorn.removeprefix("http://"))
         yield Edge(nginx, gunicorn, tmp)
     finally:
         procs.stop_all()
@@ -115,7 +118,11 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
 
 @contextmanager
 def idle_connections(base: str, count: int = IDLE_CONNECTIONS) -> Iterator[list[socket.socket]]:
-    """``count`` connections that stall: half send nothing, half half a request (slowloris)."""
+    """``count`` connections that stall: half send nothing, half half a request (slowloris).
+
+    They are opened a few milliseconds apart, as clients arrive: both gunicorn workers then
+    race for each one, where a burst would mostly go to whichever worker is awake.
+    """
     host, port = base.removeprefix("http://").split(":")
     socks: list[socket.socket] = []
     try:
@@ -124,6 +131,7 @@ def idle_connections(base: str, count: int = IDLE_CONNECTIONS) -> Iterator[list[
             if i % 2:
                 s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
             socks.append(s)
+            time.sleep(0.02)
         yield socks
     finally:
         for s in socks:
@@ -170,6 +178,19 @@ def test_nginx_forwards_what_the_gateway_needs(edge: Edge) -> None:
     assert resp.headers["Content-Type"].startswith("application/problem+json")
     assert resp.json()["status"] == 413
     assert "nginx" not in resp.text
+
+
+def test_gateway_down_is_a_problem_not_nginx_html(processes: Processes, tmp_path: Path) -> None:
+    """When nothing answers behind it, nginx says so in the suite's format, with Retry-After."""
+    upstream = f"127.0.0.1:{free_port()}"  # nobody listens there
+    nginx = start_nginx(processes, tmp_path, upstream)
+    resp = requests.post(nginx + "/v1/verifications", json={}, timeout=10)
+    assert resp.status_code == 503
+    assert resp.headers["Content-Type"].startswith("application/problem+json")
+    assert resp.headers["Retry-After"] == "5"
+    body = resp.json()
+    assert body["status"] == 503
+    assert body["request_id"] == resp.headers["X-Request-ID"]
 
 
 def directives(text: str, block: str) -> dict[str, list[str]]:
