@@ -53,6 +53,15 @@ SETTINGS: dict[str, Setting] = {
     ),
     "REDIS_PREFIX": Setting("trace30:", "Prefix of every Redis key trace30 writes."),
     "REDIS_TIMEOUT_S": Setting(0.5, "Connect and read timeout of Redis calls, seconds.", float),
+    "ALLOWED_HOSTS": Setting(
+        "",
+        "Host names this service answers to, comma-separated: 'api.example.com' exactly, "
+        "'.example.com' also its subdomains, '*' any (no port). A request naming another Host "
+        "gets a 400; /healthz and /readyz answer any (probes come with the pod IP). Unset: any "
+        "host in sandbox; outside sandbox localhost, 127.0.0.1, [::1] and dotless names (the "
+        "compose and Kubernetes service names, vat:8101), so a public name such as the "
+        "gateway's behind its proxy must be listed. See shared/hosts.py.",
+    ),
     # VAT service and VIES
     "VIES_URL": Setting(
         VIES_PRODUCTION_URL, "VIES SOAP endpoint address.", str, VIES_SANDBOX_URL

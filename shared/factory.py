@@ -1,7 +1,8 @@
 """``create_base_app``: the Flask app every service starts from, with the shared pieces applied.
 
-Order matters: configuration first (later pieces read it), then logging, errors, auth, Redis,
-health and OpenAPI. Each service's ``create_app`` calls this, then adds its own blueprint.
+Order matters: configuration first (later pieces read it), then logging, errors, the Host check,
+auth, Redis, health and OpenAPI. Each service's ``create_app`` calls this, then adds its own
+blueprint.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 from flask import Flask
 
-from shared import auth, config, errors, health, logs, openapi, redis_client
+from shared import auth, config, errors, health, hosts, logs, openapi, redis_client
 
 
 def create_base_app(
@@ -32,6 +33,7 @@ def create_base_app(
     config.init_app(app, config_overrides)
     logs.init_app(app, service)
     errors.init_app(app)
+    hosts.init_app(app)  # before auth: a Host not allowed is refused whatever else is wrong
     if internal_auth:
         auth.init_app(app)
     store = redis_client.init_app(app)

@@ -3,7 +3,7 @@
 No Docker engine runs here, so the files are checked as data: every process of the suite has a
 compose service on its port, running a module that exists, with a health check; every
 ``TRACE30_*`` variable is a real setting; the sandbox overlay points each service at a
-simulator service that exists.
+simulator service that exists; the gateway is reached only through nginx.
 """
 
 from __future__ import annotations
@@ -64,12 +64,17 @@ def command_target(command: list[str]) -> str:
     return command[command.index("-m") + 1]
 
 
+#: Processes of the suite that clients reach through a proxy, and the proxy's compose service.
+BEHIND_PROXY = {"gateway": "nginx"}
+
+
 def test_every_service_of_the_suite_is_in_compose(compose: dict, sandbox: dict) -> None:
     for c in components():
         services = sandbox if c.sandbox_only else compose
         assert c.name in services, f"{c.name} missing from compose"
         svc = services[c.name]
-        assert f"{c.port}:{c.port}" in svc["ports"]
+        published_by = services[BEHIND_PROXY.get(c.name, c.name)]
+        assert f"{c.port}:{c.port}" in published_by["ports"]
         assert command_target(svc["command"]) == command_target(list(c.argv))
         assert importlib.util.find_spec(command_target(svc["command"])) is not None
         assert "healthcheck" in svc
@@ -81,6 +86,8 @@ def test_every_service_of_the_suite_is_in_compose(compose: dict, sandbox: dict) 
 def test_environment_names_real_settings(compose: dict, sandbox: dict) -> None:
     for services in (compose, sandbox):
         for name, svc in services.items():
+            if name in ("redis", "nginx"):
+                continue  # other images, their own variables
             for var in (svc.get("environment") or {}):
                 assert var in GUNICORN_VARS or var.removeprefix("TRACE30_") in SETTINGS, (
                     f"{name}: {var} is not a trace30 setting")
@@ -157,3 +164,49 @@ def test_dashboard_templates_are_package_data() -> None:
     assert shipped
     files = {f for pattern in shipped for f in gateway.glob(pattern)}
     assert {f for f in gateway.rglob("*") if f.suffix in (".html", ".css")} == files
+
+
+def published(services: dict) -> dict[str, str]:
+    """Host port -> the compose service publishing it."""
+    return {str(p).split(":")[0]: name for name, svc in services.items()
+            for p in svc.get("ports") or ()}
+
+
+def test_gateway_is_reached_only_through_nginx(compose: dict, sandbox: dict) -> None:
+    """Finding 7: gunicorn's threads wait on idle clients, so clients get nginx, never it."""
+    gateway, nginx = compose["gateway"], compose["nginx"]
+    assert "ports" not in gateway and "ports" not in sandbox.get("gateway", {})
+    assert published(compose)["8080"] == "nginx"
+    assert "8080" not in published(sandbox)
+    bind = gateway["command"][gateway["command"].index("-b") + 1]
+    assert gateway["expose"] == [bind.rsplit(":", 1)[1]]
+
+    assert nginx["image"].startswith("nginx:")
+    assert nginx["ports"] == ["8080:8080"]
+    assert nginx["depends_on"]["gateway"]["condition"] == "service_healthy"
+    assert "8080/healthz" in " ".join(nginx["healthcheck"]["test"])
+
+
+def test_nginx_runs_the_projects_template(compose: dict) -> None:
+    """The template is mounted where the nginx image renders templates, and every variable it
+    uses is set: the port nginx publishes, the gateway's service name and port."""
+    nginx, gateway = compose["nginx"], compose["gateway"]
+    (mount,) = nginx["volumes"]
+    source, target, mode = mount.split(":")
+    template = ROOT / source
+    assert template.is_file() and template.suffix == ".template"
+    assert target == "/etc/nginx/templates/default.conf.template"  # replaces the image's site
+    assert mode == "ro"
+    env = nginx["environment"]
+    assert set(re.findall(r"\$\{(\w+)\}", template.read_text())) <= set(env)
+    assert env["NGINX_PORT"] == nginx["ports"][0].split(":")[1]
+    bind = gateway["command"][gateway["command"].index("-b") + 1]
+    assert env["GATEWAY_UPSTREAM"] == "gateway:" + bind.rsplit(":", 1)[1]
+
+
+def test_gateway_is_told_its_public_names(compose: dict) -> None:
+    """Behind nginx the gateway sees the client's Host: the public name must be settable."""
+    assert compose["gateway"]["environment"]["TRACE30_ALLOWED_HOSTS"] == (
+        "${TRACE30_ALLOWED_HOSTS:-}")
+    for name in ("vat", "registry", "payment"):  # called as vat:8101: the default allows it
+        assert "TRACE30_ALLOWED_HOSTS" not in compose[name]["environment"]
