@@ -84,7 +84,7 @@ def test_killed_worker_loses_nothing_and_rerun_resumes(batch: Batch, tmp_path: P
     victim = batch.start_worker()
     store = Store(redis.Redis.from_url(REDIS_URL, decode_responses=True),
                   batch.env["TRACE30_REDIS_PREFIX"])
-    keys = RunKeys(store, run_id)
+    keys = RunKeys(store, run_id, "default")
     end = time.monotonic() + 30
     leases = store.key("batch", run_id, "lease", "*")
     while not list(store.client.scan_iter(match=leases)):
