@@ -512,3 +512,84 @@ def test_end_relationship_needs_the_onboarding_or_ops_scope(gateway_config: dict
             assert client.post("/v1/traders/anyone/end", headers=headers).status_code == 404
     finally:
         shutdown(app)
+
+
+# -- tenants ------------------------------------------------------------------------------------
+
+
+def test_purge_deletes_one_tenants_ended_trader_and_keeps_the_others_of_the_same_id(
+    gateway_config: dict, store: Store, rq_conn: redis.Redis,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """shop-a ended its relationship with a trader months ago; shop-b still trades with a
+    trader of the same id and the same data. The purge deletes shop-a's, in SQL and in Redis
+    (verdict cache by shop-a's fingerprint, shop-a's batch runs and jobs), and nothing of
+    shop-b's; its report counts per tenant and names no trader."""
+    keys = [{"id": f"{t}-staff", "key": f"purge-test-{t}-key", "tenant": t,
+             "scopes": ["onboarding", "ops"]} for t in ("shop-a", "shop-b")]
+    app = create_app({**gateway_config, "GATEWAY_API_KEYS": json.dumps(keys)})
+    http = app.test_client()
+    a_key = {"Authorization": "Bearer purge-test-shop-a-key", "Prefer": "wait=15"}
+    b_key = {"Authorization": "Bearer purge-test-shop-b-key", "Prefer": "wait=15"}
+    sub = trader("retention-tenant", 7)
+    tid = sub["trader_id"]
+    k = store.key
+    runs = {"shop-a": f"shop-a-{RUN}", "shop-b": f"shop-b-{RUN}"}
+    queue = Queue(jobs.queue_name(purge_settings(gateway_config)), connection=rq_conn)
+    try:
+        found = {}
+        for tenant, headers in (("shop-a", a_key), ("shop-b", b_key)):
+            resp = http.post("/v1/verifications", json=sub, headers=headers)
+            assert resp.status_code == 200 and resp.get_json()["cached"] is False
+            found[tenant] = resp.get_json()
+            run = runs[tenant]
+            store.client.hset(k("batch", run, "meta"), "tenant", tenant)
+            store.client.hset(k("batch", run, "results"), tid, json.dumps({"trader_id": tid}))
+            store.client.hset(k("batch", run, "items"), tid, "sealed-submission")
+            store.client.set(k("batch", run, "lease", trader_hash(tid, tenant)), "1")
+            queue.enqueue("trace30.jobs.reverify_trader", run, tid, tenant,
+                          job_id=jobs.job_id(run, tenant, tid))
+        a, b = found["shop-a"], found["shop-b"]
+        assert a["fingerprint"] != b["fingerprint"]
+        resp = http.post(f"/v1/traders/{tid}/end", headers=a_key, json={
+            "ended_at": (datetime.now(UTC) - timedelta(days=200)).isoformat()})
+        assert resp.status_code == 200
+        assert store.client.exists(k("gateway", "verdict", a["fingerprint"]))
+
+        caplog.set_level(logging.INFO)
+        caplog.clear()  # the purge's records only (the gateway's name its paths)
+        report = purge(purge_settings(gateway_config), retention_days=RETENTION_DAYS,
+                       dry_run=False)
+
+        hashed = trader_hash(tid, "shop-a")
+        assert report.traders == [hashed] and report.by_tenant == {"shop-a": 1}
+        assert report.tenant_of == {hashed: "shop-a"}
+        assert report.sql == {"webhook_attempts": 0, "webhook_deliveries": 0,
+                              "staff_actions": 1, "traders": 1, "verifications": 1}
+        assert {kind: n for kind, n in report.redis.items() if n} == {
+            "gateway:verdict": 1, "gateway:result": 1, "batch:results": 1, "batch:items": 1,
+            "batch:lease": 1, "rq:jobs": 1}
+        summary = report.summary()
+        assert "per tenant: shop-a=1" in summary and f"{hashed}  tenant=shop-a" in summary
+        assert_no_personal_data(summary + rendered(caplog), [sub])
+        # shop-a's trader is gone, everywhere
+        assert http.get(f"/v1/traders/{tid}", headers=a_key).status_code == 404
+        assert http.get(f"/v1/verifications/{a['id']}", headers=b_key).status_code == 404
+        assert not store.client.exists(k("gateway", "verdict", a["fingerprint"]))
+        assert not store.client.hexists(k("batch", runs["shop-a"], "results"), tid)
+        assert not rq_conn.exists(f"rq:job:{jobs.job_id(runs['shop-a'], 'shop-a', tid)}")
+        # shop-b's trader of the same id is all there
+        current = http.get(f"/v1/traders/{tid}", headers=b_key)
+        assert current.status_code == 200 and current.get_json()["id"] == b["id"]
+        assert store.client.exists(k("gateway", "verdict", b["fingerprint"]))
+        assert store.client.exists(k("gateway", "result", b["id"]))
+        assert store.client.hexists(k("batch", runs["shop-b"], "results"), tid)
+        assert store.client.hexists(k("batch", runs["shop-b"], "items"), tid)
+        assert store.client.exists(k("batch", runs["shop-b"], "lease",
+                                     trader_hash(tid, "shop-b")))
+        assert jobs.job_id(runs["shop-b"], "shop-b", tid) in queue.get_job_ids()
+        again = http.post("/v1/verifications", json=sub, headers=b_key).get_json()
+        assert again["cached"] is True and again["id"] == b["id"]
+    finally:
+        shutdown(app)
+        queue.delete(delete_jobs=True)
