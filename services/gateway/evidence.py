@@ -10,9 +10,10 @@ module keeps that record durably:
     consultation number, register source URL and raw status), the verdict, its reasons and the
     timestamps; a ``pending`` verdict also carries when the gateway retries it.
 ``traders``
-    one row per trader: its current (latest settled) verification and verdict, and when the
-    relationship ended (``ended_at``, set by ``POST /v1/traders/{id}/end``; the retention purge
-    deletes everything about a trader six months after it).
+    one row per trader (``(tenant_id, trader_id)``): its current (latest settled) verification
+    and verdict, and when the relationship ended (``ended_at``, set by
+    ``POST /v1/traders/{id}/end``; the retention purge deletes everything about a trader six
+    months after it).
 ``webhook_deliveries`` and ``webhook_attempts``
     the webhook outbox: a delivery is written in the same database as the verification it
     reports, leased by one sender at a time (:meth:`EvidenceLog.claim_due_webhooks`), and every
