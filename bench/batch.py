@@ -83,7 +83,7 @@ def seed(url: str, count: int) -> None:
                "vat_number": number, "self_certification": {"accepted": True}}
         record = VerificationRecord(
             id=uuid.uuid4().hex, trader_id=sub["trader_id"], client_id="sandbox",
-            fingerprint=submissions.fingerprint(sub, "sandbox"), state="settled",
+            fingerprint=submissions.fingerprint(sub, "default"), state="settled",
             verdict="verified", items={}, reasons=[], checks={}, name_consistency={},
             evidence={}, submission=submissions.redact(sub), account_fingerprint=None,
             request_id=None, created_at=now, settled_at=now, checked_at=now, expires_at=None)

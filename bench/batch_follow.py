@@ -43,9 +43,10 @@ def main() -> int:
     traders = [f"trader-{i:07d}" for i in range(count)]
     try:
         started = time.perf_counter()
-        queued = batch.enqueue(settings, store, queue, run_id, dict.fromkeys(traders, ""))
+        queued = batch.enqueue(settings, store, queue, run_id, dict.fromkeys(traders, ""),
+                               tenant="default")
         enqueue_s = time.perf_counter() - started
-        keys = RunKeys(store, run_id)
+        keys = RunKeys(store, run_id, "default")
         started = time.perf_counter()
         alive = batch._alive(store, queue, keys, run_id, traders)
         registries_s = time.perf_counter() - started

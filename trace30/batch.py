@@ -1,9 +1,14 @@
 """``trace30 reverify``: select traders, queue one job each, follow the run, report changes.
 
-A run has an id. By default it is derived from the selection (or the input file's content) and
-today's date, so running the same command again the same day resumes the run: traders with a
-result are not redone, traders whose job is queued or running are left alone, and traders whose
-job was lost (its worker died: its lease lapsed) or failed are queued again.
+A run re-verifies the traders of one tenant (``--tenant``, default ``default``): only its
+traders are selected, its jobs look traders up in it, and the run keeps its tenant in its
+``meta``; resuming a run with another ``--tenant`` is refused.
+
+A run has an id. By default it is derived from the tenant, the selection (or the input file's
+content) and today's date (``{tenant}-{day}-{digest}``), so running the same command again the
+same day resumes the run: traders with a result are not redone, traders whose job is queued or
+running are left alone, and traders whose job was lost (its worker died: its lease lapsed) or
+failed are queued again.
 
 While following a run (``--wait``, the default) the command shows a progress bar with the rate
 and the time left, re-queues lost jobs, and at the end writes the report,
@@ -37,6 +42,7 @@ from rq.registry import (
     StartedJobRegistry,
 )
 
+from services.gateway.access import valid_tenant
 from services.gateway.evidence import EvidenceLog
 from services.gateway.schemas import SubmissionSchema
 from services.gateway.sealing import Sealer, check_keys
@@ -56,9 +62,10 @@ __all__ = ["BatchError", "reverify_command"]
 _ACTIVE = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED}
 
 
-def _run_id(selection: str) -> str:
+def _run_id(tenant: str, selection: str) -> str:
     day = datetime.now(UTC).strftime("%Y%m%d")
-    return f"{day}-{hashlib.sha256(selection.encode()).hexdigest()[:10]}"
+    digest = hashlib.sha256(f"{tenant}\0{selection}".encode()).hexdigest()[:10]
+    return f"{tenant}-{day}-{digest}"
 
 
 def _nest(row: dict[str, str]) -> dict[str, Any]:
@@ -112,9 +119,9 @@ def read_submissions(path: Path) -> dict[str, dict[str, Any]]:
     return subs
 
 
-def select_traders(settings: dict[str, Any], *, select_all: bool, not_checked_days: int | None,
-                   verdicts: list[str]) -> list[str]:
-    """Trader ids from the evidence log (relationships that ended are left out)."""
+def select_traders(settings: dict[str, Any], *, tenant: str, select_all: bool,
+                   not_checked_days: int | None, verdicts: list[str]) -> list[str]:
+    """The tenant's trader ids from the evidence log (relationships that ended are left out)."""
     evidence = EvidenceLog(settings["DATABASE_URL"],
                            check_keys(settings["EVIDENCE_SEALING_KEYS"],
                                       sandbox=settings["SANDBOX"]))
@@ -125,22 +132,25 @@ def select_traders(settings: dict[str, Any], *, select_all: bool, not_checked_da
         ids: list[str] = []
         wanted: list[str | None] = list(verdicts) or [None]  # None: every verdict
         for verdict in wanted:
-            ids.extend(evidence.traders(verdict=verdict, checked_before=before))
+            ids.extend(evidence.traders(tenant=tenant, verdict=verdict, checked_before=before))
         return list(dict.fromkeys(ids))
     finally:
         evidence.close()
 
 
 def enqueue(settings: dict[str, Any], store: Store, queue: Queue, run_id: str,
-            items: dict[str, str]) -> int:
-    """Record the run's traders and queue a job for each one without a result or live job.
+            items: dict[str, str], *, tenant: str) -> int:
+    """Record the run's traders (of ``tenant``) and queue a job for each one without a result
+    or live job.
 
     Everything goes in batches (one Redis round trip per thousand traders, not several per
     trader): the follower calls this every few seconds to re-queue lost jobs, and with hundreds
     of thousands of traders per-trader round trips would take the CPU the workers need.
     """
-    keys = RunKeys(store, run_id)
+    keys = RunKeys(store, run_id, tenant)
     ttl = settings["BATCH_RESULT_TTL_S"]
+    # The tenant first: the purge reads it to know whose traders the run's hashes name.
+    store.client.hsetnx(keys.meta, "tenant", tenant)
     if items:
         for chunk in _chunks(list(items.items())):
             store.client.hset(keys.items, mapping=dict(chunk))
@@ -156,8 +166,8 @@ def enqueue(settings: dict[str, Any], store: Store, queue: Queue, run_id: str,
     for chunk in _chunks(lost):
         with queue.connection.pipeline() as pipe:
             queue.enqueue_many([
-                Queue.prepare_data(reverify_trader, (run_id, trader_id),
-                                   job_id=job_id(run_id, trader_id), retry=retry,
+                Queue.prepare_data(reverify_trader, (run_id, trader_id, tenant),
+                                   job_id=job_id(run_id, tenant, trader_id), retry=retry,
                                    result_ttl=ttl, failure_ttl=ttl, timeout=timeout)
                 for trader_id in chunk
             ], pipeline=pipe)
@@ -175,11 +185,12 @@ def _chunks(values: list[Any], size: int = 1000) -> Iterator[list[Any]]:
         yield values[i:i + size]
 
 
-def _jobs(queue: Queue, run_id: str, trader_ids: list[str]) -> dict[str, Job]:
+def _jobs(queue: Queue, run_id: str, tenant: str, trader_ids: list[str]) -> dict[str, Job]:
     """The run's jobs of ``trader_ids`` that exist, fetched a thousand at a time."""
     found: dict[str, Job] = {}
     for chunk in _chunks(trader_ids):
-        jobs = Job.fetch_many([job_id(run_id, t) for t in chunk], connection=queue.connection)
+        jobs = Job.fetch_many([job_id(run_id, tenant, t) for t in chunk],
+                              connection=queue.connection)
         found.update((t, j) for t, j in zip(chunk, jobs, strict=True) if j is not None)
     return found
 
@@ -192,7 +203,7 @@ def _alive(store: Store, queue: Queue, keys: RunKeys, run_id: str,
     the others (lost jobs, and jobs caught between two registries while we looked) are
     fetched and judged one by one, so a pass over a run of 100,000 traders stays cheap.
     """
-    by_job = {job_id(run_id, t): t for t in trader_ids}
+    by_job = {job_id(run_id, keys.tenant, t): t for t in trader_ids}
     waiting = set(queue.get_job_ids())
     for registry in (ScheduledJobRegistry(queue=queue), DeferredJobRegistry(queue=queue)):
         waiting.update(registry.get_job_ids(cleanup=False))
@@ -217,27 +228,27 @@ def _leased(store: Store, keys: RunKeys, trader_ids: list[str]) -> set[str]:
 def _alive_by_status(store: Store, queue: Queue, keys: RunKeys, run_id: str,
                      trader_ids: list[str]) -> set[str]:
     """The traders whose job's own status says waiting, or running with its lease."""
-    jobs = _jobs(queue, run_id, trader_ids)
+    jobs = _jobs(queue, run_id, keys.tenant, trader_ids)
     alive = {t for t, j in jobs.items()
              if j.get_status(refresh=False) in _ACTIVE - {JobStatus.STARTED}}
     started = [t for t, j in jobs.items() if j.get_status(refresh=False) == JobStatus.STARTED]
     return alive | _leased(store, keys, started)
 
 
-def _failed(queue: Queue, run_id: str, trader_ids: list[str]) -> list[str]:
+def _failed(queue: Queue, run_id: str, tenant: str, trader_ids: list[str]) -> list[str]:
     """The traders whose job failed for good (no retry left): RQ's failed-job registry names
     the candidates, so only those are fetched."""
-    by_job = {job_id(run_id, t): t for t in trader_ids}
+    by_job = {job_id(run_id, tenant, t): t for t in trader_ids}
     failed = [by_job[j] for j in FailedJobRegistry(queue=queue).get_job_ids(cleanup=False)
               if j in by_job]
-    return [t for t, j in _jobs(queue, run_id, failed).items()
+    return [t for t, j in _jobs(queue, run_id, tenant, failed).items()
             if j.get_status(refresh=False) == JobStatus.FAILED and not j.retries_left]
 
 
 def follow(settings: dict[str, Any], store: Store, queue: Queue, run_id: str,
-           timeout_s: float | None) -> bool:
+           timeout_s: float | None, *, tenant: str) -> bool:
     """Show progress until every trader has a result (True) or ``timeout_s`` passes (False)."""
-    keys = RunKeys(store, run_id)
+    keys = RunKeys(store, run_id, tenant)
     total = store.client.hlen(keys.items)
     started = time.monotonic()
     first = store.client.hlen(keys.results)
@@ -261,18 +272,18 @@ def follow(settings: dict[str, Any], store: Store, queue: Queue, run_id: str,
                 last_check = time.monotonic()
                 done_ids = set(_hkeys(store, keys.results))
                 pending = [t for t in _hkeys(store, keys.items) if t not in done_ids]
-                for trader_id in _failed(queue, run_id, pending):
+                for trader_id in _failed(queue, run_id, tenant, pending):
                     # Its job failed for good (an error, not a verdict): reported, not dropped.
                     store.client.hset(keys.results, trader_id, json.dumps({
                         "trader_id": trader_id, "status": "failed", "before": None,
                         "after": None, "changed": False}))
-                enqueue(settings, store, queue, run_id, {})  # re-queue lost jobs
+                enqueue(settings, store, queue, run_id, {}, tenant=tenant)  # re-queue lost jobs
             time.sleep(0.5)
 
 
-def report(store: Store, run_id: str, report_dir: Path) -> dict[str, Any]:
+def report(store: Store, run_id: str, report_dir: Path, *, tenant: str) -> dict[str, Any]:
     """Write the run's report as JSON and CSV; return the JSON document."""
-    keys = RunKeys(store, run_id)
+    keys = RunKeys(store, run_id, tenant)
     items = store.client.hkeys(keys.items)
     results = {k: json.loads(v) for k, v in store.client.hgetall(keys.results).items()}
     rows = [results.get(t, {"trader_id": t, "status": "not_finished", "before": None,
@@ -280,6 +291,7 @@ def report(store: Store, run_id: str, report_dir: Path) -> dict[str, Any]:
     changes = Counter(f"{r['before']}→{r['after']}" for r in rows if r.get("changed"))
     doc = {
         "run_id": run_id,
+        "tenant": tenant,
         "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "total": len(rows),
         "finished": sum(1 for r in rows if r["status"] in ("done", "pending", "not_found")),
@@ -304,11 +316,25 @@ def report(store: Store, run_id: str, report_dir: Path) -> dict[str, Any]:
     return doc
 
 
-def reverify_command(settings: dict[str, Any], *, select_all: bool,
+def run_tenant(store: Store, run_id: str) -> str | None:
+    """The tenant of run ``run_id`` (``default`` for a run made before tenants), or None if
+    there is no such run."""
+    keys = RunKeys(store, run_id, "")
+    tenant = cast(str | None, store.client.hget(keys.meta, "tenant"))
+    if tenant:
+        return tenant
+    return "default" if store.client.exists(keys.meta, keys.items) else None
+
+
+def reverify_command(settings: dict[str, Any], *, tenant: str, select_all: bool,
                      not_checked_days: int | None, verdicts: list[str],
                      input_path: Path | None, run_id: str | None, wait: bool,
                      timeout_s: float | None, report_dir: Path) -> int:
-    """What ``trace30 reverify`` does; returns the exit code (0 done, 3 still running)."""
+    """What ``trace30 reverify`` does for ``tenant``; returns the exit code (0 done, 3 still
+    running)."""
+    if not valid_tenant(tenant):
+        raise BatchError(f"--tenant {tenant!r} is not a tenant id: lower-case letters, digits, "
+                         "'-' and '_', at most 63 characters, as in TRACE30_GATEWAY_API_KEYS.")
     chosen = sum([select_all, not_checked_days is not None, bool(verdicts)])
     if input_path is not None and chosen:
         raise BatchError("Give either --input or a selection (--all, --not-checked-days, "
@@ -326,23 +352,28 @@ def reverify_command(settings: dict[str, Any], *, select_all: bool,
         # Submissions hold personal data: they wait in Redis sealed, like the evidence log.
         items = {t: sealer.seal(SubmissionSchema().dump(s)) for t, s in subs.items()}
         digest = hashlib.sha256(input_path.read_bytes()).hexdigest()
-        run_id = run_id or _run_id(f"input:{digest}")
+        run_id = run_id or _run_id(tenant, f"input:{digest}")
     elif chosen:
-        ids = select_traders(settings, select_all=select_all, not_checked_days=not_checked_days,
-                             verdicts=verdicts)
+        ids = select_traders(settings, tenant=tenant, select_all=select_all,
+                             not_checked_days=not_checked_days, verdicts=verdicts)
         items = dict.fromkeys(ids, "")
-        run_id = run_id or _run_id(f"all={select_all};days={not_checked_days};"
-                                   f"verdicts={sorted(verdicts)}")
+        run_id = run_id or _run_id(tenant, f"all={select_all};days={not_checked_days};"
+                                           f"verdicts={sorted(verdicts)}")
     assert run_id is not None
-    queued = enqueue(settings, store, queue, run_id, items)
-    total = store.client.hlen(RunKeys(store, run_id).items)
-    click.echo(f"run {run_id}: {total} trader(s), {queued} job(s) queued on "
+    owner = run_tenant(store, run_id)
+    if owner is not None and owner != tenant:
+        raise BatchError(f"Run {run_id} re-verifies the traders of tenant {owner!r}, not "
+                         f"{tenant!r}: resume it with --tenant {owner}, or choose another "
+                         "--run-id.")
+    queued = enqueue(settings, store, queue, run_id, items, tenant=tenant)
+    total = store.client.hlen(RunKeys(store, run_id, tenant).items)
+    click.echo(f"run {run_id} (tenant {tenant}): {total} trader(s), {queued} job(s) queued on "
                f"'{queue.name}'", err=True)
     if not wait:
         return 0
-    finished = follow(settings, store, queue, run_id, timeout_s)
-    doc = report(store, run_id, report_dir)
+    finished = follow(settings, store, queue, run_id, timeout_s, tenant=tenant)
+    doc = report(store, run_id, report_dir, tenant=tenant)
     click.echo(f"report: {report_dir / f'reverify-{run_id}'}.json and .csv", err=True)
-    click.echo(json.dumps({k: doc[k] for k in ("run_id", "total", "finished", "changed",
+    click.echo(json.dumps({k: doc[k] for k in ("run_id", "tenant", "total", "finished", "changed",
                                                "changes", "by_status")}, ensure_ascii=False))
     return 0 if finished else 3

@@ -41,7 +41,10 @@ def run(host: str, port_offset: int) -> None:
 
 
 @main.command()
-@click.option("--all", "select_all", is_flag=True, help="Every trader in the evidence log.")
+@click.option("--tenant", default="default", show_default=True,
+              help="The tenant (marketplace) whose traders to re-verify; a run touches no "
+              "other tenant's.")
+@click.option("--all", "select_all", is_flag=True, help="Every trader of the tenant.")
 @click.option("--not-checked-days", type=click.IntRange(min=0),
               help="Traders whose last check is older than this many days.")
 @click.option("--verdict", "verdicts", multiple=True,
@@ -58,16 +61,16 @@ def run(host: str, port_offset: int) -> None:
               help="Stop following after this many seconds (the run goes on).")
 @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("var/reports"), show_default=True)
-def reverify(select_all: bool, not_checked_days: int | None, verdicts: tuple[str, ...],
-             input_path: Path | None, run_id: str | None, wait: bool, timeout_s: float | None,
-             report_dir: Path) -> None:
+def reverify(tenant: str, select_all: bool, not_checked_days: int | None,
+             verdicts: tuple[str, ...], input_path: Path | None, run_id: str | None, wait: bool,
+             timeout_s: float | None, report_dir: Path) -> None:
     """Queue a re-verification job per trader, follow the run, report what changed."""
     from trace30 import batch
 
     settings = _settings()
     try:
         code = batch.reverify_command(
-            settings, select_all=select_all, not_checked_days=not_checked_days,
+            settings, tenant=tenant, select_all=select_all, not_checked_days=not_checked_days,
             verdicts=list(verdicts), input_path=input_path, run_id=run_id, wait=wait,
             timeout_s=timeout_s, report_dir=report_dir)
     except batch.BatchError as e:
@@ -92,7 +95,8 @@ def worker(burst: bool) -> None:
 @click.option("--retention-days", type=click.IntRange(min=0), default=None,
               help="Override TRACE30_RETENTION_DAYS.")
 def purge(dry_run: bool, retention_days: int | None) -> None:
-    """Delete everything about traders whose relationship ended before the retention period."""
+    """Delete everything about traders whose relationship ended before the retention period,
+    in every tenant."""
     import redis
 
     from shared import logs

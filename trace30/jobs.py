@@ -1,7 +1,10 @@
 """The re-verification job and the worker that runs it (RQ on the suite's Redis).
 
 One job per trader and run, with a stable id (``reverify-{run_id}-{trader hash}``), so that a
-run enqueued again does not duplicate work. A job:
+run enqueued again does not duplicate work. A run belongs to one tenant (``trace30 reverify
+--tenant``, kept in the run's ``meta``): its jobs carry the tenant, the trader hash covers it
+(:func:`~trace30.retention.trader_hash`), and the default run id names it, so two tenants' runs
+never share a job, a lease or a result, even for the same trader id. A job:
 
 1. does nothing if the run already has the trader's result (a re-run, or a job run twice);
 2. holds a lease in Redis, renewed while it works: if its worker dies, the lease lapses and the
@@ -36,7 +39,7 @@ from rq.registry import ScheduledJobRegistry
 from rq.utils import current_timestamp
 
 from shared.redis_client import Store, connect
-from trace30.retention import trader_hash
+from trace30.retention import DEFAULT_TENANT, trader_hash
 
 log = logging.getLogger("trace30.batch")
 
@@ -71,17 +74,18 @@ def retry_policy(settings: dict[str, Any]) -> Retry:
     return Retry(max=len(intervals), interval=intervals)
 
 
-def job_id(run_id: str, trader_id: str) -> str:
-    """The stable id of the trader's job in the run."""
-    return f"reverify-{run_id}-{trader_hash(trader_id)}"
+def job_id(run_id: str, tenant: str, trader_id: str) -> str:
+    """The stable id of the tenant's trader's job in the run."""
+    return f"reverify-{run_id}-{trader_hash(trader_id, tenant)}"
 
 
 class RunKeys:
-    """Where a run keeps its state in Redis (under the suite's key prefix)."""
+    """Where a run of ``tenant`` keeps its state in Redis (under the suite's key prefix)."""
 
-    def __init__(self, store: Store, run_id: str) -> None:
+    def __init__(self, store: Store, run_id: str, tenant: str) -> None:
         self.store = store
         self.run_id = run_id
+        self.tenant = tenant
         self.meta = store.key("batch", run_id, "meta")
         self.items = store.key("batch", run_id, "items")
         self.results = store.key("batch", run_id, "results")
@@ -89,7 +93,7 @@ class RunKeys:
 
     def lease(self, trader_id: str) -> str:
         """The key of the lease of the trader's running job."""
-        return self.store.key("batch", self.run_id, "lease", trader_hash(trader_id))
+        return self.store.key("batch", self.run_id, "lease", trader_hash(trader_id, self.tenant))
 
 
 def _gateway() -> Flask:
@@ -125,19 +129,24 @@ def _lease(store: Store, key: str, lease_s: float):
         store.client.delete(key)
 
 
-def reverify_trader(run_id: str, trader_id: str) -> dict[str, Any]:
-    """The job: re-verify one trader of run ``run_id`` and record the result."""
+def reverify_trader(run_id: str, trader_id: str,
+                    tenant: str = DEFAULT_TENANT) -> dict[str, Any]:
+    """The job: re-verify one trader of ``tenant`` in run ``run_id`` and record the result.
+
+    ``tenant`` defaults to ``default`` only for jobs queued before tenants existed (they
+    carried two arguments); :func:`trace30.batch.enqueue` always passes it.
+    """
     app = _gateway()
     settings = app.config
     store: Store = app.extensions["trace30.redis"]
-    keys = RunKeys(store, run_id)
+    keys = RunKeys(store, run_id, tenant)
     if store.client.hexists(keys.results, trader_id):
         return {"trader_id": trader_id, "skipped": True}
     verifier = app.extensions["trace30.gateway"]
     item = store.client.hget(keys.items, trader_id)
     wait_s = settings["GATEWAY_DEADLINE_S"] + 5
     with _lease(store, keys.lease(trader_id), settings["BATCH_LEASE_S"]):
-        current = verifier.evidence.current(trader_id)
+        current = verifier.evidence.current(trader_id, tenant=tenant)
         # The verdict before the run, kept from the first attempt: a retry finds "pending".
         store.client.hsetnx(keys.before, trader_id, current.verdict if current else "")
         store.client.expire(keys.before, settings["BATCH_RESULT_TTL_S"])
@@ -149,10 +158,10 @@ def reverify_trader(run_id: str, trader_id: str) -> dict[str, Any]:
 
                 sealer = Sealer(check_keys(settings["EVIDENCE_SEALING_KEYS"],
                                            sandbox=settings["SANDBOX"]))
-                outcome = verifier.submit(sealer.unseal(str(item)), client_id, wait_s=wait_s,
-                                          force=True, priority="batch")
+                outcome = verifier.submit(sealer.unseal(str(item)), client_id, tenant=tenant,
+                                          wait_s=wait_s, force=True, priority="batch")
             else:
-                outcome = verifier.reverify(trader_id, client_id, wait_s=wait_s,
+                outcome = verifier.reverify(trader_id, client_id, tenant=tenant, wait_s=wait_s,
                                             priority="batch")
         if outcome is None:
             return _record(keys, trader_id, {"status": "not_found", "before": before,
@@ -162,8 +171,9 @@ def reverify_trader(run_id: str, trader_id: str) -> dict[str, Any]:
         job = get_current_job()
         if after == "pending" and job is not None and job.retries_left:
             log.info("trader still pending; retried later",
-                     extra={"trader": trader_hash(trader_id), "run": run_id})
-            raise StillPending(trader_hash(trader_id))
+                     extra={"trader": trader_hash(trader_id, tenant), "tenant": tenant,
+                            "run": run_id})
+            raise StillPending(trader_hash(trader_id, tenant))
         return _record(keys, trader_id, {
             "status": "pending" if after == "pending" else "done",
             "before": before, "after": after, "changed": before is not None and before != after,

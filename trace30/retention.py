@@ -3,14 +3,18 @@
 ``POST /v1/traders/{id}/end`` records when the platform's relationship with a trader ended;
 ``trace30 purge`` then deletes everything trace30 holds about every trader whose relationship
 ended more than ``TRACE30_RETENTION_DAYS`` ago (183 by default), and ``--dry-run`` only lists it.
-For each such trader, in this order:
+It runs over every tenant (the operator purges the whole deployment): a trader is a
+``(tenant, trader id)`` pair, and the same trader id in another tenant is another trader, whose
+data stays. For each such trader, in this order:
 
 1. Redis, under ``TRACE30_REDIS_PREFIX``: the gateway's cached verdicts and single-flight locks
-   (``gateway:verdict:{fingerprint}``, ``gateway:inflight:{fingerprint}``), the results
+   (``gateway:verdict:{fingerprint}``, ``gateway:inflight:{fingerprint}``; the fingerprints
+   are those of the trader's verifications, which cover the tenant), the results
    published for waiters and their webhook requests (``gateway:result:{verification id}``,
    ``gateway:notify:{verification id}``), the pending-retry claims
    (``gateway:claim:retry:{verification id}:{attempt}``); the batch runs' data of the trader
-   (its field in every ``batch:{run}:results`` and ``batch:{run}:items`` hash, its
+   (its field in the ``batch:{run}:results``, ``batch:{run}:items`` and ``batch:{run}:before``
+   hashes of its tenant's runs, the tenant read from ``batch:{run}:meta``; its
    ``batch:{run}:lease:{trader hash}`` keys); and its RQ re-verification jobs
    (``reverify-{run}-{trader hash}`` on this deployment's queue: the job, its place in the
    queue and in RQ's registries, and its stored results, which name the trader in clear).
@@ -33,9 +37,10 @@ anyway. Gateway processes may also keep a served verdict in memory for
 Without ``TRACE30_REDIS_URL`` the services use an embedded store inside each process: there is
 nothing shared to delete, so Redis is skipped and the report says so.
 
-Traders appear in the report and the logs only as :func:`trader_hash`, never in clear. The
-hash is a pseudonym, not anonymisation: whoever knows a trader id can recompute it, which is
-what lets an operator answer "was trader X purged?" from the log.
+Traders appear in the report and the logs only as :func:`trader_hash` (with their tenant, and
+counts per tenant), never in clear. The hash is a pseudonym, not anonymisation: whoever knows a
+trader id and its tenant can recompute it, which is what lets an operator answer "was trader X
+purged?" from the log.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ from rq.job import Job
 from rq.results import Result
 
 from services.gateway import sealing
+from services.gateway.access import DEFAULT_TENANT
 from services.gateway.evidence import (
     EvidenceLog,
     staff_actions_table,
@@ -85,16 +91,22 @@ _JOB_KEY_PREFIX = "rq:job:"
 _JOB_ID_PREFIX = "reverify-"
 
 
-def trader_hash(trader_id: str) -> str:
-    """The pseudonym of a trader in logs, reports, batch lease keys and RQ job ids.
+def trader_hash(trader_id: str, tenant: str) -> str:
+    """The pseudonym of a tenant's trader in logs, reports, batch lease keys and RQ job ids.
 
-    The first 16 hex digits of the SHA-256 of the trader id (UTF-8): short enough for a key,
-    long enough not to collide among a marketplace's traders.
+    The first 16 hex digits of the SHA-256 of ``{tenant}/{trader id}`` (UTF-8; a tenant id has
+    no ``/``), or of the trader id alone in the ``default`` tenant, as before tenants existed
+    (its jobs, leases and logged hashes keep their names): short enough for a key, long enough
+    not to collide among the deployment's traders. The same trader id in two tenants gets two
+    hashes, so nothing keyed by it is shared between them.
 
-    >>> trader_hash("boulangerie-martin")
+    >>> trader_hash("boulangerie-martin", "default")
     '956152a67eca11aa'
+    >>> trader_hash("boulangerie-martin", "shop-b") != trader_hash("boulangerie-martin", "default")
+    True
     """
-    return hashlib.sha256(trader_id.encode()).hexdigest()[:16]
+    name = trader_id if tenant == DEFAULT_TENANT else f"{tenant}/{trader_id}"
+    return hashlib.sha256(name.encode()).hexdigest()[:16]
 
 
 class PurgeError(Exception):
@@ -124,12 +136,19 @@ class PurgeReport:
     redis: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REDIS_KINDS, 0))
     #: per trader hash: ``{"sql": {...}, "redis": {...}}``
     by_trader: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    #: the tenant of each trader hash
+    tenant_of: dict[str, str] = field(default_factory=dict)
+    #: traders per tenant
+    by_tenant: dict[str, int] = field(default_factory=dict)
     #: why Redis was not searched (None: it was)
     redis_skipped: str | None = None
 
-    def add(self, hashed: str, sql: dict[str, int], redis_counts: dict[str, int]) -> None:
+    def add(self, tenant: str, hashed: str, sql: dict[str, int],
+            redis_counts: dict[str, int]) -> None:
         """Record one trader's counts."""
         self.traders.append(hashed)
+        self.tenant_of[hashed] = tenant
+        self.by_tenant[tenant] = self.by_tenant.get(tenant, 0) + 1
         self.by_trader[hashed] = {"sql": dict(sql), "redis": dict(redis_counts)}
         for name, n in sql.items():
             self.sql[name] = self.sql.get(name, 0) + n
@@ -146,10 +165,11 @@ class PurgeReport:
             return f"{head}\nNo such trader: nothing {verb}."
         redis_line = (f"Redis: {self.redis_skipped}" if self.redis_skipped
                       else f"Redis entries {verb}: {_counts(self.redis)}")
-        lines = [head, f"{len(self.traders)} trader(s) {verb} (hashed ids):"]
+        lines = [head, f"{len(self.traders)} trader(s) {verb} (hashed ids), per tenant: "
+                       f"{_counts(dict(sorted(self.by_tenant.items())))}"]
         for hashed in self.traders:
             counts = self.by_trader[hashed]
-            part = f"  {hashed}  SQL {_counts(counts['sql'])}"
+            part = f"  {hashed}  tenant={self.tenant_of[hashed]}  SQL {_counts(counts['sql'])}"
             if not self.redis_skipped:
                 part += f"; Redis {_counts(counts['redis'])}"
             lines.append(part)
@@ -193,73 +213,77 @@ def purge(settings: dict[str, Any], *, retention_days: int, dry_run: bool,
     evidence = EvidenceLog(settings["DATABASE_URL"], keys)
     redis_side: _RedisSide | None = None
     try:
-        trader_ids = evidence.ended_before(report.cutoff)
+        traders = evidence.ended_before(report.cutoff)  # (tenant, trader id), every tenant
         if not settings["REDIS_URL"]:
             report.redis_skipped = NO_REDIS
-        elif trader_ids:
-            redis_side = _RedisSide.open(settings, {trader_hash(t) for t in trader_ids})
-        for trader_id in trader_ids:
-            _purge_one(evidence, redis_side, trader_id, report)
+        elif traders:
+            hashes = {trader_hash(trader_id, tenant) for tenant, trader_id in traders}
+            redis_side = _RedisSide.open(settings, hashes)
+        for tenant, trader_id in traders:
+            _purge_one(evidence, redis_side, tenant, trader_id, report)
     finally:
         evidence.close()
         if redis_side is not None:
             redis_side.close()
     verb = "would delete" if dry_run else "deleted"
-    log.info("retention purge %s %d trader(s) ended before %s: SQL rows %s; Redis %s",
-             verb, len(report.traders), report.cutoff.isoformat(timespec="seconds"),
-             _counts(report.sql),
+    log.info("retention purge %s %d trader(s) ended before %s (per tenant: %s): SQL rows %s; "
+             "Redis %s", verb, len(report.traders), report.cutoff.isoformat(timespec="seconds"),
+             _counts(report.by_tenant), _counts(report.sql),
              report.redis_skipped or _counts(report.redis),
              extra={"dry_run": dry_run, "traders": len(report.traders),
+                    "traders_per_tenant": report.by_tenant,
                     "sql_rows": report.sql, "redis_entries": report.redis})
     return report
 
 
-def _purge_one(evidence: EvidenceLog, redis_side: _RedisSide | None, trader_id: str,
-               report: PurgeReport) -> None:
-    hashed = trader_hash(trader_id)
+def _purge_one(evidence: EvidenceLog, redis_side: _RedisSide | None, tenant: str,
+               trader_id: str, report: PurgeReport) -> None:
+    hashed = trader_hash(trader_id, tenant)
     try:
-        records = evidence.history(trader_id, limit=100_000)
+        records = evidence.history(trader_id, limit=100_000, tenant=tenant)
         redis_counts = dict.fromkeys(REDIS_KINDS, 0)
         if redis_side is not None:
             redis_counts = redis_side.purge(
-                trader_id, hashed,
+                trader_id, hashed, tenant=tenant,
                 verification_ids=[r.id for r in records],
                 fingerprints=list(dict.fromkeys(r.fingerprint for r in records)),
                 dry_run=report.dry_run)
         if report.dry_run:
-            sql = _sql_counts(evidence, trader_id)
+            sql = _sql_counts(evidence, tenant, trader_id)
         else:
-            sql = evidence.purge_trader(trader_id)
+            sql = evidence.purge_trader(trader_id, tenant=tenant)
     except (sa.exc.SQLAlchemyError, redis.RedisError, OSError) as e:
-        log.error("retention purge stopped at trader %s: %s", hashed, type(e).__name__,
-                  extra={"trader": hashed, "error": type(e).__name__})
+        log.error("retention purge stopped at trader %s of tenant %s: %s", hashed, tenant,
+                  type(e).__name__, extra={"trader": hashed, "tenant": tenant,
+                                           "error": type(e).__name__})
         raise PurgeError(
-            f"The purge stopped at trader {hashed} ({type(e).__name__}); the "
-            f"{len(report.traders)} trader(s) before it are done. Run it again to finish.",
+            f"The purge stopped at trader {hashed} of tenant {tenant} ({type(e).__name__}); "
+            f"the {len(report.traders)} trader(s) before it are done. Run it again to finish.",
             report) from None
-    report.add(hashed, sql, redis_counts)
-    log.info("retention purge %s trader %s: SQL rows %s; Redis %s",
-             "would delete" if report.dry_run else "deleted", hashed, _counts(sql),
+    report.add(tenant, hashed, sql, redis_counts)
+    log.info("retention purge %s trader %s of tenant %s: SQL rows %s; Redis %s",
+             "would delete" if report.dry_run else "deleted", hashed, tenant, _counts(sql),
              report.redis_skipped or _counts(redis_counts),
-             extra={"trader": hashed, "dry_run": report.dry_run, "sql_rows": sql,
-                    "redis_entries": redis_counts})
+             extra={"trader": hashed, "tenant": tenant, "dry_run": report.dry_run,
+                    "sql_rows": sql, "redis_entries": redis_counts})
 
 
-def _sql_counts(evidence: EvidenceLog, trader_id: str) -> dict[str, int]:
+def _sql_counts(evidence: EvidenceLog, tenant: str, trader_id: str) -> dict[str, int]:
     """The rows :meth:`EvidenceLog.purge_trader` would delete (same conditions), for a dry run."""
-    d, a = webhook_deliveries_table, webhook_attempts_table
-    deliveries = sa.select(d.c.id).where(d.c.trader_id == trader_id)
+    d, a, s = webhook_deliveries_table, webhook_attempts_table, staff_actions_table
+    t, tt = verifications_table, traders_table
+    deliveries = sa.select(d.c.id).where(d.c.tenant_id == tenant, d.c.trader_id == trader_id)
     queries = {
         "webhook_attempts": sa.select(sa.func.count()).select_from(a)
         .where(a.c.delivery_id.in_(deliveries)),
         "webhook_deliveries": sa.select(sa.func.count()).select_from(d)
-        .where(d.c.trader_id == trader_id),
-        "staff_actions": sa.select(sa.func.count()).select_from(staff_actions_table)
-        .where(staff_actions_table.c.trader_id == trader_id),
-        "traders": sa.select(sa.func.count()).select_from(traders_table)
-        .where(traders_table.c.trader_id == trader_id),
-        "verifications": sa.select(sa.func.count()).select_from(verifications_table)
-        .where(verifications_table.c.trader_id == trader_id),
+        .where(d.c.tenant_id == tenant, d.c.trader_id == trader_id),
+        "staff_actions": sa.select(sa.func.count()).select_from(s)
+        .where(s.c.tenant_id == tenant, s.c.trader_id == trader_id),
+        "traders": sa.select(sa.func.count()).select_from(tt)
+        .where(tt.c.tenant_id == tenant, tt.c.trader_id == trader_id),
+        "verifications": sa.select(sa.func.count()).select_from(t)
+        .where(t.c.tenant_id == tenant, t.c.trader_id == trader_id),
     }  # fmt: skip
     with evidence.engine.connect() as conn:
         return {name: int(conn.execute(q).scalar_one()) for name, q in queries.items()}
@@ -275,9 +299,10 @@ class _RedisSide:
     queue: str
     claims: dict[str, list[str]]  # verification id -> its claim keys
     leases: dict[str, list[str]]  # trader hash -> its batch lease keys
-    result_hashes: list[str]  # every batch:{run}:results
-    item_hashes: list[str]  # every batch:{run}:items
-    before_hashes: list[str]  # every batch:{run}:before
+    # every batch:{run}:results, batch:{run}:items, batch:{run}:before, with the run's tenant
+    result_hashes: list[tuple[str, str]]
+    item_hashes: list[tuple[str, str]]
+    before_hashes: list[tuple[str, str]]
     jobs: dict[str, list[str]]  # trader hash -> its reverify-* job ids
 
     @classmethod
@@ -305,27 +330,37 @@ class _RedisSide:
             vid = key[len(claim_base):].rpartition(":")[0]
             self.claims.setdefault(vid, []).append(key)
         batch_base = self.store.key("batch") + ":"
+        runs: dict[str, list[tuple[str, list[tuple[str, str]]]]] = {}
         for key in self._scan(glob_escape(batch_base) + "*"):
             rest = key[len(batch_base):]
             parts = rest.rsplit(":", 2)
             if len(parts) == 3 and parts[1] == "lease":
                 if parts[2] in hashes:
                     self.leases.setdefault(parts[2], []).append(key)
-            elif rest.endswith(":results"):
-                self.result_hashes.append(key)
-            elif rest.endswith(":items"):
-                self.item_hashes.append(key)
-            elif rest.endswith(":before"):
-                self.before_hashes.append(key)
+                continue
+            run, _, kind = rest.rpartition(":")
+            found = {"results": self.result_hashes, "items": self.item_hashes,
+                     "before": self.before_hashes}.get(kind)
+            if run and found is not None:
+                runs.setdefault(run, []).append((key, found))
+        # Each run is one tenant's (trace30.batch keeps it in the run's meta; a run made
+        # before tenants is the default tenant's): its hashes name that tenant's traders.
+        with self.store.client.pipeline(transaction=False) as pipe:
+            for run in runs:
+                pipe.hget(batch_base + run + ":meta", "tenant")
+            tenants = pipe.execute()
+        for (_run, keys), tenant in zip(runs.items(), tenants, strict=True):
+            for key, found in keys:
+                found.append((key, tenant or DEFAULT_TENANT))
         for key in self._scan(_JOB_KEY_PREFIX + _JOB_ID_PREFIX + "*"):
             job_id = key[len(_JOB_KEY_PREFIX):]
             hashed = job_id.rpartition("-")[2]
             if ":" not in job_id and hashed in hashes:  # not ...:dependents and the like
                 self.jobs.setdefault(hashed, []).append(job_id)
 
-    def purge(self, trader_id: str, hashed: str, *, verification_ids: list[str],
+    def purge(self, trader_id: str, hashed: str, *, tenant: str, verification_ids: list[str],
               fingerprints: list[str], dry_run: bool) -> dict[str, int]:
-        """Delete (or count) the trader's Redis entries; entries per kind."""
+        """Delete (or count) the tenant's trader's Redis entries; entries per kind."""
         k = self.store.key
         keys = {
             "gateway:verdict": [k("gateway", "verdict", fp) for fp in fingerprints],
@@ -345,7 +380,9 @@ class _RedisSide:
                 (pipe.exists if dry_run else pipe.delete)(*names)
                 plan.append(kind)
         for kind, hash_keys in fields.items():
-            for hash_key in hash_keys:
+            for hash_key, run_tenant in hash_keys:
+                if run_tenant != tenant:
+                    continue  # another tenant's run: its trader of this id is another trader
                 (pipe.hexists if dry_run else pipe.hdel)(hash_key, trader_id)
                 plan.append(kind)
         for kind, n in zip(plan, pipe.execute(), strict=True):

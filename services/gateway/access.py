@@ -4,6 +4,11 @@ Keys are configured in ``TRACE30_GATEWAY_API_KEYS`` as JSON, each with the SHA-2
 (the key itself is never stored), its scopes (``onboarding``, ``ops``, ``batch``) and where its
 webhooks go. In sandbox the documented key ``trace30-sandbox-key`` has every scope; outside
 sandbox there is no default key.
+
+Each client belongs to a **tenant** (a marketplace, or a brand of a group kept apart; optional
+``"tenant"`` key, default ``default``): traders, verifications, linkage, the dashboard, batch
+runs, the purge and webhooks are the tenant's. Clients of one tenant share its traders; a
+client of another tenant is answered 404 for them, as if they did not exist.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import functools
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -25,6 +31,9 @@ SCOPES = frozenset({"onboarding", "ops", "batch"})
 SANDBOX_KEY = "trace30-sandbox-key"
 SANDBOX_WEBHOOK_SECRET = "trace30-sandbox-webhook-secret"  # noqa: S105 (documented, sandbox only)
 EXTENSION = "trace30.gateway.clients"
+DEFAULT_TENANT = "default"
+#: What a tenant id looks like: short, lower case, safe in keys, job ids and file names.
+TENANT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,6 +47,16 @@ class Client:
     scopes: frozenset[str] = field(default_factory=frozenset)
     webhook_url: str | None = None
     webhook_secret: str | None = None
+    tenant: str = DEFAULT_TENANT
+
+
+def valid_tenant(tenant: object) -> bool:
+    """Whether ``tenant`` is a tenant id (:data:`TENANT_ID`).
+
+    >>> valid_tenant("shop-eu_2"), valid_tenant("Shop"), valid_tenant(""), valid_tenant("a:b")
+    (True, False, False, False)
+    """
+    return isinstance(tenant, str) and TENANT_ID.fullmatch(tenant) is not None
 
 
 def _digest(key: str) -> str:
@@ -58,8 +77,13 @@ def load_clients(raw: str, *, sandbox: bool, sandbox_webhook_url: str | None) ->
             digest = e.get("key_sha256") or (_digest(e["key"]) if e.get("key") else None)
             if not e.get("id") or not digest:
                 raise ValueError("every key needs 'id' and 'key_sha256'")
+            tenant = e.get("tenant", DEFAULT_TENANT)
+            if not valid_tenant(tenant):
+                raise ValueError(f"client {e['id']!r}: 'tenant' must be a short id of lower-case "
+                                 "letters, digits, '-' and '_' (e.g. 'shop-eu'), at most 63 "
+                                 "characters")
             clients.append(Client(e["id"], digest.lower(), scopes, e.get("webhook_url"),
-                                  e.get("webhook_secret")))
+                                  e.get("webhook_secret"), tenant))
     except (ValueError, TypeError, AttributeError) as e:
         raise ConfigError(f"TRACE30_GATEWAY_API_KEYS is not valid: {e}") from e
     if sandbox:

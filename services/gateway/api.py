@@ -3,6 +3,10 @@
 ``POST /v1/verifications`` honours ``Prefer: wait=N`` (RFC 7240): the verdict within N seconds
 is a 200; otherwise a 202 with ``Location: /v1/verifications/{id}``, and the result goes to the
 client's webhook when it settles.
+
+Every route is scoped to the calling client's tenant (``g.client.tenant``): a verification or a
+trader of another tenant is a 404, exactly like one that does not exist, so that a client
+cannot even learn that another marketplace has a trader with a given id.
 """
 
 from __future__ import annotations
@@ -102,8 +106,9 @@ def _resubmission() -> Any:
 def create_verification(submission: dict[str, Any]) -> Any:
     """Verify a trader: VAT number, business register and payment account, in parallel."""
     wait_s = _wait_s()
-    outcome = _verifier().submit(submission, g.client.id, wait_s=wait_s,
-                                 request_id=current_request_id(), body_key=_body_key())
+    outcome = _verifier().submit(submission, g.client.id, tenant=g.client.tenant,
+                                 wait_s=wait_s, request_id=current_request_id(),
+                                 body_key=_body_key())
     return _answer(outcome, wait_s)
 
 
@@ -113,7 +118,7 @@ def create_verification(submission: dict[str, Any]) -> Any:
 def get_verification(verification_id: str) -> dict[str, Any]:
     """One verification, running or settled."""
     record = _verifier().evidence.get(verification_id)
-    if record is None:
+    if record is None or record.tenant_id != g.client.tenant:
         raise NotFound(f"No verification {verification_id}.")
     return _verifier().view(record)
 
@@ -123,7 +128,7 @@ def get_verification(verification_id: str) -> dict[str, Any]:
 @require("onboarding", "ops", "batch")
 def get_trader(trader_id: str) -> dict[str, Any]:
     """The trader's current verdict: its latest settled verification."""
-    record = _verifier().evidence.current(trader_id)
+    record = _verifier().evidence.current(trader_id, tenant=g.client.tenant)
     if record is None:
         raise NotFound(f"No settled verification for trader {trader_id}.")
     return _verifier().view(record)
@@ -135,7 +140,8 @@ def get_trader(trader_id: str) -> dict[str, Any]:
 @require("ops", "batch")
 def trader_history(query: dict[str, Any], trader_id: str) -> dict[str, Any]:
     """Every verification of the trader, newest first, with its evidence."""
-    records = _verifier().evidence.history(trader_id, limit=query["limit"])
+    records = _verifier().evidence.history(trader_id, limit=query["limit"],
+                                           tenant=g.client.tenant)
     if not records:
         raise NotFound(f"No verification for trader {trader_id}.")
     return {"trader_id": trader_id, "verifications": [_verifier().view(r) for r in records]}
@@ -149,14 +155,15 @@ def reverify_trader(trader_id: str) -> Any:
     """Verify the trader's last submission again, now, without the cache."""
     wait_s = _wait_s()
     try:
-        outcome = _verifier().reverify(trader_id, g.client.id, wait_s=wait_s,
-                                       request_id=current_request_id())
+        outcome = _verifier().reverify(trader_id, g.client.id, tenant=g.client.tenant,
+                                       wait_s=wait_s, request_id=current_request_id())
     except SealingError as e:
         raise Conflict("The trader's last submission cannot be unsealed with the configured "
                        "evidence sealing keys; configure the key it was sealed with.") from e
     if outcome is None:
         raise NotFound(f"No verification for trader {trader_id}.")
-    _verifier().evidence.record_action(actor=g.client.id, action="reverify",
+    _verifier().evidence.record_action(tenant=g.client.tenant, actor=g.client.id,
+                                       action="reverify",
                                        trader_id=trader_id,
                                        verification_id=outcome.result.get("id"))
     return _answer(outcome, wait_s)
@@ -173,7 +180,8 @@ def end_relationship(body: dict[str, Any], trader_id: str) -> dict[str, Any]:
     ``trace30 purge`` deletes it. A later verification of the trader reopens the relationship.
     """
     ended_at = (body.get("ended_at") or datetime.now(UTC)).astimezone(UTC)
-    if not _verifier().evidence.end_relationship(trader_id, ended_at, actor=g.client.id):
+    if not _verifier().evidence.end_relationship(trader_id, ended_at, actor=g.client.id,
+                                                 tenant=g.client.tenant):
         raise NotFound(f"No verification for trader {trader_id}.")
     purge_after = ended_at + timedelta(days=current_app.config["RETENTION_DAYS"])
     return {"trader_id": trader_id, "ended_at": ended_at, "purge_after": purge_after}

@@ -1,6 +1,7 @@
 """The verdict cache and single-flight lock, in Redis; the gateway works without them.
 
-- A settled, non-pending verdict is cached under its submission fingerprint for
+- A settled, non-pending verdict is cached under its submission fingerprint (which covers the
+  tenant: :func:`services.gateway.submissions.fingerprint`) for
   ``TRACE30_GATEWAY_VERDICT_TTL_S``: a resubmission of the same data is answered without any
   upstream call. ``pending`` is never cached.
 - Concurrent identical submissions run one fan-out: the first takes a lock on the fingerprint

@@ -11,6 +11,8 @@ API and not in the OpenAPI document.
   and still holds ``ops``.
 - **CSRF**: every POST form carries the session's token, compared with ``hmac.compare_digest``;
   a missing or wrong one is a 400 and nothing is done.
+- **Tenants**: staff see the traders of their client's tenant only (``Client.tenant``); a
+  trader or verification of another tenant is a 404, as if it did not exist.
 - **What is shown** is what the API shows (``Verifier.view``): the IBAN only masked as the
   payment check returns it, never e-mail or phone number; the only personal data in a URL is
   the trader id.
@@ -373,12 +375,13 @@ def traders() -> str:
     """Counts per current verdict, and the traders, most recently checked first."""
     query = _load(TradersQuery(), _given(request.args), "query")
     verdict, trader_id, page = query.get("verdict"), query.get("trader_id"), query["page"]
-    evidence = _evidence()
-    total = evidence.count_traders(verdict=verdict, trader_id=trader_id)
-    rows = evidence.trader_summaries(verdict=verdict, trader_id=trader_id,
+    evidence, tenant = _evidence(), g.staff.tenant
+    total = evidence.count_traders(tenant=tenant, verdict=verdict, trader_id=trader_id)
+    rows = evidence.trader_summaries(tenant=tenant, verdict=verdict, trader_id=trader_id,
                                      offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     return render_template(
-        "ops/traders.html", rows=rows, counts=evidence.verdict_counts(), total=total,
+        "ops/traders.html", rows=rows, counts=evidence.verdict_counts(tenant=tenant),
+        total=total,
         page=page, pages=max(1, math.ceil(total / PAGE_SIZE)), verdict=verdict,
         trader_id=trader_id, page_size=PAGE_SIZE,
     )
@@ -387,9 +390,9 @@ def traders() -> str:
 @bp.get("/traders/<trader_id>")
 def trader(trader_id: str) -> str:
     """A trader: current verdict and its evidence, history, relationship, actions."""
-    evidence = _evidence()
-    summaries = evidence.trader_summaries(trader_id=trader_id, limit=1)
-    history = evidence.history(trader_id, limit=HISTORY_LIMIT)
+    evidence, tenant = _evidence(), g.staff.tenant
+    summaries = evidence.trader_summaries(tenant=tenant, trader_id=trader_id, limit=1)
+    history = evidence.history(trader_id, limit=HISTORY_LIMIT, tenant=tenant)
     if not summaries and not history:
         raise NotFound(f"No trader {trader_id} in the evidence log.")
     summary = summaries[0] if summaries else None
@@ -402,8 +405,9 @@ def trader(trader_id: str) -> str:
         "ops/trader.html", trader_id=trader_id, name=latest.submission.get("name"),
         current=_verifier().view(current) if current else None, history=history,
         ended_at=ended_at, purge_after=purge_after, item_labels=ITEM_LABELS,
-        today=datetime.now(UTC).date(), correction_due=evidence.correction_due(trader_id),
-        actions=evidence.actions(trader_id),
+        today=datetime.now(UTC).date(),
+        correction_due=evidence.correction_due(trader_id, tenant=tenant),
+        actions=evidence.actions(trader_id, tenant=tenant),
         now=datetime.now(UTC),
     )
 
@@ -412,7 +416,7 @@ def trader(trader_id: str) -> str:
 def reverify(trader_id: str) -> Any:
     """Verify the trader's last submission again now (like ``POST /v1/traders/{id}/reverify``)."""
     try:
-        outcome = _verifier().reverify(trader_id, g.staff.id,
+        outcome = _verifier().reverify(trader_id, g.staff.id, tenant=g.staff.tenant,
                                        wait_s=current_app.config["GATEWAY_DEFAULT_WAIT_S"],
                                        request_id=current_request_id())
     except SealingError as e:
@@ -420,7 +424,8 @@ def reverify(trader_id: str) -> Any:
                        "keys, so it cannot be verified again.") from e
     if outcome is None:
         raise NotFound(f"No settled verification of trader {trader_id} to verify again.")
-    _evidence().record_action(actor=g.staff.id, action="reverify", trader_id=trader_id,
+    _evidence().record_action(tenant=g.staff.tenant, actor=g.staff.id, action="reverify",
+                              trader_id=trader_id,
                               verification_id=outcome.result["id"],
                               detail={"from": "dashboard"})
     if outcome.status == 202:
@@ -453,7 +458,8 @@ def end_relationship(trader_id: str) -> Any:
     ended_on: date | None = form.get("ended_on")
     ended_at = (datetime(ended_on.year, ended_on.month, ended_on.day, tzinfo=UTC)
                 if ended_on else datetime.now(UTC))
-    if not _evidence().end_relationship(trader_id, ended_at, actor=g.staff.id):
+    if not _evidence().end_relationship(trader_id, ended_at, actor=g.staff.id,
+                                        tenant=g.staff.tenant):
         raise NotFound(f"No verification for trader {trader_id}.")
     purge_after = ended_at + timedelta(days=current_app.config["RETENTION_DAYS"])
     log.info("relationship end recorded from the dashboard", extra={"client_id": g.staff.id})
@@ -474,7 +480,7 @@ def verification(verification_id: str) -> str:
     """Everything the evidence log holds about one verification, as the API shows it."""
     evidence = _evidence()
     record = evidence.get(verification_id)
-    if record is None:
+    if record is None or record.tenant_id != g.staff.tenant:
         raise NotFound(f"No verification {verification_id}.")
     sub = record.submission
     declared = {k: sub[k] for k in _DECLARED if sub.get(k)}

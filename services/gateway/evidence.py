@@ -10,13 +10,23 @@ module keeps that record durably:
     consultation number, register source URL and raw status), the verdict, its reasons and the
     timestamps; a ``pending`` verdict also carries when the gateway retries it.
 ``traders``
-    one row per trader: its current (latest settled) verification and verdict, and when the
-    relationship ended (``ended_at``, set by ``POST /v1/traders/{id}/end``; the retention purge
-    deletes everything about a trader six months after it).
+    one row per trader (``(tenant_id, trader_id)``): its current (latest settled) verification
+    and verdict, and when the relationship ended (``ended_at``, set by
+    ``POST /v1/traders/{id}/end``; the retention purge deletes everything about a trader six
+    months after it).
 ``webhook_deliveries`` and ``webhook_attempts``
     the webhook outbox: a delivery is written in the same database as the verification it
     reports, leased by one sender at a time (:meth:`EvidenceLog.claim_due_webhooks`), and every
     attempt is recorded.
+
+Every trader belongs to a **tenant** (a marketplace; migration 0005): ``verifications``,
+``traders``, ``webhook_deliveries`` and ``staff_actions`` carry ``tenant_id`` (``default`` for
+rows older than tenants), a trader is ``(tenant_id, trader_id)``, and every trader-level method
+takes the tenant as a keyword-only ``tenant`` without a default, so that no caller forgets it.
+Two marketplaces served by one deployment never see each other's traders, and linkage (a shared
+payment account, VAT number or registration) never crosses from one to the other. Only a
+verification id is global: :meth:`EvidenceLog.get` finds it in any tenant, and the caller
+compares ``record.tenant_id`` with its own.
 
 The store is SQLAlchemy Core over an embedded SQLite file by default, or PostgreSQL through
 ``TRACE30_DATABASE_URL`` (``postgresql+psycopg://user@host/db``; ``postgresql://`` is taken to
@@ -142,14 +152,16 @@ verifications_table = sa.Table(
     # registration; with account_fingerprint they link traders that share an identity.
     sa.Column("vat_key", sa.String(64)),
     sa.Column("registration_key", sa.String(160)),
-    # A caller was answered 202 and promised the verdict by webhook (migration 0005): the
+    # The marketplace whose trader it is (migration 0005); the lookups below lead with it.
+    sa.Column("tenant_id", sa.String(64), nullable=False, server_default="default"),
+    # A caller was answered 202 and promised the verdict by webhook (migration 0006): the
     # transaction that settles the verification writes verification.completed.
     sa.Column("notify_requested", sa.Boolean, nullable=False, server_default=sa.false()),
-    sa.Index(None, "trader_id", "created_at"),
+    sa.Index(None, "tenant_id", "trader_id", "created_at"),
     sa.Index(None, "fingerprint"),
-    sa.Index(None, "account_fingerprint"),
-    sa.Index(None, "vat_key"),
-    sa.Index(None, "registration_key"),
+    sa.Index(None, "tenant_id", "account_fingerprint"),
+    sa.Index(None, "tenant_id", "vat_key"),
+    sa.Index(None, "tenant_id", "registration_key"),
     sa.Index(None, "verdict", "next_retry_at"),
     sa.Index(None, "state", "next_retry_at"),
 )
@@ -157,7 +169,9 @@ verifications_table = sa.Table(
 traders_table = sa.Table(
     "traders",
     metadata,
-    sa.Column("trader_id", sa.String(255), primary_key=True),
+    # A trader is (tenant, trader id): two marketplaces may use the same id (migration 0005).
+    sa.Column("tenant_id", sa.String(64), nullable=False, server_default="default"),
+    sa.Column("trader_id", sa.String(255), nullable=False),
     sa.Column("current_verification_id", sa.String(100), sa.ForeignKey("verifications.id")),
     sa.Column("current_verdict", sa.String(16)),
     # created_at of the current verification: a late re-save of an older one never replaces it
@@ -168,8 +182,9 @@ traders_table = sa.Table(
     # the marketplace was sent trader.suspension_due because it had not.
     sa.Column("correction_due_at", UtcDateTime),
     sa.Column("suspension_due_sent_at", UtcDateTime),
+    sa.PrimaryKeyConstraint("tenant_id", "trader_id"),
     sa.Index(None, "current_verification_id"),
-    sa.Index(None, "current_verdict"),
+    sa.Index(None, "tenant_id", "current_verdict"),
     sa.Index(None, "ended_at"),
     sa.Index(None, "correction_due_at"),
 )
@@ -190,9 +205,10 @@ webhook_deliveries_table = sa.Table(
     sa.Column("next_attempt_at", UtcDateTime),
     sa.Column("lease_until", UtcDateTime),
     sa.Column("delivered_at", UtcDateTime),
+    sa.Column("tenant_id", sa.String(64), nullable=False, server_default="default"),
     sa.Index(None, "status", "next_attempt_at"),
     sa.Index(None, "verification_id"),
-    sa.Index(None, "trader_id"),
+    sa.Index(None, "tenant_id", "trader_id"),
 )
 
 #: Staff actions on a trader (migration 0004): who re-verified it or recorded the end of the
@@ -207,7 +223,8 @@ staff_actions_table = sa.Table(
     sa.Column("trader_id", sa.String(255), nullable=False),
     sa.Column("verification_id", sa.String(100)),
     sa.Column("detail", _json()),
-    sa.Index(None, "trader_id", "at"),
+    sa.Column("tenant_id", sa.String(64), nullable=False, server_default="default"),
+    sa.Index(None, "tenant_id", "trader_id", "at"),
 )
 
 webhook_attempts_table = sa.Table(
@@ -253,6 +270,7 @@ class VerificationRecord:
     next_retry_at: datetime | None = None
     vat_key: str | None = None  # the normalised VAT number checked
     registration_key: str | None = None  # "CC:kind:normalised number" of the registration
+    tenant_id: str = "default"  # the marketplace whose trader it is
 
 
 @dataclass
@@ -274,6 +292,7 @@ class WebhookDelivery:
     created_at: datetime | None = None
     next_attempt_at: datetime | None = None
     delivered_at: datetime | None = None
+    tenant_id: str = "default"
 
 
 @dataclass
@@ -290,7 +309,7 @@ _RECORD_COLUMNS = (
     "id", "trader_id", "client_id", "fingerprint", "state", "verdict", "items", "reasons",
     "checks", "name_consistency", "evidence", "submission", "account_fingerprint", "request_id",
     "created_at", "settled_at", "checked_at", "expires_at", "attempts", "next_retry_at",
-    "vat_key", "registration_key",
+    "vat_key", "registration_key", "tenant_id",
 )  # fmt: skip
 
 
@@ -353,6 +372,12 @@ def _sqlite_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
+def _trader(tenant: str, trader_id: str) -> tuple[Any, Any]:
+    """The WHERE conditions that pick one trader's row: its tenant and its id."""
+    tt = traders_table
+    return tt.c.tenant_id == tenant, tt.c.trader_id == trader_id
+
+
 def _record_from_row(row: sa.RowMapping) -> VerificationRecord:
     values = {name: row[name] for name in _RECORD_COLUMNS}
     values["submission"] = values["submission"] or {}
@@ -398,45 +423,46 @@ class Transaction:
         self.log._point_trader_at(self.conn, record)
         return bool(current.notify_requested)
 
-    def request_correction(self, trader_id: str, due_at: datetime) -> datetime:
+    def request_correction(self, trader_id: str, due_at: datetime, *, tenant: str) -> datetime:
         """The trader must correct its data by ``due_at`` (an earlier open request stands);
         return the due time in force."""
         tt = traders_table
-        self.conn.execute(sa.update(tt).where(tt.c.trader_id == trader_id).values(
+        self.conn.execute(sa.update(tt).where(*_trader(tenant, trader_id)).values(
             correction_due_at=sa.func.coalesce(tt.c.correction_due_at, due_at),
             suspension_due_sent_at=sa.case(
                 (tt.c.correction_due_at.is_(None), sa.null()),
                 else_=tt.c.suspension_due_sent_at)))
         due = self.conn.execute(sa.select(tt.c.correction_due_at)
-                                .where(tt.c.trader_id == trader_id)).scalar_one_or_none()
+                                .where(*_trader(tenant, trader_id))).scalar_one_or_none()
         return due or due_at
 
-    def clear_correction(self, trader_id: str) -> bool:
+    def clear_correction(self, trader_id: str, *, tenant: str) -> bool:
         """The trader's data is in order again; return whether a correction was open."""
         tt = traders_table
         result = self.conn.execute(
-            sa.update(tt).where(tt.c.trader_id == trader_id)
+            sa.update(tt).where(*_trader(tenant, trader_id))
             .where(tt.c.correction_due_at.is_not(None))
             .values(correction_due_at=None, suspension_due_sent_at=None))
         return bool(result.rowcount)
 
-    def claim_suspension(self, trader_id: str, now: datetime) -> bool:
+    def claim_suspension(self, trader_id: str, now: datetime, *, tenant: str) -> bool:
         """Mark the trader's ``trader.suspension_due`` as sent; False if it already was."""
         tt = traders_table
         return self.conn.execute(
-            sa.update(tt).where(tt.c.trader_id == trader_id)
+            sa.update(tt).where(*_trader(tenant, trader_id))
             .where(tt.c.suspension_due_sent_at.is_(None))
             .values(suspension_due_sent_at=now)).rowcount == 1
 
     def enqueue_webhook(self, *, client_id: str, url: str, event: str, payload: dict,
-                        verification_id: str, trader_id: str) -> str:
+                        verification_id: str, trader_id: str, tenant: str) -> str:
         """Put a webhook in the outbox; the sender delivers it once this transaction commits.
         Returns the delivery id."""
         delivery_id = "whd_" + uuid.uuid4().hex
         now = _utcnow()
         self.conn.execute(sa.insert(webhook_deliveries_table).values(
             id=delivery_id, client_id=client_id, url=url, event=event, payload=payload,
-            verification_id=verification_id, trader_id=trader_id, status="pending",
+            verification_id=verification_id, trader_id=trader_id, tenant_id=tenant,
+            status="pending",
             attempt_count=0, created_at=now, next_attempt_at=now))
         return delivery_id
 
@@ -558,6 +584,7 @@ class EvidenceLog:
             )
         ).scalar_one()
         ins = self._insert(tt).values(
+            tenant_id=record.tenant_id,
             trader_id=record.trader_id,
             current_verification_id=record.id,
             current_verdict=record.verdict,
@@ -570,7 +597,7 @@ class EvidenceLog:
         )
         conn.execute(
             ins.on_conflict_do_update(
-                index_elements=[tt.c.trader_id],
+                index_elements=[tt.c.tenant_id, tt.c.trader_id],
                 set_={
                     "current_verification_id": ins.excluded.current_verification_id,
                     "current_verdict": ins.excluded.current_verdict,
@@ -587,74 +614,77 @@ class EvidenceLog:
 
     # -- corrections (Art 30(3)) --------------------------------------------------------------
 
-    def request_correction(self, trader_id: str, due_at: datetime) -> datetime:
+    def request_correction(self, trader_id: str, due_at: datetime, *, tenant: str) -> datetime:
         """:meth:`Transaction.request_correction` in a transaction of its own."""
         with self.transaction() as tx:
-            return tx.request_correction(trader_id, due_at)
+            return tx.request_correction(trader_id, due_at, tenant=tenant)
 
-    def clear_correction(self, trader_id: str) -> bool:
+    def clear_correction(self, trader_id: str, *, tenant: str) -> bool:
         """:meth:`Transaction.clear_correction` in a transaction of its own."""
         with self.transaction() as tx:
-            return tx.clear_correction(trader_id)
+            return tx.clear_correction(trader_id, tenant=tenant)
 
-    def correction_due(self, trader_id: str) -> datetime | None:
+    def correction_due(self, trader_id: str, *, tenant: str) -> datetime | None:
         """When the trader must have corrected its data by, if a correction is open."""
         tt = traders_table
         with self._read() as conn:
             return conn.execute(sa.select(tt.c.correction_due_at)
-                                .where(tt.c.trader_id == trader_id)).scalar_one_or_none()
+                                .where(*_trader(tenant, trader_id))).scalar_one_or_none()
 
     def due_suspensions(self, now: datetime,
-                        limit: int = 100) -> list[tuple[str, str, datetime]]:
+                        limit: int = 100) -> list[tuple[str, str, str, datetime]]:
         """Traders still rejected after their correction time, not yet reported, relationship
-        ongoing: ``(trader_id, current verification id, correction due time)``. Each is then
-        claimed with :meth:`Transaction.claim_suspension`, in the transaction that writes its
-        webhook."""
+        ongoing, in every tenant: ``(tenant, trader_id, current verification id, correction
+        due time)``. Each is then claimed with :meth:`Transaction.claim_suspension`, in the
+        transaction that writes its webhook."""
         tt = traders_table
-        due = (sa.select(tt.c.trader_id, tt.c.current_verification_id, tt.c.correction_due_at)
+        due = (sa.select(tt.c.tenant_id, tt.c.trader_id, tt.c.current_verification_id,
+                         tt.c.correction_due_at)
                .where(tt.c.correction_due_at <= now)
                .where(tt.c.current_verdict == "rejected")
                .where(tt.c.suspension_due_sent_at.is_(None))
                .where(tt.c.ended_at.is_(None))
                .order_by(tt.c.correction_due_at).limit(limit))
         with self._read() as conn:
-            return [(r[0], r[1], r[2]) for r in conn.execute(due).all()]
+            return [(r[0], r[1], r[2], r[3]) for r in conn.execute(due).all()]
 
     def claim_due_suspensions(self, now: datetime,
-                              limit: int = 100) -> list[tuple[str, str, datetime]]:
+                              limit: int = 100) -> list[tuple[str, str, str, datetime]]:
         """:meth:`due_suspensions`, each claimed (marked sent) by exactly one caller."""
         claimed = []
-        for trader_id, verification_id, due_at in self.due_suspensions(now, limit):
+        for tenant, trader_id, verification_id, due_at in self.due_suspensions(now, limit):
             with self.transaction() as tx:
-                if tx.claim_suspension(trader_id, now):
-                    claimed.append((trader_id, verification_id, due_at))
+                if tx.claim_suspension(trader_id, now, tenant=tenant):
+                    claimed.append((tenant, trader_id, verification_id, due_at))
         return claimed
 
     def get(self, verification_id: str) -> VerificationRecord | None:
-        """The verification ``verification_id``, or None."""
+        """The verification ``verification_id`` in whichever tenant, or None: a caller acting
+        for a tenant compares ``record.tenant_id`` with its own."""
         t = verifications_table
         with self._read() as conn:
             row = conn.execute(sa.select(t).where(t.c.id == verification_id)).mappings().first()
         return _record_from_row(row) if row else None
 
-    def current(self, trader_id: str) -> VerificationRecord | None:
+    def current(self, trader_id: str, *, tenant: str) -> VerificationRecord | None:
         """The trader's current verification (its latest settled one), or None."""
         t, tt = verifications_table, traders_table
         query = (
             sa.select(t)
             .join(tt, tt.c.current_verification_id == t.c.id)
-            .where(tt.c.trader_id == trader_id)
+            .where(*_trader(tenant, trader_id))
         )
         with self._read() as conn:
             row = conn.execute(query).mappings().first()
         return _record_from_row(row) if row else None
 
-    def history(self, trader_id: str, limit: int = 50) -> list[VerificationRecord]:
+    def history(self, trader_id: str, limit: int = 50, *,
+                tenant: str) -> list[VerificationRecord]:
         """The trader's verifications, running ones included, newest first."""
         t = verifications_table
         query = (
             sa.select(t)
-            .where(t.c.trader_id == trader_id)
+            .where(t.c.tenant_id == tenant, t.c.trader_id == trader_id)
             .order_by(t.c.created_at.desc(), t.c.id.desc())
             .limit(limit)
         )
@@ -662,11 +692,15 @@ class EvidenceLog:
             return [_record_from_row(r) for r in conn.execute(query).mappings()]
 
     def linked_traders(
-        self, exclude_trader_id: str, *, account_fingerprint: str | None = None,
+        self, exclude_trader_id: str, *, tenant: str, account_fingerprint: str | None = None,
         vat_key: str | None = None, registration_key: str | None = None, limit: int = 50,
     ) -> list[Link]:
-        """Other traders whose current verification used the same payment account, VAT
-        number or registration, with their current verdict and what links them."""
+        """Other traders of ``tenant`` whose current verification used the same payment
+        account, VAT number or registration, with their current verdict and what links them.
+
+        Only within the tenant: another marketplace's traders are not this one's to see, and
+        its verdicts (a seller it rejected) are not evidence this one may use.
+        """
         t, tt = verifications_table, traders_table
         keys = {"account": (t.c.account_fingerprint, account_fingerprint),
                 "vat": (t.c.vat_key, vat_key),
@@ -678,6 +712,7 @@ class EvidenceLog:
             sa.select(tt.c.trader_id, tt.c.current_verdict,
                       *(column for column, _ in given.values()))
             .join(t, tt.c.current_verification_id == t.c.id)
+            .where(t.c.tenant_id == tenant, tt.c.tenant_id == tenant)
             .where(sa.or_(*(column == value for column, value in given.values())))
             .where(tt.c.trader_id != exclude_trader_id)
             .order_by(tt.c.trader_id)
@@ -805,7 +840,7 @@ class EvidenceLog:
     # -- traders and retention ----------------------------------------------------------------
 
     def end_relationship(self, trader_id: str, ended_at: datetime,
-                         actor: str | None = None) -> bool:
+                         actor: str | None = None, *, tenant: str) -> bool:
         """Record that the platform's relationship with the trader ended at ``ended_at``, and
         with ``actor`` (who did it) a staff action, in the same transaction.
 
@@ -815,91 +850,99 @@ class EvidenceLog:
         tt, t = traders_table, verifications_table
         with self._write() as conn:
             updated = conn.execute(
-                sa.update(tt).where(tt.c.trader_id == trader_id)
+                sa.update(tt).where(*_trader(tenant, trader_id))
                 .values(ended_at=ended_at, updated_at=_utcnow())
             ).rowcount  # fmt: skip
             if not updated:
                 known = conn.execute(
-                    sa.select(t.c.id).where(t.c.trader_id == trader_id).limit(1)
+                    sa.select(t.c.id)
+                    .where(t.c.tenant_id == tenant, t.c.trader_id == trader_id).limit(1)
                 ).first()
                 if not known:
                     return False
                 conn.execute(
                     self._insert(tt)
-                    .values(trader_id=trader_id, updated_at=_utcnow(), ended_at=ended_at)
+                    .values(tenant_id=tenant, trader_id=trader_id, updated_at=_utcnow(),
+                            ended_at=ended_at)
                     .on_conflict_do_update(
-                        index_elements=[tt.c.trader_id], set_={"ended_at": ended_at}
+                        index_elements=[tt.c.tenant_id, tt.c.trader_id],
+                        set_={"ended_at": ended_at},
                     )
                 )
             if actor is not None:
-                self._insert_action(conn, actor=actor, action="end_relationship",
+                self._insert_action(conn, tenant=tenant, actor=actor, action="end_relationship",
                                     trader_id=trader_id,
                                     detail={"ended_at": ended_at.isoformat()})
             return True
 
-    def ended_before(self, cutoff: datetime) -> list[str]:
-        """Traders whose relationship ended before ``cutoff`` (the purge's list), oldest first."""
+    def ended_before(self, cutoff: datetime) -> list[tuple[str, str]]:
+        """``(tenant, trader_id)`` of the traders, in every tenant, whose relationship ended
+        before ``cutoff`` (the purge's list; the operator runs it for the whole deployment),
+        oldest first."""
         tt = traders_table
         query = (
-            sa.select(tt.c.trader_id)
+            sa.select(tt.c.tenant_id, tt.c.trader_id)
             .where(tt.c.ended_at.is_not(None), tt.c.ended_at < cutoff)
-            .order_by(tt.c.ended_at, tt.c.trader_id)
+            .order_by(tt.c.ended_at, tt.c.tenant_id, tt.c.trader_id)
         )
         with self._read() as conn:
-            return list(conn.execute(query).scalars())
+            return [(tenant, trader_id) for tenant, trader_id in conn.execute(query).all()]
 
     # -- staff actions ------------------------------------------------------------------------
 
-    def record_action(self, *, actor: str, action: str, trader_id: str,
+    def record_action(self, *, tenant: str, actor: str, action: str, trader_id: str,
                       verification_id: str | None = None, detail: dict | None = None) -> None:
         """Keep who did what to a trader, and when (the staff audit trail)."""
         with self._write() as conn:
-            self._insert_action(conn, actor=actor, action=action, trader_id=trader_id,
-                                verification_id=verification_id, detail=detail)
+            self._insert_action(conn, tenant=tenant, actor=actor, action=action,
+                                trader_id=trader_id, verification_id=verification_id,
+                                detail=detail)
 
     @staticmethod
-    def _insert_action(conn: sa.Connection, *, actor: str, action: str, trader_id: str,
-                       verification_id: str | None = None, detail: dict | None = None) -> None:
+    def _insert_action(conn: sa.Connection, *, tenant: str, actor: str, action: str,
+                       trader_id: str, verification_id: str | None = None,
+                       detail: dict | None = None) -> None:
         conn.execute(sa.insert(staff_actions_table).values(
-            id=uuid.uuid4().hex, at=_utcnow(), actor=actor, action=action,
+            id=uuid.uuid4().hex, at=_utcnow(), actor=actor, action=action, tenant_id=tenant,
             trader_id=trader_id, verification_id=verification_id, detail=detail))
 
-    def actions(self, trader_id: str, limit: int = 100) -> list[dict[str, Any]]:
+    def actions(self, trader_id: str, limit: int = 100, *, tenant: str) -> list[dict[str, Any]]:
         """The trader's staff actions, newest first."""
         s = staff_actions_table
         query = (sa.select(s.c.at, s.c.actor, s.c.action, s.c.verification_id, s.c.detail)
-                 .where(s.c.trader_id == trader_id).order_by(s.c.at.desc()).limit(limit))
+                 .where(s.c.tenant_id == tenant, s.c.trader_id == trader_id)
+                 .order_by(s.c.at.desc()).limit(limit))
         with self._read() as conn:
             return [dict(row) for row in conn.execute(query).mappings()]
 
-    def purge_trader(self, trader_id: str) -> dict[str, int]:
-        """Delete everything the log holds about a trader, in one transaction.
+    def purge_trader(self, trader_id: str, *, tenant: str) -> dict[str, int]:
+        """Delete everything the log holds about a trader of ``tenant``, in one transaction
+        (the same trader id in another tenant is another trader, and stays).
 
         Returns the rows deleted per table: ``webhook_attempts``, ``webhook_deliveries``,
         ``staff_actions``, ``traders``, ``verifications``.
         """
         d, a = webhook_deliveries_table, webhook_attempts_table
+        s, t = staff_actions_table, verifications_table
         with self._write() as conn:
-            deliveries = sa.select(d.c.id).where(d.c.trader_id == trader_id)
+            deliveries = sa.select(d.c.id).where(d.c.tenant_id == tenant,
+                                                 d.c.trader_id == trader_id)
             counts = {
                 "webhook_attempts": conn.execute(
                     sa.delete(a).where(a.c.delivery_id.in_(deliveries))
                 ).rowcount,
                 "webhook_deliveries": conn.execute(
-                    sa.delete(d).where(d.c.trader_id == trader_id)
+                    sa.delete(d).where(d.c.tenant_id == tenant, d.c.trader_id == trader_id)
                 ).rowcount,
                 "staff_actions": conn.execute(
-                    sa.delete(staff_actions_table)
-                    .where(staff_actions_table.c.trader_id == trader_id)
+                    sa.delete(s).where(s.c.tenant_id == tenant, s.c.trader_id == trader_id)
                 ).rowcount,
                 # the trader's row first: it refers to a verification
                 "traders": conn.execute(
-                    sa.delete(traders_table).where(traders_table.c.trader_id == trader_id)
+                    sa.delete(traders_table).where(*_trader(tenant, trader_id))
                 ).rowcount,
                 "verifications": conn.execute(
-                    sa.delete(verifications_table).where(
-                        verifications_table.c.trader_id == trader_id
-                    )
+                    sa.delete(t).where(t.c.tenant_id == tenant, t.c.trader_id == trader_id)
                 ).rowcount,
             }
         log.info("trader purged from the evidence log", extra={"rows": counts})
@@ -908,12 +951,13 @@ class EvidenceLog:
     def traders(
         self,
         *,
+        tenant: str,
         verdict: str | None = None,
         checked_before: datetime | None = None,
         limit: int | None = None,
         include_ended: bool = False,
     ) -> list[str]:
-        """Traders to re-verify, least recently checked first.
+        """Traders of ``tenant`` to re-verify, least recently checked first.
 
         ``verdict`` filters on the current verdict; ``checked_before`` keeps traders whose
         current verification was checked before it (or never: ``checked_at`` unset). Traders
@@ -922,7 +966,7 @@ class EvidenceLog:
         t, tt = verifications_table, traders_table
         query = sa.select(tt.c.trader_id).join(
             t, tt.c.current_verification_id == t.c.id, isouter=True
-        )
+        ).where(tt.c.tenant_id == tenant)
         if verdict is not None:
             query = query.where(tt.c.current_verdict == verdict)
         if checked_before is not None:
@@ -938,12 +982,14 @@ class EvidenceLog:
     def trader_summaries(
         self,
         *,
+        tenant: str,
         verdict: str | None = None,
         trader_id: str | None = None,
         offset: int = 0,
         limit: int = 50,
     ) -> list[TraderSummary]:
-        """Traders with their current verification, most recently checked first (staff view).
+        """Traders of ``tenant`` with their current verification, most recently checked first
+        (staff view).
 
         ``verdict`` filters on the current verdict, ``trader_id`` picks one trader (exact).
         Traders whose relationship ended are included (``ended_at`` says so); a trader
@@ -958,7 +1004,7 @@ class EvidenceLog:
                 *t.c,
             )
             .join(t, tt.c.current_verification_id == t.c.id, isouter=True)
-            .where(*self._summary_filter(verdict, trader_id))
+            .where(*self._summary_filter(tenant, verdict, trader_id))
             .order_by(t.c.checked_at.desc().nulls_last(), tt.c.trader_id)
             .offset(offset)
             .limit(limit)
@@ -975,21 +1021,23 @@ class EvidenceLog:
             for r in rows
         ]
 
-    def count_traders(self, *, verdict: str | None = None, trader_id: str | None = None) -> int:
+    def count_traders(self, *, tenant: str, verdict: str | None = None,
+                      trader_id: str | None = None) -> int:
         """How many traders :meth:`trader_summaries` lists with the same filters."""
         tt = traders_table
         query = sa.select(sa.func.count()).select_from(tt).where(
-            *self._summary_filter(verdict, trader_id)
+            *self._summary_filter(tenant, verdict, trader_id)
         )
         with self._read() as conn:
             return int(conn.execute(query).scalar_one())
 
-    def verdict_counts(self) -> dict[str, int]:
-        """Traders per current verdict (every verdict present, 0 when none), ended ones included."""
+    def verdict_counts(self, *, tenant: str) -> dict[str, int]:
+        """The tenant's traders per current verdict (every verdict present, 0 when none),
+        ended ones included."""
         tt = traders_table
         query = (
             sa.select(tt.c.current_verdict, sa.func.count())
-            .where(tt.c.current_verdict.is_not(None))
+            .where(tt.c.tenant_id == tenant, tt.c.current_verdict.is_not(None))
             .group_by(tt.c.current_verdict)
         )
         counts = dict.fromkeys(VERDICTS, 0)
@@ -999,9 +1047,9 @@ class EvidenceLog:
         return counts
 
     @staticmethod
-    def _summary_filter(verdict: str | None, trader_id: str | None) -> list[Any]:
+    def _summary_filter(tenant: str, verdict: str | None, trader_id: str | None) -> list[Any]:
         tt = traders_table
-        where = []
+        where = [tt.c.tenant_id == tenant]
         if verdict is not None:
             where.append(tt.c.current_verdict == verdict)
         if trader_id is not None:
@@ -1025,11 +1073,12 @@ class EvidenceLog:
     # -- webhook outbox -----------------------------------------------------------------------
 
     def enqueue_webhook(self, *, client_id: str, url: str, event: str, payload: dict,
-                        verification_id: str, trader_id: str) -> str:
+                        verification_id: str, trader_id: str, tenant: str) -> str:
         """Store a webhook to send as soon as a sender is free; returns the delivery id."""
         with self.transaction() as tx:
             return tx.enqueue_webhook(client_id=client_id, url=url, event=event, payload=payload,
-                                      verification_id=verification_id, trader_id=trader_id)
+                                      verification_id=verification_id, trader_id=trader_id,
+                                      tenant=tenant)
 
     def claim_due_webhooks(
         self, now: datetime, limit: int, lease_s: float
@@ -1122,6 +1171,7 @@ class EvidenceLog:
                 created_at=r["created_at"],
                 next_attempt_at=r["next_attempt_at"],
                 delivered_at=r["delivered_at"],
+                tenant_id=r["tenant_id"],
             )
             for r in rows
         }

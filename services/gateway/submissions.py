@@ -2,8 +2,10 @@
 
 The fingerprint is a SHA-256 over the canonical JSON of the normalised submission (keys
 sorted, strings trimmed, IBAN and VAT number compacted and upper-cased) together with the
-client's id: the same data from the same client gives the same fingerprint, any change gives
-another. It keys the verdict cache, so it never carries personal data in clear.
+tenant (the marketplace) it is verified for: the same data in the same tenant gives the same
+fingerprint, from whichever of the tenant's clients (they share the tenant's traders), while
+another tenant, or any change of the data, gives another. It keys the verdict cache, so two
+tenants never share a cached verdict, and it never carries personal data in clear.
 """
 
 from __future__ import annotations
@@ -46,9 +48,14 @@ def normalise(submission: dict[str, Any]) -> dict[str, Any]:
     return sub
 
 
-def fingerprint(submission: dict[str, Any], client_id: str) -> str:
-    """Hex SHA-256 of the normalised submission and the client id."""
-    canonical = json.dumps([client_id, normalise(submission)], sort_keys=True,
+def fingerprint(submission: dict[str, Any], tenant: str) -> str:
+    """Hex SHA-256 of the normalised submission and the tenant.
+
+    >>> sub = {"trader_id": "t1", "vat_number": "DE100"}
+    >>> fingerprint(sub, "shop-a") == fingerprint(sub, "shop-b")
+    False
+    """
+    canonical = json.dumps([tenant, normalise(submission)], sort_keys=True,
                            separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -140,17 +140,22 @@ class Verifier:
         cached = self.cache.get(fp) if fp is not None else None
         return Outcome(200, {"id": cached[0]}, cached_json=cached) if cached else None
 
-    def submit(self, submission: dict[str, Any], client_id: str, *, wait_s: float,
+    def submit(self, submission: dict[str, Any], client_id: str, *, tenant: str, wait_s: float,
                request_id: str | None = None, force: bool = False,
                priority: str = "interactive", body_key: bytes | None = None) -> Outcome:
-        """Verify ``submission`` for ``client_id``, waiting up to ``wait_s`` for the verdict.
+        """Verify ``submission`` for ``client_id`` of ``tenant``, waiting up to ``wait_s`` for
+        the verdict.
+
+        The trader is the tenant's: its verdict is cached under a fingerprint of the tenant
+        (the tenant's clients share it; another tenant never gets it) and linkage looks only
+        at the tenant's traders.
 
         ``priority="batch"`` (re-verification jobs) lets interactive checks go first where
         the services queue for an upstream's capacity (VIES slots per member state).
         ``body_key``: the :class:`BodyIndex` key of the request body it was read from.
         """
         sub = submissions.normalise(submission)
-        fp = submissions.fingerprint(sub, client_id)
+        fp = submissions.fingerprint(sub, tenant)
         if body_key is not None:
             self.bodies.put(body_key, fp)
         if force:
@@ -174,7 +179,7 @@ class Verifier:
             state="running", verdict=None, items=None, reasons=None, checks=None,
             name_consistency=None, evidence=None, submission=submissions.redact(sub),
             account_fingerprint=None, request_id=request_id, created_at=now,
-            settled_at=None, checked_at=None, expires_at=None,
+            settled_at=None, checked_at=None, expires_at=None, tenant_id=tenant,
             # running: by then it must have settled, or the sweeper runs it again
             next_retry_at=now + timedelta(seconds=self.settings.lease_s),
         )
@@ -187,16 +192,17 @@ class Verifier:
         future.add_done_callback(_log_failure)
         return self._await(record, future, wait_s)
 
-    def reverify(self, trader_id: str, client_id: str, *, wait_s: float,
+    def reverify(self, trader_id: str, client_id: str, *, tenant: str, wait_s: float,
                  request_id: str | None = None,
                  priority: str = "interactive") -> Outcome | None:
-        """Verify the trader's last submission again, bypassing the cache; None if unknown.
+        """Verify the trader's last submission again, bypassing the cache; None if ``tenant``
+        has no such trader.
 
         The new verification is the trader's marketplace client's (whose submission it is):
-        it replaces that client's cached verdict and its webhooks go to that client, whoever
-        asked (``client_id``: staff, a batch job).
+        it replaces the tenant's cached verdict and its webhooks go to that client, whoever
+        of the tenant asked (``client_id``: staff, a batch job).
         """
-        current = self.evidence.current(trader_id)
+        current = self.evidence.current(trader_id, tenant=tenant)
         if current is None:
             return None
         private = self.evidence.private_submission(current.id)
@@ -204,8 +210,8 @@ class Verifier:
             return None
         log.info("re-verification", extra={"verification": current.id,
                                            "requested_by": client_id})
-        return self.submit(private, current.client_id, wait_s=wait_s, request_id=request_id,
-                           force=True, priority=priority)
+        return self.submit(private, current.client_id, tenant=current.tenant_id, wait_s=wait_s,
+                           request_id=request_id, force=True, priority=priority)
 
     def retry(self, record: VerificationRecord) -> None:
         """Run a verification again: a due ``pending`` one, or a running one its process
@@ -276,13 +282,14 @@ class Verifier:
              priority: str = "interactive") -> dict[str, Any]:
         """Fan out, decide, and settle the verification with its webhooks in one transaction."""
         expected_attempts = record.attempts
-        previous = self.evidence.current(record.trader_id)
+        previous = self.evidence.current(record.trader_id, tenant=record.tenant_id)
         try:
             checks = self._fan_out(sub, request_id, priority)
             account = (checks.get("payment") or {}).get("account_fingerprint")
             vat_key, registration_key = identity_keys(checks)
             links = self.evidence.linked_traders(
-                record.trader_id, account_fingerprint=account, vat_key=vat_key,
+                record.trader_id, tenant=record.tenant_id, account_fingerprint=account,
+                vat_key=vat_key,
                 registration_key=registration_key)
             decision = decide(sub, checks, links)
             now = _now()
@@ -336,7 +343,8 @@ class Verifier:
 
     def _verdict_before_pending(self, record: VerificationRecord) -> str:
         """The trader's last verdict other than ``pending`` (an upstream fault in between)."""
-        return next((r.verdict for r in self.evidence.history(record.trader_id, limit=20)
+        return next((r.verdict for r in self.evidence.history(record.trader_id, limit=20,
+                                                              tenant=record.tenant_id)
                      if r.id != record.id and r.verdict not in (None, "pending")), "pending")
 
     def _fan_out(self, sub: dict[str, Any], request_id: str | None,
@@ -365,10 +373,12 @@ class Verifier:
         looked through."""
         if record.verdict == "rejected" and old in _TRADING:
             due = tx.request_correction(
-                record.trader_id, _now() + timedelta(days=self.settings.correction_days))
+                record.trader_id, _now() + timedelta(days=self.settings.correction_days),
+                tenant=record.tenant_id)
             return {"requested": True, "correct_by": _iso(due),
                     "reasons": [r for r in record.reasons or [] if r["severity"] == "error"]}
-        if record.verdict in _TRADING and tx.clear_correction(record.trader_id):
+        if record.verdict in _TRADING and tx.clear_correction(record.trader_id,
+                                                               tenant=record.tenant_id):
             return {"requested": False, "closed": True}
         return None
 
@@ -380,12 +390,12 @@ class Verifier:
         the two can neither lose the notice nor send it twice."""
         sent = 0
         now = _now()
-        for trader_id, verification_id, due_at in self.evidence.due_suspensions(now):
+        for tenant, trader_id, verification_id, due_at in self.evidence.due_suspensions(now):
             record = self.evidence.get(verification_id)
             if record is None:
                 continue
             with self.evidence.transaction() as tx:
-                if not tx.claim_suspension(trader_id, now):
+                if not tx.claim_suspension(trader_id, now, tenant=tenant):
                     continue  # another process took it
                 log.warning("trader still rejected after its correction time: suspension due",
                             extra={"verification": record.id})
@@ -410,7 +420,7 @@ class Verifier:
         tx.enqueue_webhook(
             client_id=record.client_id, url=target, event=event,
             payload={"event": event, "verification": result},
-            verification_id=record.id, trader_id=record.trader_id,
+            verification_id=record.id, trader_id=record.trader_id, tenant=record.tenant_id,
         )
 
     # -- views ------------------------------------------------------------------------------------

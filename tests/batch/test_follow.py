@@ -22,23 +22,29 @@ RUN = f"run-follow-{uuid.uuid4().hex[:8]}"  # RQ job ids are not under the test'
 TRADERS = [f"trader-{i}" for i in range(6)]
 
 
+def job_of(trader_id: str) -> str:
+    """The job id of a trader of the default tenant in the run."""
+    return job_id(RUN, "default", trader_id)
+
+
 @pytest.fixture
 def queue(store: Store) -> Queue:
     settings = load({}, {"REDIS_URL": REDIS_URL, "REDIS_PREFIX": store.prefix, "SANDBOX": True})
     queue = Queue(queue_name(settings), connection=redis.Redis.from_url(REDIS_URL))
-    assert batch.enqueue(settings, store, queue, RUN, dict.fromkeys(TRADERS, "")) == 6
+    assert batch.enqueue(settings, store, queue, RUN, dict.fromkeys(TRADERS, ""),
+                         tenant="default") == 6
     queue.settings = settings  # type: ignore[attr-defined]
     yield queue
     queue.delete(delete_jobs=True)
     for registry in (StartedJobRegistry(queue=queue), FailedJobRegistry(queue=queue)):
         queue.connection.delete(registry.key)
     for trader_id in TRADERS:
-        queue.connection.delete(f"rq:job:{job_id(RUN, trader_id)}")
+        queue.connection.delete(f"rq:job:{job_of(trader_id)}")
 
 
 def start(queue: Queue, trader_id: str) -> None:
     """What a worker does when it takes the trader's job (without running it)."""
-    job = queue.fetch_job(job_id(RUN, trader_id))
+    job = queue.fetch_job(job_of(trader_id))
     queue.remove(job.id)
     job.set_status(JobStatus.STARTED)
     # RQ 2 registers an execution, "job id:execution id", as a worker does
@@ -48,32 +54,32 @@ def start(queue: Queue, trader_id: str) -> None:
 
 def test_queued_and_leased_jobs_are_alive_a_started_one_without_lease_is_lost(
         store: Store, queue: Queue) -> None:
-    keys = RunKeys(store, RUN)
+    keys = RunKeys(store, RUN, "default")
     start(queue, "trader-0")
     store.client.set(keys.lease("trader-0"), "1", px=60_000)  # its worker is alive
     start(queue, "trader-1")  # its worker died: no lease
     assert batch._alive(store, queue, keys, RUN, TRADERS) == set(TRADERS) - {"trader-1"}
     # the follower's pass queues the lost one again, and only that one
-    assert batch.enqueue(queue.settings, store, queue, RUN, {}) == 1
-    assert job_id(RUN, "trader-1") in queue.get_job_ids()
+    assert batch.enqueue(queue.settings, store, queue, RUN, {}, tenant="default") == 1
+    assert job_of("trader-1") in queue.get_job_ids()
 
 
 def test_a_job_between_queue_and_started_registry_is_not_taken_for_lost(
         store: Store, queue: Queue) -> None:
     """The worker popped it from the queue and has not registered it yet: its status still
     says queued, so the follower does not queue it twice."""
-    queue.remove(job_id(RUN, "trader-2"))  # popped, not yet in the started registry
-    assert "trader-2" in batch._alive(store, queue, RunKeys(store, RUN), RUN, TRADERS)
+    queue.remove(job_of("trader-2"))  # popped, not yet in the started registry
+    assert "trader-2" in batch._alive(store, queue, RunKeys(store, RUN, "default"), RUN, TRADERS)
 
 
 def test_failed_for_good_comes_from_the_failed_registry(store: Store, queue: Queue) -> None:
-    job = queue.fetch_job(job_id(RUN, "trader-3"))
+    job = queue.fetch_job(job_of("trader-3"))
     queue.remove(job.id)
     job.retries_left = 0
     job.set_status(JobStatus.FAILED)
     job.save()
     FailedJobRegistry(queue=queue).add(job, 600)
-    assert batch._failed(queue, RUN, TRADERS) == ["trader-3"]
+    assert batch._failed(queue, RUN, "default", TRADERS) == ["trader-3"]
     job.retries_left = 1  # a retry is still to come: not failed for good
     job.save()
-    assert batch._failed(queue, RUN, TRADERS) == []
+    assert batch._failed(queue, RUN, "default", TRADERS) == []

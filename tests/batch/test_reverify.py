@@ -10,6 +10,7 @@ import pytest
 import redis
 from click.testing import CliRunner
 
+from services.gateway import create_app, shutdown
 from services.gateway.webhooks import verify
 from shared.redis_client import Store
 from tests.batch.conftest import WEBHOOK_SECRET, Batch, de_vat, trader
@@ -84,7 +85,7 @@ def test_killed_worker_loses_nothing_and_rerun_resumes(batch: Batch, tmp_path: P
     victim = batch.start_worker()
     store = Store(redis.Redis.from_url(REDIS_URL, decode_responses=True),
                   batch.env["TRACE30_REDIS_PREFIX"])
-    keys = RunKeys(store, run_id)
+    keys = RunKeys(store, run_id, "default")
     end = time.monotonic() + 30
     leases = store.key("batch", run_id, "lease", "*")
     while not list(store.client.scan_iter(match=leases)):
@@ -166,3 +167,47 @@ def test_selection_is_required_and_exclusive(batch: Batch, tmp_path: Path,
     (tmp_path / "x.csv").write_text("trader_id\n")
     result = CliRunner().invoke(main, ["reverify", *args], env=batch.env)
     assert result.exit_code != 0
+
+
+def test_a_run_re_verifies_the_traders_of_its_tenant_only(batch: Batch, tmp_path: Path) -> None:
+    """``--tenant shop-b`` selects shop-b's traders and verifies them in shop-b; shop-a's
+    traders of the same ids are left alone, and the default tenant's run of the same
+    selection the same day is another run."""
+    keys = json.loads(batch.env["TRACE30_GATEWAY_API_KEYS"])
+    keys.append({"id": "shop-b", "key": "batch-test-key-b", "tenant": "shop-b",
+                 "scopes": ["onboarding", "ops", "batch"]})
+    batch.env["TRACE30_GATEWAY_API_KEYS"] = batch.config["GATEWAY_API_KEYS"] = json.dumps(keys)
+    both, only_b = [trader(i) for i in range(80, 82)], trader(82)
+    vies_overrides(batch, {t["vat_number"]: {"valid": True} for t in [*both, only_b]})
+    batch.seed(both)  # the default tenant's
+    batch.seed([*both, only_b], key="batch-test-key-b")
+    batch.start_worker()
+
+    code, output = run_cli(batch, "--all", "--tenant", "shop-b", "--timeout", "60",
+                           "--report-dir", str(tmp_path))
+    assert code == 0, output
+    assert "(tenant shop-b): 3 trader(s), 3 job(s) queued" in output
+    [report] = tmp_path.glob("reverify-shop-b-*.json")
+    doc = json.loads(report.read_text())
+    assert doc["tenant"] == "shop-b" and doc["by_status"] == {"done": 3}
+    assert {r["before"] for r in doc["traders"]} == {"verified"}  # shop-b's verdicts before
+    assert sorted(r["trader_id"] for r in doc["traders"]) == sorted(
+        t["trader_id"] for t in [*both, only_b])
+    app = create_app(batch.config)
+    try:
+        log = app.extensions["trace30.gateway"].evidence
+        for t in both:
+            assert len(log.history(t["trader_id"], tenant="shop-b")) == 2
+            assert len(log.history(t["trader_id"], tenant="default")) == 1  # untouched
+        assert log.history(only_b["trader_id"], tenant="default") == []
+    finally:
+        shutdown(app)
+
+    # A run of shop-b cannot be resumed as another tenant's.
+    code, output = run_cli(batch, "--all", "--run-id", doc["run_id"], "--no-wait")
+    assert code != 0 and "tenant 'shop-b'" in output
+    code, output = run_cli(batch, "--all", "--tenant", "Shop B", "--no-wait")
+    assert code != 0 and "not a tenant id" in output
+    # The same selection for the default tenant, the same day: its own run, its two traders.
+    code, output = run_cli(batch, "--all", "--timeout", "60", "--report-dir", str(tmp_path))
+    assert code == 0 and "(tenant default): 2 trader(s), 2 job(s) queued" in output

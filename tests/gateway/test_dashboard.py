@@ -240,7 +240,7 @@ def test_verification_page_shows_the_evidence_never_the_iban(gateway: Flask,
     log = evidence(gateway)
     delivery = log.enqueue_webhook(client_id="shop", url="https://shop.example/hooks",
                                    event="verification.completed", payload={"event": "x"},
-                                   verification_id=vid, trader_id=TRADER)
+                                   verification_id=vid, trader_id=TRADER, tenant="default")
     log.record_attempt(delivery, status_code=503, error="HTTP 503 from receiver",
                        duration_ms=12.3, delivered=False,
                        next_attempt_at=datetime.now(UTC) + timedelta(minutes=5))
@@ -302,7 +302,7 @@ def test_a_hostile_trader_name_is_escaped(staff: FlaskClient) -> None:
 def test_posts_need_the_csrf_token(gateway: Flask, staff: FlaskClient) -> None:
     post(staff, GOOD, wait=15)
     log = evidence(gateway)
-    before = [r.id for r in log.history(TRADER)]
+    before = [r.id for r in log.history(TRADER, tenant="default")]
     token = csrf_of(staff.get(f"/ops/traders/{TRADER}"))
     for data in ({}, {"csrf_token": "not-the-token"}, {"csrf_token": token[:-1]}):
         for action, form in (("reverify", {}), ("end", {"confirm": "yes"})):
@@ -313,8 +313,8 @@ def test_posts_need_the_csrf_token(gateway: Flask, staff: FlaskClient) -> None:
     html = staff.post(f"/ops/traders/{TRADER}/reverify", headers=HTML)
     assert html.status_code == 400 and html.mimetype == "text/html"
     assert "security token" in html.get_data(as_text=True)
-    assert [r.id for r in log.history(TRADER)] == before
-    assert log.trader_summaries(trader_id=TRADER)[0].ended_at is None
+    assert [r.id for r in log.history(TRADER, tenant="default")] == before
+    assert log.trader_summaries(trader_id=TRADER, tenant="default")[0].ended_at is None
     # signing in needs the token too
     other = gateway.test_client()
     assert other.post("/ops/login", data={"api_key": OPS_KEY}).status_code == 400
@@ -331,14 +331,14 @@ def test_reverify_action_makes_a_new_verification(gateway: Flask, staff: FlaskCl
     location = resp.headers["Location"]
     new_id = location.rsplit("/", 1)[1]
     assert location == f"/ops/verifications/{new_id}" and new_id != first["id"]
-    history = evidence(gateway).history(TRADER)
+    history = evidence(gateway).history(TRADER, tenant="default")
     assert [r.id for r in history] == [new_id, first["id"]]
     # the marketplace's verification, not staff's: it replaces the marketplace's cached
     # verdict and its webhooks go to the marketplace
     assert history[0].client_id == "shop" and history[0].verdict == "verified"
     assert 'class="verdict verdict-verified"' in page(staff, location)
     # the audit trail: who did it, and the verification it made
-    trail = evidence(gateway).actions(TRADER)
+    trail = evidence(gateway).actions(TRADER, tenant="default")
     assert [(a["actor"], a["action"], a["verification_id"]) for a in trail] == [
         ("staff", "reverify", new_id)]
     html = page(staff, f"/ops/traders/{TRADER}")
@@ -364,11 +364,11 @@ def test_end_of_relationship_action_records_the_end(gateway: Flask, staff: Flask
     future = (datetime.now(UTC).date() + timedelta(days=3)).isoformat()
     later = staff.post(url, data={"csrf_token": token, "confirm": "yes", "ended_on": future})
     assert later.status_code == 400 and "ended_on" in later.get_json()["errors"]
-    assert log.trader_summaries(trader_id=TRADER)[0].ended_at is None
+    assert log.trader_summaries(trader_id=TRADER, tenant="default")[0].ended_at is None
 
     resp = staff.post(url, data={"csrf_token": token, "confirm": "yes", "ended_on": "2026-03-01"})
     assert resp.status_code == 303 and resp.headers["Location"] == f"/ops/traders/{TRADER}"
-    ended_at = log.trader_summaries(trader_id=TRADER)[0].ended_at
+    ended_at = log.trader_summaries(trader_id=TRADER, tenant="default")[0].ended_at
     assert ended_at == datetime(2026, 3, 1, tzinfo=UTC)
     html = page(staff, f"/ops/traders/{TRADER}")
     assert "Ended 2026-03-01 00:00:00 UTC" in html
@@ -431,23 +431,26 @@ def test_the_dashboard_queries_on_sqlite_and_postgresql(evidence_log: EvidenceLo
                           private_submission={"iban": IBAN} if i == 0 else None)
     running = make_record("v9", "t9", state="running", verdict=None, checked_at=None)
     evidence_log.save(running)
-    assert evidence_log.end_relationship("t9", t0)  # a trader without a current verification
-    assert evidence_log.end_relationship("t1", t0 + timedelta(days=1))
+    # a trader without a current verification
+    assert evidence_log.end_relationship("t9", t0, tenant="default")
+    assert evidence_log.end_relationship("t1", t0 + timedelta(days=1), tenant="default")
 
-    rows = evidence_log.trader_summaries()
+    rows = evidence_log.trader_summaries(tenant="default")
     assert [r.trader_id for r in rows] == ["t3", "t2", "t1", "t0", "t9"]
     assert rows[0].current is not None and rows[0].current.id == "v3"
     assert rows[2].ended_at == t0 + timedelta(days=1) and rows[0].ended_at is None
     assert rows[-1].verdict is None and rows[-1].current is None and rows[-1].ended_at == t0
-    review = evidence_log.trader_summaries(verdict="needs_review", offset=1, limit=5)
+    review = evidence_log.trader_summaries(verdict="needs_review", offset=1, limit=5,
+                                           tenant="default")
     assert [r.trader_id for r in review] == ["t1"]
-    assert [r.trader_id for r in evidence_log.trader_summaries(trader_id="t0")] == ["t0"]
-    assert evidence_log.trader_summaries(trader_id="t") == []
-    assert evidence_log.count_traders() == 5
-    assert evidence_log.count_traders(verdict="needs_review") == 2
-    assert evidence_log.count_traders(trader_id="t3", verdict="verified") == 0
-    assert evidence_log.verdict_counts() == {"verified": 1, "needs_review": 2, "rejected": 1,
-                                             "pending": 0}
+    assert [r.trader_id for r in evidence_log.trader_summaries(trader_id="t0",
+                                                               tenant="default")] == ["t0"]
+    assert evidence_log.trader_summaries(trader_id="t", tenant="default") == []
+    assert evidence_log.count_traders(tenant="default") == 5
+    assert evidence_log.count_traders(verdict="needs_review", tenant="default") == 2
+    assert evidence_log.count_traders(trader_id="t3", verdict="verified", tenant="default") == 0
+    assert evidence_log.verdict_counts(tenant="default") == {
+        "verified": 1, "needs_review": 2, "rejected": 1, "pending": 0}
     assert evidence_log.seal_intact("v0") is True
     assert evidence_log.seal_intact("v1") is None
     with evidence_log.engine.begin() as conn:

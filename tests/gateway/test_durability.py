@@ -80,7 +80,7 @@ def test_a_verification_is_settled_by_one_run_only(evidence_log: EvidenceLog) ->
     with evidence_log.transaction() as tx:  # a second run of the same attempt loses
         assert tx.settle(settled_copy("v1"), expected_attempts=0) is None
     assert evidence_log.get("v1").attempts == 1
-    assert evidence_log.current("trader-1").id == "v1"
+    assert evidence_log.current("trader-1", tenant="default").id == "v1"
 
 
 def test_a_promise_made_while_running_is_kept_once(evidence_log: EvidenceLog) -> None:
@@ -101,7 +101,7 @@ def test_settling_and_its_webhooks_commit_together(evidence_log: EvidenceLog) ->
         tx.settle(settled_copy("v1"), expected_attempts=0)
         tx.enqueue_webhook(client_id="shop", url="http://127.0.0.1:9/hook",
                            event="verification.completed", payload={}, verification_id="v1",
-                           trader_id="trader-1")
+                           trader_id="trader-1", tenant="default")
         raise RuntimeError("the process dies before the commit")
     assert evidence_log.get("v1").state == "running"
     assert outbox(evidence_log, "v1") == []
@@ -206,7 +206,7 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(gateway: Flask, client: Any
     from services.gateway import submissions
 
     sub = submissions.normalise(GOOD)
-    fp = submissions.fingerprint(sub, "shop")
+    fp = submissions.fingerprint(sub, "default")
     assert verifier.cache.lead(fp, "ver_of_a_dead_process") is None  # it died right after
     resp = post(client, GOOD, wait=10)
     assert resp.status_code == 200, resp.get_json()
@@ -231,7 +231,7 @@ def test_a_running_verification_of_a_killed_process_is_run_again_by_another(
             sub = submissions.normalise(submission(trader_id="killed-mid-flight"))
             record = make_record("ver_killed", trader_id="killed-mid-flight", state="running",
                                  verdict=None, settled_at=None, checked_at=None,
-                                 fingerprint=submissions.fingerprint(sub, "shop"),
+                                 fingerprint=submissions.fingerprint(sub, "default"),
                                  created_at=T0, next_retry_at=T0)
             v.evidence.save(record, private_submission=sub)
             assert v.evidence.request_notification("ver_killed")

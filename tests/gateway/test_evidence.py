@@ -72,7 +72,8 @@ def test_save_upserts_and_keeps_creation_and_sealed_submission(evidence_log: Evi
     running = make_record("v1", state="running", verdict=None, items=None, reasons=None,
                           checks=None, settled_at=None, checked_at=None)
     evidence_log.save(running, private_submission=PRIVATE)
-    assert evidence_log.current("trader-1") is None  # running: not the trader's current
+    # running: not the trader's current
+    assert evidence_log.current("trader-1", tenant="default") is None
     settled = make_record("v1", created_at=T0 + minutes(5), settled_at=T0 + minutes(1))
     evidence_log.save(settled)
     got = evidence_log.get("v1")
@@ -80,7 +81,7 @@ def test_save_upserts_and_keeps_creation_and_sealed_submission(evidence_log: Evi
     assert got.state == "settled" and got.verdict == "verified"
     assert got.created_at == T0  # the first save's
     assert evidence_log.private_submission("v1") == PRIVATE  # not wiped by the second save
-    assert evidence_log.current("trader-1") == got
+    assert evidence_log.current("trader-1", tenant="default") == got
 
 
 def test_naive_datetimes_and_unknown_values_are_refused(evidence_log: EvidenceLog) -> None:
@@ -124,30 +125,32 @@ def test_current_is_the_latest_settled_and_a_late_retry_does_not_replace_it(
     evidence_log.save(new)
     evidence_log.save(make_record("newest-running", state="running", verdict=None,
                                   created_at=T0 + minutes(20)))
-    current = evidence_log.current("trader-1")
+    current = evidence_log.current("trader-1", tenant="default")
     assert current is not None and current.id == "new"
     # the old verification's retry settles after the newer one: the newer stays current
     evidence_log.save(replace(old, verdict="verified", settled_at=T0 + minutes(30)))
-    current = evidence_log.current("trader-1")
+    current = evidence_log.current("trader-1", tenant="default")
     assert current is not None and current.id == "new" and current.verdict == "rejected"
     # a re-save of the current one updates the trader's verdict
     evidence_log.save(replace(new, verdict="needs_review"))
-    assert evidence_log.traders(verdict="needs_review") == ["trader-1"]
-    assert evidence_log.current("somebody-else") is None
+    assert evidence_log.traders(verdict="needs_review", tenant="default") == ["trader-1"]
+    assert evidence_log.current("somebody-else", tenant="default") is None
 
 
 def test_history_is_newest_first_with_a_limit(evidence_log: EvidenceLog) -> None:
     for n in range(5):
         evidence_log.save(make_record(f"v{n}", created_at=T0 + minutes(n)))
     evidence_log.save(make_record("x", trader_id="trader-2"))
-    assert [r.id for r in evidence_log.history("trader-1")] == ["v4", "v3", "v2", "v1", "v0"]
-    assert [r.id for r in evidence_log.history("trader-1", limit=2)] == ["v4", "v3"]
-    assert evidence_log.history("nobody") == []
+    history = evidence_log.history
+    assert [r.id for r in history("trader-1", tenant="default")] == ["v4", "v3", "v2", "v1", "v0"]
+    assert [r.id for r in history("trader-1", limit=2, tenant="default")] == ["v4", "v3"]
+    assert evidence_log.history("nobody", tenant="default") == []
 
 
 def sharing(log: EvidenceLog, account: str, exclude: str) -> list[str]:
     """The other traders using payment account ``account``."""
-    return [link.trader_id for link in log.linked_traders(exclude, account_fingerprint=account)]
+    return [link.trader_id
+            for link in log.linked_traders(exclude, account_fingerprint=account, tenant="default")]
 
 
 def test_linked_accounts_look_at_current_verifications_only(
@@ -177,47 +180,51 @@ def test_linked_traders_by_account_vat_number_or_registration(
     evidence_log.save(make_record("c1", "C", registration_key="DE:hrb:1"))
     evidence_log.save(make_record("d1", "D", account_fingerprint="acct-9"))
     links = evidence_log.linked_traders("NEW", account_fingerprint="acct-1", vat_key="DE1",
-                                        registration_key="DE:hrb:1")
+                                        registration_key="DE:hrb:1", tenant="default")
     assert [(link.trader_id, link.verdict, sorted(link.via)) for link in links] == [
         ("A", "verified", ["account", "registration", "vat"]),
         ("B", "rejected", ["vat"]),
         ("C", "verified", ["registration"]),
     ]
-    assert evidence_log.linked_traders("A", vat_key="DE1")[0].trader_id == "B"
-    assert evidence_log.linked_traders("NEW") == []  # no key given: nothing to link on
-    assert evidence_log.linked_traders("NEW", vat_key="FR1") == []
+    assert evidence_log.linked_traders("A", vat_key="DE1", tenant="default")[0].trader_id == "B"
+    # no key given: nothing to link on
+    assert evidence_log.linked_traders("NEW", tenant="default") == []
+    assert evidence_log.linked_traders("NEW", vat_key="FR1", tenant="default") == []
 
 
 def test_corrections_are_requested_claimed_once_and_closed(evidence_log: EvidenceLog) -> None:
     evidence_log.save(make_record("a1", "A", verdict="rejected"))
     evidence_log.save(make_record("b1", "B", verdict="rejected"))
     due = T0 + minutes(60)
-    assert evidence_log.request_correction("A", due) == due
-    assert evidence_log.request_correction("A", due + minutes(5)) == due  # the first stands
-    evidence_log.request_correction("B", due)
-    evidence_log.end_relationship("B", T0 + minutes(1))  # ended: nothing to suspend
+    assert evidence_log.request_correction("A", due, tenant="default") == due
+    # the first stands
+    assert evidence_log.request_correction("A", due + minutes(5), tenant="default") == due
+    evidence_log.request_correction("B", due, tenant="default")
+    # ended: nothing to suspend
+    evidence_log.end_relationship("B", T0 + minutes(1), tenant="default")
     assert evidence_log.claim_due_suspensions(due - minutes(1)) == []
-    assert evidence_log.claim_due_suspensions(due) == [("A", "a1", due)]
+    assert evidence_log.claim_due_suspensions(due) == [("default", "A", "a1", due)]
     assert evidence_log.claim_due_suspensions(due + minutes(1)) == []  # once
-    assert evidence_log.clear_correction("A") is True
-    assert evidence_log.correction_due("A") is None
-    assert evidence_log.clear_correction("A") is False
+    assert evidence_log.clear_correction("A", tenant="default") is True
+    assert evidence_log.correction_due("A", tenant="default") is None
+    assert evidence_log.clear_correction("A", tenant="default") is False
 
 
 def test_staff_actions_are_kept_newest_first_and_purged_with_the_trader(
         evidence_log: EvidenceLog) -> None:
     evidence_log.save(make_record("a1", "A"))
     evidence_log.record_action(actor="staff", action="reverify", trader_id="A",
-                               verification_id="a1")
+                               verification_id="a1", tenant="default")
     evidence_log.record_action(actor="staff", action="end_relationship", trader_id="A",
-                               detail={"ended_at": "2026-11-28T00:00:00+00:00"})
-    evidence_log.record_action(actor="staff", action="reverify", trader_id="B")
-    found = evidence_log.actions("A")
+                               detail={"ended_at": "2026-11-28T00:00:00+00:00"}, tenant="default")
+    evidence_log.record_action(actor="staff", action="reverify", trader_id="B", tenant="default")
+    found = evidence_log.actions("A", tenant="default")
     assert [a["action"] for a in found] == ["end_relationship", "reverify"]
     assert found[1]["verification_id"] == "a1" and found[0]["actor"] == "staff"
     assert found[0]["at"].tzinfo is not None
-    assert evidence_log.purge_trader("A")["staff_actions"] == 2
-    assert evidence_log.actions("A") == [] and len(evidence_log.actions("B")) == 1
+    assert evidence_log.purge_trader("A", tenant="default")["staff_actions"] == 2
+    assert evidence_log.actions("A", tenant="default") == []
+    assert len(evidence_log.actions("B", tenant="default")) == 1
 
 
 def test_a_0001_database_upgrades_and_keeps_its_rows(database_url: str) -> None:
@@ -274,19 +281,21 @@ def test_end_relationship_and_ended_before(evidence_log: EvidenceLog) -> None:
     evidence_log.save(make_record("a1", "A"))
     evidence_log.save(make_record("b1", "B"))
     evidence_log.save(make_record("r1", "R", state="running", verdict=None))
-    assert evidence_log.end_relationship("nobody", T0) is False
-    assert evidence_log.end_relationship("A", T0 + timedelta(days=1)) is True
-    assert evidence_log.end_relationship("B", T0 + timedelta(days=100)) is True
-    assert evidence_log.end_relationship("R", T0 + timedelta(days=2)) is True  # no settled one
-    assert evidence_log.ended_before(T0 + timedelta(days=50)) == ["A", "R"]
+    assert evidence_log.end_relationship("nobody", T0, tenant="default") is False
+    assert evidence_log.end_relationship("A", T0 + timedelta(days=1), tenant="default") is True
+    assert evidence_log.end_relationship("B", T0 + timedelta(days=100), tenant="default") is True
+    # R has no settled verification
+    assert evidence_log.end_relationship("R", T0 + timedelta(days=2), tenant="default") is True
+    assert evidence_log.ended_before(T0 + timedelta(days=50)) == [("default", "A"),
+                                                               ("default", "R")]
     assert evidence_log.ended_before(T0) == []
-    assert evidence_log.traders() == []  # ended traders are not re-verified
+    assert evidence_log.traders(tenant="default") == []  # ended traders are not re-verified
     # R has no settled verification: never checked, so first
-    assert evidence_log.traders(include_ended=True) == ["R", "A", "B"]
+    assert evidence_log.traders(include_ended=True, tenant="default") == ["R", "A", "B"]
     # a verification submitted after the end reopens the relationship
     evidence_log.save(make_record("a2", "A", created_at=T0 + timedelta(days=3)))
-    assert evidence_log.ended_before(T0 + timedelta(days=50)) == ["R"]
-    assert evidence_log.traders() == ["A"]
+    assert evidence_log.ended_before(T0 + timedelta(days=50)) == [("default", "R")]
+    assert evidence_log.traders(tenant="default") == ["A"]
 
 
 def test_purge_trader_deletes_everything_about_the_trader(evidence_log: EvidenceLog) -> None:
@@ -297,18 +306,20 @@ def test_purge_trader_deletes_everything_about_the_trader(evidence_log: Evidence
     for vid, trader in (("a1", "A"), ("a2", "A"), ("b1", "B")):
         did = evidence_log.enqueue_webhook(client_id="shop", url="http://127.0.0.1:9/hook",
                                            event="verification.completed", payload={"v": vid},
-                                           verification_id=vid, trader_id=trader)
+                                           verification_id=vid, trader_id=trader, tenant="default")
         evidence_log.record_attempt(did, status_code=500, error="HTTP 500", duration_ms=3.0,
                                     delivered=False, next_attempt_at=T0)
-    evidence_log.end_relationship("A", T0)
-    counts = evidence_log.purge_trader("A")
+    evidence_log.end_relationship("A", T0, tenant="default")
+    counts = evidence_log.purge_trader("A", tenant="default")
     assert counts == {"webhook_attempts": 2, "webhook_deliveries": 2, "staff_actions": 0,
                       "traders": 1, "verifications": 3}
-    assert evidence_log.history("A") == [] and evidence_log.current("A") is None
+    assert evidence_log.history("A", tenant="default") == []
+    assert evidence_log.current("A", tenant="default") is None
     assert evidence_log.deliveries("a1") == []
     assert evidence_log.ended_before(T0 + timedelta(days=1)) == []
-    assert evidence_log.current("B") is not None and len(evidence_log.deliveries("b1")) == 1
-    assert evidence_log.purge_trader("A") == dict.fromkeys(counts, 0)
+    assert evidence_log.current("B", tenant="default") is not None
+    assert len(evidence_log.deliveries("b1")) == 1
+    assert evidence_log.purge_trader("A", tenant="default") == dict.fromkeys(counts, 0)
 
 
 def test_traders_filters_for_batch_reverification(evidence_log: EvidenceLog) -> None:
@@ -317,11 +328,14 @@ def test_traders_filters_for_batch_reverification(evidence_log: EvidenceLog) -> 
     evidence_log.save(make_record("c", "C", verdict="rejected", checked_at=T0 - minutes(60)))
     evidence_log.save(make_record("d", "D", verdict="pending", checked_at=None))
     evidence_log.save(make_record("e", "E", state="running", verdict=None))
-    assert evidence_log.traders() == ["D", "C", "A", "B"]  # least recently checked first
-    assert evidence_log.traders(verdict="verified") == ["A", "B"]
-    assert evidence_log.traders(checked_before=T0 - minutes(10)) == ["D", "C", "A"]
-    assert evidence_log.traders(verdict="verified", checked_before=T0 - minutes(10)) == ["A"]
-    assert evidence_log.traders(limit=2) == ["D", "C"]
+    # least recently checked first
+    assert evidence_log.traders(tenant="default") == ["D", "C", "A", "B"]
+    assert evidence_log.traders(verdict="verified", tenant="default") == ["A", "B"]
+    before = T0 - minutes(10)
+    assert evidence_log.traders(checked_before=before, tenant="default") == ["D", "C", "A"]
+    assert evidence_log.traders(verdict="verified", checked_before=before,
+                                tenant="default") == ["A"]
+    assert evidence_log.traders(limit=2, tenant="default") == ["D", "C"]
 
 
 # -- webhook outbox ------------------------------------------------------------------------------
@@ -331,7 +345,7 @@ def enqueue(log: EvidenceLog, vid: str = "v1", trader: str = "trader-1") -> str:
     return log.enqueue_webhook(client_id="shop", url="http://127.0.0.1:9/hook",
                                event="verification.completed",
                                payload={"event": "verification.completed", "id": vid},
-                               verification_id=vid, trader_id=trader)
+                               verification_id=vid, trader_id=trader, tenant="default")
 
 
 def test_outbox_claim_lease_and_attempts(evidence_log: EvidenceLog) -> None:
@@ -414,7 +428,7 @@ def test_processes_migrating_at_once_do_not_fail(database_url: str) -> None:
             assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).all() == [
                 (head_revision(),)]
         log.save(make_record("v1"))
-        assert log.current("trader-1") is not None
+        assert log.current("trader-1", tenant="default") is not None
     finally:
         log.close()
 
@@ -425,7 +439,7 @@ def test_alembic_by_hand_online_and_offline(tmp_path: Path) -> None:
     try:
         command.upgrade(log.alembic_config(), "head")  # no connection handed in
         log.save(make_record("v1"))
-        assert log.current("trader-1") is not None
+        assert log.current("trader-1", tenant="default") is not None
     finally:
         log.close()
     pg = EvidenceLog(PG_URL, SEALING_KEYS)
@@ -460,3 +474,125 @@ def test_engine_urls() -> None:
     log = EvidenceLog("postgresql+psycopg://u:secret@127.0.0.1:5432/test", SEALING_KEYS)
     assert "secret" not in repr(log)
     log.close()
+
+
+# -- tenants -------------------------------------------------------------------------------------
+
+
+def test_two_tenants_with_the_same_trader_id_are_separate_traders(
+    evidence_log: EvidenceLog,
+) -> None:
+    log = evidence_log
+    log.save(make_record("a1", "T", tenant_id="shop-a"), private_submission=PRIVATE)
+    log.save(make_record("b1", "T", tenant_id="shop-b", verdict="rejected",
+                         created_at=T0 + minutes(1)))
+    log.save(make_record("a2", "U", tenant_id="shop-a", verdict="needs_review"))
+    a, b = log.current("T", tenant="shop-a"), log.current("T", tenant="shop-b")
+    assert a is not None and (a.id, a.tenant_id, a.verdict) == ("a1", "shop-a", "verified")
+    assert b is not None and (b.id, b.tenant_id, b.verdict) == ("b1", "shop-b", "rejected")
+    assert log.current("T", tenant="default") is None and log.current("U", tenant="shop-b") is None
+    assert [r.id for r in log.history("T", tenant="shop-b")] == ["b1"]
+    assert log.get("b1") == b  # a verification id is global: callers compare its tenant
+    # lists, counts and batch selections see their own tenant only
+    assert [s.trader_id for s in log.trader_summaries(tenant="shop-a")] == ["T", "U"]
+    assert [(s.trader_id, s.verdict) for s in log.trader_summaries(tenant="shop-b")] == [
+        ("T", "rejected")]
+    assert log.count_traders(tenant="shop-b") == 1
+    assert log.count_traders(tenant="shop-a", trader_id="T") == 1
+    assert log.verdict_counts(tenant="shop-a") == {"verified": 1, "needs_review": 1,
+                                                   "rejected": 0, "pending": 0}
+    assert log.traders(tenant="shop-b") == ["T"]
+    assert log.traders(tenant="shop-a", verdict="rejected") == []
+    # a correction, an action and the end of the relationship of one do not touch the other
+    due = T0 + minutes(60)
+    log.request_correction("T", due, tenant="shop-b")
+    assert log.correction_due("T", tenant="shop-a") is None
+    assert log.clear_correction("T", tenant="shop-a") is False
+    assert log.correction_due("T", tenant="shop-b") == due
+    assert log.claim_due_suspensions(due) == [("shop-b", "T", "b1", due)]
+    log.record_action(tenant="shop-a", actor="staff-a", action="reverify", trader_id="T")
+    assert log.actions("T", tenant="shop-b") == []
+    assert log.end_relationship("T", T0 + minutes(5), actor="staff-b", tenant="shop-b")
+    assert log.end_relationship("U", T0, tenant="shop-b") is False  # not shop-b's trader
+    assert log.ended_before(T0 + minutes(10)) == [("shop-b", "T")]
+    assert log.traders(tenant="shop-a") == ["T", "U"]
+    assert [a["actor"] for a in log.actions("T", tenant="shop-b")] == ["staff-b"]
+    # the purge of one leaves the other's trader of the same id, with its webhooks
+    for vid, tenant in (("a1", "shop-a"), ("b1", "shop-b")):
+        log.enqueue_webhook(client_id="c-" + tenant, url="http://127.0.0.1:9/hook",
+                            event="verification.completed", payload={"id": vid},
+                            verification_id=vid, trader_id="T", tenant=tenant)
+    assert log.purge_trader("T", tenant="shop-b") == {
+        "webhook_attempts": 0, "webhook_deliveries": 1, "staff_actions": 1, "traders": 1,
+        "verifications": 1}
+    assert log.history("T", tenant="shop-b") == [] and log.get("b1") is None
+    after = log.current("T", tenant="shop-a")
+    assert after is not None and after.id == "a1"
+    assert [d.tenant_id for d in log.deliveries("a1")] == ["shop-a"]
+    assert len(log.actions("T", tenant="shop-a")) == 1
+    assert log.private_submission("a1") == PRIVATE
+
+
+def test_linkage_never_crosses_tenants(evidence_log: EvidenceLog) -> None:
+    """A trader that shop-a rejected is evidence for shop-a's staff only: shop-b's new trader
+    with the same account, VAT number and registration is not linked to it."""
+    evidence_log.save(make_record("r1", "R", tenant_id="shop-a", verdict="rejected",
+                                  account_fingerprint="acct-1", vat_key="DE1",
+                                  registration_key="DE:hrb:1"))
+    keys = {"account_fingerprint": "acct-1", "vat_key": "DE1", "registration_key": "DE:hrb:1"}
+    assert evidence_log.linked_traders("NEW", tenant="shop-b", **keys) == []
+    links = evidence_log.linked_traders("NEW", tenant="shop-a", **keys)
+    assert [(x.trader_id, x.verdict, sorted(x.via)) for x in links] == [
+        ("R", "rejected", ["account", "registration", "vat"])]
+    # the same trader id in the other tenant is another trader: linked, not excluded
+    evidence_log.save(make_record("b1", "R", tenant_id="shop-b", account_fingerprint="acct-1"))
+    assert [x.trader_id for x in evidence_log.linked_traders(
+        "R", tenant="shop-b", account_fingerprint="acct-1")] == []
+    assert [x.trader_id for x in evidence_log.linked_traders(
+        "NEW", tenant="shop-b", account_fingerprint="acct-1")] == ["R"]
+
+
+def test_a_0004_database_upgrades_into_the_default_tenant(database_url: str) -> None:
+    """Rows written before tenants (0004) land in ``default``, are found there, and the same
+    trader id can then be another tenant's trader."""
+    log = EvidenceLog(database_url, SEALING_KEYS)
+    try:
+        with log.engine.begin() as conn:
+            command.upgrade(log.alembic_config(conn), "0004")
+            conn.execute(sa.text(
+                "INSERT INTO verifications (id, trader_id, client_id, fingerprint, state, "
+                "verdict, submission, created_at, checked_at, attempts, vat_key) VALUES "
+                "('old', 'T', 'shop', 'fp', 'settled', 'rejected', '{}', :at, :at, 0, 'DE1')"),
+                {"at": T0})
+            conn.execute(sa.text(
+                "INSERT INTO traders (trader_id, current_verification_id, current_verdict, "
+                "current_created_at, updated_at, ended_at) VALUES "
+                "('T', 'old', 'rejected', :at, :at, :at)"), {"at": T0})
+            conn.execute(sa.text(
+                "INSERT INTO webhook_deliveries (id, client_id, url, event, payload, "
+                "verification_id, trader_id, status, attempt_count, created_at) VALUES "
+                "('d1', 'shop', 'http://127.0.0.1:9/hook', 'verification.completed', '{}', "
+                "'old', 'T', 'delivered', 1, :at)"), {"at": T0})
+            conn.execute(sa.text(
+                "INSERT INTO staff_actions (id, at, actor, action, trader_id) VALUES "
+                "('s1', :at, 'staff', 'end_relationship', 'T')"), {"at": T0})
+        log.migrate()
+        with log.engine.connect() as conn:
+            for table in ("verifications", "traders", "webhook_deliveries", "staff_actions"):
+                query = sa.text(f"SELECT tenant_id FROM {table}")  # noqa: S608 (our tables)
+                assert conn.execute(query).all() == [("default",)], table
+            assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        record = log.current("T", tenant="default")
+        assert record is not None and record.id == "old" and record.tenant_id == "default"
+        assert [a["action"] for a in log.actions("T", tenant="default")] == ["end_relationship"]
+        assert [d.tenant_id for d in log.deliveries("old")] == ["default"]
+        assert log.ended_before(T0 + minutes(1)) == [("default", "T")]
+        assert [x.trader_id for x in log.linked_traders("NEW", tenant="default",
+                                                        vat_key="DE1")] == ["T"]
+        # the primary key is (tenant, trader id) now
+        log.save(make_record("new", "T", tenant_id="shop-b", created_at=T0 + minutes(1)))
+        other = log.current("T", tenant="shop-b")
+        assert other is not None and other.id == "new"
+        assert log.current("T", tenant="default") == record
+    finally:
+        log.close()

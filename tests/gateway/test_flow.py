@@ -316,7 +316,7 @@ def test_a_trader_rejected_after_trading_must_correct_then_is_due_for_suspension
             assert post(client, GOOD, wait=15).get_json()["verdict"] == "verified"
             bad = post(client, submission(self_certification={"accepted": False}), wait=15)
             assert bad.get_json()["verdict"] == "rejected"
-            due = verifier.evidence.correction_due(GOOD["trader_id"])
+            due = verifier.evidence.correction_due(GOOD["trader_id"], tenant="default")
             assert due is not None and due > datetime.now(UTC)
             time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.1)
             loop = RetryLoop(verifier)
@@ -325,7 +325,7 @@ def test_a_trader_rejected_after_trading_must_correct_then_is_due_for_suspension
             # back to the data that passed: verified again (not the old cached verdict)
             good_again = post(client, GOOD, wait=15).get_json()
             assert good_again["verdict"] == "verified" and good_again["cached"] is False
-            assert verifier.evidence.correction_due(GOOD["trader_id"]) is None
+            assert verifier.evidence.correction_due(GOOD["trader_id"], tenant="default") is None
             app.extensions["trace30.webhooks"].deliver_due()
             hooks = receiver.wait_for(3, timeout_s=10)
         finally:

@@ -162,7 +162,7 @@ def enqueue(log: EvidenceLog, url: str, *, client_id: str = "shop", vid: str = "
             payload: dict | None = None) -> str:
     return log.enqueue_webhook(client_id=client_id, url=url, event="verification.completed",
                                payload=payload or PAYLOAD, verification_id=vid,
-                               trader_id="trader-1")
+                               trader_id="trader-1", tenant="default")
 
 
 def only_delivery(log: EvidenceLog, vid: str = "v1") -> WebhookDelivery:

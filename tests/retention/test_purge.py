@@ -64,6 +64,11 @@ RETENTION_DAYS = 183
 RUN = "20250101-retention"
 
 
+def job_of(run: str, trader_id: str) -> str:
+    """The RQ job id of a trader of the default tenant in ``run``."""
+    return jobs.job_id(run, "default", trader_id)
+
+
 def trader(name: str, i: int) -> dict[str, Any]:
     """A submission of its own (id, e-mail, IBAN, VAT number) that the simulators accept."""
     base = f"{82000000 + i * 7:08d}"
@@ -171,7 +176,7 @@ def seeded(client: FlaskClient, gateway_config: dict,  # noqa: F811
     other_queue = Queue("elsewhere-" + uuid.uuid4().hex[:8], connection=rq_conn)
     k = store.key
     for sub in subs:
-        tid, h = sub["trader_id"], trader_hash(sub["trader_id"])
+        tid, h = sub["trader_id"], trader_hash(sub["trader_id"], "default")
         vid, fp = verifications[tid]["id"], verifications[tid]["fingerprint"]
         store.client.set(k("gateway", "notify", vid), "1")
         store.client.set(k("gateway", "inflight", fp), vid)
@@ -181,22 +186,22 @@ def seeded(client: FlaskClient, gateway_config: dict,  # noqa: F811
         store.client.hset(k("batch", RUN, "items"), tid, "sealed-submission")
         store.client.hset(k("batch", RUN, "before"), tid, "verified")
         store.client.set(k("batch", RUN, "lease", h), "1")
-        queue.enqueue("trace30.jobs.reverify_trader", RUN, tid, job_id=jobs.job_id(RUN, tid))
+        queue.enqueue("trace30.jobs.reverify_trader", RUN, tid, job_id=job_of(RUN, tid))
     store.client.hset(k("batch", RUN, "meta"), "created_at", now.isoformat())
 
     # What a worker leaves of a job that has run: out of the queue, finished, with its result.
     first = subs[0]["trader_id"]
-    done = Job.fetch(jobs.job_id(RUN, first), connection=rq_conn)
+    done = Job.fetch(job_of(RUN, first), connection=rq_conn)
     queue.remove(done)
     done.set_status(JobStatus.FINISHED)
     FinishedJobRegistry(queue.name, connection=rq_conn).add(done, ttl=600)
     Result.create(done, Result.Type.SUCCESSFUL, ttl=600, return_value={"trader_id": first})
     other_queue.enqueue("trace30.jobs.reverify_trader", "otherrun", first,
-                        job_id=jobs.job_id("otherrun", first))
+                        job_id=job_of("otherrun", first))
 
     yield Seeded(subs[:2], subs[2:], verifications, queue, other_queue)
 
-    for job_id in [jobs.job_id(r, s["trader_id"]) for r in (RUN, "otherrun") for s in subs]:
+    for job_id in [job_of(r, s["trader_id"]) for r in (RUN, "otherrun") for s in subs]:
         rq_conn.delete(f"rq:job:{job_id}", f"rq:results:{job_id}")
     for q in (queue, other_queue):
         q.delete(delete_jobs=True)
@@ -205,11 +210,11 @@ def seeded(client: FlaskClient, gateway_config: dict,  # noqa: F811
 
 def redis_state(store: Store, seeded: Seeded, sub: dict[str, Any]) -> dict[str, bool]:
     """Which of the trader's Redis entries exist."""
-    tid, h = sub["trader_id"], trader_hash(sub["trader_id"])
+    tid, h = sub["trader_id"], trader_hash(sub["trader_id"], "default")
     vid = seeded.verifications[tid]["id"]
     fp = seeded.verifications[tid]["fingerprint"]
     k, c = store.key, store.client
-    job_id = jobs.job_id(RUN, tid)
+    job_id = job_of(RUN, tid)
     return {
         "verdict": bool(c.exists(k("gateway", "verdict", fp))),
         "inflight": bool(c.exists(k("gateway", "inflight", fp))),
@@ -239,7 +244,7 @@ def test_purge_dry_run_lists_then_purge_deletes_only_the_old_traders(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings = purge_settings(gateway_config)
-    old_hashes = [trader_hash(s["trader_id"]) for s in seeded.old]
+    old_hashes = [trader_hash(s["trader_id"], "default") for s in seeded.old]
     everyone = {s["trader_id"]: redis_state(store, seeded, s) for s in seeded.everyone}
     assert all(all(state.values()) for state in everyone.values()), everyone
 
@@ -256,7 +261,7 @@ def test_purge_dry_run_lists_then_purge_deletes_only_the_old_traders(
                        "traders": 2, "verifications": 2}
     first, second = old_hashes
     first_tid = seeded.old[0]["trader_id"]
-    assert seeded.queue.connection.exists(f"rq:results:{jobs.job_id(RUN, first_tid)}")
+    assert seeded.queue.connection.exists(f"rq:results:{job_of(RUN, first_tid)}")
     assert dry.by_trader[first]["redis"] == {**EXPECTED_PER_TRADER, "rq:results": 1}
     assert dry.by_trader[second]["redis"] == {**EXPECTED_PER_TRADER, "rq:results": 0}
     assert {s["trader_id"]: redis_state(store, seeded, s) for s in seeded.everyone} == everyone
@@ -287,10 +292,10 @@ def test_purge_dry_run_lists_then_purge_deletes_only_the_old_traders(
         current = client.get(f"/v1/traders/{tid}", headers=OPS).get_json()
         assert current["id"] == seeded.verifications[tid]["id"]
         assert redis_state(store, seeded, sub) == everyone[tid]
-    assert not seeded.queue.connection.exists(f"rq:results:{jobs.job_id(RUN, first_tid)}")
+    assert not seeded.queue.connection.exists(f"rq:results:{job_of(RUN, first_tid)}")
     # The run itself, and another deployment's job with the same trader hash, are untouched.
     assert store.client.hgetall(store.key("batch", RUN, "meta"))
-    assert seeded.other_queue.get_job_ids() == [jobs.job_id("otherrun", seeded.old[0]["trader_id"])]
+    assert seeded.other_queue.get_job_ids() == [job_of("otherrun", seeded.old[0]["trader_id"])]
     summary = done.summary()
     assert "DRY RUN" not in summary and "2 trader(s) deleted" in summary
     assert_no_personal_data(summary, seeded.everyone)
@@ -302,7 +307,7 @@ def test_purge_dry_run_lists_then_purge_deletes_only_the_old_traders(
     assert again.traders == [] and "nothing deleted" in again.summary()
     # A shorter retention reaches the trader that ended a month ago.
     assert purge(settings, retention_days=20, dry_run=True).traders == [
-        trader_hash(seeded.kept[0]["trader_id"])]
+        trader_hash(seeded.kept[0]["trader_id"], "default")]
 
 
 def test_purge_command(seeded: Seeded, gateway_config: dict, store: Store,  # noqa: F811
@@ -312,7 +317,7 @@ def test_purge_command(seeded: Seeded, gateway_config: dict, store: Store,  # no
     env.update({"TRACE30_SANDBOX": "1", "TRACE30_DATABASE_URL": gateway_config["DATABASE_URL"],
                 "TRACE30_REDIS_URL": REDIS_URL, "TRACE30_REDIS_PREFIX": store.prefix})
     runner = click.testing.CliRunner()
-    old_hashes = [trader_hash(s["trader_id"]) for s in seeded.old]
+    old_hashes = [trader_hash(s["trader_id"], "default") for s in seeded.old]
 
     dry = runner.invoke(trace30.cli.main, ["purge", "--dry-run"], env=env)
     assert dry.exit_code == 0, dry.output
@@ -348,11 +353,11 @@ def test_purge_without_redis_deletes_sql_only(database_url: str,  # noqa: F811
             log.save(make_record(vid, tid), private_submission={"email": "x@shop.example"})
             delivery = log.enqueue_webhook(client_id="shop", url="http://127.0.0.1:9/hook",
                                            event="verification.settled", payload={"id": vid},
-                                           verification_id=vid, trader_id=tid)
+                                           verification_id=vid, trader_id=tid, tenant="default")
             log.record_attempt(delivery, status_code=500, error=None, duration_ms=3.0,
                                delivered=False, next_attempt_at=now)
-        assert log.end_relationship("shop-old", now - timedelta(days=200))
-        assert log.end_relationship("shop-new", now - timedelta(days=10))
+        assert log.end_relationship("shop-old", now - timedelta(days=200), tenant="default")
+        assert log.end_relationship("shop-new", now - timedelta(days=10), tenant="default")
     finally:
         log.close()
     settings = load({}, {"SANDBOX": False, "EVIDENCE_SEALING_KEYS": SEALING_KEYS,
@@ -365,14 +370,14 @@ def test_purge_without_redis_deletes_sql_only(database_url: str,  # noqa: F811
     expected = {"webhook_attempts": 2, "webhook_deliveries": 2, "staff_actions": 0,
                 "traders": 1, "verifications": 2}
     assert dry.sql == done.sql == expected
-    assert dry.traders == done.traders == [trader_hash("shop-old")]
+    assert dry.traders == done.traders == [trader_hash("shop-old", "default")]
     assert done.redis_skipped == NO_REDIS and done.redis == dict.fromkeys(REDIS_KINDS, 0)
     assert NO_REDIS in done.summary()
     assert list(done.sql) == list(SQL_TABLES)
     log = EvidenceLog(database_url, SEALING_KEYS)
     try:
-        assert log.history("shop-old") == []
-        assert [r.id for r in log.history("shop-new")] == ["v-new"]
+        assert log.history("shop-old", tenant="default") == []
+        assert [r.id for r in log.history("shop-new", tenant="default")] == ["v-new"]
         assert len(log.deliveries("v-new")) == 1 and log.deliveries("v-old-1") == []
     finally:
         log.close()
@@ -388,14 +393,14 @@ def test_purge_stops_without_deleting_sql_when_redis_is_down(tmp_path) -> None:
     log.migrate()
     try:
         log.save(make_record("v-1", "shop-gone"))
-        log.end_relationship("shop-gone", datetime.now(UTC) - timedelta(days=400))
+        log.end_relationship("shop-gone", datetime.now(UTC) - timedelta(days=400), tenant="default")
         settings = load({}, {"SANDBOX": False, "EVIDENCE_SEALING_KEYS": SEALING_KEYS,
                              "DATABASE_URL": url, "REDIS_TIMEOUT_S": 0.2,
                              "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
         with pytest.raises(redis.ConnectionError):
             purge(settings, retention_days=RETENTION_DAYS, dry_run=False)
-        assert log.ended_before(datetime.now(UTC)) == ["shop-gone"]
-        assert [r.id for r in log.history("shop-gone")] == ["v-1"]
+        assert log.ended_before(datetime.now(UTC)) == [("default", "shop-gone")]
+        assert [r.id for r in log.history("shop-gone", tenant="default")] == ["v-1"]
     finally:
         log.close()
 
@@ -411,16 +416,16 @@ def test_a_failing_trader_stops_the_purge_without_naming_it(
     try:
         for i, tid in enumerate(("shop-first", "shop-second")):
             log.save(make_record(f"v-{i}", tid))
-            log.end_relationship(tid, now - timedelta(days=400 - i))
+            log.end_relationship(tid, now - timedelta(days=400 - i), tenant="default")
     finally:
         log.close()
     real = EvidenceLog.purge_trader
 
-    def flaky(self: EvidenceLog, trader_id: str) -> dict[str, int]:
+    def flaky(self: EvidenceLog, trader_id: str, *, tenant: str) -> dict[str, int]:
         if trader_id == "shop-second":
             raise sa.exc.OperationalError("DELETE FROM traders WHERE trader_id = ?",
                                           (trader_id,), Exception("disk I/O error"))
-        return real(self, trader_id)
+        return real(self, trader_id, tenant=tenant)
 
     monkeypatch.setattr(EvidenceLog, "purge_trader", flaky)
     settings = load({}, {"SANDBOX": False, "EVIDENCE_SEALING_KEYS": SEALING_KEYS,
@@ -428,9 +433,9 @@ def test_a_failing_trader_stops_the_purge_without_naming_it(
     caplog.set_level(logging.INFO)
     with pytest.raises(PurgeError) as caught:
         purge(settings, retention_days=RETENTION_DAYS, dry_run=False, now=now)
-    assert trader_hash("shop-second") in str(caught.value) and "OperationalError" in str(
+    assert trader_hash("shop-second", "default") in str(caught.value) and "OperationalError" in str(
         caught.value)
-    assert caught.value.report.traders == [trader_hash("shop-first")]
+    assert caught.value.report.traders == [trader_hash("shop-first", "default")]
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
     assert "shop-" not in str(caught.value) and "shop-" not in rendered(caplog)
 
@@ -507,3 +512,84 @@ def test_end_relationship_needs_the_onboarding_or_ops_scope(gateway_config: dict
             assert client.post("/v1/traders/anyone/end", headers=headers).status_code == 404
     finally:
         shutdown(app)
+
+
+# -- tenants ------------------------------------------------------------------------------------
+
+
+def test_purge_deletes_one_tenants_ended_trader_and_keeps_the_others_of_the_same_id(
+    gateway_config: dict, store: Store, rq_conn: redis.Redis,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """shop-a ended its relationship with a trader months ago; shop-b still trades with a
+    trader of the same id and the same data. The purge deletes shop-a's, in SQL and in Redis
+    (verdict cache by shop-a's fingerprint, shop-a's batch runs and jobs), and nothing of
+    shop-b's; its report counts per tenant and names no trader."""
+    keys = [{"id": f"{t}-staff", "key": f"purge-test-{t}-key", "tenant": t,
+             "scopes": ["onboarding", "ops"]} for t in ("shop-a", "shop-b")]
+    app = create_app({**gateway_config, "GATEWAY_API_KEYS": json.dumps(keys)})
+    http = app.test_client()
+    a_key = {"Authorization": "Bearer purge-test-shop-a-key", "Prefer": "wait=15"}
+    b_key = {"Authorization": "Bearer purge-test-shop-b-key", "Prefer": "wait=15"}
+    sub = trader("retention-tenant", 7)
+    tid = sub["trader_id"]
+    k = store.key
+    runs = {"shop-a": f"shop-a-{RUN}", "shop-b": f"shop-b-{RUN}"}
+    queue = Queue(jobs.queue_name(purge_settings(gateway_config)), connection=rq_conn)
+    try:
+        found = {}
+        for tenant, headers in (("shop-a", a_key), ("shop-b", b_key)):
+            resp = http.post("/v1/verifications", json=sub, headers=headers)
+            assert resp.status_code == 200 and resp.get_json()["cached"] is False
+            found[tenant] = resp.get_json()
+            run = runs[tenant]
+            store.client.hset(k("batch", run, "meta"), "tenant", tenant)
+            store.client.hset(k("batch", run, "results"), tid, json.dumps({"trader_id": tid}))
+            store.client.hset(k("batch", run, "items"), tid, "sealed-submission")
+            store.client.set(k("batch", run, "lease", trader_hash(tid, tenant)), "1")
+            queue.enqueue("trace30.jobs.reverify_trader", run, tid, tenant,
+                          job_id=jobs.job_id(run, tenant, tid))
+        a, b = found["shop-a"], found["shop-b"]
+        assert a["fingerprint"] != b["fingerprint"]
+        resp = http.post(f"/v1/traders/{tid}/end", headers=a_key, json={
+            "ended_at": (datetime.now(UTC) - timedelta(days=200)).isoformat()})
+        assert resp.status_code == 200
+        assert store.client.exists(k("gateway", "verdict", a["fingerprint"]))
+
+        caplog.set_level(logging.INFO)
+        caplog.clear()  # the purge's records only (the gateway's name its paths)
+        report = purge(purge_settings(gateway_config), retention_days=RETENTION_DAYS,
+                       dry_run=False)
+
+        hashed = trader_hash(tid, "shop-a")
+        assert report.traders == [hashed] and report.by_tenant == {"shop-a": 1}
+        assert report.tenant_of == {hashed: "shop-a"}
+        assert report.sql == {"webhook_attempts": 0, "webhook_deliveries": 0,
+                              "staff_actions": 1, "traders": 1, "verifications": 1}
+        assert {kind: n for kind, n in report.redis.items() if n} == {
+            "gateway:verdict": 1, "gateway:result": 1, "batch:results": 1, "batch:items": 1,
+            "batch:lease": 1, "rq:jobs": 1}
+        summary = report.summary()
+        assert "per tenant: shop-a=1" in summary and f"{hashed}  tenant=shop-a" in summary
+        assert_no_personal_data(summary + rendered(caplog), [sub])
+        # shop-a's trader is gone, everywhere
+        assert http.get(f"/v1/traders/{tid}", headers=a_key).status_code == 404
+        assert http.get(f"/v1/verifications/{a['id']}", headers=b_key).status_code == 404
+        assert not store.client.exists(k("gateway", "verdict", a["fingerprint"]))
+        assert not store.client.hexists(k("batch", runs["shop-a"], "results"), tid)
+        assert not rq_conn.exists(f"rq:job:{jobs.job_id(runs['shop-a'], 'shop-a', tid)}")
+        # shop-b's trader of the same id is all there
+        current = http.get(f"/v1/traders/{tid}", headers=b_key)
+        assert current.status_code == 200 and current.get_json()["id"] == b["id"]
+        assert store.client.exists(k("gateway", "verdict", b["fingerprint"]))
+        assert store.client.exists(k("gateway", "result", b["id"]))
+        assert store.client.hexists(k("batch", runs["shop-b"], "results"), tid)
+        assert store.client.hexists(k("batch", runs["shop-b"], "items"), tid)
+        assert store.client.exists(k("batch", runs["shop-b"], "lease",
+                                     trader_hash(tid, "shop-b")))
+        assert jobs.job_id(runs["shop-b"], "shop-b", tid) in queue.get_job_ids()
+        again = http.post("/v1/verifications", json=sub, headers=b_key).get_json()
+        assert again["cached"] is True and again["id"] == b["id"]
+    finally:
+        shutdown(app)
+        queue.delete(delete_jobs=True)

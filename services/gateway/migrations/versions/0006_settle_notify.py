@@ -1,7 +1,7 @@
 """Durable settling: whether a client was promised the verdict by webhook (it got a 202).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-30
 
 ``notify_requested`` is set when a caller stopped waiting for a running verification and was
@@ -17,17 +17,18 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005"
-down_revision: str | Sequence[str] | None = "0004"
+revision: str = "0006"
+down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
     """Add ``verifications.notify_requested`` and index running work by its recovery time."""
-    with op.batch_alter_table("verifications") as batch:
-        batch.add_column(sa.Column("notify_requested", sa.Boolean(), nullable=False,
-                                   server_default=sa.false()))
+    # A plain ADD COLUMN (with its default) on both backends: SQLite's batch mode would copy
+    # and drop the table, which the traders' foreign key refuses once rows exist.
+    op.add_column("verifications", sa.Column("notify_requested", sa.Boolean(), nullable=False,
+                                             server_default=sa.false()))
     op.create_index("ix_verifications_state_next_retry_at", "verifications",
                     ["state", "next_retry_at"])
 
