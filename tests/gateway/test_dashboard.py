@@ -10,8 +10,8 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-import time
 import re
+import time
 import zlib
 from datetime import UTC, datetime, timedelta
 
