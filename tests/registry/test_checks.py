@@ -314,3 +314,9 @@ def test_cache_stores_only_definitive_answers(sim: str, store: Store, status: st
     for other in ("unavailable", "invalid", "unverifiable"):
         with pytest.raises(ValueError, match="only definitive"):
             c.cache.put(c.cache.key("gleif", "lei", other), {"status": other})
+
+
+def test_a_number_with_a_lone_surrogate_has_a_cache_key_of_its_own(sim: str,
+                                                                   store: Store) -> None:
+    cache = checker(sim, store).cache
+    assert cache.key("gleif", "lei", "1\ud800") != cache.key("gleif", "lei", "1")
