@@ -14,7 +14,7 @@ import marshmallow as ma
 import pytest
 from flask import Flask, jsonify, request
 from flask.testing import FlaskClient
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.factory import create_base_app
@@ -146,6 +146,7 @@ def _control(c: str) -> bool:
     return ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F
 
 
+@settings(deadline=None)
 @given(st.text(max_size=30))
 def test_the_field_accepts_exactly_what_the_validator_accepts(value: str) -> None:
     try:
@@ -156,6 +157,7 @@ def test_the_field_accepts_exactly_what_the_validator_accepts(value: str) -> Non
     assert loaded == (text_problem(value, single_line=True) is None and len(value) <= 20)
 
 
+@settings(deadline=None)
 @given(st.text())
 def test_accepted_text_has_no_control_characters_and_encodes(value: str) -> None:
     if text_problem(value) is None:
