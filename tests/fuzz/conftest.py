@@ -1,7 +1,7 @@
 """Each service as a Flask test client wired as its own tests wire it (issue 9's input checks).
 
-The VAT service answers from the in-memory VIES of ``tests/vat/fakes.py``; the registry and the
-payment service use the registers and payee simulators (real processes on loopback), like
+The VAT, registry and payment services use the VIES, registers and payee simulators (real
+processes on loopback, so that what they send really goes through zeep and requests), like
 their own tests; the gateway uses the session's suite of services and simulators.
 """
 
@@ -21,13 +21,12 @@ from services.payment import create_app as create_payment
 from services.registry import create_app as create_registry
 from services.vat import create_app as create_vat
 from shared.redis_client import Store
-from tests.conftest import AUTH, INTERNAL_TOKEN, Suite
+from tests.conftest import AUTH, INTERNAL_TOKEN, VIES_PATH, Suite
 from tests.gateway.conftest import ONBOARDING, api_keys
 from tests.payment.conftest import payee, payee_sim  # noqa: F401 (fixtures)
 from tests.payment.conftest import settings as payment_settings
 from tests.registry.conftest import app_config as registry_config
 from tests.registry.conftest import registers_sim, sim  # noqa: F401 (fixtures)
-from tests.vat.fakes import FakeVies
 
 SERVICES = ["vat", "registry", "payment", "gateway"]
 
@@ -47,9 +46,11 @@ class Service:
 
 
 @pytest.fixture
-def vat_service(store: Store) -> Service:
+def vat_service(vies: str, store: Store) -> Service:
     app = create_vat({"TESTING": True, "SANDBOX": True, "INTERNAL_TOKEN": INTERNAL_TOKEN,
-                      "REDIS_STORE": store, "VIES": FakeVies()})
+                      "REDIS_STORE": store, "VIES_URL": vies + VIES_PATH,
+                      "VIES_DEADLINE_S": 1.5, "VIES_RETRY_BASE_S": 0.05,
+                      "VIES_RETRY_MAX_S": 0.1, "VIES_READ_TIMEOUT_S": 2.0})
     return Service("vat", app, "/v1/vat/check", AUTH)
 
 
