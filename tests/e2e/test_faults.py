@@ -34,6 +34,10 @@ from tests.gateway import evidence_fixtures
 from tests.gateway.evidence_fixtures import PG_URL, SEALING_KEYS
 from tests.gateway.webhook_receiver import WebhookReceiver
 
+#: Each test waits for every accepted verification to settle and report; on a loaded machine
+#: that takes longer than the suite's default of 120 s.
+pytestmark = pytest.mark.timeout(300)
+
 KEY = "fault-test-key"
 SIMS = ("vies-simulator", "registers-simulator", "payee-simulator")
 
@@ -50,6 +54,7 @@ class Run:
         self.base = base
         self.run = uuid.uuid4().hex[:8]
         self.answers: list[tuple[int, dict[str, str], dict[str, Any]]] = []
+        self.before: list[int] = []  # the statuses answered before the fault was injected
         self._lock = threading.Lock()
 
     def submit(self, n: int) -> None:
@@ -69,6 +74,7 @@ class Run:
             futures = [pool.submit(self.submit, n) for n in range(at)]
             for f in futures:
                 f.result()
+            self.before = [status for status, _, _ in self.answers]
             during()
             futures = [pool.submit(self.submit, n) for n in range(at, count)]
             for f in futures:
@@ -207,7 +213,8 @@ def test_database_unavailable_for_10_s_during_300_submissions(
         time.sleep(10.5)  # until the database is back, however fast the submissions were
         assert_each_202_kept(run, receiver)
         assert sum(1 for status, _, _ in run.answers if status == 503) > 0  # it was down
-        assert len(run.accepted()) >= 100
+        # before the outage every submission was taken: 202, or 200 if it settled at once
+        assert len(run.before) == 100 and set(run.before) <= {200, 202}
 
 
 def test_redis_stopped_during_submissions(processes: Processes, suite: Suite,
@@ -225,7 +232,8 @@ def test_redis_stopped_during_submissions(processes: Processes, suite: Suite,
 
         run.submit_all(120, during=outage, at=40)
         assert_each_202_kept(run, receiver)
-        assert len(run.accepted()) == 120  # Redis is a cache: nothing is refused without it
+        # Redis is a cache: nothing is refused without it (202, or 200 if it settled at once)
+        assert [s for s, _, _ in run.answers if s not in (200, 202)] == []
 
 
 def worker_pids(master: int) -> list[int]:
@@ -265,4 +273,4 @@ def test_a_gateway_worker_killed_during_submissions(processes: Processes, suite:
 
         run.submit_all(40, during=kill, at=30)
         assert_each_202_kept(run, receiver)
-        assert len(run.accepted()) >= 30
+        assert len(run.before) == 30 and set(run.before) <= {200, 202}
