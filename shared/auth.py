@@ -35,11 +35,6 @@ def _require_internal_token() -> None:
         raise Unauthorized("The bearer token is not valid.")
 
 
-def internal_headers(app: Flask | None = None) -> dict[str, str]:
-    """Headers for a call from one trace30 service to another."""
-    app = app or current_app
-    return {"Authorization": f"Bearer {app.config['INTERNAL_TOKEN']}"}
-
 
 def init_app(app: Flask) -> None:
     """Require the internal bearer token on every ``/v1`` route of ``app``."""

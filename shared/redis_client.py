@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass
 
 import redis
-from flask import Flask, current_app
+from flask import Flask
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -115,7 +115,3 @@ def init_app(app: Flask) -> Store:
     app.extensions[EXTENSION] = store
     return store
 
-
-def get_store(app: Flask | None = None) -> Store:
-    """The store of ``app`` (default: the current app)."""
-    return (app or current_app).extensions[EXTENSION]

@@ -1,1 +1,2 @@
-"""The ``trace30`` command: run the suite, and (later) batch jobs over the evidence log."""
+"""The ``trace30`` command: run the suite, re-verify traders in batches (RQ workers), purge
+what the retention period lets go."""

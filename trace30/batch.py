@@ -119,9 +119,10 @@ def read_submissions(path: Path) -> dict[str, dict[str, Any]]:
     return subs
 
 
-def select_traders(settings: dict[str, Any], *, tenant: str, select_all: bool,
-                   not_checked_days: int | None, verdicts: list[str]) -> list[str]:
-    """The tenant's trader ids from the evidence log (relationships that ended are left out)."""
+def select_traders(settings: dict[str, Any], *, tenant: str, not_checked_days: int | None,
+                   verdicts: list[str]) -> list[str]:
+    """The tenant's trader ids from the evidence log (relationships that ended are left out):
+    every one, or those not checked for ``not_checked_days``, or of the ``verdicts`` given."""
     evidence = EvidenceLog(settings["DATABASE_URL"],
                            check_keys(settings["EVIDENCE_SEALING_KEYS"],
                                       sandbox=settings["SANDBOX"]))
@@ -354,7 +355,7 @@ def reverify_command(settings: dict[str, Any], *, tenant: str, select_all: bool,
         digest = hashlib.sha256(input_path.read_bytes()).hexdigest()
         run_id = run_id or _run_id(tenant, f"input:{digest}")
     elif chosen:
-        ids = select_traders(settings, tenant=tenant, select_all=select_all,
+        ids = select_traders(settings, tenant=tenant,
                              not_checked_days=not_checked_days, verdicts=verdicts)
         items = dict.fromkeys(ids, "")
         run_id = run_id or _run_id(tenant, f"all={select_all};days={not_checked_days};"

@@ -1,109 +1,23 @@
 """The gateway: the public API that turns the services' answers into one verdict (port 8080).
 
-A request goes ``api.create_verification`` → ``verifications.Verifier.submit`` (cache,
-single-flight) → ``Verifier._fan_out`` (``upstreams.ServiceClient`` to the VAT, registry and
-payment services, concurrently) → ``verdicts.decide`` → ``evidence.EvidenceLog.save`` → the
-answer, and a webhook (``webhooks.WebhookSender``) when the caller did not wait for it.
+``create_app`` and ``shutdown`` live in :mod:`services.gateway.app` and are loaded on first use,
+so that importing a light module of the package (``services.gateway.signatures``, which a
+marketplace uses to check webhooks) does not pull in Flask, SQLAlchemy and the rest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-from flask import Flask
+if TYPE_CHECKING:
+    from services.gateway.app import create_app, shutdown
 
-from services.gateway import access, api, dashboard, sealing
-from services.gateway.cache import VerdictCache
-from services.gateway.evidence import EvidenceLog
-from services.gateway.upstreams import ServiceClient
-from services.gateway.verifications import RetryLoop, Settings, Verifier
-from services.gateway.webhooks import WebhookSender, WebhookWorker
-from shared import health
-from shared.errors import ConfigError, store_unavailable
-from shared.factory import create_base_app
+__all__ = ["create_app", "shutdown"]
 
 
-def _schedule(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError as e:
-        raise ConfigError("TRACE30_GATEWAY_PENDING_RETRY_S must be seconds, e.g. '60,300'") from e
-    if not values:
-        raise ConfigError("TRACE30_GATEWAY_PENDING_RETRY_S must list at least one delay")
-    return values
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from services.gateway import app
 
-
-def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the gateway. ``config`` overrides settings."""
-    app, openapi = create_base_app(
-        __name__, "gateway", config, title="trace30 gateway",
-        description="Trader traceability verdicts (DSA Art 30) for EU marketplaces.",
-        internal_auth=False,
-    )
-    c = app.config
-    clients = access.init_app(app)
-    dashboard.init_app(app)  # the staff dashboard at /ops (not part of the /v1 API)
-    keys = sealing.check_keys(c["EVIDENCE_SEALING_KEYS"], sandbox=c["SANDBOX"])
-    evidence = EvidenceLog(c["DATABASE_URL"], keys)
-    evidence.migrate()
-    token = c["INTERNAL_TOKEN"]
-    upstream = {
-        name: ServiceClient(name, c[f"GATEWAY_{name.upper()}_URL"].rstrip("/") + path,
-                            token=token, connect_timeout_s=c["GATEWAY_CONNECT_TIMEOUT_S"],
-                            read_timeout_s=c[f"GATEWAY_{name.upper()}_TIMEOUT_S"])
-        for name, path in (("vat", "/v1/vat/check"), ("registry", "/v1/registry/check"),
-                           ("payment", "/v1/payment/check"))
-    }
-    by_id = {client.id: client for client in clients}
-
-    def webhook_url(client_id: str) -> str | None:
-        client = by_id.get(client_id)
-        return client.webhook_url if client else None
-
-    def webhook_secret(client_id: str) -> str | None:
-        client = by_id.get(client_id)
-        return client.webhook_secret if client else None
-
-    verifier = Verifier(
-        clients=upstream, evidence=evidence,
-        cache=VerdictCache(app.extensions["trace30.redis"], c["GATEWAY_VERDICT_TTL_S"],
-                           lock_ttl_s=c["GATEWAY_DEADLINE_S"] + 10,
-                           local_ttl_s=c["GATEWAY_LOCAL_CACHE_TTL_S"]),
-        settings=Settings(deadline_s=c["GATEWAY_DEADLINE_S"],
-                          verdict_ttl_s=c["GATEWAY_VERDICT_TTL_S"],
-                          retry_schedule_s=_schedule(c["GATEWAY_PENDING_RETRY_S"]),
-                          correction_days=c["GATEWAY_CORRECTION_DAYS"],
-                          recover_after_s=c["GATEWAY_RECOVER_AFTER_S"]),
-        webhook_target=webhook_url, threads=c["GATEWAY_THREADS"],
-    )
-    app.extensions[api.EXTENSION] = verifier
-    sender = WebhookSender(evidence, webhook_secret, timeout_s=c["WEBHOOK_TIMEOUT_S"],
-                           max_attempts=c["WEBHOOK_MAX_ATTEMPTS"],
-                           backoff_base_s=c["WEBHOOK_BACKOFF_BASE_S"],
-                           backoff_max_s=c["WEBHOOK_BACKOFF_MAX_S"])
-    app.extensions["trace30.webhooks"] = sender
-    background: list[WebhookWorker | RetryLoop] = []
-    if c["GATEWAY_BACKGROUND"]:
-        # Started here, i.e. in each gunicorn worker after the fork (no preload).
-        background = [WebhookWorker(sender, poll_s=c["WEBHOOK_POLL_S"]),
-                      RetryLoop(verifier, poll_s=c["GATEWAY_SWEEP_POLL_S"])]
-        for thread in background:
-            thread.start()
-    app.extensions["trace30.gateway.background"] = background
-    health.add_check(app, "database", evidence.ping)
-    # The evidence log down (or SQLite locked past its busy timeout): 503 with Retry-After.
-    for exc in (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError):
-        app.register_error_handler(exc, store_unavailable("the evidence log"))
-    openapi.register_blueprint(api.bp)
-    return app
-
-
-def shutdown(app: Flask) -> None:
-    """Stop the background threads and close pools and connections (tests, shutdown)."""
-    for thread in app.extensions.get("trace30.gateway.background", []):
-        thread.stop()
-    app.extensions[api.EXTENSION].close()
-    app.extensions["trace30.webhooks"].close()
-    app.extensions[api.EXTENSION].evidence.close()
+        return getattr(app, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

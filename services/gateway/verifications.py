@@ -18,13 +18,14 @@ import logging
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from cachetools import LRUCache
 
 from services.gateway import submissions
 from services.gateway.cache import VerdictCache
@@ -65,11 +66,12 @@ class BodyIndex:
     """Fingerprints of request bodies already validated, by a digest of their exact bytes
     (with the client and content type): a resubmission of the same bytes finds its cached
     verdict without being parsed, validated and normalised again. Bounded, least recently
-    used first out; per process. Holds digests only, no personal data."""
+    used first out (``cachetools.LRUCache``); per process. Holds digests only, no personal
+    data."""
 
     def __init__(self, size: int = 10_000) -> None:
         self.size = size
-        self._fingerprints: OrderedDict[bytes, str] = OrderedDict()
+        self._fingerprints: LRUCache[bytes, str] = LRUCache(size)
         self._lock = threading.Lock()
 
     @staticmethod
@@ -86,17 +88,11 @@ class BodyIndex:
 
     def get(self, key: bytes) -> str | None:
         with self._lock:
-            fp = self._fingerprints.get(key)
-            if fp is not None:
-                self._fingerprints.move_to_end(key)
-            return fp
+            return self._fingerprints.get(key)
 
     def put(self, key: bytes, fingerprint: str) -> None:
         with self._lock:
             self._fingerprints[key] = fingerprint
-            self._fingerprints.move_to_end(key)
-            while len(self._fingerprints) > self.size:
-                self._fingerprints.popitem(last=False)
 
 
 @dataclass(frozen=True)

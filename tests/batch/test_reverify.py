@@ -11,7 +11,7 @@ import redis
 from click.testing import CliRunner
 
 from services.gateway import create_app, shutdown
-from services.gateway.webhooks import verify
+from services.gateway.signatures import verify
 from shared.redis_client import Store
 from tests.batch.conftest import WEBHOOK_SECRET, Batch, de_vat, trader
 from tests.conftest import REDIS_URL

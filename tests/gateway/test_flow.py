@@ -13,7 +13,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from services.gateway import create_app, shutdown
-from services.gateway.webhooks import verify
+from services.gateway.signatures import verify
 from tests.gateway.conftest import (
     ONBOARDING,
     OPS,

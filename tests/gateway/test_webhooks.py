@@ -19,18 +19,15 @@ import pytest
 import requests
 
 from services.gateway.evidence import EvidenceLog, WebhookDelivery
-from services.gateway.webhooks import (
+from services.gateway.signatures import (
     InvalidSignature,
     StaleSignature,
-    WebhookSender,
     WebhookSignatureError,
-    WebhookWorker,
-    backoff_s,
-    encode_body,
     sign,
     signature_header,
     verify,
 )
+from services.gateway.webhooks import WebhookSender, WebhookWorker, backoff_s, encode_body
 from tests.conftest import free_port
 from tests.gateway.evidence_fixtures import (  # noqa: F401
     SEALING_KEYS,

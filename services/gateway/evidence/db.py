@@ -1,0 +1,212 @@
+"""The evidence log's database: the engine, transactions, leases and migrations.
+
+The store is SQLAlchemy Core over an embedded SQLite file by default, or PostgreSQL through
+``TRACE30_DATABASE_URL`` (``postgresql+psycopg://user@host/db``; ``postgresql://`` is taken to
+mean psycopg 3; a schema is chosen with ``?options=-csearch_path%3Dname``). The schema is made
+by the Alembic migrations in ``services/gateway/migrations/`` (:meth:`Database.migrate`), never
+by ``create_all``.
+
+SQLite is made to behave like a server: foreign keys on, WAL journal (readers do not wait for
+the writer), a 30 s busy timeout, and transactions that begin with ``BEGIN`` (write ones with
+``BEGIN IMMEDIATE``, so that two processes never both read and then fail to upgrade to write).
+An in-memory SQLite URL gives each thread its own database: use a file.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+import zlib
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.dialects import postgresql, sqlite
+
+from services.gateway.sealing import Sealer
+
+if TYPE_CHECKING:
+    from services.gateway.evidence import Transaction
+from shared.errors import ConfigError
+
+#: One logger for the whole evidence log (its name is what operators filter on).
+log = logging.getLogger("services.gateway.evidence")
+
+#: Where the Alembic environment and revisions live (shipped with the package).
+MIGRATIONS_DIR = Path(__file__).parent.parent / "migrations"
+
+#: The PostgreSQL advisory lock that serialises :meth:`EvidenceLog.migrate` across processes.
+MIGRATION_LOCK_KEY = zlib.crc32(b"trace30.gateway.evidence.migrate")
+
+
+#: Seconds to wait for a PostgreSQL connection before the request fails (and answers 503).
+CONNECT_TIMEOUT_S = 5
+
+
+# An execution option read by the SQLite "begin" hook below.
+_SQLITE_BEGIN = "trace30_sqlite_begin"
+
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_engine(url: str) -> sa.Engine:
+    """An engine for ``url`` (SQLite or PostgreSQL), configured as described above; no I/O.
+
+    For a SQLite file the parent directory is created, so the relative default
+    ``sqlite:///var/trace30-evidence.sqlite3`` works from a fresh checkout.
+    """
+    parsed = sa.make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3 is what we ship
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        # A database that does not answer must fail a request, not hang it (503, Retry-After).
+        return sa.create_engine(parsed, pool_pre_ping=True,
+                                connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
+    if backend != "sqlite":
+        raise ConfigError(
+            f"TRACE30_DATABASE_URL: {backend!r} is not supported; use sqlite:///path or "
+            "postgresql+psycopg://user@host/db"
+        )
+    if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith(
+        "file:"
+    ):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(parsed, pool_pre_ping=True, connect_args={"timeout": 30})
+    sa.event.listen(engine, "connect", _sqlite_connect)
+    sa.event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # sqlite3's own transaction handling does not BEGIN before DDL or SELECT; we emit BEGIN
+    # ourselves (SQLAlchemy's documented recipe), so migrations and reads are transactional.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    # WAL is a property of the file: only the first connection switches it on. Switching can
+    # answer "database is locked" at once, without waiting for the busy timeout, while another
+    # process holds a lock, so it is tried again for a while.
+    for attempt in range(100):
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError:
+            if attempt == 99:
+                raise
+            time.sleep(0.05)
+    cursor.close()
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    mode = conn.get_execution_options().get(_SQLITE_BEGIN, "")
+    conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
+
+class Database:
+    """The connection side of the evidence log, shared by its parts; safe between threads."""
+
+    def __init__(self, url: str, sealing_keys: str) -> None:
+        """Build the engine (connections are opened lazily) and the sealer; no I/O."""
+        self.engine = build_engine(url)
+        self.dialect = self.engine.dialect.name
+        self._sealer = Sealer(sealing_keys)
+
+    def __repr__(self) -> str:
+        return f"EvidenceLog({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    def close(self) -> None:
+        """Close every pooled connection (at shutdown, or in a child after a fork)."""
+        self.engine.dispose()
+
+    def ping(self) -> None:
+        """Raise if the database does not answer (for ``/readyz``)."""
+        with self._read() as conn:
+            conn.execute(sa.select(1))
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        """A connection in a write transaction, committed on success."""
+        with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                conn.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        """A connection for reads (its transaction is rolled back at the end)."""
+        with self.engine.connect() as conn:
+            yield conn
+
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """A transaction whose writes are committed together (see :class:`EvidenceLog`)."""
+        raise NotImplementedError
+
+    def _for_update(self, query: sa.Select) -> sa.Select:
+        """``query`` locking its rows on PostgreSQL (SQLite's BEGIN IMMEDIATE already does)."""
+        return query.with_for_update() if self.dialect == "postgresql" else query
+
+    def _insert(self, table: sa.Table) -> Any:
+        """INSERT with ON CONFLICT support for the backend in use."""
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    def alembic_config(self, connection: sa.Connection | None = None) -> Config:
+        """The Alembic configuration of the evidence log (built in code; no alembic.ini)."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.set_main_option("path_separator", "os")
+        if connection is not None:
+            config.attributes["connection"] = connection
+        else:  # env.py connects by itself; '%' is escaped for the config parser
+            url = self.engine.url.render_as_string(hide_password=False)
+            config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+        return config
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (``alembic upgrade head``).
+
+        Safe to run from several processes at once: on PostgreSQL a transaction-scoped
+        advisory lock serialises them and DDL is transactional; on SQLite ``BEGIN IMMEDIATE``
+        does the same. The ones that wait find the schema current and do nothing.
+        """
+        with self._write() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
+            command.upgrade(self.alembic_config(conn), "head")
+
+    def _claim(
+        self, table: sa.Table, due: Any, order: Any, lease: dict[str, Any], limit: int
+    ) -> list[str]:
+        """Lease up to ``limit`` rows matching ``due`` (setting ``lease``); their ids, in order.
+
+        A read first: when nothing is due (most polls) no write transaction is opened, which on
+        SQLite would briefly hold the database's write lock. Then, in one write transaction,
+        the due rows are selected (on PostgreSQL locked with SKIP LOCKED, so concurrent
+        claimers take different rows; on SQLite ``BEGIN IMMEDIATE`` already excludes other
+        writers) and each is leased by an UPDATE that checks again that it is due.
+        """
+        with self._read() as conn:
+            if conn.execute(sa.select(table.c.id).where(due).limit(1)).first() is None:
+                return []
+        query = sa.select(table.c.id).where(due).order_by(order, table.c.id).limit(limit)
+        if self.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        with self._write() as conn:
+            return [
+                i for i in conn.execute(query).scalars().all()
+                if conn.execute(
+                    sa.update(table).where(table.c.id == i, due).values(**lease)
+                ).rowcount == 1
+            ]  # fmt: skip

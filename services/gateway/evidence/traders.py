@@ -1,0 +1,366 @@
+"""Traders in the evidence log: their relationship, corrections (Art 30(3)), staff actions,
+the dashboard's lists and the purge (Art 30(5)).
+
+One row per trader (``(tenant_id, trader_id)``): its current (latest settled) verification and
+verdict, and when the relationship ended (``ended_at``, set by ``POST /v1/traders/{id}/end``;
+the retention purge deletes everything about a trader after the retention period).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from services.gateway.evidence.db import Database, _utcnow, log
+from services.gateway.evidence.schema import (
+    VERDICTS,
+    UtcDateTime,
+    _trader,
+    staff_actions_table,
+    traders_table,
+    verifications_table,
+    webhook_attempts_table,
+    webhook_deliveries_table,
+)
+from services.gateway.evidence.verifications import VerificationRecord, _record_from_row
+
+
+@dataclass
+class TraderSummary:
+    """A trader as the staff dashboard lists it: its current verdict and verification."""
+
+    trader_id: str
+    verdict: str | None  # the current verdict; None: no settled verification yet
+    ended_at: datetime | None  # when the relationship ended; None: ongoing
+    current: VerificationRecord | None
+
+
+class EndBeforeFirstVerification(ValueError):
+    """An end of relationship dated before the trader's first verification."""
+
+    def __init__(self, first: datetime) -> None:
+        super().__init__(f"the trader's first verification was made at {first.isoformat()}")
+        self.first = first
+
+
+
+
+
+class TraderWrites:
+    """The part of a :class:`~services.gateway.evidence.Transaction` that writes a trader's
+    correction state."""
+
+    conn: sa.Connection
+
+    def request_correction(self, trader_id: str, due_at: datetime, *, tenant: str) -> datetime:
+        """The trader must correct its data by ``due_at`` (an earlier open request stands);
+        return the due time in force."""
+        tt = traders_table
+        self.conn.execute(sa.update(tt).where(*_trader(tenant, trader_id)).values(
+            correction_due_at=sa.func.coalesce(tt.c.correction_due_at, due_at),
+            suspension_due_sent_at=sa.case(
+                (tt.c.correction_due_at.is_(None), sa.null()),
+                else_=tt.c.suspension_due_sent_at)))
+        due = self.conn.execute(sa.select(tt.c.correction_due_at)
+                                .where(*_trader(tenant, trader_id))).scalar_one_or_none()
+        return due or due_at
+
+    def clear_correction(self, trader_id: str, *, tenant: str) -> bool:
+        """The trader's data is in order again; return whether a correction was open."""
+        tt = traders_table
+        result = self.conn.execute(
+            sa.update(tt).where(*_trader(tenant, trader_id))
+            .where(tt.c.correction_due_at.is_not(None))
+            .values(correction_due_at=None, suspension_due_sent_at=None))
+        return bool(result.rowcount)
+
+    def claim_suspension(self, trader_id: str, now: datetime, *, tenant: str) -> bool:
+        """Mark the trader's ``trader.suspension_due`` as sent; False if it already was."""
+        tt = traders_table
+        return self.conn.execute(
+            sa.update(tt).where(*_trader(tenant, trader_id))
+            .where(tt.c.suspension_due_sent_at.is_(None))
+            .values(suspension_due_sent_at=now)).rowcount == 1
+
+
+class Traders(Database):
+    """Traders: relationship, corrections, staff actions, lists and the purge."""
+
+    def request_correction(self, trader_id: str, due_at: datetime, *, tenant: str) -> datetime:
+        """:meth:`Transaction.request_correction` in a transaction of its own."""
+        with self.transaction() as tx:
+            return tx.request_correction(trader_id, due_at, tenant=tenant)
+
+    def clear_correction(self, trader_id: str, *, tenant: str) -> bool:
+        """:meth:`Transaction.clear_correction` in a transaction of its own."""
+        with self.transaction() as tx:
+            return tx.clear_correction(trader_id, tenant=tenant)
+
+    def correction_due(self, trader_id: str, *, tenant: str) -> datetime | None:
+        """When the trader must have corrected its data by, if a correction is open."""
+        tt = traders_table
+        with self._read() as conn:
+            return conn.execute(sa.select(tt.c.correction_due_at)
+                                .where(*_trader(tenant, trader_id))).scalar_one_or_none()
+
+    def due_suspensions(self, now: datetime,
+                        limit: int = 100) -> list[tuple[str, str, str, datetime]]:
+        """Traders still rejected after their correction time, not yet reported, relationship
+        ongoing, in every tenant: ``(tenant, trader_id, current verification id, correction
+        due time)``. Each is then claimed with :meth:`Transaction.claim_suspension`, in the
+        transaction that writes its webhook."""
+        tt = traders_table
+        due = (sa.select(tt.c.tenant_id, tt.c.trader_id, tt.c.current_verification_id,
+                         tt.c.correction_due_at)
+               .where(tt.c.correction_due_at <= now)
+               .where(tt.c.current_verdict == "rejected")
+               .where(tt.c.suspension_due_sent_at.is_(None))
+               .where(tt.c.ended_at.is_(None))
+               .order_by(tt.c.correction_due_at).limit(limit))
+        with self._read() as conn:
+            return [(r[0], r[1], r[2], r[3]) for r in conn.execute(due).all()]
+
+    def claim_due_suspensions(self, now: datetime,
+                              limit: int = 100) -> list[tuple[str, str, str, datetime]]:
+        """:meth:`due_suspensions`, each claimed (marked sent) by exactly one caller."""
+        claimed = []
+        for tenant, trader_id, verification_id, due_at in self.due_suspensions(now, limit):
+            with self.transaction() as tx:
+                if tx.claim_suspension(trader_id, now, tenant=tenant):
+                    claimed.append((tenant, trader_id, verification_id, due_at))
+        return claimed
+
+    def end_relationship(self, trader_id: str, ended_at: datetime,
+                         actor: str | None = None, *, tenant: str) -> bool:
+        """Record that the platform's relationship with the trader ended at ``ended_at``, and
+        with ``actor`` (who did it) a staff action, in the same transaction.
+
+        False if the log knows nothing about the trader. A trader with only unsettled
+        verifications gets a row without a current verification. An end before the trader's
+        first verification raises :class:`EndBeforeFirstVerification` (it would make the
+        evidence purgeable at once) and records nothing.
+        """
+        tt, t = traders_table, verifications_table
+        with self._write() as conn:
+            first = conn.execute(
+                sa.select(sa.func.min(t.c.created_at))
+                .where(t.c.tenant_id == tenant, t.c.trader_id == trader_id)
+            ).scalar()
+            if first is None:
+                return False
+            first = UtcDateTime().process_result_value(first, self.engine.dialect)
+            if first is not None and ended_at < first:
+                raise EndBeforeFirstVerification(first)
+            updated = conn.execute(
+                sa.update(tt).where(*_trader(tenant, trader_id))
+                .values(ended_at=ended_at, updated_at=_utcnow())
+            ).rowcount  # fmt: skip
+            if not updated:
+                conn.execute(
+                    self._insert(tt)
+                    .values(tenant_id=tenant, trader_id=trader_id, updated_at=_utcnow(),
+                            ended_at=ended_at)
+                    .on_conflict_do_update(
+                        index_elements=[tt.c.tenant_id, tt.c.trader_id],
+                        set_={"ended_at": ended_at},
+                    )
+                )
+            if actor is not None:
+                self._insert_action(conn, tenant=tenant, actor=actor, action="end_relationship",
+                                    trader_id=trader_id,
+                                    detail={"ended_at": ended_at.isoformat()})
+            return True
+
+    def first_verification_at(self, trader_id: str, *, tenant: str) -> datetime | None:
+        """When the trader's first verification kept was made (the earliest possible end of
+        the relationship), or None."""
+        t = verifications_table
+        with self._read() as conn:
+            first = conn.execute(
+                sa.select(sa.func.min(t.c.created_at))
+                .where(t.c.tenant_id == tenant, t.c.trader_id == trader_id)
+            ).scalar()
+        return UtcDateTime().process_result_value(first, self.engine.dialect)
+
+    def ended_before(self, cutoff: datetime) -> list[tuple[str, str]]:
+        """``(tenant, trader_id)`` of the traders, in every tenant, whose relationship ended
+        before ``cutoff`` (the purge's list; the operator runs it for the whole deployment),
+        oldest first."""
+        tt = traders_table
+        query = (
+            sa.select(tt.c.tenant_id, tt.c.trader_id)
+            .where(tt.c.ended_at.is_not(None), tt.c.ended_at < cutoff)
+            .order_by(tt.c.ended_at, tt.c.tenant_id, tt.c.trader_id)
+        )
+        with self._read() as conn:
+            return [(tenant, trader_id) for tenant, trader_id in conn.execute(query).all()]
+
+    def record_action(self, *, tenant: str, actor: str, action: str, trader_id: str,
+                      verification_id: str | None = None, detail: dict | None = None) -> None:
+        """Keep who did what to a trader, and when (the staff audit trail)."""
+        with self._write() as conn:
+            self._insert_action(conn, tenant=tenant, actor=actor, action=action,
+                                trader_id=trader_id, verification_id=verification_id,
+                                detail=detail)
+
+    @staticmethod
+    def _insert_action(conn: sa.Connection, *, tenant: str, actor: str, action: str,
+                       trader_id: str, verification_id: str | None = None,
+                       detail: dict | None = None) -> None:
+        conn.execute(sa.insert(staff_actions_table).values(
+            id=uuid.uuid4().hex, at=_utcnow(), actor=actor, action=action, tenant_id=tenant,
+            trader_id=trader_id, verification_id=verification_id, detail=detail))
+
+    def actions(self, trader_id: str, limit: int = 100, *, tenant: str) -> list[dict[str, Any]]:
+        """The trader's staff actions, newest first."""
+        s = staff_actions_table
+        query = (sa.select(s.c.at, s.c.actor, s.c.action, s.c.verification_id, s.c.detail)
+                 .where(s.c.tenant_id == tenant, s.c.trader_id == trader_id)
+                 .order_by(s.c.at.desc()).limit(limit))
+        with self._read() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    def purge_trader(self, trader_id: str, *, tenant: str) -> dict[str, int]:
+        """Delete everything the log holds about a trader of ``tenant``, in one transaction
+        (the same trader id in another tenant is another trader, and stays).
+
+        Returns the rows deleted per table: ``webhook_attempts``, ``webhook_deliveries``,
+        ``staff_actions``, ``traders``, ``verifications``.
+        """
+        d, a = webhook_deliveries_table, webhook_attempts_table
+        s, t = staff_actions_table, verifications_table
+        with self._write() as conn:
+            deliveries = sa.select(d.c.id).where(d.c.tenant_id == tenant,
+                                                 d.c.trader_id == trader_id)
+            counts = {
+                "webhook_attempts": conn.execute(
+                    sa.delete(a).where(a.c.delivery_id.in_(deliveries))
+                ).rowcount,
+                "webhook_deliveries": conn.execute(
+                    sa.delete(d).where(d.c.tenant_id == tenant, d.c.trader_id == trader_id)
+                ).rowcount,
+                "staff_actions": conn.execute(
+                    sa.delete(s).where(s.c.tenant_id == tenant, s.c.trader_id == trader_id)
+                ).rowcount,
+                # the trader's row first: it refers to a verification
+                "traders": conn.execute(
+                    sa.delete(traders_table).where(*_trader(tenant, trader_id))
+                ).rowcount,
+                "verifications": conn.execute(
+                    sa.delete(t).where(t.c.tenant_id == tenant, t.c.trader_id == trader_id)
+                ).rowcount,
+            }
+        log.info("trader purged from the evidence log", extra={"rows": counts})
+        return counts
+
+    def traders(
+        self,
+        *,
+        tenant: str,
+        verdict: str | None = None,
+        checked_before: datetime | None = None,
+        limit: int | None = None,
+        include_ended: bool = False,
+    ) -> list[str]:
+        """Traders of ``tenant`` to re-verify, least recently checked first.
+
+        ``verdict`` filters on the current verdict; ``checked_before`` keeps traders whose
+        current verification was checked before it (or never: ``checked_at`` unset). Traders
+        whose relationship ended are left out unless ``include_ended``.
+        """
+        t, tt = verifications_table, traders_table
+        query = sa.select(tt.c.trader_id).join(
+            t, tt.c.current_verification_id == t.c.id, isouter=True
+        ).where(tt.c.tenant_id == tenant)
+        if verdict is not None:
+            query = query.where(tt.c.current_verdict == verdict)
+        if checked_before is not None:
+            query = query.where(sa.or_(t.c.checked_at.is_(None), t.c.checked_at < checked_before))
+        if not include_ended:
+            query = query.where(tt.c.ended_at.is_(None))
+        query = query.order_by(t.c.checked_at.asc().nulls_first(), tt.c.trader_id)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read() as conn:
+            return list(conn.execute(query).scalars())
+
+    def trader_summaries(
+        self,
+        *,
+        tenant: str,
+        verdict: str | None = None,
+        trader_id: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> list[TraderSummary]:
+        """Traders of ``tenant`` with their current verification, most recently checked first
+        (staff view).
+
+        ``verdict`` filters on the current verdict, ``trader_id`` picks one trader (exact).
+        Traders whose relationship ended are included (``ended_at`` says so); a trader
+        without a settled verification comes last, with ``current`` None.
+        """
+        t, tt = verifications_table, traders_table
+        query = (
+            sa.select(
+                tt.c.trader_id.label("summary_trader_id"),
+                tt.c.current_verdict.label("summary_verdict"),
+                tt.c.ended_at.label("summary_ended_at"),
+                *t.c,
+            )
+            .join(t, tt.c.current_verification_id == t.c.id, isouter=True)
+            .where(*self._summary_filter(tenant, verdict, trader_id))
+            .order_by(t.c.checked_at.desc().nulls_last(), tt.c.trader_id)
+            .offset(offset)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            TraderSummary(
+                trader_id=r["summary_trader_id"],
+                verdict=r["summary_verdict"],
+                ended_at=r["summary_ended_at"],
+                current=_record_from_row(r) if r["id"] is not None else None,
+            )
+            for r in rows
+        ]
+
+    def count_traders(self, *, tenant: str, verdict: str | None = None,
+                      trader_id: str | None = None) -> int:
+        """How many traders :meth:`trader_summaries` lists with the same filters."""
+        tt = traders_table
+        query = sa.select(sa.func.count()).select_from(tt).where(
+            *self._summary_filter(tenant, verdict, trader_id)
+        )
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def verdict_counts(self, *, tenant: str) -> dict[str, int]:
+        """The tenant's traders per current verdict (every verdict present, 0 when none),
+        ended ones included."""
+        tt = traders_table
+        query = (
+            sa.select(tt.c.current_verdict, sa.func.count())
+            .where(tt.c.tenant_id == tenant, tt.c.current_verdict.is_not(None))
+            .group_by(tt.c.current_verdict)
+        )
+        counts = dict.fromkeys(VERDICTS, 0)
+        with self._read() as conn:
+            for verdict, n in conn.execute(query):
+                counts[verdict] = int(n)
+        return counts
+
+    @staticmethod
+    def _summary_filter(tenant: str, verdict: str | None, trader_id: str | None) -> list[Any]:
+        tt = traders_table
+        where = [tt.c.tenant_id == tenant]
+        if verdict is not None:
+            where.append(tt.c.current_verdict == verdict)
+        if trader_id is not None:
+            where.append(tt.c.trader_id == trader_id)
+        return where

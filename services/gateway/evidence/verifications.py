@@ -1,0 +1,348 @@
+"""Verifications in the evidence log: saving, settling (once), reading, linking, leasing.
+
+One row per verification: the redacted submission (shown to staff), the full submission
+*sealed* (encrypted with :mod:`services.gateway.sealing`; the IBAN, e-mail and phone number are
+never stored in clear), each service's answer (``checks``), the evidence (VIES consultation
+number, register source URL and raw status), the verdict, its reasons and the timestamps. A
+``pending`` verdict carries in ``next_retry_at`` when it is tried again; a running verification
+carries there the time by which it must have settled, after which the sweeper runs it again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from services.gateway.evidence.db import Database, _utcnow, log
+from services.gateway.evidence.schema import (
+    STATES,
+    VERDICTS,
+    _trader,
+    traders_table,
+    verifications_table,
+)
+from services.gateway.sealing import SealingError
+from services.gateway.verdicts import Link
+
+if TYPE_CHECKING:
+    from services.gateway.evidence import EvidenceLog
+
+@dataclass
+class VerificationRecord:
+    """One verification as the evidence log keeps it (personal data redacted in ``submission``)."""
+
+    id: str
+    trader_id: str
+    client_id: str
+    fingerprint: str
+    state: str  # "running" | "settled"
+    verdict: str | None  # verified | needs_review | rejected | pending; None while running
+    items: dict | None
+    reasons: list | None
+    checks: dict | None
+    name_consistency: dict | None
+    evidence: dict | None  # {"vies_consultation_number", "register_source", ...}
+    submission: dict  # the REDACTED submission, shown to staff
+    account_fingerprint: str | None  # keyed HMAC of the IBAN, from the payment service
+    request_id: str | None
+    created_at: datetime
+    settled_at: datetime | None
+    checked_at: datetime | None
+    expires_at: datetime | None
+    attempts: int = 0
+    next_retry_at: datetime | None = None
+    vat_key: str | None = None  # the normalised VAT number checked
+    registration_key: str | None = None  # "CC:kind:normalised number" of the registration
+    tenant_id: str = "default"  # the marketplace whose trader it is
+
+
+_RECORD_COLUMNS = (
+    "id", "trader_id", "client_id", "fingerprint", "state", "verdict", "items", "reasons",
+    "checks", "name_consistency", "evidence", "submission", "account_fingerprint", "request_id",
+    "created_at", "settled_at", "checked_at", "expires_at", "attempts", "next_retry_at",
+    "vat_key", "registration_key", "tenant_id",
+)  # fmt: skip
+
+
+
+def _record_from_row(row: sa.RowMapping) -> VerificationRecord:
+    values = {name: row[name] for name in _RECORD_COLUMNS}
+    values["submission"] = values["submission"] or {}
+    return VerificationRecord(**values)
+
+
+
+class SettleInTransaction:
+    """The part of a :class:`~services.gateway.evidence.Transaction` that settles."""
+
+    log: EvidenceLog
+    conn: sa.Connection
+
+    def settle(self, record: VerificationRecord, *, expected_attempts: int) -> bool | None:
+        """Write ``record`` (settled) over the run that ``expected_attempts`` says it continues.
+
+        The row must still be that run's: running, or a ``pending`` verdict being retried,
+        with ``attempts == expected_attempts``. Two runs of one verification (its process and
+        the sweeper that recovered it, or two retries past a lease) race here and exactly one
+        wins. Returns whether a caller was promised the verdict by webhook (and clears that
+        promise, so it is kept once), or None when another run settled it first (nothing is
+        written).
+        """
+        if record.state != "settled":
+            raise ValueError("settle() takes a settled record")
+        t = verifications_table
+        current = self.conn.execute(
+            self.log._for_update(sa.select(t.c.state, t.c.verdict, t.c.attempts,
+                                           t.c.notify_requested).where(t.c.id == record.id))
+        ).first()
+        if (current is None or current.attempts != expected_attempts
+                or not (current.state == "running" or current.verdict == "pending")):
+            return None
+        values = {name: getattr(record, name) for name in _RECORD_COLUMNS
+                  if name not in ("id", "created_at")}
+        self.conn.execute(sa.update(t).where(t.c.id == record.id)
+                          .values(**values, notify_requested=False))
+        self.log._point_trader_at(self.conn, record)
+        return bool(current.notify_requested)
+
+
+class Verifications(Database):
+    """Verifications: saved, read, linked, leased for a run."""
+
+    def save(self, record: VerificationRecord, private_submission: dict | None = None) -> None:
+        """Insert or update ``record`` (by id); seal ``private_submission`` if given.
+
+        A later save without ``private_submission`` keeps the sealed one; ``created_at`` is
+        the first save's. When the record is settled, the trader's row points at it unless
+        the trader's current verification was created later (a late retry of an older
+        verification does not replace a newer one). A verification created after the
+        trader's relationship ended reopens the relationship (``ended_at`` is cleared).
+        """
+        if record.state not in STATES:
+            raise ValueError(f"state must be one of {STATES}, got {record.state!r}")
+        if record.verdict is not None and record.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, got {record.verdict!r}")
+        t = verifications_table
+        row = {name: getattr(record, name) for name in _RECORD_COLUMNS}
+        row["sealed_submission"] = (
+            self._sealer.seal(private_submission) if private_submission is not None else None
+        )
+        ins = self._insert(t).values(**row)
+        update = {
+            name: ins.excluded[name] for name in row if name not in ("id", "created_at")
+        }
+        update["sealed_submission"] = sa.func.coalesce(
+            ins.excluded.sealed_submission, t.c.sealed_submission
+        )
+        with self._write() as conn:
+            conn.execute(ins.on_conflict_do_update(index_elements=[t.c.id], set_=update))
+            if record.state == "settled":
+                self._point_trader_at(conn, record)
+
+    def _point_trader_at(self, conn: sa.Connection, record: VerificationRecord) -> None:
+        tt = traders_table
+        # created_at as stored (the first save's), which decides which verification is newer
+        created_at = conn.execute(
+            sa.select(verifications_table.c.created_at).where(
+                verifications_table.c.id == record.id
+            )
+        ).scalar_one()
+        ins = self._insert(tt).values(
+            tenant_id=record.tenant_id,
+            trader_id=record.trader_id,
+            current_verification_id=record.id,
+            current_verdict=record.verdict,
+            current_created_at=created_at,
+            updated_at=_utcnow(),
+            ended_at=None,
+        )
+        reopened = sa.and_(
+            tt.c.ended_at.is_not(None), ins.excluded.current_created_at > tt.c.ended_at
+        )
+        conn.execute(
+            ins.on_conflict_do_update(
+                index_elements=[tt.c.tenant_id, tt.c.trader_id],
+                set_={
+                    "current_verification_id": ins.excluded.current_verification_id,
+                    "current_verdict": ins.excluded.current_verdict,
+                    "current_created_at": ins.excluded.current_created_at,
+                    "updated_at": ins.excluded.updated_at,
+                    "ended_at": sa.case((reopened, sa.null()), else_=tt.c.ended_at),
+                },
+                where=sa.or_(
+                    tt.c.current_created_at.is_(None),
+                    tt.c.current_created_at <= ins.excluded.current_created_at,
+                ),
+            )
+        )
+
+    def get(self, verification_id: str) -> VerificationRecord | None:
+        """The verification ``verification_id`` in whichever tenant, or None: a caller acting
+        for a tenant compares ``record.tenant_id`` with its own."""
+        t = verifications_table
+        with self._read() as conn:
+            row = conn.execute(sa.select(t).where(t.c.id == verification_id)).mappings().first()
+        return _record_from_row(row) if row else None
+
+    def current(self, trader_id: str, *, tenant: str) -> VerificationRecord | None:
+        """The trader's current verification (its latest settled one), or None."""
+        t, tt = verifications_table, traders_table
+        query = (
+            sa.select(t)
+            .join(tt, tt.c.current_verification_id == t.c.id)
+            .where(*_trader(tenant, trader_id))
+        )
+        with self._read() as conn:
+            row = conn.execute(query).mappings().first()
+        return _record_from_row(row) if row else None
+
+    def history(self, trader_id: str, limit: int = 50, *,
+                tenant: str) -> list[VerificationRecord]:
+        """The trader's verifications, running ones included, newest first."""
+        t = verifications_table
+        query = (
+            sa.select(t)
+            .where(t.c.tenant_id == tenant, t.c.trader_id == trader_id)
+            .order_by(t.c.created_at.desc(), t.c.id.desc())
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return [_record_from_row(r) for r in conn.execute(query).mappings()]
+
+    def linked_traders(
+        self, exclude_trader_id: str, *, tenant: str, account_fingerprint: str | None = None,
+        vat_key: str | None = None, registration_key: str | None = None, limit: int = 50,
+    ) -> list[Link]:
+        """Other traders of ``tenant`` whose current verification used the same payment
+        account, VAT number or registration, with their current verdict and what links them.
+
+        Only within the tenant: another marketplace's traders are not this one's to see, and
+        its verdicts (a seller it rejected) are not evidence this one may use.
+        """
+        t, tt = verifications_table, traders_table
+        keys = {"account": (t.c.account_fingerprint, account_fingerprint),
+                "vat": (t.c.vat_key, vat_key),
+                "registration": (t.c.registration_key, registration_key)}
+        given = {name: (column, value) for name, (column, value) in keys.items() if value}
+        if not given:
+            return []
+        query = (
+            sa.select(tt.c.trader_id, tt.c.current_verdict,
+                      *(column for column, _ in given.values()))
+            .join(t, tt.c.current_verification_id == t.c.id)
+            .where(t.c.tenant_id == tenant, tt.c.tenant_id == tenant)
+            .where(sa.or_(*(column == value for column, value in given.values())))
+            .where(tt.c.trader_id != exclude_trader_id)
+            .order_by(tt.c.trader_id)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return [
+            Link(row[0], row[1], frozenset(
+                name for (name, (_, value)), found in zip(given.items(), row[2:], strict=True)
+                if found == value))
+            for row in rows
+        ]
+
+    def due_for_retry(self, now: datetime, limit: int = 100) -> list[VerificationRecord]:
+        """Verifications with a ``pending`` verdict whose retry time has come, oldest due first.
+
+        Nothing is leased: with several processes retrying, use :meth:`claim_due_retries`.
+        """
+        t = verifications_table
+        query = (
+            sa.select(t)
+            .where(t.c.verdict == "pending", t.c.next_retry_at <= now)
+            .order_by(t.c.next_retry_at, t.c.id)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return [_record_from_row(r) for r in conn.execute(query).mappings()]
+
+    def claim_due_retries(
+        self, now: datetime, limit: int, lease_s: float
+    ) -> list[VerificationRecord]:
+        """Like :meth:`due_for_retry`, but each one returned is leased to the caller.
+
+        Its ``next_retry_at`` is moved to ``now + lease_s`` in the same transaction, so no
+        other process gets it until the caller saves the outcome (or the lease runs out
+        because the caller died). The records returned carry the new ``next_retry_at``.
+        """
+        t = verifications_table
+        due = sa.and_(t.c.verdict == "pending", t.c.next_retry_at <= now)
+        lease = {"next_retry_at": now + timedelta(seconds=lease_s)}
+        return self._load_claimed(self._claim(t, due, t.c.next_retry_at, lease, limit))
+
+    def claim_stale_running(
+        self, now: datetime, limit: int, lease_s: float
+    ) -> list[VerificationRecord]:
+        """Lease running verifications whose process gave up on them: past their recovery time.
+
+        A running verification carries in ``next_retry_at`` the time by which it must have
+        settled (its deadline and a margin): past it, the process that ran it has died, or lost
+        the database while settling. Each one returned is leased like
+        :meth:`claim_due_retries` (``next_retry_at`` moved to ``now + lease_s``), so exactly one
+        sweeper runs it again; if the first run still settles meanwhile, :meth:`Transaction.settle`
+        lets only one of them write. Rows from before migration 0005 carry no recovery time and
+        count from their ``created_at``.
+        """
+        t = verifications_table
+        stale = sa.and_(t.c.state == "running", sa.or_(
+            t.c.next_retry_at <= now,
+            sa.and_(t.c.next_retry_at.is_(None),
+                    t.c.created_at <= now - timedelta(seconds=lease_s))))
+        lease = {"next_retry_at": now + timedelta(seconds=lease_s)}
+        return self._load_claimed(self._claim(t, stale, t.c.created_at, lease, limit))
+
+    def request_notification(self, verification_id: str) -> bool:
+        """A caller stops waiting for a running verification: promise it the verdict by webhook.
+
+        True: the verification is still running, and whichever run settles it writes
+        ``verification.completed`` in its settling transaction. False: it has settled (read it),
+        or is unknown.
+        """
+        t = verifications_table
+        with self._write() as conn:
+            return conn.execute(
+                sa.update(t).where(t.c.id == verification_id, t.c.state == "running")
+                .values(notify_requested=True)
+            ).rowcount == 1
+
+    def _load_claimed(self, claimed: list[str]) -> list[VerificationRecord]:
+        if not claimed:
+            return []
+        t = verifications_table
+        with self._read() as conn:
+            rows = conn.execute(sa.select(t).where(t.c.id.in_(claimed))).mappings()
+            records = {r["id"]: _record_from_row(r) for r in rows}
+        return [records[i] for i in claimed if i in records]
+
+    def private_submission(self, verification_id: str) -> dict | None:
+        """The full submission of a verification, unsealed; None if none was kept.
+
+        Raises :class:`~services.gateway.sealing.SealingError` if no configured key opens it.
+        """
+        t = verifications_table
+        with self._read() as conn:
+            token = conn.execute(
+                sa.select(t.c.sealed_submission).where(t.c.id == verification_id)
+            ).scalar()
+        return self._sealer.unseal(token) if token else None
+
+    def seal_intact(self, verification_id: str) -> bool | None:
+        """Whether the sealed submission of a verification opens and is unaltered.
+
+        True: it opens with the configured keys (Fernet authenticates it, so it is as
+        sealed); False: it does not (altered, or sealed with a key no longer configured);
+        None: no sealed submission was kept. The unsealed document is discarded.
+        """
+        try:
+            return True if self.private_submission(verification_id) is not None else None
+        except SealingError:
+            log.warning("sealed submission does not open: altered, or its key is gone",
+                        extra={"verification": verification_id})
+            return False
