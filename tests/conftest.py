@@ -229,7 +229,7 @@ def vies(vies_sim: str) -> Iterator[str]:
 # null puts a knob of the simulator back to its default
 SIM_DEFAULTS = dict.fromkeys(
     ["latency_ms", "ms_limits", "global_limit", "fault_http_status", "slow_seconds", "overrides",
-     "down"]
+     "down", "front_ends_down"]
 )
 
 VIES_PATH = "/taxation_customs/vies/services/checkVatService"
