@@ -31,7 +31,7 @@ from stdnum.iso7064 import mod_11_10
 
 import trace30.cli
 from services.gateway import create_app, shutdown
-from services.gateway.evidence import EvidenceLog
+from services.gateway.evidence import EvidenceLog, traders_table, verifications_table
 from shared.config import load
 from shared.logs import JsonFormatter
 from shared.redis_client import Store
@@ -137,6 +137,21 @@ def rq_conn() -> Iterator[redis.Redis]:
     conn.close()
 
 
+def backdate(client: FlaskClient, trader_ids: list[str], by: timedelta) -> None:
+    """Move the traders' verifications into the past, as if they had been verified ``by``
+    ago (a relationship can end only after the trader's first verification)."""
+    log = client.application.extensions["trace30.gateway"].evidence
+    v, t = verifications_table, traders_table
+    with log.engine.begin() as conn:
+        for table, column in ((v, v.c.created_at), (t, t.c.current_created_at)):
+            for tid in trader_ids:
+                old = conn.execute(sa.select(column).where(table.c.trader_id == tid)).scalars()
+                for when in list(old):
+                    conn.execute(sa.update(table).where(table.c.trader_id == tid,
+                                                        column == when)
+                                 .values({column.name: when - by}))
+
+
 @dataclass
 class Seeded:
     """Traders seeded through the gateway: ``old`` ended months ago, ``kept`` not so."""
@@ -167,6 +182,7 @@ def seeded(client: FlaskClient, gateway_config: dict,  # noqa: F811
     subs = [trader("retention-old", 1), trader("retention-older", 2),
             trader("retention-recent", 3), trader("retention-active", 4)]
     verifications = {s["trader_id"]: verify(client, s) for s in subs}
+    backdate(client, [s["trader_id"] for s in subs], timedelta(days=400))
     for sub, days in zip(subs, (213, 245, 30), strict=False):  # the fourth stays active
         resp = end(client, sub["trader_id"], now - timedelta(days=days))
         assert resp.status_code == 200, resp.get_json()
@@ -459,15 +475,32 @@ def test_end_relationship_records_when_and_when_the_purge_may_delete(
     assert before <= ended_at <= datetime.now(UTC)
     assert datetime.fromisoformat(body["purge_after"]) - ended_at == timedelta(days=183)
 
-    when = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    when = ended_at.replace(microsecond=0) + timedelta(seconds=1)
     resp = end(client, sub["trader_id"], when.astimezone(timezone(timedelta(hours=2))))
     assert resp.status_code == 200, resp.get_json()
     assert resp.get_json() == {"trader_id": sub["trader_id"],
-                               "ended_at": "2025-03-01T12:00:00+00:00",
-                               "purge_after": "2025-08-31T12:00:00+00:00"}
+                               "ended_at": when.isoformat(),
+                               "purge_after": (when + timedelta(days=183)).isoformat()}
     # A clock a little ahead of ours is accepted.
     assert end(client, sub["trader_id"], datetime.now(UTC) + timedelta(seconds=30)).status_code \
         == 200
+
+
+def test_end_relationship_before_the_first_verification_is_refused(
+    client: FlaskClient,  # noqa: F811
+) -> None:
+    """Finding 4: ``ended_at`` accepted year 1, making a trader purgeable at once."""
+    sub = trader("retention-early-end", 7)
+    verify(client, sub)
+    evidence = client.application.extensions["trace30.gateway"].evidence
+    first = evidence.first_verification_at(sub["trader_id"], tenant="default")
+    resp = end(client, sub["trader_id"], first - timedelta(seconds=1))
+    assert resp.status_code == 400
+    assert resp.mimetype == "application/problem+json"
+    assert list(resp.get_json()["errors"]) == ["ended_at"]
+    assert first.isoformat() in resp.get_json()["errors"]["ended_at"][0]
+    assert evidence.ended_before(datetime.now(UTC) + timedelta(days=2)) == []  # nothing ended
+    assert end(client, sub["trader_id"], first).status_code == 200
 
 
 def test_end_relationship_of_an_unknown_trader_is_404(client: FlaskClient) -> None:  # noqa: F811
@@ -551,6 +584,7 @@ def test_purge_deletes_one_tenants_ended_trader_and_keeps_the_others_of_the_same
                           job_id=jobs.job_id(run, tenant, tid))
         a, b = found["shop-a"], found["shop-b"]
         assert a["fingerprint"] != b["fingerprint"]
+        backdate(http, [tid], timedelta(days=400))
         resp = http.post(f"/v1/traders/{tid}/end", headers=a_key, json={
             "ended_at": (datetime.now(UTC) - timedelta(days=200)).isoformat()})
         assert resp.status_code == 200
