@@ -48,7 +48,7 @@ def merge(defaults: Mapping[str, Any], checks: Mapping[str, Callable[[str, Any],
           patch: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """``base`` (default: ``defaults``) with ``patch`` merged in: ``null`` restores a knob's
     default, every other value goes through its check. Raises :class:`ConfigError`."""
-    result = copy.deepcopy(dict(base) if base is not None else defaults)
+    result: dict[str, Any] = copy.deepcopy(dict(base if base is not None else defaults))
     for key, value in patch.items():
         if key not in defaults:
             raise ConfigError(f"unknown config key {key!r}")

@@ -47,7 +47,7 @@ from services.vat.sources import (
 TITLE = "HMRC"
 ACCEPT = "application/vnd.hmrc.2.0+json"
 LOOKUP = "/organisations/vat/check-vat-number/lookup/"
-TOKEN = "/oauth/token"
+OAUTH_PATH = "/oauth/token"
 SCOPE = "read:vat"
 #: A token is renewed this long before HMRC says it expires.
 RENEW_BEFORE_S = 60.0
@@ -107,7 +107,7 @@ class HmrcVat:
             if not fresh and self._token and time.monotonic() < self._expires_at:
                 return self._token
             response = call(
-                self.session, "POST", self.base_url + TOKEN, title=f"{TITLE} OAuth",
+                self.session, "POST", self.base_url + OAUTH_PATH, title=f"{TITLE} OAuth",
                 timeout=self._timeout(deadline),
                 data={"grant_type": "client_credentials", "client_id": self.client_id,
                       "client_secret": self.client_secret, "scope": SCOPE},

@@ -33,9 +33,9 @@ from dataclasses import dataclass
 
 from stdnum.ch import uid as ch_uid
 from stdnum.eu import vat as eu_vat
+from stdnum.exceptions import InvalidChecksum, ValidationError
 from stdnum.gb import vat as gb_vat
 from stdnum.no import orgnr as no_orgnr
-from stdnum.exceptions import InvalidChecksum, ValidationError
 from stdnum.util import clean
 
 #: VIES's country codes: the 27 member states (Greece as EL) and Northern Ireland (XI).

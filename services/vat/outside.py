@@ -32,7 +32,7 @@ import redis
 from services.vat import numbers
 from services.vat.sources import SourceAnswer, SourceCannotCheck, SourceError, VatSource
 from services.vat.vies import FaultKind
-from shared.breaker import CircuitBreaker
+from shared.breaker import CircuitBreaker, Outcome
 from shared.limits import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,6 @@ class OutsideChecker:
         started = time.monotonic()
         deadline = started + self.deadline_s
         attempts = 0
-        last: SourceError | None = None
         try:
             decision = self.breaker.allow(source.name)
             if not decision.allowed:
@@ -106,58 +105,73 @@ class OutsideChecker:
                     base, source.name, "CIRCUIT_OPEN", True, decision.retry_after_s, attempts,
                     f"{source.name} is failing ({decision.code}); not asked again until the "
                     "circuit closes.")
-            rate = self.rates.get(source.name)
-            while True:
-                if rate and not all(
-                    self.limiter.acquire(source.name, rate.calls, rate.period_s, deadline,
-                                         rate.burst)
-                    for _ in range(rate.calls_per_check)
-                ):
-                    if last is not None:
-                        break
-                    return self._unavailable(
-                        base, source.name, "RATE_LIMITED", True, RETRY_AFTER_S[FaultKind.THROTTLE],
-                        attempts, f"The shared rate limit of {source.name} left no call before "
-                        "the deadline.")
-                attempts += 1
-                try:
-                    answer = source.check(
-                        parsed.number, requester=self.requesters.get(parsed.scheme),
-                        timeout_s=max(0.05, deadline - time.monotonic()))
-                except SourceCannotCheck as e:
-                    return self._log(self._unverifiable(base, source.name, str(e)), started)
-                except SourceError as e:
-                    last = e
-                else:
-                    self.breaker.record_success(source.name)
-                    return self._log(self._answer(base, source.name, answer, attempts), started)
-                if last.kind is FaultKind.INVALID:
-                    self.breaker.record_success(source.name)  # it answered: it is up
-                    return self._log(self._answer(base, source.name, SourceAnswer(
-                        False, detail=f"{source.name} refused the number ({last.code})."),
-                        attempts), started)
-                if last.kind is FaultKind.ATTENTION:
-                    log.error("VAT source refused our request: needs attention",
-                              extra={"source": source.name, "fault": last.code,
-                                     "vat": numbers.mask(parsed.vat_number)})
-                    return self._log(self._unavailable(
-                        base, source.name, last.code, False, None, attempts, str(last)), started)
-                pause = last.retry_after_s or min(
-                    self.retry_max_s, self.retry_base_s * 2 ** (attempts - 1))
-                pause = random.uniform(pause / 2, pause)  # noqa: S311 (jitter, not a secret)
-                if time.monotonic() + pause >= deadline - 0.05:
-                    break
-                time.sleep(pause)
+            outcome = self.breaker.outcome(source.name, decision)
+            try:
+                result = self._ask(source, parsed, base, deadline, outcome)
+            finally:
+                if outcome.record():
+                    log.warning("circuit opened",
+                                extra={"source": source.name, "fault": outcome.fault})
         except redis.RedisError as e:
             log.error("redis unavailable during VAT check", extra={"error": type(e).__name__})
             return self._unavailable(base, source.name, "STORE_UNAVAILABLE", True, 5, attempts,
                                      "The shared limiter is unavailable.")
-        assert last is not None  # the loop leaves only after a fault
-        if last.kind is FaultKind.OUTAGE and self.breaker.record_failure(source.name, last.code):
-            log.warning("circuit opened", extra={"source": source.name, "fault": last.code})
+        return self._log(result, started)
+
+    def _ask(self, source: VatSource, parsed: numbers.ParsedVat, base: dict[str, Any],
+             deadline: float, outcome: Outcome) -> dict[str, Any]:
+        """Call ``source`` until it answers, refuses, or the deadline leaves no retry."""
+        rate = self.rates.get(source.name)
+        attempts = 0
+        last: SourceError | None = None
+        while True:
+            if rate and not all(
+                self.limiter.acquire(source.name, rate.calls, rate.period_s, deadline,
+                                     rate.burst)
+                for _ in range(rate.calls_per_check)
+            ):
+                if last is not None:
+                    break
+                return self._unavailable(
+                    base, source.name, "RATE_LIMITED", True, RETRY_AFTER_S[FaultKind.THROTTLE],
+                    attempts, f"The shared rate limit of {source.name} left no call before the "
+                    "deadline.")
+            attempts += 1
+            try:
+                answer = source.check(
+                    parsed.number, requester=self.requesters.get(parsed.scheme),
+                    timeout_s=max(0.05, deadline - time.monotonic()))
+            except SourceCannotCheck as e:
+                outcome.answered()
+                return self._unverifiable(base, source.name, str(e))
+            except SourceError as e:
+                last = e
+            else:
+                outcome.answered()
+                return self._answer(base, source.name, answer, attempts)
+            if last.kind is FaultKind.INVALID:
+                outcome.answered()  # it answered: it is up
+                return self._answer(base, source.name, SourceAnswer(
+                    False, detail=f"{source.name} refused the number ({last.code})."), attempts)
+            if last.kind is FaultKind.ATTENTION:
+                log.error("VAT source refused our request: needs attention",
+                          extra={"source": source.name, "fault": last.code,
+                                 "vat": numbers.mask(parsed.vat_number)})
+                return self._unavailable(base, source.name, last.code, False, None, attempts,
+                                         str(last))
+            if last.kind is FaultKind.OUTAGE:
+                outcome.failed(last.code)
+                if self.breaker.is_open(source.name):
+                    break
+            pause = last.retry_after_s or min(
+                self.retry_max_s, self.retry_base_s * 2 ** (attempts - 1))
+            pause = random.uniform(pause / 2, pause)  # noqa: S311 (jitter, not a secret)
+            if time.monotonic() + pause >= deadline - 0.05:
+                break
+            time.sleep(pause)
         retry_after = last.retry_after_s or RETRY_AFTER_S.get(last.kind, 30)
-        return self._log(self._unavailable(base, source.name, last.code, True, retry_after,
-                                           attempts, str(last)), started)
+        return self._unavailable(base, source.name, last.code, True, retry_after, attempts,
+                                 str(last))
 
     # -- answers ---------------------------------------------------------------------------------
 

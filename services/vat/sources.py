@@ -26,6 +26,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from services.vat.vies import FaultKind
+from shared import outbound
 
 USER_AGENT = "trace30-vat/0.1 (+https://trace30.dev)"
 
@@ -151,10 +152,11 @@ def retry_after(value: str | None) -> float | None:
 
 def call(session: requests.Session, method: str, url: str, *, title: str,
          timeout: tuple[float, float], **kwargs: Any) -> requests.Response:
-    """One HTTP call; a timeout or a connection failure is a :class:`SourceError`. The
-    response, whatever its status, is the adapter's to read (its fault table)."""
+    """One HTTP call; a timeout or a connection failure is a :class:`SourceError`, a request
+    that cannot leave the process :class:`shared.outbound.NotSent` (not the source's fault).
+    The response, whatever its status, is the adapter's to read (its fault table)."""
     try:
-        return session.request(method, url, timeout=timeout, **kwargs)
+        return outbound.send(session, method, url, timeout=timeout, what=title, **kwargs)
     except requests.Timeout as e:
         raise SourceTimeout(f"{title} did not answer in time") from e
     except requests.RequestException as e:

@@ -46,6 +46,7 @@ from services.vat.sources import (
     new_session,
 )
 from services.vat.vies import FaultKind
+from shared import outbound
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +78,8 @@ class _Transport(Transport):
 
     def post(self, address: str, message: Any, headers: dict[str, str]) -> requests.Response:
         read = getattr(self._local, "read_timeout_s", None) or self.read_timeout_s
-        response = self.session.post(address, data=message, headers=headers,
-                                     timeout=(min(self.connect_timeout_s, read), read))
+        response = outbound.send(self.session, "POST", address, data=message, headers=headers,
+                                 timeout=(min(self.connect_timeout_s, read), read), what=TITLE)
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if response.status_code >= 400 and "xml" not in media_type:
             raise SourceUnreachable(f"{TITLE} answered HTTP {response.status_code}",
@@ -129,6 +130,8 @@ class UidRegister:
         self.transport.set_read_timeout(timeout_s)
         try:
             return getattr(self._service, operation)(**kwargs)
+        except (SourceError, outbound.NotSent):
+            raise
         except zeep.exceptions.Fault as e:
             code = (e.message or "").strip() or "UNKNOWN_FAULT"
             kind = FAULTS.get(code, FaultKind.OUTAGE)

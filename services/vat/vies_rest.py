@@ -20,6 +20,8 @@ answers while SOAP is down or overloaded. :class:`RestVies` implements the same
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import date
 from typing import Any
 
@@ -36,6 +38,10 @@ from services.vat.vies import (
     clean_text,
     new_session,
 )
+from shared import outbound
+from shared.redis_client import Store
+
+log = logging.getLogger(__name__)
 
 _MATCH_CODES = {"VALID": "valid", "INVALID": "invalid", "NOT_PROCESSED": "not_processed",
                 "1": "valid", "2": "invalid", "3": "not_processed"}
@@ -70,8 +76,8 @@ class RestVies:
     def _request(self, method: str, path: str, timeout_s: float | None,
                  **kwargs: Any) -> requests.Response:
         try:
-            return self.session.request(method, self.base_url + path,
-                                        timeout=self._timeout(timeout_s), **kwargs)
+            return outbound.send(self.session, method, self.base_url + path,
+                                 timeout=self._timeout(timeout_s), what="VIES REST", **kwargs)
         except requests.Timeout as e:
             raise ViesTimeout("VIES REST did not answer in time") from e
         except requests.RequestException as e:
@@ -180,4 +186,41 @@ def parse_answer(document: Any, *, approx: bool) -> ViesAnswer:
             from e
 
 
-__all__ = ["RestVies", "ViesError", "parse_answer"]
+__all__ = ["MemberStateStatus", "RestVies", "ViesError", "parse_answer"]
+
+
+class MemberStateStatus:
+    """VIES's ``check-status``, read at most once per ``ttl_s`` by all processes together.
+
+    :meth:`unavailable` says whether VIES itself reports a member state unavailable; the
+    checker then opens that state's circuit instead of paying the deadline for a failing
+    call. The map is kept in Redis (one key), fetched by one process at a time with a short
+    timeout; when check-status cannot be read the answer is "not known to be down".
+    """
+
+    def __init__(self, rest: RestVies, store: Store, ttl_s: float, timeout_s: float) -> None:
+        self.rest = rest
+        self.store = store
+        self.ttl_s = ttl_s
+        self.timeout_s = timeout_s
+        self.key = store.key("vat", "vies-status")
+
+    def unavailable(self, country_code: str) -> bool:
+        """Whether VIES's check-status reports ``country_code`` ``Unavailable``; Redis errors
+        are the caller's."""
+        if self.ttl_s <= 0:
+            return False
+        raw = self.store.client.get(self.key)
+        if raw is None:
+            lock_ms = int(self.timeout_s * 1000) + 500
+            if not self.store.client.set(self.key + ":lock", "1", nx=True, px=lock_ms):
+                return False  # another process is asking right now
+            try:
+                availability = self.rest.status(timeout_s=self.timeout_s)
+                ttl_s = self.ttl_s
+            except ViesError as e:
+                log.warning("VIES check-status unreadable", extra={"fault": e.code})
+                availability, ttl_s = {}, min(self.ttl_s, 10.0)
+            raw = json.dumps(availability)
+            self.store.client.set(self.key, raw, px=max(1, int(ttl_s * 1000)))
+        return bool(json.loads(raw).get(country_code) == "Unavailable")

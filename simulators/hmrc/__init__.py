@@ -132,7 +132,8 @@ def token() -> Response:
         now = time.monotonic()
         state.tokens = {t: exp for t, exp in state.tokens.items() if exp > now}
         state.tokens[issued] = now + ttl
-    return jsonify(access_token=issued, scope="read:vat", expires_in=ttl, token_type="bearer")
+    return jsonify(access_token=issued, scope="read:vat", expires_in=ttl,
+                   token_type="bearer")  # noqa: S106 (an OAuth field, not a password)
 
 
 def _authorised(state: HmrcState) -> bool:

@@ -1,7 +1,7 @@
 """Run the UID register simulator with werkzeug's threaded server.
 
-``python -m simulators.uid --host 127.0.0.1 --port 8205 [--latency-ms N] [--fail limit|http_500|http_503|malformed]
-[--quiet]``
+``python -m simulators.uid --host 127.0.0.1 --port 8205 [--latency-ms N]
+[--fail limit|http_500|http_503|malformed] [--rate-limit-per-min N] [--quiet]``
 
 Knobs not given on the command line come from the environment (see
 :func:`simulators.uid.config_from_env`). ``--port 0`` picks a free port. Prints one line
