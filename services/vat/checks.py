@@ -219,6 +219,7 @@ class VatChecker:
         deadline = started + self.limits.deadline_s
         attempts = 0
         last: ViesError | None = None
+        tried_rest = False
         try:
             if self.status is not None and self.status.unavailable(cc):
                 self.breaker.trip(cc, STATUS_UNAVAILABLE)
@@ -289,6 +290,13 @@ class VatChecker:
                     last = error
                     if error.kind is FaultKind.OUTAGE:
                         outcome.failed(error.code)
+                        if not tried_rest:  # the other front end, once, at the first outage
+                            tried_rest = True
+                            fallback = self._rest_fallback(parsed, trader, requester, base,
+                                                           deadline, background, started,
+                                                           attempts)
+                            if fallback is not None:
+                                return fallback
                         # A probe asks once; any check stops once other checks opened the circuit.
                         if decision.probe or self.breaker.is_open(cc):
                             break
@@ -308,14 +316,6 @@ class VatChecker:
             return self._unavailable(base, STORE_UNAVAILABLE, True, 5, attempts,
                                      "The shared limiter is unavailable.")
         assert last is not None
-        if last.kind is FaultKind.OUTAGE:
-            try:
-                fallback = self._rest_fallback(parsed, trader, requester, base, deadline,
-                                               background, started, attempts)
-            except redis.RedisError:
-                fallback = None
-            if fallback is not None:
-                return fallback
         retry_after = RETRY_AFTER_S.get(last.kind, 30)
         return self._log(
             self._unavailable(base, last.code, True, retry_after, attempts, str(last)), started

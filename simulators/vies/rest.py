@@ -105,22 +105,21 @@ def check_vat_number() -> Response:
     state = _state()
     config = state.get_config()
     status = config["fault_http_status"]
-    time.sleep(config["latency_ms"] / 1000)
-    if "rest" in config["front_ends_down"]:
-        state.count_call("rest", None)
-        return _fault(state, "SERVICE_UNAVAILABLE", 503)
     document = request.get_json(silent=True)
     if not isinstance(document, dict) or not all(
             isinstance(v, str) for v in document.values()):
-        state.count_call("rest", None)
-        return _fault(state, "INVALID_INPUT", 400)
+        document = None
     fields = {ours: document[theirs].strip() for theirs, ours in _FIELDS.items()
-              if document.get(theirs)}
+              if document and document.get(theirs)}
     country = fields.get("countryCode", "")
-    if register.COUNTRY_CODE_RE.fullmatch(country) is None:
-        state.count_call("rest", None)
+    valid_country = register.COUNTRY_CODE_RE.fullmatch(country) is not None
+    # Counted when it arrives (as on SOAP), so a slow answer still counts for its own test.
+    state.count_call("rest", country if valid_country else None)
+    time.sleep(config["latency_ms"] / 1000)
+    if "rest" in config["front_ends_down"]:
+        return _fault(state, "SERVICE_UNAVAILABLE", 503)
+    if document is None or not valid_country:
         return _fault(state, "INVALID_INPUT", 400)
-    state.count_call("rest", country)
     rejection = state.acquire(country)
     if rejection is not None:
         return _fault(state, rejection, status)
