@@ -157,6 +157,10 @@ SETTINGS: dict[str, Setting] = {
         8.0, "Read timeout of one HMRC, UID register or Brønnøysund call (the check's "
         "deadline, TRACE30_VIES_DEADLINE_S, bounds it too).", float,
     ),
+    "VAT_SOURCES_RETRIES": Setting(
+        2, "Extra attempts after an outage of HMRC, the UID register or Brønnøysund, within "
+        "the check's deadline.", int,
+    ),
     "VAT_SOURCES_BREAKER_THRESHOLD": Setting(
         5, "Consecutive failed checks of a non-VIES VAT source that open its circuit.", int
     ),

@@ -82,7 +82,8 @@ def _outside(c: Mapping[str, Any], store: Store) -> OutsideChecker:
         sources=sources,
         unconfigured=unconfigured,
         rates={"hmrc": Rate(c["HMRC_RATE_PER_S"], 1.0, burst=3),
-               "uid": Rate(c["UID_RATE_PER_MIN"], 60.0, burst=2, calls_per_check=2),
+               "uid": Rate(c["UID_RATE_PER_MIN"], 60.0, burst=max(1, int(c["UID_RATE_PER_MIN"])),
+                           calls_per_check=2),
                "brreg": Rate(c["VAT_NO_BRREG_RATE_PER_S"], 1.0, burst=3)},
         limiter=RateLimiter(store, "vat-sources"),
         breaker=CircuitBreaker(store, "vat-sources", c["VAT_SOURCES_BREAKER_THRESHOLD"],
@@ -91,6 +92,7 @@ def _outside(c: Mapping[str, Any], store: Store) -> OutsideChecker:
         retry_base_s=c["VIES_RETRY_BASE_S"],
         retry_max_s=c["VIES_RETRY_MAX_S"],
         requesters={"gb": requester or None},
+        retries=c["VAT_SOURCES_RETRIES"],
     )
 
 

@@ -9,8 +9,9 @@
 2. asks the source's circuit breaker (shared through Redis, one per source); while it is open
    the answer is ``unavailable`` at once;
 3. waits for the source's shared rate limit (every process together), within the deadline;
-4. calls the adapter with what is left of the deadline, and retries a throttle or an outage
-   with jittered backoff while the deadline allows.
+4. calls the adapter with what is left of the deadline, and retries an outage with jittered
+   backoff, at most ``TRACE30_VAT_SOURCES_RETRIES`` times and while the deadline allows (a
+   throttle only when the source said how long to wait).
 
 The answer says which source answered (``source``: ``hmrc``, ``uid``, ``brreg``). A throttle,
 an outage or a timeout is ``unavailable`` (``retryable``), never ``invalid``; the breaker
@@ -77,7 +78,9 @@ class OutsideChecker:
         retry_base_s: float,
         retry_max_s: float,
         requesters: Mapping[str, str | None] | None = None,
+        retries: int = 2,
     ) -> None:
+        self.retries = retries
         self.sources = dict(sources)
         self.unconfigured = dict(unconfigured)
         self.rates = dict(rates)
@@ -163,6 +166,10 @@ class OutsideChecker:
                 outcome.failed(last.code)
                 if self.breaker.is_open(source.name):
                     break
+            elif last.retry_after_s is None:
+                break  # a throttle without a time to wait: asking again only adds to the load
+            if attempts > self.retries:
+                break  # each attempt spends the source's quota (the UID register: 20 a minute)
             pause = last.retry_after_s or min(
                 self.retry_max_s, self.retry_base_s * 2 ** (attempts - 1))
             pause = random.uniform(pause / 2, pause)  # noqa: S311 (jitter, not a secret)
