@@ -59,6 +59,9 @@ DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
 STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
 #: The breaker code of a circuit opened because VIES's check-status reports the state down.
 STATUS_UNAVAILABLE = "MS_UNAVAILABLE_CHECK_STATUS"
+#: Faults of the member state itself, not of the SOAP front end: with the circuit open for one
+#: of these, the REST front end would fail the same way, so it is not asked.
+MEMBER_STATE_FAULTS = frozenset({"MS_UNAVAILABLE", "TIMEOUT", STATUS_UNAVAILABLE})
 #: Which VIES front end answered.
 SOAP, REST = "vies-soap", "vies-rest"
 
@@ -225,7 +228,7 @@ class VatChecker:
                 self.breaker.trip(cc, STATUS_UNAVAILABLE)
             decision = self.breaker.allow(cc)
             if not decision.allowed:
-                if decision.code != STATUS_UNAVAILABLE:  # the SOAP front end is failing
+                if decision.code not in MEMBER_STATE_FAULTS:  # the SOAP front end is failing
                     fallback = self._rest_fallback(parsed, trader, requester, base, deadline,
                                                    background, started)
                     if fallback is not None:

@@ -199,7 +199,7 @@ def test_brreg_other_entities_are_invalid(brreg_mva: BrregMva, orgnr: str, words
         ({"fail": 500}, "912345602", SourceUnreachable, FaultKind.OUTAGE),
         ({"fail": 503}, "912345602", SourceUnreachable, FaultKind.OUTAGE),
         ({"latency_ms": 1500}, "912345602", SourceTimeout, FaultKind.OUTAGE),
-        ({}, "912345688", SourceBadResponse, FaultKind.OUTAGE),  # truncated JSON
+        ({}, "912345718", SourceBadResponse, FaultKind.OUTAGE),  # truncated JSON
     ],
 )
 def test_brreg_faults_are_never_an_answer(brreg_mva: BrregMva, brreg: str, knobs: dict,
