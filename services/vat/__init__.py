@@ -100,7 +100,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the VAT service. ``config`` overrides settings (and may pass ``VIES``, a fake)."""
     app, openapi = create_base_app(
         __name__, "vat", config, title="trace30 VAT service",
-        description="EU VAT numbers checked with python-stdnum and VIES.",
+        description="VAT numbers checked with python-stdnum, then VIES (SOAP, REST fallback), "
+        "HMRC (GB), the Swiss UID register (CH) or Brønnøysund (NO).",
     )
     c = app.config
     store = app.extensions["trace30.redis"]

@@ -144,8 +144,7 @@ class OutsideChecker:
                 answer = source.check(
                     parsed.number, requester=self.requesters.get(parsed.scheme),
                     timeout_s=max(0.05, deadline - time.monotonic()))
-            except SourceCannotCheck as e:
-                outcome.answered()
+            except SourceCannotCheck as e:  # not asked: the breaker learns nothing
                 return self._unverifiable(base, source.name, str(e))
             except SourceError as e:
                 last = e

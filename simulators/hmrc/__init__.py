@@ -27,7 +27,7 @@ second; past it 429), ``token_ttl_s`` (``expires_in`` of new tokens, default 144
 ``client_id``, ``client_secret`` and ``traders_path``.
 
 Controls: ``GET /_sim/stats``, ``POST /_sim/reset``, ``GET``/``PATCH /_sim/config``,
-``GET /_sim/health``. The simulator never logs a VRN.
+``GET /_sim/health``.
 """
 
 from __future__ import annotations

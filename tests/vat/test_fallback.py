@@ -189,3 +189,10 @@ def test_check_status_opens_the_circuit_before_a_failing_call(
     fr = check(client, vat_number=FR)  # other states are asked as usual
     assert fr["status"] == "valid" and fr["source"] == "vies-soap"
     assert stats(vies)["by_operation"]["check-status"] == 1  # read once per TTL
+
+
+def test_unreadable_check_status_does_not_stop_checks(
+        make_client: Callable[..., FlaskClient], vies: str) -> None:
+    configure(vies, front_ends_down=["rest"])  # check-status is served by the REST front end
+    r = check(make_client(VIES_STATUS_TTL_S=60), vat_number=FR)
+    assert r["status"] == "valid" and r["source"] == "vies-soap"
