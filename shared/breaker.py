@@ -80,6 +80,17 @@ class CircuitBreaker:
         pipe.execute()
         return True
 
+    def trip(self, key: str, code: str) -> None:
+        """Open the circuit of ``key`` now, for a cool-down: the upstream itself said it is
+        down (VIES's check-status), so no check needs to fail first."""
+        k = self._key(key)
+        pipe = self.store.client.pipeline()
+        pipe.hset(k, mapping={"open_until": time.time() + self.cooldown_s, "code": code,
+                              "failures": self.threshold})
+        pipe.expire(k, int(self.cooldown_s * 10) + 60)
+        pipe.delete(k + ":probe")
+        pipe.execute()
+
     def is_open(self, key: str) -> bool:
         """Whether the circuit of ``key`` is open now (a check stops retrying then)."""
         return self.state(key) == "open"

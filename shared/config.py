@@ -23,6 +23,8 @@ ENV_PREFIX = "TRACE30_"
 #: Real public endpoints are the production defaults; sandbox points at the project's simulators.
 VIES_PRODUCTION_URL = "https://ec.europa.eu/taxation_customs/vies/services/checkVatService"
 VIES_SANDBOX_URL = "http://127.0.0.1:8201/taxation_customs/vies/services/checkVatService"
+VIES_REST_PRODUCTION_URL = "https://ec.europa.eu/taxation_customs/vies/rest-api"
+VIES_REST_SANDBOX_URL = "http://127.0.0.1:8201/taxation_customs/vies/rest-api"
 
 #: The internal token accepted in sandbox when none is configured (documented in the README).
 SANDBOX_INTERNAL_TOKEN = "trace30-sandbox-internal-token"  # noqa: S105 (documented, sandbox only)
@@ -99,6 +101,78 @@ SETTINGS: dict[str, Setting] = {
     ),
     "VIES_BREAKER_COOLDOWN_S": Setting(
         30.0, "How long an open circuit answers at once before one probe goes through.", float
+    ),
+    "VIES_REST_URL": Setting(
+        VIES_REST_PRODUCTION_URL,
+        "VIES REST API base ('/check-vat-number', '/check-status' are appended): the fallback "
+        "when SOAP fails with an outage for a member state, and the source of member-state "
+        "availability.", str, VIES_REST_SANDBOX_URL,
+    ),
+    "VIES_REST_FALLBACK": Setting(
+        True, "When VIES SOAP fails with an outage for a member state, ask the REST API once "
+        "within the same deadline.", bool,
+    ),
+    "VIES_STATUS_TTL_S": Setting(
+        60.0, "How long VIES's check-status (member-state availability) is trusted; a state it "
+        "reports unavailable has its circuit opened before a check pays for a failing call. "
+        "0: not asked.", float,
+    ),
+    "VIES_STATUS_TIMEOUT_S": Setting(
+        1.0, "Connect and read timeout of one check-status call, seconds.", float
+    ),
+    # VAT numbers outside VIES (GB: HMRC, CH: UID register, NO: Brønnøysund)
+    "HMRC_URL": Setting(
+        "https://api.service.hmrc.gov.uk",
+        "HMRC API base of 'Check a UK VAT number' v2 and its OAuth token endpoint "
+        "(HMRC's sandbox: https://test-api.service.hmrc.gov.uk).", str, "http://127.0.0.1:8204",
+    ),
+    "HMRC_CLIENT_ID": Setting(
+        None, "HMRC Developer Hub application client id; unset: GB VAT numbers are "
+        "'unverifiable' (a person checks them).", str, "trace30-sandbox-hmrc-client",
+    ),
+    "HMRC_CLIENT_SECRET": Setting(
+        None, "HMRC Developer Hub application client secret.", str, "trace30-sandbox-hmrc-secret"
+    ),
+    "HMRC_REQUESTER_VRN": Setting(
+        None, "The platform's own UK VAT number (9 or 12 digits, GB optional): HMRC then "
+        "returns a consultation number, the proof of each check.", str, "GB553557861",
+    ),
+    "HMRC_RATE_PER_S": Setting(
+        3.0, "HMRC calls per second, all processes together (HMRC's default limit: 3).", float
+    ),
+    "UID_URL": Setting(
+        "https://www.uid-wse.admin.ch/V5.0/PublicServices.svc",
+        "Swiss UID register public services (SOAP) endpoint.", str,
+        "http://127.0.0.1:8205/V5.0/PublicServices.svc",
+    ),
+    "UID_RATE_PER_MIN": Setting(
+        20.0, "UID register calls per minute, all processes together (its anonymous limit: "
+        "20; a valid number takes two).", float,
+    ),
+    "VAT_NO_BRREG_URL": Setting(
+        "https://data.brreg.no/enhetsregisteret/api",
+        "Norway, Enhetsregisteret API base, for the VAT register flag of NO…MVA numbers.", str,
+        "http://127.0.0.1:8202/brreg/enhetsregisteret/api",
+    ),
+    "VAT_NO_BRREG_RATE_PER_S": Setting(
+        5.0, "Brønnøysund calls per second of the VAT service, all processes.", float
+    ),
+    "VAT_SOURCES_CONNECT_TIMEOUT_S": Setting(
+        3.0, "Connect timeout of one HMRC, UID register or Brønnøysund call.", float
+    ),
+    "VAT_SOURCES_READ_TIMEOUT_S": Setting(
+        8.0, "Read timeout of one HMRC, UID register or Brønnøysund call (the check's "
+        "deadline, TRACE30_VIES_DEADLINE_S, bounds it too).", float,
+    ),
+    "VAT_SOURCES_RETRIES": Setting(
+        2, "Extra attempts after an outage of HMRC, the UID register or Brønnøysund, within "
+        "the check's deadline.", int,
+    ),
+    "VAT_SOURCES_BREAKER_THRESHOLD": Setting(
+        5, "Consecutive failed checks of a non-VIES VAT source that open its circuit.", int
+    ),
+    "VAT_SOURCES_BREAKER_COOLDOWN_S": Setting(
+        30.0, "How long a non-VIES VAT source's circuit stays open.", float
     ),
     "VAT_CACHE_VALID_TTL_S": Setting(86400, "How long a 'valid' VAT answer is fresh.", int),
     "VAT_CACHE_INVALID_TTL_S": Setting(3600, "How long an 'invalid' VAT answer is fresh.", int),

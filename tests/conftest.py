@@ -229,7 +229,7 @@ def vies(vies_sim: str) -> Iterator[str]:
 # null puts a knob of the simulator back to its default
 SIM_DEFAULTS = dict.fromkeys(
     ["latency_ms", "ms_limits", "global_limit", "fault_http_status", "slow_seconds", "overrides",
-     "down"]
+     "down", "front_ends_down"]
 )
 
 VIES_PATH = "/taxation_customs/vies/services/checkVatService"
@@ -258,7 +258,8 @@ class Suite:
 
     def reset(self) -> None:
         """Zero the simulators' counters and forget the services' caches and breakers."""
-        for name in ("vies-simulator", "registers-simulator", "payee-simulator"):
+        for name in ("vies-simulator", "registers-simulator", "payee-simulator",
+                     "hmrc-simulator", "uid-simulator"):
             requests.post(self.urls[name] + "/_sim/reset", timeout=5).raise_for_status()
         client = redis.Redis.from_url(REDIS_URL)
         keys = list(client.scan_iter(match=self.env["TRACE30_REDIS_PREFIX"] + "*", count=1000))
@@ -283,8 +284,8 @@ def suite(session_processes: Processes) -> Iterator[Suite]:
     The services keep no answer in process memory and their breakers never open here (both
     are tested in their own suites), so that each test starts from what ``reset`` leaves.
     """
-    ports = {8201: free_port(), 8202: free_port(), 8203: free_port(),
-             8101: free_port(), 8102: free_port(), 8103: free_port()}
+    ports = {8201: free_port(), 8202: free_port(), 8203: free_port(), 8204: free_port(),
+             8205: free_port(), 8101: free_port(), 8102: free_port(), 8103: free_port()}
     env = {"TRACE30_SANDBOX": "1", "TRACE30_INTERNAL_TOKEN": INTERNAL_TOKEN,
            "TRACE30_REDIS_URL": REDIS_URL,
            "TRACE30_REDIS_PREFIX": f"trace30test:suite{uuid.uuid4().hex[:8]}:",
@@ -292,11 +293,14 @@ def suite(session_processes: Processes) -> Iterator[Suite]:
            "TRACE30_VAT_LOCAL_CACHE_TTL_S": "0", "TRACE30_VIES_BREAKER_THRESHOLD": "1000",
            "TRACE30_REGISTRY_BREAKER_THRESHOLD": "1000", "TRACE30_REGISTRY_DEADLINE_S": "2",
            "TRACE30_REQUESTER_VAT_NUMBER": "NL004495445B01",
+           "TRACE30_VIES_STATUS_TTL_S": "0", "TRACE30_VAT_SOURCES_BREAKER_THRESHOLD": "1000",
            "TRACE30_LOG_LEVEL": "WARNING", **moved_urls(ports)}
     urls = {}
     for name, module, port in (("vies-simulator", "simulators.vies", 8201),
                                ("registers-simulator", "simulators.registers", 8202),
-                               ("payee-simulator", "simulators.payee", 8203)):
+                               ("payee-simulator", "simulators.payee", 8203),
+                               ("hmrc-simulator", "simulators.hmrc", 8204),
+                               ("uid-simulator", "simulators.uid", 8205)):
         urls[name] = session_processes.start(
             ["{python}", "-m", module, "--host", "127.0.0.1", "--port", "{port}"],
             health="/_sim/health", port=ports[port], env=env)

@@ -3,7 +3,8 @@
 ``trace30 run`` (and so ``make run``) starts each service under gunicorn and, in sandbox, the
 simulators of the outside systems, waits until each answers, and stops all of them when one
 dies or on Ctrl-C. Ports are the project's defaults: gateway 8080, vat 8101, registry 8102,
-payment 8103; simulators VIES 8201, registers 8202, payee verification 8203.
+payment 8103; simulators VIES 8201 (SOAP and REST), registers 8202, payee verification 8203,
+HMRC 8204, Swiss UID register 8205.
 """
 
 from __future__ import annotations
@@ -60,6 +61,12 @@ def components(host: str = "127.0.0.1", offset: int = 0) -> list[Component]:
                   health="/_sim/health", sandbox_only=True),
         Component("payee-simulator", 8203 + offset,
                   _simulator("simulators.payee", 8203 + offset, host),
+                  health="/_sim/health", sandbox_only=True),
+        Component("hmrc-simulator", 8204 + offset,
+                  _simulator("simulators.hmrc", 8204 + offset, host),
+                  health="/_sim/health", sandbox_only=True),
+        Component("uid-simulator", 8205 + offset,
+                  _simulator("simulators.uid", 8205 + offset, host),
                   health="/_sim/health", sandbox_only=True),
         Component("vat", 8101 + offset, _gunicorn("services.vat.wsgi:app", 8101 + offset, host)),
         Component("registry", 8102 + offset,

@@ -94,6 +94,9 @@ _CATALOGUE = [
            "The VAT number could not be read; check it and submit it again."),
     Reason("VAT_UNAVAILABLE", ITEM_D, "pending",
            "VIES did not answer for that member state; the check is retried automatically."),
+    Reason("VAT_UNVERIFIABLE", ITEM_D, "warning",
+           "The VAT number cannot be checked online for its country; provide a VAT "
+           "registration certificate."),
     Reason("VAT_BLOCKED", ITEM_D, "warning",
            "VIES refuses to check this VAT number; a person will look at it."),
     Reason("VIES_REFUSED_REQUESTER", ITEM_D, "warning",

@@ -71,6 +71,8 @@ def _vat_reasons(vat: dict[str, Any] | None) -> list[dict[str, str]]:
         return [reason("VAT_INVALID", vat.get("detail"))]
     if status == "input_invalid":
         return [reason("VAT_INPUT_INVALID", _fields(vat))]
+    if status == "unverifiable":  # no online source (a non-EU prefix, GB without HMRC)
+        return [reason("VAT_UNVERIFIABLE", vat.get("detail"))]
     error = vat.get("error") or {}
     code = error.get("code")
     if code == "VAT_BLOCKED":

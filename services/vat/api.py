@@ -12,7 +12,9 @@ from services.vat.schemas import VatCheckRequestSchema, VatCheckResultSchema
 from services.vat.vies import TraderQuery
 from shared.openapi import Blueprint
 
-bp = Blueprint("vat", __name__, url_prefix="/v1/vat", description="EU VAT numbers through VIES")
+bp = Blueprint("vat", __name__, url_prefix="/v1/vat",
+               description="VAT numbers through VIES (SOAP, REST fallback), HMRC, the Swiss UID "
+               "register and Brønnøysund")
 
 EXTENSION = "trace30.vat"
 
@@ -21,7 +23,8 @@ EXTENSION = "trace30.vat"
 @bp.arguments(VatCheckRequestSchema())  # an instance: webargs reuses it
 @bp.response(200, VatCheckResultSchema())
 def check(body: dict[str, Any]) -> Response:
-    """Check an EU VAT number: locally, then against VIES.
+    """Check a VAT number: locally, then against its register (VIES; HMRC for GB, the UID
+    register for CH, Brønnøysund for NO; ``unverifiable`` where no online source exists).
 
     An upstream fault is ``unavailable`` (with ``error`` and ``retry_after_s``), never
     ``invalid``.

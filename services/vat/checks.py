@@ -18,6 +18,15 @@ A request that cannot be built (text VIES cannot carry, a fault of zeep or lxml 
 is sent) is :class:`shared.outbound.NotSent`, raised to the API (a 400 naming the field): it is
 not an upstream fault, so it is not retried, not counted by the breaker, never ``unavailable``.
 
+When SOAP fails with an outage for a member state (or its circuit is open), the check asks the
+VIES REST API once, within what is left of the same deadline and in a slot of the same cap
+(:meth:`VatChecker._rest_fallback`); the answer says which front end answered (``source``:
+``vies-soap`` or ``vies-rest``). VIES's own check-status, when it reports a member state
+unavailable, opens that state's circuit before a check pays for a failing call.
+
+A number VIES does not hold (GB, CH, NO, any other prefix) goes to
+:class:`~services.vat.outside.OutsideChecker` instead: its own source, rate limit and breaker.
+
 An upstream fault is never ``invalid`` and is never cached; during an outage a cached ``valid``
 is served, marked ``stale``, only to a caller that sets ``allow_stale``.
 """
@@ -35,7 +44,9 @@ import redis
 
 from services.vat import numbers
 from services.vat.cache import VatCache
+from services.vat.outside import NO_SOURCE_DETAIL, OutsideChecker
 from services.vat.vies import FaultKind, TraderQuery, Vies, ViesAnswer, ViesError, ViesTimeout
+from services.vat.vies_rest import MemberStateStatus
 from shared.breaker import CircuitBreaker
 from shared.limits import ConcurrencyLimiter
 
@@ -46,6 +57,13 @@ CIRCUIT_OPEN = "CIRCUIT_OPEN"
 CONCURRENCY_LIMIT = "CONCURRENCY_LIMIT"
 DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
 STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
+#: The breaker code of a circuit opened because VIES's check-status reports the state down.
+STATUS_UNAVAILABLE = "MS_UNAVAILABLE_CHECK_STATUS"
+#: Faults of the member state itself, not of the SOAP front end: with the circuit open for one
+#: of these, the REST front end would fail the same way, so it is not asked.
+MEMBER_STATE_FAULTS = frozenset({"MS_UNAVAILABLE", "TIMEOUT", STATUS_UNAVAILABLE})
+#: Which VIES front end answered.
+SOAP, REST = "vies-soap", "vies-rest"
 
 #: What a caller is told to wait before asking again, by kind of failure.
 RETRY_AFTER_S = {FaultKind.THROTTLE: 2, FaultKind.OUTAGE: 30}
@@ -100,7 +118,15 @@ class VatChecker:
         limits: Limits,
         sandbox: bool = False,
         default_requester: str | None = None,
+        rest: Vies | None = None,
+        rest_breaker: CircuitBreaker | None = None,
+        status: MemberStateStatus | None = None,
+        outside: OutsideChecker | None = None,
     ) -> None:
+        self.rest = rest
+        self.rest_breaker = rest_breaker
+        self.status = status
+        self.outside = outside
         self.vies = vies
         self.cache = cache
         self.limiter = limiter
@@ -132,8 +158,14 @@ class VatChecker:
         if cached and req.max_age_s != 0 and self.cache.is_fresh(cached, req.max_age_s):
             return {**cached.result, "cached": True, "stale": False}
 
-        result = self._ask_vies(parsed, req.trader, requester, base,
-                                background=req.priority == "batch")
+        if parsed.scheme != numbers.VIES:
+            result = (self.outside.check(parsed, base) if self.outside else
+                      {**base, "status": "unverifiable", "reason": "no_source", "source": "local",
+                       "detail": NO_SOURCE_DETAIL.format(cc=parsed.country_code),
+                       "checked_at": _now()})
+        else:
+            result = self._ask_vies(parsed, req.trader, requester, base,
+                                    background=req.priority == "batch")
         if result["status"] in ("valid", "invalid"):
             self.cache.put(key, result)
         elif req.allow_stale and cached and cached.result["status"] == "valid":
@@ -169,7 +201,7 @@ class VatChecker:
         if not raw:
             return None
         p = numbers.parse(raw, sandbox=self.sandbox)
-        return (p.country_code, p.number) if p.format_valid else None
+        return (p.country_code, p.number) if p.format_valid and p.scheme == numbers.VIES else None
 
     def _ask_vies(
         self,
@@ -190,9 +222,17 @@ class VatChecker:
         deadline = started + self.limits.deadline_s
         attempts = 0
         last: ViesError | None = None
+        tried_rest = False
         try:
+            if self.status is not None and self.status.unavailable(cc):
+                self.breaker.trip(cc, STATUS_UNAVAILABLE)
             decision = self.breaker.allow(cc)
             if not decision.allowed:
+                if decision.code not in MEMBER_STATE_FAULTS:  # the SOAP front end is failing
+                    fallback = self._rest_fallback(parsed, trader, requester, base, deadline,
+                                                   background, started)
+                    if fallback is not None:
+                        return fallback
                 return self._unavailable(
                     base, CIRCUIT_OPEN, True, decision.retry_after_s, attempts,
                     f"VIES for {cc} is failing ({decision.code}); not asked again until "
@@ -240,7 +280,7 @@ class VatChecker:
                         outcome.answered()  # VIES answered: the state is up
                         return self._log({**base, "status": "invalid", "reason": "vies",
                                           "detail": "VIES refused the number (INVALID_INPUT).",
-                                          "source": "vies", "attempts": attempts,
+                                          "source": SOAP, "attempts": attempts,
                                           "checked_at": _now()}, started)
                     if error.kind is FaultKind.ATTENTION:
                         log.error(
@@ -253,6 +293,13 @@ class VatChecker:
                     last = error
                     if error.kind is FaultKind.OUTAGE:
                         outcome.failed(error.code)
+                        if not tried_rest:  # the other front end, once, at the first outage
+                            tried_rest = True
+                            fallback = self._rest_fallback(parsed, trader, requester, base,
+                                                           deadline, background, started,
+                                                           attempts)
+                            if fallback is not None:
+                                return fallback
                         # A probe asks once; any check stops once other checks opened the circuit.
                         if decision.probe or self.breaker.is_open(cc):
                             break
@@ -277,6 +324,62 @@ class VatChecker:
             self._unavailable(base, last.code, True, retry_after, attempts, str(last)), started
         )
 
+    def _rest_fallback(
+        self,
+        parsed: numbers.ParsedVat,
+        trader: TraderQuery | None,
+        requester: tuple[str, str] | None,
+        base: dict[str, Any],
+        deadline: float,
+        background: bool,
+        started: float,
+        attempts: int = 0,
+    ) -> dict[str, Any] | None:
+        """Ask the VIES REST API once, within ``deadline``; its answer, or None when it gave
+        none (the caller then answers with SOAP's fault). REST has its own breaker per member
+        state; the call takes a slot of the member state's cap like a SOAP call."""
+        if self.rest is None or self.rest_breaker is None:
+            return None
+        cc = parsed.country_code
+        if deadline - time.monotonic() < self.limits.min_call_s:
+            return None
+        decision = self.rest_breaker.allow(cc)
+        if not decision.allowed:
+            return None
+        outcome = self.rest_breaker.outcome(cc, decision)
+        try:
+            token = self.limiter.acquire(cc, self.limits.cap(cc), deadline, background=background)
+            if token is None:
+                return None
+            error: ViesError | None = None
+            try:
+                answer = self.rest.check(country_code=cc, number=parsed.number, trader=trader,
+                                         requester=requester,
+                                         timeout_s=max(0.05, deadline - time.monotonic()))
+            except ViesError as e:
+                error = e
+            finally:
+                if isinstance(error, ViesTimeout) and self.limits.abandoned_hold_s:
+                    self.limiter.hold(cc, token, self.limits.abandoned_hold_s)
+                else:
+                    self.limiter.release(cc, token)
+            if error is None:
+                outcome.answered()
+                log.info("VIES REST answered for a failing SOAP front end", extra={"country": cc})
+                return self._log({**self._from_answer(base, answer, attempts + 1),
+                                  "source": REST}, started)
+            if error.kind is FaultKind.INVALID:
+                outcome.answered()
+                return self._log({**base, "status": "invalid", "reason": "vies",
+                                  "detail": "VIES refused the number (INVALID_INPUT).",
+                                  "source": REST, "attempts": attempts + 1,
+                                  "checked_at": _now()}, started)
+            if error.kind is FaultKind.OUTAGE:
+                outcome.failed(error.code)
+            return None
+        finally:
+            outcome.record()
+
     def _from_answer(self, base: dict[str, Any], a: ViesAnswer, attempts: int) -> dict[str, Any]:
         return {
             **base,
@@ -289,7 +392,7 @@ class VatChecker:
             "match": a.match or None,
             "consultation_number": a.request_identifier,
             "request_date": a.request_date.isoformat()[:10] if a.request_date else None,
-            "source": "vies",
+            "source": SOAP,
             "attempts": attempts,
             "checked_at": _now(),
         }
@@ -308,7 +411,7 @@ class VatChecker:
             "status": "unavailable",
             "error": {"code": code, "retryable": retryable, "message": message},
             "retry_after_s": round(retry_after_s, 1) if retry_after_s is not None else None,
-            "source": "vies",
+            "source": SOAP,
             "attempts": attempts,
             "checked_at": _now(),
         }

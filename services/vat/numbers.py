@@ -1,9 +1,15 @@
-"""EU VAT numbers: clean-up, country prefix and the local format and checksum check.
+"""VAT numbers: clean-up, country prefix, the local format and checksum check, and the source.
 
 The check digits of all 27 member states and of Northern Ireland (``XI``) come from
 python-stdnum (``stdnum.eu.vat``); this module adds what VIES needs on top: VIES's own country
 codes (Greece is ``EL``, not ``GR``), the number without its prefix, and the VIES test-service
 numbers, which only the sandbox accepts (a trader must not "verify" with VAT number 100).
+
+Numbers VIES does not hold are checked against their own source (:attr:`ParsedVat.scheme`):
+``GB`` (HMRC, ``stdnum.gb.vat``), ``CHE``/``CH`` (the Swiss UID register, ``stdnum.ch.uid``;
+a trailing ``MWST``/``TVA``/``IVA``/``TPV`` is dropped) and ``NO…MVA`` (Brønnøysund,
+``stdnum.no.orgnr``). Any other letter prefix has no online source: it is format-valid with
+scheme ``other`` (the check answers ``unverifiable``, never ``invalid``).
 
 >>> parse("de 136.695.976").vat_number
 'DE136695976'
@@ -15,14 +21,21 @@ numbers, which only the sandbox accepts (a trader must not "verify" with VAT num
 'format'
 >>> parse("DE100", sandbox=True).test_number
 True
+>>> parse("GB 980 7806 84").scheme, parse("che-107.185.562 mwst").vat_number
+('gb', 'CHE107185562')
+>>> parse("NO 912 345 602 MVA").vat_number, parse("US123").scheme
+('NO912345602MVA', 'other')
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stdnum.ch import uid as ch_uid
 from stdnum.eu import vat as eu_vat
 from stdnum.exceptions import InvalidChecksum, ValidationError
+from stdnum.gb import vat as gb_vat
+from stdnum.no import orgnr as no_orgnr
 from stdnum.util import clean
 
 #: VIES's country codes: the 27 member states (Greece as EL) and Northern Ireland (XI).
@@ -36,6 +49,15 @@ VIES_TEST_NUMBERS = frozenset(
 )
 #: The project's VIES simulator adds these (unparsable XML, a hang, a gateway error, ...).
 SIMULATOR_TEST_NUMBERS = frozenset("700 701 702 703 704".split())
+
+#: Where a number is checked live: VIES, or a national source outside it.
+VIES = "vies"
+GB = "gb"  # HMRC, Check a UK VAT number
+CH = "ch"  # Swiss UID register
+NO = "no"  # Brønnøysund, Merverdiavgiftsregisteret
+OTHER = "other"  # no online source: unverifiable
+#: The language suffixes of a Swiss VAT number (MWST, TVA, IVA, TPV): they name no other number.
+_CH_SUFFIXES = ("MWST", "TVA", "IVA", "TPV")
 
 #: Characters people type inside VAT numbers that carry no meaning.
 _NOISE = " -./,\t\u00a0"
@@ -51,10 +73,17 @@ class ParsedVat:
     reason: str | None = None
     detail: str | None = None
     test_number: bool = False
+    #: Where the number is checked live (:data:`VIES`, :data:`GB`, :data:`CH`, :data:`NO`,
+    #: :data:`OTHER`).
+    scheme: str = VIES
 
     @property
     def vat_number(self) -> str:
-        """The normalised number with its VIES country prefix."""
+        """The normalised number with its prefix (VIES's, ``CHE`` or ``NO``…``MVA``)."""
+        if self.scheme == CH:
+            return "CHE" + self.number
+        if self.scheme == NO:
+            return "NO" + self.number + "MVA"
         return self.country_code + self.number
 
 
@@ -73,15 +102,19 @@ def parse(raw: str, *, sandbox: bool = False) -> ParsedVat:
     country, number = text[:2], text[2:]
     if country == "GR":  # ISO code typed for Greece; VIES knows it as EL
         country = "EL"
-    if not country.isalpha() or country not in VIES_COUNTRIES:
+    if not (len(country) == 2 and country.isascii() and country.isalpha()):
         return ParsedVat(
             country,
             number,
             False,
             "format",
-            "The number must start with the country code of an EU member state or XI, "
-            "e.g. DE136695976.",
+            "The number must start with its country code, e.g. DE136695976 or GB980780684.",
         )
+    if not number:
+        return ParsedVat(country, number, False, "format",
+                         "The number is missing after its country code.")
+    if country not in VIES_COUNTRIES:
+        return _parse_outside_vies(country, number)
     if sandbox and number in VIES_TEST_NUMBERS | SIMULATOR_TEST_NUMBERS:
         return ParsedVat(country, number, True, test_number=True)
     try:
@@ -91,6 +124,33 @@ def parse(raw: str, *, sandbox: bool = False) -> ParsedVat:
     except ValidationError as e:
         return ParsedVat(country, number, False, "format", str(e))
     return ParsedVat(country, number, True)
+
+
+def _parse_outside_vies(country: str, number: str) -> ParsedVat:
+    """A number of a country VIES does not hold, checked by its own national rules."""
+    validator: object
+    if country == "GB":
+        scheme, validator = GB, gb_vat
+    elif country == "CH":
+        scheme, validator = CH, ch_uid
+        number = number.removeprefix("E")
+        for suffix in _CH_SUFFIXES:
+            number = number.removesuffix(suffix)
+    elif country == "NO":
+        scheme, validator = NO, no_orgnr
+        number = number.removesuffix("MVA")
+    else:
+        return ParsedVat(country, number, True, scheme=OTHER)
+    try:
+        if scheme == CH:
+            ch_uid.validate("CHE" + number)
+        else:
+            validator.validate(number)  # type: ignore[attr-defined]
+    except InvalidChecksum as e:
+        return ParsedVat(country, number, False, "checksum", str(e), scheme=scheme)
+    except ValidationError as e:
+        return ParsedVat(country, number, False, "format", str(e), scheme=scheme)
+    return ParsedVat(country, number, True, scheme=scheme)
 
 
 def mask(vat_number: str) -> str:

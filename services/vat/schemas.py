@@ -32,7 +32,9 @@ class VatCheckRequestSchema(ma.Schema):
     vat_number = Text(
         required=True, max_length=64, single_line=True, blank=False,
         metadata={"description": "With its country prefix (EL for Greece, XI for Northern "
-                  "Ireland); spaces, dots and lowercase are tolerated.", "example": "DE136695976"},
+                  "Ireland; GB, CHE and NO…MVA are checked with HMRC, the UID register and "
+                  "Brønnøysund); spaces, dots and lowercase are tolerated.",
+                  "example": "DE136695976"},
     )
     requester_vat_number = Text(
         max_length=64, single_line=True, blank=False,
@@ -68,7 +70,10 @@ class ErrorInfoSchema(ma.Schema):
 class VatCheckResultSchema(ma.Schema):
     """The answer about one VAT number."""
 
-    status = fields.String(validate=validate.OneOf(["valid", "invalid", "unavailable"]))
+    status = fields.String(
+        validate=validate.OneOf(["valid", "invalid", "unavailable", "unverifiable"]),
+        metadata={"description": "unverifiable: no online source checks the number (a prefix "
+                  "outside VIES, GB, CH and NO; GB without HMRC credentials): a person decides"})
     vat_number = fields.String(metadata={"description": "Normalised, with its VIES prefix"})
     country_code = fields.String()
     format_valid = fields.Boolean()
@@ -86,11 +91,13 @@ class VatCheckResultSchema(ma.Schema):
         metadata={"description": "Per trader field: valid, invalid or not_processed"},
     )
     consultation_number = fields.String(
-        allow_none=True, metadata={"description": "VIES requestIdentifier: proof of the check"}
+        allow_none=True, metadata={"description": "VIES requestIdentifier or HMRC "
+                                   "consultationNumber: proof of the check"}
     )
     request_date = fields.String(allow_none=True)
     checked_at = fields.String()
-    source = fields.String(metadata={"description": "vies, or local for a format failure"})
+    source = fields.String(metadata={"description": "Who answered: vies-soap, vies-rest (the "
+                                      "VIES REST fallback), hmrc, uid, brreg, or local"})
     sandbox = fields.Boolean(
         metadata={"description": "True when the answer came from the simulator"})
     cached = fields.Boolean()

@@ -4,7 +4,8 @@ Demo entities (``data/brreg.json``) are rendered in the real API's shape: ``navn
 ``organisasjonsform``, ``forretningsadresse``, ``registrertIMvaregisteret``, the booleans
 ``konkurs``, ``underAvvikling``, ``underTvangsavviklingEllerTvangsopplosning``, ``_links``. A
 deleted entity is 200 with ``slettedato`` and few fields; an entity marked ``gone`` is 410 (removed
-for legal reasons); an unknown number is 404; a number that is not 9 digits is 400.
+for legal reasons); an entity marked ``malformed`` answers 200 with truncated JSON (a client's
+robustness test); an unknown number is 404; a number that is not 9 digits is 400.
 """
 
 from __future__ import annotations
@@ -90,4 +91,7 @@ def entity(orgnr: str) -> Response | tuple[Response, int]:
     if record.get("gone"):
         return _error(410, "Gone", f"Enhet med organisasjonsnummer {orgnr} er fjernet av "
                       "juridiske årsaker")
+    if record.get("malformed"):
+        return Response('{"organisasjonsnummer": "' + orgnr + '", "navn": ', status=200,
+                        content_type="application/json")
     return jsonify(render(record))

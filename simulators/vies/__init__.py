@@ -9,6 +9,8 @@ It speaks the real wire format at the real paths, so a client only changes the h
   VIES code as ``faultstring``, sent with HTTP 500 (knob ``fault_http_status``: 500 or 200,
   as real VIES sends both). A malformed request, a DOCTYPE or an entity declaration gets the
   fault ``INVALID_INPUT``. Bodies over 64 KiB get HTTP 413.
+- ``POST /taxation_customs/vies/rest-api/check-vat-number`` and ``GET .../rest-api/check-status``:
+  the REST API front end over the same register and knobs (:mod:`.rest`).
 - ``GET /taxation_customs/vies/checkVatService.wsdl`` and ``GET .../services/checkVatService?wsdl``:
   trace30's WSDL (``services/vat/wsdl/checkVatService.wsdl``) with ``soap:address`` pointing
   at this simulator.
@@ -45,7 +47,9 @@ Knobs (``create_app(config)``, ``GET``/``PATCH /_sim/config`` with JSON merge se
 requests}; beyond it MS_MAX_CONCURRENT_REQ at once), ``global_limit`` (same for all states,
 GLOBAL_MAX_CONCURRENT_REQ), ``fault_http_status`` (500 or 200), ``slow_seconds`` (for 701,
 default 30), ``overrides`` ({"CCNUMBER": trader record or {"fault": "CODE"}}), ``down``
-(countries answering MS_UNAVAILABLE). ``create_app`` also takes ``traders_path`` and
+(countries answering MS_UNAVAILABLE), ``front_ends_down`` (``["soap"]``: every SOAP call
+answers SERVICE_UNAVAILABLE while REST still answers; ``["rest"]`` the other way round).
+``create_app`` also takes ``traders_path`` and
 ``wsdl_path``. With ``config=None`` the knobs come from the environment
 (:func:`config_from_env`).
 
@@ -69,10 +73,12 @@ from flask import Flask
 from simulators.control import control_blueprint
 
 from .register import load_traders
+from .rest import REST_PREFIX, rest_blueprint
 from .routes import SOAP_PATH, WSDL_PATH, blueprint
 from .state import ConfigError, SimulatorState, merge_config
 
 __all__ = [
+    "REST_PREFIX",
     "SOAP_PATH",
     "WSDL_PATH",
     "ConfigError",
@@ -138,5 +144,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         wsdl_path=wsdl_path,
     )
     app.register_blueprint(blueprint)
+    app.register_blueprint(rest_blueprint)
     app.register_blueprint(control_blueprint("vies_simulator_control", "vies_simulator"))
     return app

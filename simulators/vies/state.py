@@ -26,7 +26,10 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "slow_seconds": 30.0,
     "overrides": {},
     "down": [],
+    "front_ends_down": [],
 }
+#: The front ends the ``front_ends_down`` knob can take down.
+FRONT_ENDS = ("soap", "rest")
 
 
 class ConfigError(ValueError):
@@ -98,6 +101,10 @@ def merge_config(patch: Mapping[str, Any], base: Mapping[str, Any] | None = None
             if value not in (200, 500) or isinstance(value, bool):
                 raise ConfigError("fault_http_status must be 500 or 200")
             result[key] = value
+        elif key == "front_ends_down":
+            if not isinstance(value, list) or not set(value) <= set(FRONT_ENDS):
+                raise ConfigError("front_ends_down must be a list of 'soap' and 'rest'")
+            result[key] = sorted(set(value))
         elif key == "down":
             if not isinstance(value, list):
                 raise ConfigError("down must be a list of country codes")
@@ -165,7 +172,7 @@ class SimulatorState:
             return copy.deepcopy(self.config)
 
     def count_call(self, operation: str | None, country: str | None) -> None:
-        """Count one SOAP call (``None`` for the parts a malformed request lacks)."""
+        """Count one SOAP or REST call (``None`` for the parts a malformed request lacks)."""
         with self.lock:
             self.stats["calls"] += 1
             if operation:

@@ -125,6 +125,8 @@ CASES: dict[str, tuple[dict[str, Any], str, tuple[str, str]]] = {
                           "rejected", (ITEM_D, "failed")),
     "VAT_UNAVAILABLE": ({"vat": {"status": "unavailable", "error": {
         "code": "MS_UNAVAILABLE", "retryable": True}}}, "pending", (ITEM_D, "unverified")),
+    "VAT_UNVERIFIABLE": ({"vat": {"status": "unverifiable", "detail": "No source for US."}},
+                         "needs_review", (ITEM_D, "unverified")),
     "VAT_BLOCKED": ({"vat": {"status": "unavailable", "error": {
         "code": "VAT_BLOCKED", "retryable": False}}}, "needs_review", (ITEM_D, "unverified")),
     "VIES_REFUSED_REQUESTER": ({"vat": {"status": "unavailable", "error": {

@@ -30,7 +30,7 @@ def test_de100_is_valid_john_doe(client: FlaskClient) -> None:
     assert r["name"] == "John Doe"
     assert r["vat_number"] == "DE100" and r["country_code"] == "DE"
     assert r["format_valid"] is True
-    assert r["source"] == "vies" and r["sandbox"] is True
+    assert r["source"] == "vies-soap" and r["sandbox"] is True
     assert r["cached"] is False and r["checked_at"]
 
 
@@ -256,7 +256,8 @@ def test_404_and_405_are_problems(client: FlaskClient) -> None:
 def test_health_ready_and_openapi(client: FlaskClient) -> None:
     assert client.get("/healthz").get_json()["status"] == "ok"
     ready = client.get("/readyz").get_json()
-    assert ready["checks"] == {"redis": "ok", "vies_wsdl": "ok"}
+    assert ready["checks"] == {"redis": "ok", "vies_wsdl": "ok", "vat_source_gb": "ok",
+                               "vat_source_ch": "ok", "vat_source_no": "ok"}
     spec = client.get("/openapi.json").get_json()
     op = spec["paths"]["/v1/vat/check"]["post"]
     assert "400" in op["responses"]

@@ -82,8 +82,11 @@ def test_clean_up(raw: str, expected: str) -> None:
     ("raw", "reason"),
     [
         ("136695976", "format"),  # no country prefix
-        ("GB980780684", "format"),  # GB left VIES in 2021
-        ("US123456789", "format"),
+        ("GB980780685", "checksum"),  # GB: HMRC's check digits
+        ("GB12345", "format"),
+        ("CHE-107.185.563", "checksum"),  # CH: the UID's check digit
+        ("NO912345603MVA", "checksum"),  # NO: the organisation number's check digit
+        ("US", "format"),  # a prefix and nothing else
         ("DE13669597", "format"),  # too short
         ("DEABCDEFGHI", "format"),
         ("DE136695977", "checksum"),
@@ -107,3 +110,27 @@ def test_test_numbers_only_in_sandbox(test_number: str) -> None:
 def test_mask_keeps_prefix_and_tail() -> None:
     assert numbers.mask("NL004495445B01") == "NL*********B01"
     assert "4495445" not in numbers.mask("NL004495445B01")
+
+
+@pytest.mark.parametrize(
+    ("raw", "scheme", "normalised"),
+    [
+        ("GB980780684", numbers.GB, "GB980780684"),  # left VIES in 2021: HMRC
+        ("gb 980 7806 84", numbers.GB, "GB980780684"),
+        ("GB980780684001", numbers.GB, "GB980780684001"),  # a 12-digit branch number
+        ("CHE-116.281.704 MWST", numbers.CH, "CHE116281704"),
+        ("che116281704tva", numbers.CH, "CHE116281704"),
+        ("CH116281704", numbers.CH, "CHE116281704"),
+        ("NO 912 345 602 MVA", numbers.NO, "NO912345602MVA"),
+        ("NO912345602", numbers.NO, "NO912345602MVA"),
+        ("US123456789", numbers.OTHER, "US123456789"),  # no online source: unverifiable
+        ("AU51824753556", numbers.OTHER, "AU51824753556"),
+        ("XI980780684", numbers.VIES, "XI980780684"),  # Northern Ireland stays in VIES
+    ],
+)
+def test_numbers_outside_vies_are_not_refused_for_their_prefix(
+        raw: str, scheme: str, normalised: str) -> None:
+    parsed = numbers.parse(raw)
+    assert parsed.format_valid, parsed.detail
+    assert parsed.scheme == scheme
+    assert parsed.vat_number == normalised
