@@ -23,10 +23,8 @@ from services.vat import create_app as create_vat
 from shared.redis_client import Store
 from tests.conftest import AUTH, INTERNAL_TOKEN, VIES_PATH, Suite
 from tests.gateway.conftest import ONBOARDING, api_keys
-from tests.payment.conftest import payee, payee_sim  # noqa: F401 (fixtures)
 from tests.payment.conftest import settings as payment_settings
 from tests.registry.conftest import app_config as registry_config
-from tests.registry.conftest import registers_sim, sim  # noqa: F401 (fixtures)
 
 SERVICES = ["vat", "registry", "payment", "gateway"]
 
@@ -55,13 +53,13 @@ def vat_service(vies: str, store: Store) -> Service:
 
 
 @pytest.fixture
-def registry_service(sim: str, store: Store) -> Service:  # noqa: F811
+def registry_service(sim: str, store: Store) -> Service:
     return Service("registry", create_registry(registry_config(sim, store)),
                    "/v1/registry/check", AUTH)
 
 
 @pytest.fixture
-def payment_service(payee: str, store: Store) -> Service:  # noqa: F811
+def payment_service(payee: str, store: Store) -> Service:
     return Service("payment", create_payment(payment_settings(payee, store)),
                    "/v1/payment/check", AUTH)
 

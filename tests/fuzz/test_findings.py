@@ -20,7 +20,6 @@ from shared.redis_client import Store
 from tests.conftest import Suite
 from tests.fuzz.conftest import Service, gateway_settings
 from tests.gateway.conftest import ONBOARDING, OPS, OPS_KEY
-from tests.gateway.evidence_fixtures import database_url  # noqa: F401 (fixture)
 from tests.shared.test_inputs import Unreadable
 
 PROBLEM = "application/problem+json"
@@ -100,7 +99,7 @@ def test_a_blank_trader_id_is_refused(gateway_service: Service) -> None:
 
 
 @pytest.fixture
-def pg_gateway(suite: Suite, store: Store, database_url: str) -> Iterator[Service]:  # noqa: F811
+def pg_gateway(suite: Suite, store: Store, database_url: str) -> Iterator[Service]:
     app = create_gateway(gateway_settings(suite, store, database_url))
     yield Service("gateway", app, "/v1/verifications", ONBOARDING)
     shutdown(app)

@@ -31,7 +31,6 @@ from shared.redis_client import Store
 from tests.conftest import Suite
 from tests.fuzz.conftest import Service, gateway_settings
 from tests.gateway.conftest import ONBOARDING
-from tests.gateway.evidence_fixtures import database_url  # noqa: F401 (fixture)
 
 #: Examples per operation (about a third of each kind).
 EXAMPLES = {"vat": 90, "registry": 90, "payment": 90, "gateway": 30}
@@ -170,7 +169,7 @@ def test_no_5xx_and_problem_json_for_every_4xx(request: pytest.FixtureRequest, n
 
 
 @pytest.fixture
-def pg_gateway(suite: Suite, store: Store, database_url: str) -> Iterator[Service]:  # noqa: F811
+def pg_gateway(suite: Suite, store: Store, database_url: str) -> Iterator[Service]:
     app = create_gateway(gateway_settings(suite, store, database_url))
     yield Service("gateway", app, "/v1/verifications", ONBOARDING)
     shutdown(app)

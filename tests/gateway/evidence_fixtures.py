@@ -1,10 +1,10 @@
 """Fixtures of the evidence log tests: one database per test, on SQLite and on PostgreSQL.
 
-Import them explicitly where needed (``from tests.gateway.evidence_fixtures import
-database_url, evidence_log``). ``database_url`` is parametrised: a SQLite file under the test's
-``tmp_path``, and a fresh schema ``t_<random>`` on the PostgreSQL server (chosen with the
-connection's ``search_path``, dropped with everything in it afterwards). ``evidence_log`` is an
-:class:`EvidenceLog` on it, migrated.
+Every test package has them by name (``pytest_plugins`` in the top ``conftest.py``); import
+only the helpers (``make_record``, ``SEALING_KEYS``...). ``database_url`` is parametrised: a
+SQLite file under the test's ``tmp_path``, and a fresh schema ``t_<random>`` on the PostgreSQL
+server (chosen with the connection's ``search_path``, dropped with everything in it
+afterwards). ``evidence_log`` is an :class:`EvidenceLog` on it, migrated.
 """
 
 from __future__ import annotations

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (pytest fixtures imported from evidence_fixtures)
 """The staff dashboard (/ops): sign-in, lists, the evidence pages, the two actions, the guards.
 
 Verifications go through the real services and simulators of the session's suite (as in
@@ -26,11 +25,7 @@ from services.gateway.dashboard import PAGE_SIZE, SANDBOX_SESSION_SECRET, SECURI
 from services.gateway.evidence import EvidenceLog, verifications_table
 from shared.errors import ConfigError
 from tests.gateway.conftest import API_KEY, OPS_KEY
-from tests.gateway.evidence_fixtures import (  # noqa: F401 (fixtures)
-    database_url,
-    evidence_log,
-    make_record,
-)
+from tests.gateway.evidence_fixtures import make_record
 from tests.gateway.test_flow import GOOD, IBAN, post, submission
 
 TRADER = GOOD["trader_id"]

@@ -29,13 +29,7 @@ from services.gateway.sealing import Sealer
 from services.gateway.verifications import RetryLoop, Verifier
 from tests.faults import TcpProxy
 from tests.gateway.conftest import ONBOARDING, OPS, api_keys
-from tests.gateway.evidence_fixtures import (  # noqa: F401 (fixtures)
-    SEALING_KEYS,
-    T0,
-    database_url,
-    evidence_log,
-    make_record,
-)
+from tests.gateway.evidence_fixtures import T0, make_record
 from tests.gateway.test_flow import GOOD, post, submission
 from tests.gateway.webhook_receiver import WebhookReceiver
 
@@ -215,7 +209,7 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(gateway: Flask, client: Any
 
 
 def test_a_running_verification_of_a_killed_process_is_run_again_by_another(
-        gateway_config: dict, database_url: str) -> None:  # noqa: F811
+        gateway_config: dict, database_url: str) -> None:
     """Finding 1: a gateway worker killed mid-verification left it running forever. Two
     processes' sweepers find it; one runs it; its 202 gets exactly one webhook."""
     with WebhookReceiver() as receiver:

@@ -1,7 +1,6 @@
 """The evidence log on SQLite and PostgreSQL: records, traders, retention, outbox, migrations."""
 
 # Fixtures imported by name are redefined as test arguments: that is how pytest uses them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -24,14 +23,7 @@ from cryptography.fernet import Fernet
 from services.gateway.evidence import EvidenceLog, build_engine, metadata
 from services.gateway.sealing import SealingError
 from shared.errors import ConfigError
-from tests.gateway.evidence_fixtures import (  # noqa: F401
-    PG_URL,
-    SEALING_KEYS,
-    T0,
-    database_url,
-    evidence_log,
-    make_record,
-)
+from tests.gateway.evidence_fixtures import PG_URL, SEALING_KEYS, T0, make_record
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,14 +14,8 @@ from flask.testing import FlaskClient
 
 from services.gateway import create_app, shutdown
 from services.gateway.signatures import verify
-from tests.gateway.conftest import (
-    ONBOARDING,
-    OPS,
-    WEBHOOK_SECRET,
-    Suite,
-    api_keys,
-)
-from tests.gateway.evidence_fixtures import database_url  # noqa: F401 (fixture)
+from tests.conftest import Suite
+from tests.gateway.conftest import ONBOARDING, OPS, WEBHOOK_SECRET, api_keys
 from tests.gateway.webhook_receiver import WebhookReceiver
 
 URL = "/v1/verifications"

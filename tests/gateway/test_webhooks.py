@@ -1,7 +1,6 @@
 """Webhook signatures (what receivers check) and delivery to a real HTTP receiver on loopback."""
 
 # Fixtures imported by name are redefined as test arguments: that is how pytest uses them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -29,11 +28,7 @@ from services.gateway.signatures import (
 )
 from services.gateway.webhooks import WebhookSender, WebhookWorker, backoff_s, encode_body
 from tests.conftest import free_port
-from tests.gateway.evidence_fixtures import (  # noqa: F401
-    SEALING_KEYS,
-    database_url,
-    evidence_log,
-)
+from tests.gateway.evidence_fixtures import SEALING_KEYS
 from tests.gateway.webhook_receiver import WebhookReceiver
 
 SECRET = "whsec_test"  # noqa: S105 (a test secret)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -12,20 +11,12 @@ from flask.testing import FlaskClient
 
 from services.payment import create_app
 from shared.redis_client import Store
-from tests.conftest import INTERNAL_TOKEN, Processes
+from tests.conftest import INTERNAL_TOKEN
 
 FINGERPRINT_KEY = "test-fingerprint-key-0123456789abcdef"
 #: null puts a knob of the simulator back to its default.
 PAYEE_DEFAULTS = {"latency_ms": None, "fail": None, "slow_seconds": None}
 
-
-@pytest.fixture(scope="session")
-def payee_sim(session_processes: Processes) -> str:
-    """The payee-verification simulator as a real process; its base URL. Reset it before use."""
-    return session_processes.start(
-        ["{python}", "-m", "simulators.payee", "--host", "127.0.0.1", "--port", "{port}"],
-        health="/_sim/health",
-    )
 
 
 def settle(base: str, timeout_s: float = 10) -> None:
@@ -37,15 +28,6 @@ def settle(base: str, timeout_s: float = 10) -> None:
             raise RuntimeError("the payee simulator still has requests in flight")
         time.sleep(0.02)
 
-
-@pytest.fixture
-def payee(payee_sim: str) -> Iterator[str]:
-    """The shared payee simulator, reset (knobs and stats) around the test."""
-    requests.patch(payee_sim + "/_sim/config", json=PAYEE_DEFAULTS, timeout=5).raise_for_status()
-    settle(payee_sim)
-    requests.post(payee_sim + "/_sim/reset", timeout=5).raise_for_status()
-    yield payee_sim
-    requests.patch(payee_sim + "/_sim/config", json=PAYEE_DEFAULTS, timeout=5).raise_for_status()
 
 
 def settings(payee: str, store: Store, **extra: object) -> dict[str, object]:

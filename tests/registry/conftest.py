@@ -13,22 +13,13 @@ from flask.testing import FlaskClient
 from services.registry import create_app
 from services.registry.registers.http import new_session
 from shared.redis_client import Store
-from tests.conftest import INTERNAL_TOKEN, Processes
+from tests.conftest import INTERNAL_TOKEN
 
 #: null puts every knob of the registers simulator back to its default.
 SIM_DEFAULTS = dict.fromkeys(["latency_ms", "fail", "rate_limit", "retry_after_s", "sources"])
 CH_KEY = "trace30-sandbox-companies-house-key"
 CVR_USER, CVR_PASSWORD = "trace30-sandbox", "trace30-sandbox-cvr"
 
-
-@pytest.fixture(scope="session")
-def registers_sim(session_processes: Processes) -> str:
-    """The registers simulator as a real process; returns its base URL."""
-    return session_processes.start(
-        ["{python}", "-m", "simulators.registers", "--host", "127.0.0.1", "--port", "{port}",
-         "--quiet"],
-        health="/_sim/health",
-    )
 
 
 def configure(sim: str, **knobs: object) -> None:
@@ -40,14 +31,6 @@ def stats(sim: str) -> dict:
     """The simulator's statistics."""
     return requests.get(sim + "/_sim/stats", timeout=5).json()
 
-
-@pytest.fixture
-def sim(registers_sim: str) -> Iterator[str]:
-    """The shared simulator with default knobs and zeroed statistics around the test."""
-    configure(registers_sim, **SIM_DEFAULTS)
-    requests.post(registers_sim + "/_sim/reset", timeout=5).raise_for_status()
-    yield registers_sim
-    configure(registers_sim, **SIM_DEFAULTS)
 
 
 @pytest.fixture

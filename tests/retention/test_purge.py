@@ -36,20 +36,8 @@ from shared.config import load
 from shared.logs import JsonFormatter
 from shared.redis_client import Store
 from tests.conftest import REDIS_URL, free_port
-from tests.gateway.conftest import (  # noqa: F401 (client, gateway, gateway_config: fixtures)
-    API_KEY,
-    ONBOARDING,
-    OPS,
-    OPS_KEY,
-    client,
-    gateway,
-    gateway_config,
-)
-from tests.gateway.evidence_fixtures import (  # noqa: F401 (fixture)
-    SEALING_KEYS,
-    database_url,
-    make_record,
-)
+from tests.gateway.conftest import API_KEY, ONBOARDING, OPS, OPS_KEY
+from tests.gateway.evidence_fixtures import SEALING_KEYS, make_record
 from trace30 import jobs
 from trace30.retention import (
     NO_REDIS,
@@ -168,7 +156,7 @@ class Seeded:
 
 
 @pytest.fixture
-def seeded(client: FlaskClient, gateway_config: dict,  # noqa: F811
+def seeded(client: FlaskClient, gateway_config: dict,
            store: Store, rq_conn: redis.Redis) -> Iterator[Seeded]:
     """Four traders: two ended 7 and 8 months ago, one a month ago, one still active.
 
@@ -256,7 +244,7 @@ EXPECTED_PER_TRADER = {
 
 
 def test_purge_dry_run_lists_then_purge_deletes_only_the_old_traders(
-    seeded: Seeded, client: FlaskClient, gateway_config: dict, store: Store,  # noqa: F811
+    seeded: Seeded, client: FlaskClient, gateway_config: dict, store: Store,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings = purge_settings(gateway_config)
@@ -326,8 +314,8 @@ def test_purge_dry_run_lists_then_purge_deletes_only_the_old_traders(
         trader_hash(seeded.kept[0]["trader_id"], "default")]
 
 
-def test_purge_command(seeded: Seeded, gateway_config: dict, store: Store,  # noqa: F811
-                       client: FlaskClient) -> None:  # noqa: F811
+def test_purge_command(seeded: Seeded, gateway_config: dict, store: Store,
+                       client: FlaskClient) -> None:
     """``trace30 purge`` with the settings from the environment, as an operator runs it."""
     env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("TRACE30_")}
     env.update({"TRACE30_SANDBOX": "1", "TRACE30_DATABASE_URL": gateway_config["DATABASE_URL"],
@@ -358,7 +346,7 @@ def test_purge_command(seeded: Seeded, gateway_config: dict, store: Store,  # no
         assert client.get(f"/v1/traders/{sub['trader_id']}", headers=OPS).status_code == 200
 
 
-def test_purge_without_redis_deletes_sql_only(database_url: str,  # noqa: F811
+def test_purge_without_redis_deletes_sql_only(database_url: str,
                                               caplog: pytest.LogCaptureFixture) -> None:
     """On SQLite and PostgreSQL: webhook rows go too, and the dry run counts them exactly."""
     log = EvidenceLog(database_url, SEALING_KEYS)
@@ -460,7 +448,7 @@ def test_a_failing_trader_stops_the_purge_without_naming_it(
 
 
 def test_end_relationship_records_when_and_when_the_purge_may_delete(
-    client: FlaskClient,  # noqa: F811
+    client: FlaskClient,
 ) -> None:
     sub = trader("retention-end", 5)
     verify(client, sub)
@@ -487,7 +475,7 @@ def test_end_relationship_records_when_and_when_the_purge_may_delete(
 
 
 def test_end_relationship_before_the_first_verification_is_refused(
-    client: FlaskClient,  # noqa: F811
+    client: FlaskClient,
 ) -> None:
     """Finding 4: ``ended_at`` accepted year 1, making a trader purgeable at once."""
     sub = trader("retention-early-end", 7)
@@ -503,7 +491,7 @@ def test_end_relationship_before_the_first_verification_is_refused(
     assert end(client, sub["trader_id"], first).status_code == 200
 
 
-def test_end_relationship_of_an_unknown_trader_is_404(client: FlaskClient) -> None:  # noqa: F811
+def test_end_relationship_of_an_unknown_trader_is_404(client: FlaskClient) -> None:
     resp = client.post("/v1/traders/nobody-here/end", headers=OPS)
     assert resp.status_code == 404
     assert resp.mimetype == "application/problem+json"
@@ -515,7 +503,7 @@ def test_end_relationship_of_an_unknown_trader_is_404(client: FlaskClient) -> No
     "2025-03-01T12:00:00",  # naive: whose noon?
     "yesterday",
 ])
-def test_end_relationship_refuses_a_bad_ended_at(client: FlaskClient,  # noqa: F811
+def test_end_relationship_refuses_a_bad_ended_at(client: FlaskClient,
                                                  ended_at: str) -> None:
     sub = trader("retention-bad-end", 6)
     verify(client, sub)
@@ -529,7 +517,7 @@ def test_end_relationship_refuses_a_bad_ended_at(client: FlaskClient,  # noqa: F
     assert evidence.ended_before(datetime.now(UTC) + timedelta(days=2)) == []  # nothing ended
 
 
-def test_end_relationship_needs_the_onboarding_or_ops_scope(gateway_config: dict) -> None:  # noqa: F811
+def test_end_relationship_needs_the_onboarding_or_ops_scope(gateway_config: dict) -> None:
     keys = [{"id": "shop", "key": API_KEY, "scopes": ["onboarding"]},
             {"id": "staff", "key": OPS_KEY, "scopes": ["ops"]},
             {"id": "batch", "key": "batch-only-key", "scopes": ["batch"]}]
@@ -551,7 +539,7 @@ def test_end_relationship_needs_the_onboarding_or_ops_scope(gateway_config: dict
 
 
 def test_purge_deletes_one_tenants_ended_trader_and_keeps_the_others_of_the_same_id(
-    gateway_config: dict, store: Store, rq_conn: redis.Redis,  # noqa: F811
+    gateway_config: dict, store: Store, rq_conn: redis.Redis,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """shop-a ended its relationship with a trader months ago; shop-b still trades with a

@@ -12,7 +12,6 @@ from flask.testing import FlaskClient
 from services.vat import create_app
 from shared.redis_client import Store
 from tests.conftest import INTERNAL_TOKEN, VIES_PATH, Processes
-from tests.registry.conftest import registers_sim  # noqa: F401 (a session fixture)
 
 REST_PATH = "/taxation_customs/vies/rest-api"
 
