@@ -10,11 +10,17 @@ attempt let one request open a member state's circuit for everybody. A check tak
 :class:`Outcome` (:meth:`CircuitBreaker.outcome`), notes what each attempt learnt, and records
 it once when it ends: one success, or one failure, or (nothing reached the upstream: no slot,
 a request that could not be built) nothing but the release of its probe.
+
+When a circuit is open is judged by ``clock`` (wall-clock seconds, ``time.time`` by default:
+every process and host compares the same stored ``open_until``); tests pass a fake one to end
+a cool-down without waiting. The probe's lease and the keys' expiry are Redis TTLs, which run
+on the Redis server's own time.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
@@ -34,11 +40,13 @@ class Decision:
 class CircuitBreaker:
     """Circuit breakers named ``name``, one per key, their state in Redis."""
 
-    def __init__(self, store: Store, name: str, threshold: int, cooldown_s: float) -> None:
+    def __init__(self, store: Store, name: str, threshold: int, cooldown_s: float,
+                 clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.name = name
         self.threshold = threshold
         self.cooldown_s = cooldown_s
+        self.clock = clock
 
     def _key(self, key: str) -> str:
         return self.store.key("breaker", self.name, key)
@@ -49,7 +57,7 @@ class CircuitBreaker:
         open_until = float(state.get("open_until", 0) or 0)
         if not open_until:
             return Decision(True)
-        now = time.time()
+        now = self.clock()
         code = state.get("code")
         if now < open_until:
             return Decision(False, open_until - now, code)
@@ -75,7 +83,7 @@ class CircuitBreaker:
         if failures < self.threshold:
             return False
         pipe = self.store.client.pipeline()
-        pipe.hset(k, mapping={"open_until": time.time() + self.cooldown_s, "code": code})
+        pipe.hset(k, mapping={"open_until": self.clock() + self.cooldown_s, "code": code})
         pipe.delete(k + ":probe")
         pipe.execute()
         return True
@@ -85,7 +93,7 @@ class CircuitBreaker:
         down (VIES's check-status), so no check needs to fail first."""
         k = self._key(key)
         pipe = self.store.client.pipeline()
-        pipe.hset(k, mapping={"open_until": time.time() + self.cooldown_s, "code": code,
+        pipe.hset(k, mapping={"open_until": self.clock() + self.cooldown_s, "code": code,
                               "failures": self.threshold})
         pipe.expire(k, int(self.cooldown_s * 10) + 60)
         pipe.delete(k + ":probe")
@@ -109,7 +117,7 @@ class CircuitBreaker:
         open_until = float(d.get("open_until", 0) or 0)
         if not open_until:
             return "closed"
-        return "open" if time.time() < open_until else "half_open"
+        return "open" if self.clock() < open_until else "half_open"
 
 
 class Outcome:

@@ -42,6 +42,27 @@ def _no_outside_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
+class FakeClock:
+    """A clock for the ``clock=`` parameter of breakers and caches that moves only when told:
+    a test ends a cool-down or ages a cached answer with :meth:`advance`, not ``time.sleep``.
+    (Redis TTLs and the limiters' leases run on the Redis server's time: those still take a
+    real wait.)"""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
 @pytest.fixture
 def redis_prefix() -> Iterator[str]:
     """A key prefix of this test's own; every key under it is deleted afterwards."""

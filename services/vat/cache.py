@@ -10,6 +10,10 @@ In front of Redis each process keeps the answers it has seen for a few seconds
 without a Redis round trip, which is most of the cost of a cached check. A newer answer stored
 by another process (a forced refresh) or a deletion (retention purge) reaches this process
 within that TTL; ``max_age_s`` is always judged against the answer's own age.
+
+An answer's age is measured by ``clock`` (wall-clock seconds, ``time.time`` by default: another
+process may have stored it); tests pass a fake one. How long Redis keeps an entry is a Redis TTL
+on the server's own time, and the local copy's TTL is cachetools' own (``time.monotonic``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -42,8 +47,10 @@ class VatCache:
     """Get and put VAT check results; Redis errors make it a miss, never a failure."""
 
     def __init__(self, store: Store, valid_ttl_s: int, invalid_ttl_s: int, stale_max_s: int,
-                 local_ttl_s: float = 0, local_size: int = 10_000) -> None:
+                 local_ttl_s: float = 0, local_size: int = 10_000,
+                 clock: Callable[[], float] = time.time) -> None:
         self.store = store
+        self.clock = clock
         self.ttl = {"valid": valid_ttl_s, "invalid": invalid_ttl_s}
         self.keep = {"valid": max(valid_ttl_s, stale_max_s), "invalid": invalid_ttl_s}
         self._local: TTLCache[str, str] | None = (
@@ -71,7 +78,7 @@ class VatCache:
                 return None
             self._local_put(key, raw)
         entry = json.loads(raw)
-        return CachedAnswer(entry["result"], time.time() - entry["stored_at"])
+        return CachedAnswer(entry["result"], self.clock() - entry["stored_at"])
 
     def is_fresh(self, cached: CachedAnswer, max_age_s: int | None) -> bool:
         """Whether ``cached`` may be served as a current answer."""
@@ -84,7 +91,7 @@ class VatCache:
         status = result["status"]
         if status not in self.keep:
             raise ValueError(f"only definitive answers are cached, not {status!r}")
-        entry = json.dumps({"stored_at": time.time(), "result": result})
+        entry = json.dumps({"stored_at": self.clock(), "result": result})
         self._local_put(key, entry)
         try:
             self.store.client.set(key, entry, ex=self.keep[status])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
-import time
 
 import pytest
 import redis
@@ -23,7 +22,7 @@ from shared.config import load
 from shared.errors import ConfigError
 from shared.outbound import NotSent
 from shared.redis_client import Store
-from tests.conftest import AUTH, INTERNAL_TOKEN, free_port
+from tests.conftest import AUTH, INTERNAL_TOKEN, FakeClock, free_port
 from tests.payment.conftest import FINGERPRINT_KEY, settings
 
 URL = "/v1/payment/check"
@@ -481,12 +480,12 @@ def test_a_name_no_request_can_carry_is_a_400_naming_the_field(
 
 
 def test_a_probe_whose_request_cannot_be_built_lets_the_next_check_probe(
-        app: Flask, payee: str) -> None:
+        app: Flask, payee: str, clock: FakeClock) -> None:
     checker = app.extensions["trace30.payment"]
-    checker.breaker.cooldown_s = 0.1
+    checker.breaker.clock = clock
     for _ in range(3):
         checker.breaker.record_failure("vop", "UPSTREAM_UNREACHABLE")
-    time.sleep(0.15)
+    clock.advance(checker.breaker.cooldown_s + 1)
     assert checker.breaker.state("vop") == "half_open"
     with pytest.raises(NotSent):
         checker.check(CheckRequest(iban=ACME, account_holder="ACME\x01", verify_payee=True))

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-import time
+import pytest
 
 from shared.breaker import CircuitBreaker
 from shared.redis_client import Store
+from tests.conftest import FakeClock
 
 
-def test_opens_after_threshold_and_probes_once(store: Store) -> None:
-    b = CircuitBreaker(store, "t", threshold=2, cooldown_s=0.2)
+def test_opens_after_threshold_and_probes_once(store: Store, clock: FakeClock) -> None:
+    b = CircuitBreaker(store, "t", threshold=2, cooldown_s=60, clock=clock)
     assert b.allow("DE").allowed
     assert b.record_failure("DE", "MS_UNAVAILABLE") is False
     assert b.record_failure("DE", "MS_UNAVAILABLE") is True
     d = b.allow("DE")
-    assert not d.allowed and d.code == "MS_UNAVAILABLE" and 0 < d.retry_after_s <= 0.2
-    time.sleep(0.25)
+    assert not d.allowed and d.code == "MS_UNAVAILABLE" and d.retry_after_s == pytest.approx(60)
+    clock.advance(59)
+    assert b.allow("DE").retry_after_s == pytest.approx(1) and b.state("DE") == "open"
+    clock.advance(1.5)
+    assert b.state("DE") == "half_open"
     probe = b.allow("DE")
     assert probe.allowed and probe.probe
     assert not b.allow("DE").allowed  # only one probe at a time
@@ -24,13 +28,15 @@ def test_opens_after_threshold_and_probes_once(store: Store) -> None:
     assert b.allow("DE").allowed
 
 
-def test_failed_probe_reopens(store: Store) -> None:
-    b = CircuitBreaker(store, "t", threshold=1, cooldown_s=0.1)
+def test_failed_probe_reopens(store: Store, clock: FakeClock) -> None:
+    b = CircuitBreaker(store, "t", threshold=1, cooldown_s=60, clock=clock)
     b.record_failure("FR", "TIMEOUT")
-    time.sleep(0.15)
+    clock.advance(61)
     assert b.allow("FR").probe
     assert b.record_failure("FR", "TIMEOUT") is True
     assert b.state("FR") == "open"
+    clock.advance(59)
+    assert b.state("FR") == "open"  # for another whole cool-down
 
 
 def test_success_resets_the_count(store: Store) -> None:
@@ -65,10 +71,11 @@ def test_an_outcome_with_an_answer_is_one_success(store: Store) -> None:
     assert not store.client.exists(b._key("DE"))  # closed and the count reset
 
 
-def test_an_outcome_that_never_reached_the_upstream_gives_the_probe_back(store: Store) -> None:
-    b = CircuitBreaker(store, "t", threshold=1, cooldown_s=0.1)
+def test_an_outcome_that_never_reached_the_upstream_gives_the_probe_back(
+        store: Store, clock: FakeClock) -> None:
+    b = CircuitBreaker(store, "t", threshold=1, cooldown_s=60, clock=clock)
     b.record_failure("FR", "TIMEOUT")
-    time.sleep(0.15)
+    clock.advance(61)
     probe = b.allow("FR")
     assert probe.probe and not b.allow("FR").allowed
     assert b.outcome("FR", probe).record() is False

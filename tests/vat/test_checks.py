@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -14,7 +15,7 @@ from shared.breaker import CircuitBreaker
 from shared.limits import ConcurrencyLimiter
 from shared.outbound import NotSent
 from shared.redis_client import Store
-from tests.conftest import wait_blocked
+from tests.conftest import FakeClock, wait_blocked
 from tests.vat.fakes import FakeVies, answer
 
 DE = "DE136695976"
@@ -23,12 +24,13 @@ FR = "FR23334175221"
 
 def make_checker(store: Store, vies: FakeVies, *, deadline_s: float = 2.0, cap: int = 4,
                  threshold: int = 3, cooldown_s: float = 30.0,
-                 requester: str | None = None) -> VatChecker:
+                 requester: str | None = None,
+                 clock: Callable[[], float] = time.time) -> VatChecker:
     return VatChecker(
         vies=vies,
-        cache=VatCache(store, 86400, 3600, 7 * 86400),
+        cache=VatCache(store, 86400, 3600, 7 * 86400, clock=clock),
         limiter=ConcurrencyLimiter(store, "vies", lease_s=deadline_s + 5),
-        breaker=CircuitBreaker(store, "vies", threshold, cooldown_s),
+        breaker=CircuitBreaker(store, "vies", threshold, cooldown_s, clock=clock),
         limits=Limits(deadline_s=deadline_s, retry_base_s=0.01, retry_max_s=0.05,
                       default_cap=cap, caps={}),
         default_requester=requester,
@@ -62,10 +64,11 @@ def test_valid_answer_then_cache_hit_then_forced_refresh(store: Store, vies: Fak
     assert len(vies.calls) == 2
 
 
-def test_max_age_rejects_older_cached_answer(store: Store, vies: FakeVies) -> None:
-    checker = make_checker(store, vies)
+def test_max_age_rejects_older_cached_answer(store: Store, vies: FakeVies,
+                                             clock: FakeClock) -> None:
+    checker = make_checker(store, vies, clock=clock)
     checker.check(CheckRequest(DE))
-    time.sleep(1.1)
+    clock.advance(1.1)
     assert checker.check(CheckRequest(DE, max_age_s=1))["cached"] is False
     assert checker.check(CheckRequest(DE, max_age_s=60))["cached"] is True
 
@@ -200,39 +203,41 @@ def test_a_check_stops_retrying_once_others_opened_the_circuit(store: Store,
     assert checker.breaker.state("FR") == "open"
 
 
-def test_breaker_probe_closes_after_cooldown(store: Store, vies: FakeVies) -> None:
+def test_breaker_probe_closes_after_cooldown(store: Store, vies: FakeVies,
+                                             clock: FakeClock) -> None:
     vies.script(FR, ViesFault("MS_UNAVAILABLE"))
-    checker = make_checker(store, vies, deadline_s=0.3, threshold=2, cooldown_s=0.3)
+    checker = make_checker(store, vies, deadline_s=0.3, threshold=2, cooldown_s=30, clock=clock)
     checker.breaker.record_failure("FR", "MS_UNAVAILABLE")  # an earlier failed check
     assert checker.check(CheckRequest(FR))["status"] == "unavailable"
     assert checker.breaker.state("FR") == "open"
     vies.script(FR, True)
-    time.sleep(0.35)
+    clock.advance(31)
     assert checker.breaker.state("FR") == "half_open"
     assert checker.check(CheckRequest(FR))["status"] == "valid"
     assert checker.breaker.state("FR") == "closed"
 
 
-def test_a_failed_probe_asks_once_and_reopens(store: Store, vies: FakeVies) -> None:
+def test_a_failed_probe_asks_once_and_reopens(store: Store, vies: FakeVies,
+                                              clock: FakeClock) -> None:
     vies.script(FR, ViesFault("MS_UNAVAILABLE"))
-    checker = make_checker(store, vies, deadline_s=0.3, threshold=2, cooldown_s=0.2)
+    checker = make_checker(store, vies, deadline_s=0.3, threshold=2, cooldown_s=30, clock=clock)
     checker.check(CheckRequest(FR))
     assert checker.breaker.state("FR") == "closed"
     checker.check(CheckRequest(FR))
     assert checker.breaker.state("FR") == "open"
-    time.sleep(0.25)
+    clock.advance(31)
     calls = len(vies.calls)
     assert checker.check(CheckRequest(FR))["attempts"] == 1
     assert len(vies.calls) == calls + 1
     assert checker.breaker.state("FR") == "open"
 
 
-def test_a_probe_that_cannot_be_built_lets_the_next_check_probe(store: Store,
-                                                                vies: FakeVies) -> None:
+def test_a_probe_that_cannot_be_built_lets_the_next_check_probe(
+        store: Store, vies: FakeVies, clock: FakeClock) -> None:
     vies.script(FR, ViesFault("MS_UNAVAILABLE"))
-    checker = make_checker(store, vies, deadline_s=0.3, threshold=1, cooldown_s=0.2)
+    checker = make_checker(store, vies, deadline_s=0.3, threshold=1, cooldown_s=30, clock=clock)
     checker.check(CheckRequest(FR))
-    time.sleep(0.25)
+    clock.advance(31)
     assert checker.breaker.state("FR") == "half_open"
     vies.script(FR, NotSent("cannot build"))
     with pytest.raises(NotSent):
@@ -344,6 +349,7 @@ def test_slot_of_an_abandoned_call_stays_taken(store: Store) -> None:
     assert result["error"]["code"] == "UPSTREAM_TIMEOUT"
     assert len(vies.calls) == 1  # the held slot kept the retry from overrunning the cap
     assert checker.limiter.in_flight("FR") == 1
+    # The hold is a lease timed by the Redis server (shared by every process): a real wait.
     time.sleep(0.55)
     assert checker.check(CheckRequest(FR))["status"] == "valid"
 
