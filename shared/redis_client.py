@@ -16,7 +16,9 @@ store passed in the configuration (``REDIS_STORE``, as tests do) is taken as it 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 from flask import Flask
@@ -97,16 +99,21 @@ def connect(url: str | None, prefix: str, timeout_s: float = 0.5, *,
     return Store(fakeredis.FakeRedis(decode_responses=True), prefix, embedded=True)
 
 
+def open_store(settings: Mapping[str, Any]) -> Store:
+    """The store ``settings`` name: a ``REDIS_STORE`` passed in (tests), else :func:`connect`
+    to ``REDIS_URL``."""
+    store: Store | None = settings.get("REDIS_STORE")
+    return store or connect(settings["REDIS_URL"], settings["REDIS_PREFIX"],
+                            settings["REDIS_TIMEOUT_S"], sandbox=settings["SANDBOX"])
+
+
 def init_app(app: Flask) -> Store:
     """Attach the store to ``app.extensions`` (no network call: the pool connects lazily).
 
     Raises :class:`ConfigError` outside sandbox without ``TRACE30_REDIS_URL`` (and without a
     ``REDIS_STORE`` passed in the configuration).
     """
-    store = app.config.get("REDIS_STORE") or connect(
-        app.config["REDIS_URL"], app.config["REDIS_PREFIX"], app.config["REDIS_TIMEOUT_S"],
-        sandbox=app.config["SANDBOX"],
-    )
+    store = open_store(app.config)
     if store.embedded:
         log.warning(
             "TRACE30_REDIS_URL is not set: using an embedded in-process cache (sandbox only); "

@@ -18,8 +18,9 @@ never share a job, a lease or a result, even for the same trader id. A job:
    backoff (``TRACE30_BATCH_RETRY_S``); after the last attempt the pending result is recorded,
    never dropped.
 
-Workers run jobs in their own process (RQ's ``SimpleWorker``), so the gateway code is built once
-per worker, not once per job.
+Workers run jobs in their own process (RQ's ``SimpleWorker``), so the gateway's verifier is
+built once per worker, not once per job, and without a Flask app
+(:func:`services.gateway.wiring.build_verifier`, as the gateway builds its own).
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ import json
 import logging
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
-from flask import Flask
 from rq import Queue, Retry, SimpleWorker, get_current_job
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
@@ -41,10 +42,12 @@ from rq.utils import current_timestamp
 from shared.redis_client import Store, connect
 from trace30.retention import DEFAULT_TENANT, trader_hash
 
-log = logging.getLogger("trace30.batch")
+if TYPE_CHECKING:
+    from services.gateway.sealing import Sealer
+    from services.gateway.verifications import Outcome, Verifier
+    from services.gateway.webhooks import WebhookSender
 
-_APP: Flask | None = None
-_APP_LOCK = threading.Lock()
+log = logging.getLogger("trace30.batch")
 
 
 class BatchError(Exception):
@@ -96,15 +99,48 @@ class RunKeys:
         return self.store.key("batch", self.run_id, "lease", trader_hash(trader_id, self.tenant))
 
 
-def _gateway() -> Flask:
-    """The gateway app of this worker process, built on first use (settings from the env)."""
-    global _APP  # one per process, built lazily in the worker
-    with _APP_LOCK:
-        if _APP is None:
-            from services.gateway import create_app
+@dataclass(frozen=True)
+class Gateway:
+    """What a worker process needs of the gateway: its settings, store, verifier (with the
+    evidence log), webhook sender and the sealer of the batch's stored submissions."""
 
-            _APP = create_app({"GATEWAY_BACKGROUND": False})
-        return _APP
+    settings: dict[str, Any]
+    store: Store
+    verifier: Verifier
+    sender: WebhookSender
+    sealer: Sealer
+
+    @classmethod
+    def build(cls, settings: dict[str, Any]) -> Gateway:
+        """Build it from ``settings`` as the gateway does (and migrate the evidence log, as a
+        gateway starting up does); no Flask app."""
+        from services.gateway.sealing import Sealer, check_keys
+        from services.gateway.wiring import api_clients, build_verifier, build_webhook_sender
+        from shared.redis_client import open_store
+
+        store = open_store(settings)
+        clients = api_clients(settings)
+        verifier = build_verifier(settings, store=store, clients=clients)
+        verifier.evidence.migrate()
+        return cls(settings, store, verifier,
+                   build_webhook_sender(settings, verifier.evidence, clients),
+                   Sealer(check_keys(settings["EVIDENCE_SEALING_KEYS"],
+                                     sandbox=settings["SANDBOX"])))
+
+
+_GATEWAY: Gateway | None = None
+_GATEWAY_LOCK = threading.Lock()
+
+
+def _gateway() -> Gateway:
+    """The gateway parts of this worker process, built on first use (settings from the env)."""
+    global _GATEWAY  # one per process, built lazily in the worker
+    with _GATEWAY_LOCK:
+        if _GATEWAY is None:
+            from shared.config import load
+
+            _GATEWAY = Gateway.build(load())
+        return _GATEWAY
 
 
 @contextmanager
@@ -136,33 +172,29 @@ def reverify_trader(run_id: str, trader_id: str,
     ``tenant`` defaults to ``default`` only for jobs queued before tenants existed (they
     carried two arguments); :func:`trace30.batch.enqueue` always passes it.
     """
-    app = _gateway()
-    settings = app.config
-    store: Store = app.extensions["trace30.redis"]
+    gateway = _gateway()
+    settings, store, verifier = gateway.settings, gateway.store, gateway.verifier
     keys = RunKeys(store, run_id, tenant)
     if store.client.hexists(keys.results, trader_id):
         return {"trader_id": trader_id, "skipped": True}
-    verifier = app.extensions["trace30.gateway"]
     item = store.client.hget(keys.items, trader_id)
     wait_s = settings["GATEWAY_DEADLINE_S"] + 5
     with _lease(store, keys.lease(trader_id), settings["BATCH_LEASE_S"]):
         current = verifier.evidence.current(trader_id, tenant=tenant)
         # The verdict before the run, kept from the first attempt: a retry finds "pending".
-        store.client.hsetnx(keys.before, trader_id, current.verdict if current else "")
+        # (The current verification is a settled one: it has a verdict.)
+        store.client.hsetnx(keys.before, trader_id, (current.verdict or "") if current else "")
         store.client.expire(keys.before, settings["BATCH_RESULT_TTL_S"])
         before = store.client.hget(keys.before, trader_id) or None
         client_id = current.client_id if current else "batch"
-        with app.app_context():
-            if item:
-                from services.gateway.sealing import Sealer, check_keys
-
-                sealer = Sealer(check_keys(settings["EVIDENCE_SEALING_KEYS"],
-                                           sandbox=settings["SANDBOX"]))
-                outcome = verifier.submit(sealer.unseal(str(item)), client_id, tenant=tenant,
-                                          wait_s=wait_s, force=True, priority="batch")
-            else:
-                outcome = verifier.reverify(trader_id, client_id, tenant=tenant, wait_s=wait_s,
-                                            priority="batch")
+        outcome: Outcome | None
+        if item:
+            outcome = verifier.submit(gateway.sealer.unseal(str(item)), client_id,
+                                      tenant=tenant, wait_s=wait_s, force=True,
+                                      priority="batch")
+        else:
+            outcome = verifier.reverify(trader_id, client_id, tenant=tenant, wait_s=wait_s,
+                                        priority="batch")
         if outcome is None:
             return _record(keys, trader_id, {"status": "not_found", "before": before,
                                              "after": None, "changed": False})
@@ -244,11 +276,10 @@ def run_worker(settings: dict[str, Any], *, burst: bool = False) -> None:
     conn = raw_connection(settings)
     connect(settings["REDIS_URL"], settings["REDIS_PREFIX"]).ping()
     logs.configure("worker", settings["LOG_LEVEL"])
-    app = _gateway()
+    gateway = _gateway()
     # Deliver the verdict.changed webhooks of this worker's jobs from here too (the outbox is
     # shared and leased, so gateway processes and workers never send one twice).
-    sender = WebhookWorker(app.extensions["trace30.webhooks"],
-                           poll_s=settings["WEBHOOK_POLL_S"])
+    sender = WebhookWorker(gateway.sender, poll_s=settings["WEBHOOK_POLL_S"])
     sender.start()
     queue = Queue(queue_name(settings), connection=conn)
     retries = RetryScheduler(queue)

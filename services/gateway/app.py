@@ -1,5 +1,6 @@
-"""The gateway's app factory: ``create_app`` wires the API, the dashboard, the evidence log, the
-verifier, the webhook sender and the sweeper; ``shutdown`` stops them.
+"""The gateway's app factory: ``create_app`` wires the API and the dashboard to the verifier and
+the webhook sender (built by :mod:`services.gateway.wiring`), migrates the evidence log and
+starts the sweeper; ``shutdown`` stops them.
 
 A request goes ``api.create_verification`` → ``verifications.Verifier.submit`` (cache,
 single-flight) → ``Verifier._fan_out`` (``upstreams.ServiceClient`` to the VAT, registry and
@@ -15,25 +16,13 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from services.gateway import access, api, dashboard, sealing
-from services.gateway.cache import VerdictCache
-from services.gateway.evidence import EvidenceLog
-from services.gateway.upstreams import ServiceClient
-from services.gateway.verifications import RetryLoop, Settings, Verifier
-from services.gateway.webhooks import WebhookSender, WebhookWorker
+from services.gateway import access, api, dashboard
+from services.gateway.verifications import RetryLoop
+from services.gateway.webhooks import WebhookWorker
+from services.gateway.wiring import build_verifier, build_webhook_sender
 from shared import health
-from shared.errors import ConfigError, store_unavailable
+from shared.errors import store_unavailable
 from shared.factory import create_base_app
-
-
-def _schedule(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError as e:
-        raise ConfigError("TRACE30_GATEWAY_PENDING_RETRY_S must be seconds, e.g. '60,300'") from e
-    if not values:
-        raise ConfigError("TRACE30_GATEWAY_PENDING_RETRY_S must list at least one delay")
-    return values
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -46,44 +35,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     c = app.config
     clients = access.init_app(app)
     dashboard.init_app(app)  # the staff dashboard at /ops (not part of the /v1 API)
-    keys = sealing.check_keys(c["EVIDENCE_SEALING_KEYS"], sandbox=c["SANDBOX"])
-    evidence = EvidenceLog(c["DATABASE_URL"], keys)
+    # The verifier and the webhook sender are built as the batch workers build theirs.
+    verifier = build_verifier(c, store=app.extensions["trace30.redis"], clients=clients)
+    evidence = verifier.evidence
     evidence.migrate()
-    token = c["INTERNAL_TOKEN"]
-    upstream = {
-        name: ServiceClient(name, c[f"GATEWAY_{name.upper()}_URL"].rstrip("/") + path,
-                            token=token, connect_timeout_s=c["GATEWAY_CONNECT_TIMEOUT_S"],
-                            read_timeout_s=c[f"GATEWAY_{name.upper()}_TIMEOUT_S"])
-        for name, path in (("vat", "/v1/vat/check"), ("registry", "/v1/registry/check"),
-                           ("payment", "/v1/payment/check"))
-    }
-    by_id = {client.id: client for client in clients}
-
-    def webhook_url(client_id: str) -> str | None:
-        client = by_id.get(client_id)
-        return client.webhook_url if client else None
-
-    def webhook_secret(client_id: str) -> str | None:
-        client = by_id.get(client_id)
-        return client.webhook_secret if client else None
-
-    verifier = Verifier(
-        clients=upstream, evidence=evidence,
-        cache=VerdictCache(app.extensions["trace30.redis"], c["GATEWAY_VERDICT_TTL_S"],
-                           lock_ttl_s=c["GATEWAY_DEADLINE_S"] + 10,
-                           local_ttl_s=c["GATEWAY_LOCAL_CACHE_TTL_S"]),
-        settings=Settings(deadline_s=c["GATEWAY_DEADLINE_S"],
-                          verdict_ttl_s=c["GATEWAY_VERDICT_TTL_S"],
-                          retry_schedule_s=_schedule(c["GATEWAY_PENDING_RETRY_S"]),
-                          correction_days=c["GATEWAY_CORRECTION_DAYS"],
-                          recover_after_s=c["GATEWAY_RECOVER_AFTER_S"]),
-        webhook_target=webhook_url, threads=c["GATEWAY_THREADS"],
-    )
     app.extensions[api.EXTENSION] = verifier
-    sender = WebhookSender(evidence, webhook_secret, timeout_s=c["WEBHOOK_TIMEOUT_S"],
-                           max_attempts=c["WEBHOOK_MAX_ATTEMPTS"],
-                           backoff_base_s=c["WEBHOOK_BACKOFF_BASE_S"],
-                           backoff_max_s=c["WEBHOOK_BACKOFF_MAX_S"])
+    sender = build_webhook_sender(c, evidence, clients)
     app.extensions["trace30.webhooks"] = sender
     background: list[WebhookWorker | RetryLoop] = []
     if c["GATEWAY_BACKGROUND"]:
