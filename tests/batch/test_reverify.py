@@ -18,6 +18,8 @@ from tests.conftest import REDIS_URL
 from trace30.cli import main
 from trace30.jobs import RunKeys
 
+pytestmark = pytest.mark.slow  # batch runs with RQ workers as processes
+
 
 def run_cli(batch: Batch, *args: str) -> tuple[int, str]:
     result = CliRunner().invoke(main, ["reverify", *args], env=batch.env,

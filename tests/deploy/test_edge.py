@@ -28,6 +28,8 @@ import requests
 
 from tests.conftest import REDIS_URL, ROOT, Processes, free_port, gunicorn_argv
 
+pytestmark = pytest.mark.slow  # the real nginx in front of gunicorn
+
 TEMPLATE = ROOT / "deploy" / "nginx" / "gateway.conf.template"
 IDLE_CONNECTIONS = 50
 

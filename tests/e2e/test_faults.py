@@ -36,7 +36,7 @@ from tests.gateway.webhook_receiver import WebhookReceiver
 
 #: Each test waits for every accepted verification to settle and report; on a loaded machine
 #: that takes longer than the suite's default of 120 s.
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
 KEY = "fault-test-key"
 SIMS = ("vies-simulator", "registers-simulator", "payee-simulator")

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
 
 from tests.conftest import (
@@ -22,6 +23,8 @@ from tests.conftest import (
     wait_http,
 )
 from trace30.suite import components
+
+pytestmark = pytest.mark.slow  # the suite as real processes
 
 README_TRADER = {
     "trader_id": "boulangerie-martin", "name": "Boulangerie Martin SAS",

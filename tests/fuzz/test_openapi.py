@@ -32,6 +32,8 @@ from tests.conftest import Suite
 from tests.fuzz.conftest import Service, gateway_settings
 from tests.gateway.conftest import ONBOARDING
 
+pytestmark = pytest.mark.slow  # schemathesis over every operation
+
 #: Examples per operation (about a third of each kind).
 EXAMPLES = {"vat": 90, "registry": 90, "payment": 90, "gateway": 30}
 HUNT = int(os.environ.get("TRACE30_FUZZ_EXAMPLES", "0"))

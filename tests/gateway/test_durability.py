@@ -144,6 +144,7 @@ def sweep_until_settled(app: Flask, vid: str, timeout_s: float = 20) -> dict:
     raise AssertionError(f"{vid} did not settle")
 
 
+@pytest.mark.slow
 def test_a_blip_of_the_evidence_log_while_settling_is_recovered_with_one_webhook(
         hooked: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Finding 1: the settling write fails; the caller still gets 202 (the work was accepted),
@@ -194,6 +195,7 @@ def test_an_identical_resubmission_while_running_answers_202_with_location(
     assert again.headers["Content-Type"] == "application/json"
 
 
+@pytest.mark.slow
 def test_a_lock_left_by_a_dead_process_is_taken_over(gateway: Flask, client: Any) -> None:
     """Finding 3: after a killed worker, retries answered 500 until the lock expired."""
     verifier = verifier_of(gateway)

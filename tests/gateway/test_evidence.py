@@ -395,6 +395,7 @@ def test_migrate_twice_is_a_no_op_and_matches_the_tables(evidence_log: EvidenceL
     assert evidence_log.get("v1") is not None
 
 
+@pytest.mark.slow
 def test_processes_migrating_at_once_do_not_fail(database_url: str) -> None:
     start_at = time.time() + 3  # after every process has imported what it needs
     code = (

@@ -277,6 +277,7 @@ def test_unreachable_receiver_redirect_and_missing_secret_are_failed_attempts(
     assert all(only_delivery(evidence_log, vid).status == "pending" for vid in errors)
 
 
+@pytest.mark.slow
 def test_parallel_senders_never_send_a_delivery_twice(database_url: str) -> None:
     logs = [EvidenceLog(database_url, SEALING_KEYS) for _ in range(2)]
     logs[0].migrate()

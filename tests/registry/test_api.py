@@ -235,6 +235,7 @@ def test_openapi_documents_the_route(client: FlaskClient) -> None:
     assert {"siren", "company_number", "lei", "krs", "rea", "kvk"} <= set(kinds)
 
 
+@pytest.mark.slow
 def test_under_gunicorn_in_sandbox(processes: Processes, registers_sim: str, redis_prefix: str,
                                    sim: str) -> None:
     base = processes.start(

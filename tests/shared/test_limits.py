@@ -6,6 +6,7 @@ import multiprocessing
 import threading
 import time
 
+import pytest
 import redis
 
 from shared.limits import ConcurrencyLimiter, RateLimiter
@@ -26,6 +27,7 @@ def _hold_slots(prefix: str, cap: int, rounds: int, hold_s: float, out: multipro
     out.put(peak)
 
 
+@pytest.mark.slow
 def test_cap_holds_across_processes(store: Store) -> None:
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
