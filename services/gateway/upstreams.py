@@ -15,7 +15,8 @@ import time
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
+
+from shared.upstream import new_session
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +31,7 @@ class ServiceClient:
         self.token = token
         self.connect_timeout_s = connect_timeout_s
         self.read_timeout_s = read_timeout_s
-        self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self.session = new_session(None, pool_size)
 
     def call(self, body: dict[str, Any], *, deadline: float,
              request_id: str | None = None) -> dict[str, Any]:

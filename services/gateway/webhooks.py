@@ -11,7 +11,7 @@ The requests are signed as :mod:`services.gateway.signatures` describes (``Trace
 nothing but the standard library.
 
 A delivery that does not get a 2xx (an error status, a redirect, a timeout, a refused
-connection) is retried with exponential backoff and jitter (``TRACE30_WEBHOOK_BACKOFF_BASE_S``
+connection) is retried with :func:`shared.upstream.backoff_s` (``TRACE30_WEBHOOK_BACKOFF_BASE_S``
 doubling up to ``TRACE30_WEBHOOK_BACKOFF_MAX_S``) until ``TRACE30_WEBHOOK_MAX_ATTEMPTS``, then it
 is marked failed. Each attempt is recorded in the evidence log. The payload is never logged: it
 holds personal data.
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -41,27 +40,11 @@ from services.gateway.signatures import (  # noqa: F401 (re-exported for the sen
     signature_header,
     verify,
 )
+from shared.upstream import backoff_s
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "trace30-webhooks/0.1"
-
-
-def backoff_s(
-    attempt: int, base_s: float, max_s: float, rand: Callable[[], float] = random.random
-) -> float:
-    """Seconds to wait after failed attempt number ``attempt`` (1 for the first).
-
-    ``base_s`` doubles with each attempt up to ``max_s``; the wait is drawn between half and
-    all of that ("equal jitter"), so retries of many deliveries to one receiver spread out.
-
-    >>> [backoff_s(n, 5, 3600, rand=lambda: 1.0) for n in (1, 2, 3, 12)]
-    [5.0, 10.0, 20.0, 3600.0]
-    >>> backoff_s(1, 5, 3600, rand=lambda: 0.0)
-    2.5
-    """
-    ceiling = min(max_s, base_s * 2 ** min(attempt - 1, 60))
-    return ceiling / 2 + rand() * ceiling / 2
 
 
 def encode_body(payload: dict) -> bytes:

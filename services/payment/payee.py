@@ -32,10 +32,9 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from services.payment import codes
-from shared import outbound
+from shared import outbound, upstream
 
 #: The answers of the scheme: match, close match (with the holder's name), no match, not possible.
 RESULTS = ("MTCH", "CMTC", "NMTC", "NOAP")
@@ -101,12 +100,7 @@ class PayeeVerification(Protocol):
 
 def new_session(pool_size: int = 10) -> requests.Session:
     """A pooled session for the provider (keep-alive saves a TLS handshake per check)."""
-    session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    session.headers["User-Agent"] = "trace30-payment/0.1 (+https://trace30.dev)"
-    return session
+    return upstream.new_session("trace30-payment/0.1 (+https://trace30.dev)", pool_size)
 
 
 def _timestamp() -> str:

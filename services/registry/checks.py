@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -50,6 +49,7 @@ from shared import names
 from shared.breaker import CircuitBreaker
 from shared.limits import RateLimiter
 from shared.redis_client import Store
+from shared.upstream import backoff_s
 
 log = logging.getLogger(__name__)
 
@@ -303,10 +303,8 @@ class RegistryChecker:
                             break
                     if not last.retryable or attempts > self.limits.retries:
                         break
-                    pause = self.limits.retry_base_s * 2 ** (attempts - 1)
-                    # jitter spreads the retries of many workers out; not a security use
-                    pause = random.uniform(  # noqa: S311
-                        pause / 2, min(self.limits.retry_max_s, pause))
+                    pause = backoff_s(attempts, self.limits.retry_base_s,
+                                      self.limits.retry_max_s)
                     if last.retry_after_s is not None:
                         pause = max(pause, last.retry_after_s)
                     if time.monotonic() + pause >= deadline:

@@ -34,7 +34,6 @@ is served, marked ``stale``, only to a caller that sets ``allow_stale``.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,6 +48,7 @@ from services.vat.vies import FaultKind, TraderQuery, Vies, ViesAnswer, ViesErro
 from services.vat.vies_rest import MemberStateStatus
 from shared.breaker import CircuitBreaker
 from shared.limits import ConcurrencyLimiter
+from shared.upstream import backoff_s
 
 log = logging.getLogger(__name__)
 
@@ -303,9 +303,8 @@ class VatChecker:
                         # A probe asks once; any check stops once other checks opened the circuit.
                         if decision.probe or self.breaker.is_open(cc):
                             break
-                    pause = min(self.limits.retry_max_s,
-                                self.limits.retry_base_s * 2 ** (attempts - 1))
-                    pause = random.uniform(pause / 2, pause)  # noqa: S311 (jitter, not a secret)
+                    pause = backoff_s(attempts, self.limits.retry_base_s,
+                                      self.limits.retry_max_s)
                     if time.monotonic() + pause >= deadline:
                         break
                     time.sleep(pause)

@@ -35,6 +35,7 @@ from services.vat.sources import SourceAnswer, SourceCannotCheck, SourceError, V
 from services.vat.vies import FaultKind
 from shared.breaker import CircuitBreaker, Outcome
 from shared.limits import RateLimiter
+from shared.upstream import backoff_s
 
 log = logging.getLogger(__name__)
 
@@ -169,9 +170,10 @@ class OutsideChecker:
                 break  # a throttle without a time to wait: asking again only adds to the load
             if attempts > self.retries:
                 break  # each attempt spends the source's quota (the UID register: 20 a minute)
-            pause = last.retry_after_s or min(
-                self.retry_max_s, self.retry_base_s * 2 ** (attempts - 1))
-            pause = random.uniform(pause / 2, pause)  # noqa: S311 (jitter, not a secret)
+            if last.retry_after_s:
+                pause = random.uniform(last.retry_after_s / 2, last.retry_after_s)  # noqa: S311
+            else:
+                pause = backoff_s(attempts, self.retry_base_s, self.retry_max_s)
             if time.monotonic() + pause >= deadline - 0.05:
                 break
             time.sleep(pause)

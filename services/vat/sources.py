@@ -23,10 +23,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from services.vat.vies import FaultKind
-from shared import outbound
+from shared import outbound, upstream
 
 USER_AGENT = "trace30-vat/0.1 (+https://trace30.dev)"
 
@@ -123,13 +122,7 @@ class VatSource(Protocol):
 
 def new_session(pool_size: int = 10, accept: str = "application/json") -> requests.Session:
     """A pooled session for one source; retries are the checker's, never urllib3's."""
-    session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    session.headers["User-Agent"] = USER_AGENT
-    session.headers["Accept"] = accept
-    return session
+    return upstream.new_session(USER_AGENT, pool_size, accept=accept)
 
 
 def retry_after(value: str | None) -> float | None:

@@ -29,10 +29,9 @@ from typing import Any, Protocol
 import requests
 import zeep
 import zeep.exceptions
-from requests.adapters import HTTPAdapter
 from zeep.transports import Transport
 
-from shared import outbound
+from shared import outbound, upstream
 
 WSDL_PATH = Path(__file__).with_name("wsdl") / "checkVatService.wsdl"
 BINDING = "{urn:ec.europa.eu:taxud:vies:services:checkVat}checkVatBinding"
@@ -214,12 +213,7 @@ class _DeadlineTransport(Transport):
 
 def new_session(pool_size: int = 10) -> requests.Session:
     """A pooled session for VIES (keep-alive saves the TLS handshake on every check)."""
-    session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    session.headers["User-Agent"] = "trace30-vat/0.1 (+https://trace30.dev)"
-    return session
+    return upstream.new_session("trace30-vat/0.1 (+https://trace30.dev)", pool_size)
 
 
 class ZeepVies:

@@ -21,7 +21,6 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from services.registry.registers import (
     RegisterAuthError,
@@ -32,7 +31,7 @@ from services.registry.registers import (
     RegisterTimeout,
     RegisterUnreachable,
 )
-from shared import outbound
+from shared import outbound, upstream
 
 USER_AGENT = "trace30-registry/0.1 (+https://trace30.dev)"
 #: Statuses an adapter reads itself; every other non-2xx is an error.
@@ -44,13 +43,7 @@ def new_session(pool_size: int = 10) -> requests.Session:
 
     Retries are the checker's business (with backoff and a deadline), never urllib3's.
     """
-    session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    session.headers["User-Agent"] = USER_AGENT
-    session.headers["Accept"] = "application/json"
-    return session
+    return upstream.new_session(USER_AGENT, pool_size, accept="application/json")
 
 
 def retry_after(value: str | None) -> float | None:
