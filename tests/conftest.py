@@ -229,22 +229,39 @@ def session_processes() -> Iterator[Processes]:
     procs.stop_all()
 
 
+def start_simulator(processes: Processes, system: str, *args: str) -> str:
+    """Start ``simulators.<system>`` as a real process on loopback; its base URL once healthy."""
+    return processes.start(["{python}", "-m", f"simulators.{system}", "--host", "127.0.0.1",
+                            "--port", "{port}", *args], health="/_sim/health")
+
+
+def set_knobs(sim: str, knobs: dict[str, object]) -> None:
+    """PATCH a simulator's knobs (null puts a knob back to its default)."""
+    requests.patch(sim + "/_sim/config", json=knobs, timeout=5).raise_for_status()
+
+
+def reset_around(sim: str, knobs: dict[str, object],
+                 settle: Callable[[str], None] | None = None) -> Iterator[str]:
+    """``sim`` with ``knobs`` and zeroed statistics for a test (``yield from`` it in a
+    fixture), its knobs put back afterwards; ``settle`` waits for it between the two."""
+    set_knobs(sim, knobs)
+    if settle is not None:
+        settle(sim)
+    requests.post(sim + "/_sim/reset", timeout=5).raise_for_status()
+    yield sim
+    set_knobs(sim, knobs)
+
+
 @pytest.fixture(scope="session")
 def vies_sim(session_processes: Processes) -> str:
     """The VIES simulator as a real process; returns its base URL. Reset it before use."""
-    return session_processes.start(
-        ["{python}", "-m", "simulators.vies", "--host", "127.0.0.1", "--port", "{port}"],
-        health="/_sim/health",
-    )
+    return start_simulator(session_processes, "vies")
 
 
 @pytest.fixture
 def vies(vies_sim: str) -> Iterator[str]:
     """The shared VIES simulator, reset (stats and knobs) around the test."""
-    requests.patch(vies_sim + "/_sim/config", json=SIM_DEFAULTS, timeout=5).raise_for_status()
-    requests.post(vies_sim + "/_sim/reset", timeout=5).raise_for_status()
-    yield vies_sim
-    requests.patch(vies_sim + "/_sim/config", json=SIM_DEFAULTS, timeout=5).raise_for_status()
+    yield from reset_around(vies_sim, SIM_DEFAULTS)
 
 
 # null puts a knob of the simulator back to its default
