@@ -12,7 +12,7 @@ from flask import Flask
 
 from shared import config
 from shared.errors import ConfigError
-from shared.redis_client import Store, get_store
+from shared.redis_client import EXTENSION, Store
 from trace30.cli import main
 
 
@@ -99,7 +99,7 @@ def test_a_service_in_sandbox_without_redis_uses_the_embedded_store(
     app = module.create_app({"TESTING": True, "SANDBOX": True, "GATEWAY_BACKGROUND": False,
                              "DATABASE_URL": f"sqlite:///{tmp_path / 'evidence.sqlite3'}"})
     try:
-        assert get_store(app).embedded
+        assert app.extensions[EXTENSION].embedded
         assert "embedded in-process cache" in caplog.text
     finally:
         if hasattr(module, "shutdown"):
@@ -110,7 +110,7 @@ def test_a_store_passed_in_the_configuration_is_taken(no_redis_env: None, store:
     from services.vat import create_app
 
     app = create_app({"TESTING": True, "INTERNAL_TOKEN": "t" * 40, "REDIS_STORE": store})
-    assert get_store(app) is store
+    assert app.extensions[EXTENSION] is store
 
 
 @pytest.mark.parametrize("argv", [["run"], ["purge"], ["purge", "--dry-run"],
