@@ -293,9 +293,10 @@ SETTINGS: dict[str, Setting] = {
         "died and the trader is queued again.", float,
     ),
     "BATCH_RESULT_TTL_S": Setting(30 * 86400, "How long a run's results are kept in Redis.", int),
-    "RETENTION_DAYS": Setting(
-        183, "Days after the end of a trader relationship before `trace30 purge` deletes "
-        "everything about the trader (DSA Art 30(5): six months).", int,
+    "RETENTION_MONTHS": Setting(
+        6, "Calendar months after the end of a trader relationship before `trace30 purge` "
+        "deletes everything about the trader (DSA Art 30(5): six months). An end on 31 August "
+        "is purged from 28 (29) February on: a day the month lacks is its last day.", int,
     ),
     "DATABASE_URL": Setting(
         "sqlite:///var/trace30-evidence.sqlite3",
@@ -320,6 +321,13 @@ SETTINGS: dict[str, Setting] = {
     "WEBHOOK_TOLERANCE_S": Setting(
         300, "How old a webhook signature receivers accept (documented for receivers).", int
     ),
+}
+
+
+#: Settings that were replaced: set, they stop start-up rather than be silently ignored.
+_REPLACED = {
+    "RETENTION_DAYS": "set TRACE30_RETENTION_MONTHS instead (calendar months, default 6) and "
+                      "unset it.",
 }
 
 
@@ -358,6 +366,9 @@ def load(
     2.5
     """
     environ = os.environ if environ is None else environ
+    for name, replacement in _REPLACED.items():
+        if environ.get(ENV_PREFIX + name, "") != "":
+            raise ConfigError(f"{ENV_PREFIX}{name} is no longer read: {replacement}")
     overrides = dict(overrides or {})
     raw: dict[str, Any] = {}
     for name in SETTINGS:

@@ -12,7 +12,7 @@ cannot even learn that another marketplace has a trader with a given id.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, current_app, g, request, url_for
@@ -29,6 +29,7 @@ from services.gateway.schemas import (
 )
 from services.gateway.sealing import SealingError
 from services.gateway.verifications import BodyIndex, Outcome, Verifier
+from shared import retention
 from shared.errors import Conflict, NotFound
 from shared.logs import current_request_id
 from shared.openapi import Blueprint
@@ -176,15 +177,16 @@ def reverify_trader(trader_id: str) -> Any:
 def end_relationship(body: dict[str, Any], trader_id: str) -> dict[str, Any]:
     """Record that the relationship with the trader ended (DSA Art 30(5)).
 
-    The evidence is kept for ``TRACE30_RETENTION_DAYS`` more (``purge_after``), then
-    ``trace30 purge`` deletes it. A later verification of the trader reopens the relationship.
+    The evidence is kept for ``TRACE30_RETENTION_MONTHS`` calendar months more: from
+    ``purge_after`` (:func:`shared.retention.purge_after`) on, ``trace30 purge`` deletes it.
+    A later verification of the trader reopens the relationship.
     """
     ended_at = (body.get("ended_at") or datetime.now(UTC)).astimezone(UTC)
     if not _verifier().evidence.end_relationship(trader_id, ended_at, actor=g.client.id,
                                                  tenant=g.client.tenant):
         raise NotFound(f"No verification for trader {trader_id}.")
-    purge_after = ended_at + timedelta(days=current_app.config["RETENTION_DAYS"])
-    return {"trader_id": trader_id, "ended_at": ended_at, "purge_after": purge_after}
+    return {"trader_id": trader_id, "ended_at": ended_at,
+            "purge_after": retention.purge_after(ended_at, current_app.config["RETENTION_MONTHS"])}
 
 
 @bp.get("/reasons")

@@ -154,7 +154,7 @@ def test_the_list_counts_verdicts_and_filters_the_review_queue(staff: FlaskClien
     review = post(staff, submission(trader_id="blocked-vat", vat_number="FR400"),
                   wait=15).get_json()
     assert review["verdict"] == "needs_review"
-    rejected = post(staff, submission(trader_id="bad-vat", vat_number="FR200"),
+    rejected = post(staff, submission(trader_id="bad-vat", vat_number="FR19812345677"),
                     wait=15).get_json()
     assert rejected["verdict"] == "rejected"
 
@@ -366,16 +366,17 @@ def test_end_of_relationship_action_records_the_end(gateway: Flask, staff: Flask
     assert later.status_code == 400 and "ended_on" in later.get_json()["errors"]
     assert log.trader_summaries(trader_id=TRADER, tenant="default")[0].ended_at is None
 
-    resp = staff.post(url, data={"csrf_token": token, "confirm": "yes", "ended_on": "2026-03-01"})
+    resp = staff.post(url, data={"csrf_token": token, "confirm": "yes", "ended_on": "2025-08-31"})
     assert resp.status_code == 303 and resp.headers["Location"] == f"/ops/traders/{TRADER}"
     ended_at = log.trader_summaries(trader_id=TRADER, tenant="default")[0].ended_at
-    assert ended_at == datetime(2026, 3, 1, tzinfo=UTC)
+    assert ended_at == datetime(2025, 8, 31, tzinfo=UTC)
     html = page(staff, f"/ops/traders/{TRADER}")
-    assert "Ended 2026-03-01 00:00:00 UTC" in html
-    purge = ended_at + timedelta(days=gateway.config["RETENTION_DAYS"])
-    assert purge.strftime("%Y-%m-%d") in html and "End of relationship recorded" in html
+    assert "Ended 2025-08-31 00:00:00 UTC" in html
+    # Six calendar months, the day clamped to February's last: 28 February 2026.
+    assert '<span class="purge-after">2026-02-28 00:00:00 UTC</span>' in html
+    assert "kept 6 calendar months" in html and "End of relationship recorded" in html
     assert "Record end of relationship" not in html  # not offered twice
-    assert "ended 2026-03-01" in page(staff, "/ops/")
+    assert "ended 2025-08-31" in page(staff, "/ops/")
     missing = staff.post("/ops/traders/nobody/end", data={"csrf_token": token, "confirm": "yes"})
     assert missing.status_code == 404
 
