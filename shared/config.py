@@ -282,6 +282,13 @@ SETTINGS: dict[str, Setting] = {
         str,
         "trace30-sandbox-session-secret",
     ),
+    "GATEWAY_POLICY": Setting(
+        None,
+        "The verdict policy: a JSON or YAML file mapping reason codes to 'reject', 'review' "
+        "or 'info' (codes left out keep their default; upstream-fault codes are always "
+        "pending). Unset: the defaults listed in the README. Read and checked at start-up; "
+        "GET /v1/reasons shows the policy in force and its SHA-256, stored with each verdict.",
+    ),
     # Gateway: evidence log and webhooks (settings of services/gateway/evidence go here)
     # Batch re-verification and retention (trace30 reverify / worker / purge)
     "BATCH_QUEUE": Setting("reverify", "Name of the RQ queue of re-verification jobs."),

@@ -18,6 +18,7 @@ from typing import Any
 from flask import Response, current_app, g, request, url_for
 
 from services.gateway.access import require
+from services.gateway.policy import DEFAULT_ACTIONS
 from services.gateway.reasons import CATALOGUE
 from services.gateway.schemas import (
     EndRelationshipSchema,
@@ -192,5 +193,13 @@ def end_relationship(body: dict[str, Any], trader_id: str) -> dict[str, Any]:
 @bp.get("/reasons")
 @require("onboarding", "ops", "batch")
 def reasons() -> dict[str, Any]:
-    """The stable list of reason codes, with their Art 30(1) item and severity."""
-    return {"reasons": [vars(r) for r in CATALOGUE.values()]}
+    """The stable list of reason codes, with their Art 30(1) item, and the verdict policy in
+    force: each code's ``action`` (``reject``, ``review``, ``info``, or ``pending`` for an
+    upstream fault) and ``severity`` under it, its ``default_action``, and the policy's
+    SHA-256 (stored with each verdict as ``evidence.policy_sha256``)."""
+    policy = _verifier().policy
+    return {"policy": policy.describe(),
+            "reasons": [{**vars(r), "severity": policy.severity(r.code),
+                         "action": policy.actions[r.code],
+                         "default_action": DEFAULT_ACTIONS[r.code]}
+                        for r in CATALOGUE.values()]}
