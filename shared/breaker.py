@@ -1,9 +1,15 @@
 """A circuit breaker per upstream key (a VIES member state, a register), shared through Redis.
 
-Closed: calls go through and outage faults are counted. After ``threshold`` consecutive outage
-faults the circuit opens: for ``cooldown_s`` callers are answered at once without calling the
-upstream (an outage must not eat every request's deadline). Then one caller is let through as a
-probe: success closes the circuit, failure opens it again for another cool-down.
+Closed: calls go through and outage faults are counted. After ``threshold`` consecutive
+failed checks the circuit opens: for ``cooldown_s`` callers are answered at once without calling
+the upstream (an outage must not eat every request's deadline). Then one caller is let through
+as a probe: success closes the circuit, failure opens it again for another cool-down.
+
+The breaker counts checks, not attempts: a check retries within its deadline, and counting each
+attempt let one request open a member state's circuit for everybody. A check takes an
+:class:`Outcome` (:meth:`CircuitBreaker.outcome`), notes what each attempt learnt, and records
+it once when it ends: one success, or one failure, or (nothing reached the upstream: no slot,
+a request that could not be built) nothing but the release of its probe.
 """
 
 from __future__ import annotations
@@ -74,6 +80,18 @@ class CircuitBreaker:
         pipe.execute()
         return True
 
+    def is_open(self, key: str) -> bool:
+        """Whether the circuit of ``key`` is open now (a check stops retrying then)."""
+        return self.state(key) == "open"
+
+    def release_probe(self, key: str) -> None:
+        """Let another caller probe at once: this probe never reached the upstream."""
+        self.store.client.delete(self._key(key) + ":probe")
+
+    def outcome(self, key: str, decision: Decision) -> Outcome:
+        """The :class:`Outcome` of one check of ``key`` that ``decision`` let through."""
+        return Outcome(self, key, decision.probe)
+
     def state(self, key: str) -> str:
         """``closed``, ``open`` or ``half_open``, for health pages and tests."""
         d = self.store.client.hgetall(self._key(key))
@@ -81,3 +99,43 @@ class CircuitBreaker:
         if not open_until:
             return "closed"
         return "open" if time.time() < open_until else "half_open"
+
+
+class Outcome:
+    """What one check learnt about an upstream, recorded in the breaker once when it ends.
+
+    Each attempt says :meth:`answered` (the upstream gave an answer, whatever it was) or
+    :meth:`failed` (an outage fault); :meth:`record` then writes one success (if any attempt
+    was answered) or one failure (if an outage fault was seen), however many attempts there
+    were. A check that never reached the upstream records nothing and, if it was the probe,
+    gives the probe back.
+    """
+
+    def __init__(self, breaker: CircuitBreaker, key: str, probe: bool) -> None:
+        self.breaker = breaker
+        self.key = key
+        self.probe = probe
+        self.up = False
+        self.fault: str | None = None
+        self._recorded = False
+
+    def answered(self) -> None:
+        """The upstream answered (a verdict, or a refusal that shows it is up)."""
+        self.up = True
+
+    def failed(self, code: str) -> None:
+        """An outage fault (``code``) of one attempt."""
+        self.fault = code
+
+    def record(self) -> bool:
+        """Record this check once; True when its failure opened the circuit."""
+        if self._recorded:
+            return False
+        self._recorded = True
+        if self.up:
+            self.breaker.record_success(self.key)
+        elif self.fault is not None:
+            return self.breaker.record_failure(self.key, self.fault)
+        elif self.probe:
+            self.breaker.release_probe(self.key)
+        return False

@@ -49,7 +49,8 @@ SETTINGS: dict[str, Setting] = {
     ),
     "LOG_LEVEL": Setting("INFO", "Python log level of the JSON logs."),
     "REDIS_URL": Setting(
-        None, "Redis for caches, limits and breakers; unset: an embedded in-process store."
+        None, "Redis for caches, limits and breakers, shared by every process. Required "
+        "outside sandbox; unset in sandbox: an embedded in-process store."
     ),
     "REDIS_PREFIX": Setting("trace30:", "Prefix of every Redis key trace30 writes."),
     "REDIS_TIMEOUT_S": Setting(0.5, "Connect and read timeout of Redis calls, seconds.", float),

@@ -1,9 +1,16 @@
 """The Redis connection every service shares, with the key prefix and timeouts set once.
 
 With ``TRACE30_REDIS_URL`` set, a pooled ``redis.Redis`` client (connect and read timeouts from
-``TRACE30_REDIS_TIMEOUT_S``). Without it, an embedded in-process store (fakeredis, which runs
-the same commands and Lua scripts) so that ``make run`` works with nothing installed; the log
-says so, because caches, concurrency caps and circuit breakers are then per process.
+``TRACE30_REDIS_TIMEOUT_S``). Without it, only in sandbox, an embedded in-process store
+(fakeredis, which runs the same commands and Lua scripts) so that ``TRACE30_SANDBOX=1 make run``
+works with nothing installed; the log says so, because caches, concurrency caps and circuit
+breakers are then per process.
+
+Outside sandbox a missing ``TRACE30_REDIS_URL`` stops start-up (:class:`ConfigError`): with a
+store per process, every gunicorn worker would hold its own VIES concurrency cap (N workers
+ask a member state N times as often as VIES allows, and VIES blocks the platform), its own
+circuit breakers and its own caches, which is not what the operator configured. An explicit
+store passed in the configuration (``REDIS_STORE``, as tests do) is taken as it is.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ import redis
 from flask import Flask, current_app
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from shared.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +50,36 @@ class Store:
         self.client.ping()
 
 
-def connect(url: str | None, prefix: str, timeout_s: float = 0.5) -> Store:
-    """Open a :class:`Store` on ``url``, or the embedded store when ``url`` is empty."""
+#: Why a Redis server is required outside sandbox, and what to set.
+MISSING_URL = (
+    "TRACE30_REDIS_URL is not set. Outside sandbox trace30 needs a Redis server shared by "
+    "every process: the caches, the VIES concurrency caps per member state (exceeding them gets "
+    "the platform blocked by VIES), the registers' rate limits and the circuit breakers must "
+    "hold across processes and hosts, which a store inside each process cannot do. Set "
+    "TRACE30_REDIS_URL (e.g. redis://127.0.0.1:6379/0), or set TRACE30_SANDBOX=1 to run "
+    "against the simulators with an embedded store."
+)
+
+
+def require_url(url: str | None, *, sandbox: bool) -> None:
+    """Raise :class:`ConfigError` (:data:`MISSING_URL`) without ``url`` outside sandbox.
+
+    >>> require_url("redis://127.0.0.1:6379/0", sandbox=False)
+    >>> require_url(None, sandbox=True)
+    >>> require_url("", sandbox=False)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    shared.errors.ConfigError: TRACE30_REDIS_URL is not set. Outside sandbox trace30 needs ...
+    """
+    if not url and not sandbox:
+        raise ConfigError(MISSING_URL)
+
+
+def connect(url: str | None, prefix: str, timeout_s: float = 0.5, *,
+            sandbox: bool = False) -> Store:
+    """Open a :class:`Store` on ``url``; without ``url``, the embedded store in ``sandbox``,
+    else :class:`ConfigError` (:func:`require_url`)."""
+    require_url(url, sandbox=sandbox)
     if url:
         client = redis.Redis.from_url(
             url,
@@ -61,14 +98,19 @@ def connect(url: str | None, prefix: str, timeout_s: float = 0.5) -> Store:
 
 
 def init_app(app: Flask) -> Store:
-    """Attach the store to ``app.extensions`` (no network call: the pool connects lazily)."""
+    """Attach the store to ``app.extensions`` (no network call: the pool connects lazily).
+
+    Raises :class:`ConfigError` outside sandbox without ``TRACE30_REDIS_URL`` (and without a
+    ``REDIS_STORE`` passed in the configuration).
+    """
     store = app.config.get("REDIS_STORE") or connect(
-        app.config["REDIS_URL"], app.config["REDIS_PREFIX"], app.config["REDIS_TIMEOUT_S"]
+        app.config["REDIS_URL"], app.config["REDIS_PREFIX"], app.config["REDIS_TIMEOUT_S"],
+        sandbox=app.config["SANDBOX"],
     )
     if store.embedded:
         log.warning(
-            "TRACE30_REDIS_URL is not set: using an embedded in-process cache; caches, "
-            "concurrency caps and circuit breakers are not shared between processes"
+            "TRACE30_REDIS_URL is not set: using an embedded in-process cache (sandbox only); "
+            "caches, concurrency caps and circuit breakers are not shared between processes"
         )
     app.extensions[EXTENSION] = store
     return store

@@ -9,6 +9,7 @@ import click
 
 from shared.config import load
 from shared.errors import ConfigError
+from shared.redis_client import require_url
 
 
 def _settings() -> dict:
@@ -37,6 +38,10 @@ def run(host: str, port_offset: int) -> None:
             "TRACE30_INTERNAL_TOKEN is not set. Set it, or run the sandbox: "
             "TRACE30_SANDBOX=1 make run"
         )
+    try:  # say it once here rather than in the log of every service that refuses to start
+        require_url(settings["REDIS_URL"], sandbox=settings["SANDBOX"])
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from e
     sys.exit(suite.run(sandbox=settings["SANDBOX"], host=host, offset=port_offset))
 
 
@@ -106,6 +111,9 @@ def purge(dry_run: bool, retention_months: int | None) -> None:
     logs.configure("purge", settings["LOG_LEVEL"])
     months = settings["RETENTION_MONTHS"] if retention_months is None else retention_months
     try:
+        # Outside sandbox the services keep cached verdicts and batch entries in Redis: a
+        # purge that skipped it would leave them there past the retention period.
+        require_url(settings["REDIS_URL"], sandbox=settings["SANDBOX"])
         report = retention.purge(settings, retention_months=months, dry_run=dry_run)
     except (retention.PurgeError, ConfigError) as e:
         raise click.ClickException(str(e)) from e

@@ -35,8 +35,9 @@ numbers, register numbers and IBANs, not by trader, so there would be nothing to
 anyway. Gateway processes may also keep a served verdict in memory for
 ``TRACE30_GATEWAY_LOCAL_CACHE_TTL_S`` (seconds).
 
-Without ``TRACE30_REDIS_URL`` the services use an embedded store inside each process: there is
-nothing shared to delete, so Redis is skipped and the report says so.
+In sandbox without ``TRACE30_REDIS_URL`` the services use an embedded store inside each process:
+there is nothing shared to delete, so Redis is skipped and the report says so (outside sandbox
+the purge refuses to run without Redis, as the services refuse to start).
 
 Traders appear in the report and the logs only as :func:`trader_hash` (with their tenant, and
 counts per tenant), never in clear. The hash is a pseudonym, not anonymisation: whoever knows a

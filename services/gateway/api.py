@@ -18,6 +18,7 @@ from typing import Any
 from flask import Response, current_app, g, request, url_for
 
 from services.gateway.access import require
+from services.gateway.evidence import EndBeforeFirstVerification
 from services.gateway.policy import DEFAULT_ACTIONS
 from services.gateway.reasons import CATALOGUE
 from services.gateway.schemas import (
@@ -31,7 +32,7 @@ from services.gateway.schemas import (
 from services.gateway.sealing import SealingError
 from services.gateway.verifications import BodyIndex, Outcome, Verifier
 from shared import retention
-from shared.errors import Conflict, NotFound
+from shared.errors import BadRequest, Conflict, NotFound
 from shared.logs import current_request_id
 from shared.openapi import Blueprint
 
@@ -183,8 +184,15 @@ def end_relationship(body: dict[str, Any], trader_id: str) -> dict[str, Any]:
     A later verification of the trader reopens the relationship.
     """
     ended_at = (body.get("ended_at") or datetime.now(UTC)).astimezone(UTC)
-    if not _verifier().evidence.end_relationship(trader_id, ended_at, actor=g.client.id,
-                                                 tenant=g.client.tenant):
+    try:
+        known = _verifier().evidence.end_relationship(trader_id, ended_at, actor=g.client.id,
+                                                      tenant=g.client.tenant)
+    except EndBeforeFirstVerification as e:
+        raise BadRequest(
+            "The relationship cannot end before the trader's first verification.",
+            errors={"ended_at": [f"Must not be before {e.first.isoformat()}, when the trader "
+                                 "was first verified."]}) from e
+    if not known:
         raise NotFound(f"No verification for trader {trader_id}.")
     return {"trader_id": trader_id, "ended_at": ended_at,
             "purge_after": retention.purge_after(ended_at, current_app.config["RETENTION_MONTHS"])}

@@ -54,7 +54,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from services.gateway import access, api
 from services.gateway.access import Client
-from services.gateway.evidence import VERDICTS, EvidenceLog
+from services.gateway.evidence import VERDICTS, EndBeforeFirstVerification, EvidenceLog
 from services.gateway.reasons import ITEMS
 from services.gateway.sealing import SealingError
 from services.gateway.verifications import Verifier
@@ -216,13 +216,15 @@ def _evidence() -> EvidenceLog:
 
 
 def _signed_in_client() -> Client | None:
-    """The client of the session if it is still configured with the ``ops`` scope."""
-    client_id, signed_in_at = session.get("client_id"), session.get("signed_in_at")
-    if not isinstance(client_id, str) or not isinstance(signed_in_at, int):
+    """The client of the session if the session is live in the evidence log (not signed out,
+    not expired) and the client is still configured with the ``ops`` scope."""
+    session_id, signed_in_at = session.get("sid"), session.get("signed_in_at")
+    if not isinstance(session_id, str) or not isinstance(signed_in_at, int):
         return None
     if time.time() - signed_in_at > SESSION_LIFETIME.total_seconds():
         return None
-    client = access.client_by_id(client_id)
+    client_id = _evidence().session_client(session_id)
+    client = access.client_by_id(client_id) if client_id else None
     if client is None or SCOPE not in client.scopes:
         return None
     return client
@@ -255,7 +257,7 @@ def _guard() -> Any:
     if request.endpoint not in _PUBLIC_ENDPOINTS:
         client = _signed_in_client()
         if client is None:
-            if "client_id" in session:
+            if "sid" in session:
                 session.clear()
             return redirect(url_for("ops.login"))
         g.staff = client
@@ -342,7 +344,7 @@ def login() -> Any:
         return render_template("ops/login.html", error=message), 401
     session.clear()
     session.permanent = True
-    session["client_id"] = client.id
+    session["sid"] = _evidence().open_session(client.id, SESSION_LIFETIME)
     session["signed_in_at"] = int(time.time())
     session["csrf"] = secrets.token_urlsafe(32)
     log.info("dashboard sign-in", extra={"client_id": client.id})
@@ -351,7 +353,11 @@ def login() -> Any:
 
 @bp.post("/logout")
 def logout() -> Any:
-    """Sign out: the session is emptied."""
+    """Sign out: the session is revoked in the evidence log (a copy of the cookie stops
+    working) and the cookie emptied."""
+    session_id = session.get("sid")
+    if isinstance(session_id, str):
+        _evidence().revoke_session(session_id)
     session.clear()
     return redirect(url_for("ops.login"), 303)
 
@@ -458,8 +464,18 @@ def end_relationship(trader_id: str) -> Any:
     ended_on: date | None = form.get("ended_on")
     ended_at = (datetime(ended_on.year, ended_on.month, ended_on.day, tzinfo=UTC)
                 if ended_on else datetime.now(UTC))
-    if not _evidence().end_relationship(trader_id, ended_at, actor=g.staff.id,
-                                        tenant=g.staff.tenant):
+    first = _evidence().first_verification_at(trader_id, tenant=g.staff.tenant)
+    if first is not None and ended_on == first.date():
+        ended_at = max(ended_at, first)  # the day it started: from its first verification on
+    try:
+        known = _evidence().end_relationship(trader_id, ended_at, actor=g.staff.id,
+                                             tenant=g.staff.tenant)
+    except EndBeforeFirstVerification as e:
+        raise BadRequest(
+            "The relationship cannot end before the trader's first verification.",
+            errors={"ended_on": [f"Must not be before {e.first.date().isoformat()}, when the "
+                                 "trader was first verified."]}) from e
+    if not known:
         raise NotFound(f"No verification for trader {trader_id}.")
     purge_after = retention.purge_after(ended_at, current_app.config["RETENTION_MONTHS"])
     log.info("relationship end recorded from the dashboard", extra={"client_id": g.staff.id})

@@ -43,7 +43,9 @@ An in-memory SQLite URL gives each thread its own database: use a file.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets
 import sqlite3
 import time
 import uuid
@@ -227,6 +229,19 @@ staff_actions_table = sa.Table(
     sa.Index(None, "tenant_id", "trader_id", "at"),
 )
 
+#: Staff dashboard sessions (migration 0007): the cookie carries a random id, this table its
+#: SHA-256; signing out revokes the session, so a copy of the cookie stops working.
+ops_sessions_table = sa.Table(
+    "ops_sessions",
+    metadata,
+    sa.Column("id_sha256", sa.String(64), primary_key=True),
+    sa.Column("client_id", sa.String(255), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("revoked_at", UtcDateTime),
+    sa.Index(None, "expires_at"),
+)
+
 webhook_attempts_table = sa.Table(
     "webhook_attempts",
     metadata,
@@ -317,6 +332,10 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def build_engine(url: str) -> sa.Engine:
     """An engine for ``url`` (SQLite or PostgreSQL), configured as described above; no I/O.
 
@@ -382,6 +401,14 @@ def _record_from_row(row: sa.RowMapping) -> VerificationRecord:
     values = {name: row[name] for name in _RECORD_COLUMNS}
     values["submission"] = values["submission"] or {}
     return VerificationRecord(**values)
+
+
+class EndBeforeFirstVerification(ValueError):
+    """An end of relationship dated before the trader's first verification."""
+
+    def __init__(self, first: datetime) -> None:
+        super().__init__(f"the trader's first verification was made at {first.isoformat()}")
+        self.first = first
 
 
 class Transaction:
@@ -845,21 +872,26 @@ class EvidenceLog:
         with ``actor`` (who did it) a staff action, in the same transaction.
 
         False if the log knows nothing about the trader. A trader with only unsettled
-        verifications gets a row without a current verification.
+        verifications gets a row without a current verification. An end before the trader's
+        first verification raises :class:`EndBeforeFirstVerification` (it would make the
+        evidence purgeable at once) and records nothing.
         """
         tt, t = traders_table, verifications_table
         with self._write() as conn:
+            first = conn.execute(
+                sa.select(sa.func.min(t.c.created_at))
+                .where(t.c.tenant_id == tenant, t.c.trader_id == trader_id)
+            ).scalar()
+            if first is None:
+                return False
+            first = UtcDateTime().process_result_value(first, self.engine.dialect)
+            if first is not None and ended_at < first:
+                raise EndBeforeFirstVerification(first)
             updated = conn.execute(
                 sa.update(tt).where(*_trader(tenant, trader_id))
                 .values(ended_at=ended_at, updated_at=_utcnow())
             ).rowcount  # fmt: skip
             if not updated:
-                known = conn.execute(
-                    sa.select(t.c.id)
-                    .where(t.c.tenant_id == tenant, t.c.trader_id == trader_id).limit(1)
-                ).first()
-                if not known:
-                    return False
                 conn.execute(
                     self._insert(tt)
                     .values(tenant_id=tenant, trader_id=trader_id, updated_at=_utcnow(),
@@ -874,6 +906,17 @@ class EvidenceLog:
                                     trader_id=trader_id,
                                     detail={"ended_at": ended_at.isoformat()})
             return True
+
+    def first_verification_at(self, trader_id: str, *, tenant: str) -> datetime | None:
+        """When the trader's first verification kept was made (the earliest possible end of
+        the relationship), or None."""
+        t = verifications_table
+        with self._read() as conn:
+            first = conn.execute(
+                sa.select(sa.func.min(t.c.created_at))
+                .where(t.c.tenant_id == tenant, t.c.trader_id == trader_id)
+            ).scalar()
+        return UtcDateTime().process_result_value(first, self.engine.dialect)
 
     def ended_before(self, cutoff: datetime) -> list[tuple[str, str]]:
         """``(tenant, trader_id)`` of the traders, in every tenant, whose relationship ended
@@ -1069,6 +1112,39 @@ class EvidenceLog:
             log.warning("sealed submission does not open: altered, or its key is gone",
                         extra={"verification": verification_id})
             return False
+
+    # -- dashboard sessions ---------------------------------------------------------------------
+
+    def open_session(self, client_id: str, lifetime: timedelta) -> str:
+        """Start a staff session for ``client_id``; return its id (for the signed cookie).
+
+        Only the id's SHA-256 is stored. Sessions that expired are deleted on the way.
+        """
+        session_id = secrets.token_urlsafe(32)
+        now = _utcnow()
+        s = ops_sessions_table
+        with self._write() as conn:
+            conn.execute(sa.delete(s).where(s.c.expires_at < now))
+            conn.execute(sa.insert(s).values(
+                id_sha256=_sha256(session_id), client_id=client_id, created_at=now,
+                expires_at=now + lifetime))
+        return session_id
+
+    def session_client(self, session_id: str) -> str | None:
+        """The client of a live session (known, not expired, not revoked), or None."""
+        s = ops_sessions_table
+        query = sa.select(s.c.client_id).where(
+            s.c.id_sha256 == _sha256(session_id), s.c.revoked_at.is_(None),
+            s.c.expires_at > _utcnow())
+        with self._read() as conn:
+            return conn.execute(query).scalar_one_or_none()
+
+    def revoke_session(self, session_id: str) -> None:
+        """End a session (sign-out): its cookie, and every copy of it, stops working."""
+        s = ops_sessions_table
+        with self._write() as conn:
+            conn.execute(sa.update(s).where(s.c.id_sha256 == _sha256(session_id))
+                         .values(revoked_at=_utcnow()))
 
     # -- webhook outbox -----------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from services.payment.cache import PayeeCache
 from services.payment.checks import PaymentChecker
 from services.payment.fingerprints import Fingerprinter, check_key
 from services.payment.payee import HttpPayeeVerification
-from shared import health
+from shared import health, outbound
 from shared.breaker import CircuitBreaker
 from shared.factory import create_base_app
 
@@ -42,6 +42,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     c = app.config
     key = check_key(c["PAYMENT_FINGERPRINT_KEY"], sandbox=c["SANDBOX"])
     store = app.extensions["trace30.redis"]
+    if not c.get("PAYEE"):
+        outbound.check_url(c["PAYEE_VERIFICATION_URL"], "PAYEE_VERIFICATION_URL")
     payee = c.get("PAYEE") or HttpPayeeVerification(
         c["PAYEE_VERIFICATION_URL"],
         connect_timeout_s=c["PAYEE_VERIFICATION_CONNECT_TIMEOUT_S"],
@@ -63,5 +65,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         sandbox=c["SANDBOX"],
     )
     health.add_check(app, "payee_client", payee.ready)
+    # A request that could not be built: a 400 naming the field, never a verdict.
+    outbound.init_app(app, "the payee-verification provider")
     openapi.register_blueprint(api.bp)
     return app

@@ -37,7 +37,9 @@ class PayeeCache:
 
     def key(self, fingerprint: str, name: str) -> str:
         """The key of one question: a digest of the account's fingerprint and the name."""
-        digest = hashlib.sha256(f"{fingerprint}\x1f{name}".encode()).hexdigest()[:40]
+        # surrogatepass: a lone surrogate in a name is a distinct key, not a crash
+        raw = f"{fingerprint}\x1f{name}".encode(errors="surrogatepass")
+        digest = hashlib.sha256(raw).hexdigest()[:40]
         return self.store.key("payment", "payee", digest)
 
     def get(self, key: str) -> PayeeAnswer | None:

@@ -14,6 +14,9 @@
 ``status`` is ``invalid`` when a hard check fails (``errors`` lists their codes), ``valid``
 otherwise (``warnings`` may list codes), and ``unavailable`` only when payee verification was
 asked for and the provider gave no answer (``error`` says why); that answer is never cached.
+A name the request cannot carry (:class:`shared.outbound.NotSent`) is no answer of the
+provider's: it is raised to the API (a 400 naming ``account_holder`` or ``trader_name``), and
+the breaker is not told.
 A name that does not match is reported in ``holder_match``/``payee`` and ``warnings``; it does
 not make the payment details invalid. Every code is in :mod:`.codes`.
 
@@ -38,7 +41,8 @@ from services.payment.fingerprints import Fingerprinter
 from services.payment.ibans import FAIL, NOT_AVAILABLE, PASS, WARNING, Check
 from services.payment.payee import PayeeAnswer, PayeeError, PayeeVerification
 from shared import names
-from shared.breaker import CircuitBreaker
+from shared.breaker import CircuitBreaker, Outcome
+from shared.outbound import NotSent
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +133,10 @@ class PaymentChecker:
         self.sandbox = sandbox
 
     def check(self, req: CheckRequest) -> dict[str, Any]:
-        """Check one set of payment details; never raises for a provider fault."""
+        """Check one set of payment details; never raises for a provider fault.
+
+        Raises :class:`shared.outbound.NotSent` when the provider's request cannot be built.
+        """
         started = time.perf_counter()
         iban = ibans.check(req.iban)
         cc = iban.country_code
@@ -228,25 +235,36 @@ class PaymentChecker:
                     _error(codes.CIRCUIT_OPEN, True, "The payee-verification provider is failing; "
                            "it is not asked again until the circuit closes."),
                     round(decision.retry_after_s, 1))
+        # The breaker learns one outcome per check; none when the request was never sent.
+        outcome = self.breaker.outcome(BREAKER_KEY, decision) if decision is not None else None
         try:
             answer = self.payee.verify(name=name, iban=iban, bic=bic)
+        except NotSent as e:
+            self._record(outcome)
+            # The adapter's "name" is whichever field the name came from.
+            fields = {name_field if f == "name" else f: m for f, m in e.fields.items()}
+            raise NotSent(str(e), fields) from e
         except PayeeError as e:
-            self._record(e)
+            if not e.retryable:
+                log.error("payee-verification provider refused our request: needs attention",
+                          extra={"fault": e.code})
+            elif outcome is not None:
+                outcome.failed(e.code)
+            self._record(outcome)
             return (_payee_down(name_field), _error(e.code, e.retryable, str(e)),
                     RETRY_AFTER_S if e.retryable else None)
-        self._record(None)
+        if outcome is not None:
+            outcome.answered()
+        self._record(outcome)
         self.cache.put(key, answer)
         return _payee(answer, name_field, "vop"), None, None
 
-    def _record(self, error: PayeeError | None) -> None:
+    def _record(self, outcome: Outcome | None) -> None:
+        if outcome is None:
+            return
         try:
-            if error is None:
-                self.breaker.record_success(BREAKER_KEY)
-            elif not error.retryable:
-                log.error("payee-verification provider refused our request: needs attention",
-                          extra={"fault": error.code})
-            elif self.breaker.record_failure(BREAKER_KEY, error.code):
-                log.warning("circuit opened", extra={"upstream": "vop", "fault": error.code})
+            if outcome.record():
+                log.warning("circuit opened", extra={"upstream": "vop", "fault": outcome.fault})
         except redis.RedisError as e:
             log.warning("breaker unavailable", extra={"error": type(e).__name__})
 

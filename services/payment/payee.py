@@ -17,6 +17,11 @@ Verification Of Payee scheme), at ``TRACE30_PAYEE_VERIFICATION_URL`` (the projec
 Everything that can go wrong is translated here into :class:`PayeeError` subclasses with a
 stable ``code``; no other module imports requests. No message carries the IBAN or the name:
 ``requests`` errors are reduced to their class name.
+
+A request that cannot leave the process (text no request should carry in the name, a URL or
+body that cannot be built) is :class:`shared.outbound.NotSent`, never a ``PayeeError``: the
+provider was not asked, so it is not an upstream fault, not counted by the breaker and never
+``unavailable``.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from services.payment import codes
+from shared import outbound
 
 #: The answers of the scheme: match, close match (with the holder's name), no match, not possible.
 RESULTS = ("MTCH", "CMTC", "NMTC", "NOAP")
@@ -83,7 +89,9 @@ class PayeeVerification(Protocol):
     def verify(
         self, *, name: str, iban: str, bic: str | None = None, timeout_s: float | None = None
     ) -> PayeeAnswer:
-        """Ask whether the account ``iban`` is held by ``name``; raise :class:`PayeeError`."""
+        """Ask whether the account ``iban`` is held by ``name``; raise :class:`PayeeError`
+        when the provider gives no answer, :class:`shared.outbound.NotSent` when the request
+        cannot be built."""
         ...
 
     def ready(self) -> None:
@@ -127,15 +135,21 @@ class HttpPayeeVerification:
     def verify(
         self, *, name: str, iban: str, bic: str | None = None, timeout_s: float | None = None
     ) -> PayeeAnswer:
-        """See :meth:`PayeeVerification.verify`."""
+        """See :meth:`PayeeVerification.verify`. Raises :class:`shared.outbound.NotSent`
+        (``fields``: ``name``, ``iban``, ``bic``) when the request cannot be built."""
+        refused = outbound.unsendable({"name": name, "iban": iban, "bic": bic})
+        if refused:
+            raise outbound.NotSent("The payee-verification request cannot carry these fields.",
+                                   refused)
         body: dict[str, Any] = {"party": {"name": name}, "partyAccount": {"iban": iban}}
         if bic:
             body["partyAgent"] = {"financialInstitutionId": {"bicfi": bic}}
         headers = {"X-Request-ID": str(uuid.uuid4()), "X-Request-Timestamp": _timestamp()}
         read = min(timeout_s, self.read_timeout_s) if timeout_s else self.read_timeout_s
         try:
-            resp = self.session.post(
-                self.url, json=body, headers=headers, timeout=(self.connect_timeout_s, read)
+            resp = outbound.send(
+                self.session, "POST", self.url, json=body, headers=headers,
+                timeout=(self.connect_timeout_s, read), what="the payee-verification provider",
             )
         except requests.Timeout as e:
             raise PayeeTimeout("the payee-verification provider did not answer in time") from e

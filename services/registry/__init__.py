@@ -25,9 +25,17 @@ from services.registry.registers.gleif import Gleif
 from services.registry.registers.http import new_session
 from services.registry.registers.no_brreg import NoBrreg
 from services.registry.registers.pl_krs import PlKrs
+from shared import outbound
 from shared.breaker import CircuitBreaker
 from shared.factory import create_base_app
 from shared.limits import RateLimiter
+
+#: The settings of the registers' endpoints, checked at start-up.
+REGISTER_URLS = (
+    "REGISTRY_GLEIF_URL", "REGISTRY_FR_RECHERCHE_URL", "REGISTRY_NO_BRREG_URL",
+    "REGISTRY_CZ_ARES_URL", "REGISTRY_PL_KRS_URL", "REGISTRY_GB_COMPANIES_HOUSE_URL",
+    "REGISTRY_DK_CVR_URL",
+)
 
 
 def build_registers(c: Mapping[str, Any]) -> tuple[dict[str, Register], dict[str, str]]:
@@ -79,6 +87,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if c.get("REGISTERS") is not None:
         registers, missing = dict(c["REGISTERS"]), dict[str, str]()
     else:
+        for setting in REGISTER_URLS:
+            outbound.check_url(c[setting], setting)
         registers, missing = build_registers(c)
     app.extensions[api.EXTENSION] = RegistryChecker(
         registers=registers,
@@ -109,5 +119,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         ),
         sandbox=c["SANDBOX"],
     )
+    # A request that could not be built: a 400 naming the field, never a verdict.
+    outbound.init_app(app, "the register")
     openapi.register_blueprint(api.bp)
     return app

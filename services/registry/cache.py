@@ -45,7 +45,8 @@ class RegistryCache:
 
     def key(self, source: str, kind: str, normalised: str) -> str:
         """The cache key of a lookup: a digest of the register, the kind and the number."""
-        digest = hashlib.sha256(f"{source}\x1f{kind}\x1f{normalised}".encode()).hexdigest()[:40]
+        raw = f"{source}\x1f{kind}\x1f{normalised}".encode(errors="surrogatepass")
+        digest = hashlib.sha256(raw).hexdigest()[:40]
         return self.store.key("registry", "lookup", digest)
 
     def get(self, key: str, max_age_s: int | None = None) -> CachedAnswer | None:

@@ -14,11 +14,14 @@
 5. waits for the register's rate limit (shared by every process through Redis) and calls it
    with what is left of the deadline as timeout, retrying transient faults (timeouts,
    refused connections, 5xx, 429) with jittered backoff up to ``TRACE30_REGISTRY_RETRIES``
-   times within the deadline;
+   times within the deadline; the register's circuit breaker counts the check once (one
+   success or one failure), however many attempts it made;
 6. compares the trader's declared name with the registered one (:func:`shared.names.compare`).
 
 An upstream fault is ``unavailable`` with ``error {code, retryable}`` and ``retry_after_s``,
-never ``not_found`` and never cached.
+never ``not_found`` and never cached. A request that cannot be built
+(:class:`shared.outbound.NotSent`) is not an upstream fault: it is raised to the API (a 400
+naming the field, or a 500 for our own configuration), never retried, never counted.
 """
 
 from __future__ import annotations
@@ -264,42 +267,55 @@ class RegistryChecker:
                     "the circuit closes.",
                 )
             rate = self.limits.rate(source)
-            while True:
-                if not self.limiter.acquire(source, rate, 1.0, deadline, self.limits.burst):
-                    if last is not None:
+            # The breaker learns one outcome per check, however many attempts it makes.
+            outcome = self.breaker.outcome(source, decision)
+            try:
+                while True:
+                    if not self.limiter.acquire(source, rate, 1.0, deadline, self.limits.burst):
+                        if last is not None:
+                            break
+                        return self._unavailable(
+                            base, register, RATE_LIMITED, True, max(1.0, 1 / rate), attempts,
+                            f"The rate limit of {register.title} left no slot within the "
+                            "deadline.",
+                        )
+                    attempts += 1
+                    try:
+                        record = register.lookup(
+                            kind=kind, number=number,
+                            timeout_s=max(0.05, deadline - time.monotonic()))
+                    except RegisterError as e:
+                        last = e
+                    else:
+                        outcome.answered()
+                        return self._log(self._found(base, register, record, attempts), started)
+                    if isinstance(last, RegisterThrottled):
+                        pause_ms = math.ceil(
+                            (last.retry_after_s or THROTTLE_RETRY_AFTER_S) * 1000)
+                        self.store.client.set(self._throttled_key(source), "1", px=pause_ms)
+                    if isinstance(last, RegisterAuthError):
+                        log.error("register refused our credentials: needs attention",
+                                  extra={"source": source})
+                    if last.outage:
+                        outcome.failed(last.code)
+                        # A probe asks once; any check stops once others opened the circuit.
+                        if decision.probe or self.breaker.is_open(source):
+                            break
+                    if not last.retryable or attempts > self.limits.retries:
                         break
-                    return self._unavailable(
-                        base, register, RATE_LIMITED, True, max(1.0, 1 / rate), attempts,
-                        f"The rate limit of {register.title} left no slot within the deadline.",
-                    )
-                attempts += 1
-                try:
-                    record = register.lookup(kind=kind, number=number,
-                                             timeout_s=max(0.05, deadline - time.monotonic()))
-                except RegisterError as e:
-                    last = e
-                else:
-                    self.breaker.record_success(source)
-                    return self._log(self._found(base, register, record, attempts), started)
-                if isinstance(last, RegisterThrottled):
-                    pause_ms = math.ceil((last.retry_after_s or THROTTLE_RETRY_AFTER_S) * 1000)
-                    self.store.client.set(self._throttled_key(source), "1", px=pause_ms)
-                if isinstance(last, RegisterAuthError):
-                    log.error("register refused our credentials: needs attention",
-                              extra={"source": source})
-                if last.outage and self.breaker.record_failure(source, last.code):
-                    log.warning("circuit opened", extra={"source": source, "fault": last.code})
-                    break
-                if not last.retryable or attempts > self.limits.retries:
-                    break
-                pause = self.limits.retry_base_s * 2 ** (attempts - 1)
-                # jitter spreads the retries of many workers out; not a security use
-                pause = random.uniform(pause / 2, min(self.limits.retry_max_s, pause))  # noqa: S311
-                if last.retry_after_s is not None:
-                    pause = max(pause, last.retry_after_s)
-                if time.monotonic() + pause >= deadline:
-                    break
-                time.sleep(pause)
+                    pause = self.limits.retry_base_s * 2 ** (attempts - 1)
+                    # jitter spreads the retries of many workers out; not a security use
+                    pause = random.uniform(  # noqa: S311
+                        pause / 2, min(self.limits.retry_max_s, pause))
+                    if last.retry_after_s is not None:
+                        pause = max(pause, last.retry_after_s)
+                    if time.monotonic() + pause >= deadline:
+                        break
+                    time.sleep(pause)
+            finally:
+                if outcome.record():
+                    log.warning("circuit opened",
+                                extra={"source": source, "fault": outcome.fault})
         except redis.RedisError as e:
             # Without Redis the shared rate limits cannot be honoured; asking anyway could get
             # the platform's key blocked, so the honest answer is "try later".

@@ -16,7 +16,7 @@ from services.vat import api
 from services.vat.cache import VatCache
 from services.vat.checks import Limits, VatChecker
 from services.vat.vies import ZeepVies
-from shared import health
+from shared import health, outbound
 from shared.breaker import CircuitBreaker
 from shared.config import parse_caps
 from shared.factory import create_base_app
@@ -33,6 +33,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     c = app.config
     store = app.extensions["trace30.redis"]
+    if not c.get("VIES"):
+        outbound.check_url(c["VIES_URL"], "VIES_URL")
     vies = c.get("VIES") or ZeepVies(
         c["VIES_URL"],
         connect_timeout_s=c["VIES_CONNECT_TIMEOUT_S"],
@@ -69,5 +71,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             "number, the proof of each check a tax authority or regulator may ask for"
         )
     health.add_check(app, "vies_wsdl", vies.ready)
+    # A request that could not be built: a 400 naming the field, never a verdict.
+    outbound.init_app(app, "VIES")
     openapi.register_blueprint(api.bp)
     return app

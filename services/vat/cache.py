@@ -53,7 +53,9 @@ class VatCache:
 
     def key(self, *parts: str | None) -> str:
         """The cache key of a check: a digest of the number and what was asked with it."""
-        digest = hashlib.sha256("\x1f".join(p or "" for p in parts).encode()).hexdigest()[:40]
+        # surrogatepass: a lone surrogate in a trader's name is a distinct key, not a crash
+        raw = "\x1f".join(p or "" for p in parts).encode(errors="surrogatepass")
+        digest = hashlib.sha256(raw).hexdigest()[:40]
         return self.store.key("vat", "check", digest)
 
     def get(self, key: str) -> CachedAnswer | None:

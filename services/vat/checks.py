@@ -11,7 +11,12 @@
    and calls VIES with what is left of the deadline as read timeout;
 5. retries transient faults (outages, throttling) with jittered exponential backoff until the
    deadline; ``INVALID_INPUT`` is ``invalid``; blocked requester, IP or number is
-   ``unavailable`` with ``retryable: false`` and logged for a person to look at.
+   ``unavailable`` with ``retryable: false`` and logged for a person to look at. The breaker
+   counts the check once (one success or one failure), however many attempts it made.
+
+A request that cannot be built (text VIES cannot carry, a fault of zeep or lxml before anything
+is sent) is :class:`shared.outbound.NotSent`, raised to the API (a 400 naming the field): it is
+not an upstream fault, so it is not retried, not counted by the breaker, never ``unavailable``.
 
 An upstream fault is never ``invalid`` and is never cached; during an outage a cached ``valid``
 is served, marked ``stale``, only to a caller that sets ``allow_stale``.
@@ -107,7 +112,10 @@ class VatChecker:
     # -- the whole check -----------------------------------------------------------------------
 
     def check(self, req: CheckRequest) -> dict[str, Any]:
-        """Check one number; always returns a result, never raises for an upstream fault."""
+        """Check one number; always returns a result, never raises for an upstream fault.
+
+        Raises :class:`shared.outbound.NotSent` when the VIES request cannot be built.
+        """
         parsed = numbers.parse(req.vat_number, sandbox=self.sandbox)
         base = self._base(parsed)
         if not parsed.format_valid:
@@ -171,6 +179,12 @@ class VatChecker:
         base: dict[str, Any],
         background: bool = False,
     ) -> dict[str, Any]:
+        """Ask VIES, retrying transient faults until the deadline.
+
+        The member state's breaker learns one outcome per check (:class:`Outcome`), not one
+        per attempt. A request that cannot be built (:class:`~shared.outbound.NotSent`) is
+        raised to the API: VIES was not asked, so it is neither retried nor counted.
+        """
         cc = parsed.country_code
         started = time.monotonic()
         deadline = started + self.limits.deadline_s
@@ -184,65 +198,73 @@ class VatChecker:
                     f"VIES for {cc} is failing ({decision.code}); not asked again until "
                     "the circuit closes.",
                 )
-            while True:
-                cap = self.limits.cap(cc)
-                token = self.limiter.acquire(cc, cap, deadline, background=background)
-                if token is None:
-                    if last is not None:
-                        break
-                    return self._unavailable(
-                        base, CONCURRENCY_LIMIT, True, RETRY_AFTER_S[FaultKind.THROTTLE],
-                        attempts, f"All {cap} concurrent VIES slots for {cc} stayed busy.",
-                    )
-                if deadline - time.monotonic() < self.limits.min_call_s:
-                    self.limiter.release(cc, token)
-                    if last is None:
-                        last = ViesTimeout("No time was left for a VIES call.",
-                                           code=DEADLINE_EXCEEDED)
-                    break
-                attempts += 1
-                error: ViesError | None = None
-                try:
-                    answer = self.vies.check(
-                        country_code=cc,
-                        number=parsed.number,
-                        trader=trader,
-                        requester=requester,
-                        timeout_s=max(0.05, deadline - time.monotonic()),
-                    )
-                except ViesError as e:
-                    error = e
-                finally:
-                    if isinstance(error, ViesTimeout) and self.limits.abandoned_hold_s:
-                        self.limiter.hold(cc, token, self.limits.abandoned_hold_s)
-                    else:
+            outcome = self.breaker.outcome(cc, decision)
+            try:
+                while True:
+                    cap = self.limits.cap(cc)
+                    token = self.limiter.acquire(cc, cap, deadline, background=background)
+                    if token is None:
+                        if last is not None:
+                            break
+                        return self._unavailable(
+                            base, CONCURRENCY_LIMIT, True, RETRY_AFTER_S[FaultKind.THROTTLE],
+                            attempts, f"All {cap} concurrent VIES slots for {cc} stayed busy.",
+                        )
+                    if deadline - time.monotonic() < self.limits.min_call_s:
                         self.limiter.release(cc, token)
-                if error is None:
-                    self.breaker.record_success(cc)
-                    return self._log(self._from_answer(base, answer, attempts), started)
-                if error.kind is FaultKind.INVALID:
-                    self.breaker.record_success(cc)  # VIES answered: the state is up
-                    return self._log({**base, "status": "invalid", "reason": "vies",
-                                      "detail": "VIES refused the number (INVALID_INPUT).",
-                                      "source": "vies", "attempts": attempts,
-                                      "checked_at": _now()}, started)
-                if error.kind is FaultKind.ATTENTION:
-                    log.error(
-                        "VIES refused our request: needs attention",
-                        extra={"fault": error.code, "country": cc,
-                               "vat": numbers.mask(parsed.vat_number)},
-                    )
-                    return self._log(self._unavailable(
-                        base, error.code, False, None, attempts, str(error)), started)
-                last = error
-                if error.kind is FaultKind.OUTAGE and self.breaker.record_failure(cc, error.code):
-                    log.warning("circuit opened", extra={"country": cc, "fault": error.code})
-                    break
-                pause = min(self.limits.retry_max_s, self.limits.retry_base_s * 2 ** (attempts - 1))
-                pause = random.uniform(pause / 2, pause)  # noqa: S311 (jitter, not a secret)
-                if time.monotonic() + pause >= deadline:
-                    break
-                time.sleep(pause)
+                        if last is None:
+                            last = ViesTimeout("No time was left for a VIES call.",
+                                               code=DEADLINE_EXCEEDED)
+                        break
+                    attempts += 1
+                    error: ViesError | None = None
+                    try:
+                        answer = self.vies.check(
+                            country_code=cc,
+                            number=parsed.number,
+                            trader=trader,
+                            requester=requester,
+                            timeout_s=max(0.05, deadline - time.monotonic()),
+                        )
+                    except ViesError as e:
+                        error = e
+                    finally:
+                        if isinstance(error, ViesTimeout) and self.limits.abandoned_hold_s:
+                            self.limiter.hold(cc, token, self.limits.abandoned_hold_s)
+                        else:
+                            self.limiter.release(cc, token)
+                    if error is None:
+                        outcome.answered()
+                        return self._log(self._from_answer(base, answer, attempts), started)
+                    if error.kind is FaultKind.INVALID:
+                        outcome.answered()  # VIES answered: the state is up
+                        return self._log({**base, "status": "invalid", "reason": "vies",
+                                          "detail": "VIES refused the number (INVALID_INPUT).",
+                                          "source": "vies", "attempts": attempts,
+                                          "checked_at": _now()}, started)
+                    if error.kind is FaultKind.ATTENTION:
+                        log.error(
+                            "VIES refused our request: needs attention",
+                            extra={"fault": error.code, "country": cc,
+                                   "vat": numbers.mask(parsed.vat_number)},
+                        )
+                        return self._log(self._unavailable(
+                            base, error.code, False, None, attempts, str(error)), started)
+                    last = error
+                    if error.kind is FaultKind.OUTAGE:
+                        outcome.failed(error.code)
+                        # A probe asks once; any check stops once other checks opened the circuit.
+                        if decision.probe or self.breaker.is_open(cc):
+                            break
+                    pause = min(self.limits.retry_max_s,
+                                self.limits.retry_base_s * 2 ** (attempts - 1))
+                    pause = random.uniform(pause / 2, pause)  # noqa: S311 (jitter, not a secret)
+                    if time.monotonic() + pause >= deadline:
+                        break
+                    time.sleep(pause)
+            finally:
+                if outcome.record():
+                    log.warning("circuit opened", extra={"country": cc, "fault": outcome.fault})
         except redis.RedisError as e:
             # Without Redis the shared caps and breakers cannot be honoured: asking VIES anyway
             # could get the platform blocked, so the honest answer is "try later".

@@ -9,6 +9,12 @@ and a connect and read timeout on every call.
 Everything that can go wrong is translated here into :class:`ViesError` subclasses, so no other
 module imports zeep or requests. Faults are classified by :data:`FAULTS`: VIES sends the fault
 code as the SOAP ``faultstring``, sometimes with HTTP 200 and sometimes with 500.
+
+A fault is classified where it arises: an error raised before the request leaves the process
+(zeep serialising the envelope, lxml refusing a control character, a URL or header that cannot
+be sent) is :class:`shared.outbound.NotSent`, never a :class:`ViesError`: VIES was not asked,
+so it is not retried, not counted by the member state's circuit breaker and never
+``unavailable``. Text VIES cannot carry is refused before zeep sees it, naming the field.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ import zeep
 import zeep.exceptions
 from requests.adapters import HTTPAdapter
 from zeep.transports import Transport
+
+from shared import outbound
 
 WSDL_PATH = Path(__file__).with_name("wsdl") / "checkVatService.wsdl"
 BINDING = "{urn:ec.europa.eu:taxud:vies:services:checkVat}checkVatBinding"
@@ -184,11 +192,18 @@ class _DeadlineTransport(Transport):
 
     def set_read_timeout(self, seconds: float | None) -> None:
         self._local.read_timeout_s = seconds
+        self._local.posted = False
+
+    def posted(self) -> bool:
+        """Whether this thread's call got as far as sending (zeep built the envelope)."""
+        return bool(getattr(self._local, "posted", False))
 
     def post(self, address: str, message: Any, headers: dict[str, str]) -> requests.Response:
+        self._local.posted = True
         read = getattr(self._local, "read_timeout_s", None) or self.read_timeout_s
-        response = self.session.post(
-            address, data=message, headers=headers, timeout=(self.connect_timeout_s, read)
+        response = outbound.send(
+            self.session, "POST", address, data=message, headers=headers,
+            timeout=(self.connect_timeout_s, read), what="VIES",
         )
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if response.status_code >= 400 and "xml" not in media_type:
@@ -249,25 +264,39 @@ class ZeepVies:
         requester: tuple[str, str] | None = None,
         timeout_s: float | None = None,
     ) -> ViesAnswer:
-        """See :meth:`Vies.check`."""
+        """See :meth:`Vies.check`. Raises :class:`shared.outbound.NotSent` (``fields`` named
+        as the VAT API names them) when the request cannot be built: VIES was not asked."""
+        refused = unsendable_fields(country_code, number, trader, requester)
+        if refused:
+            raise outbound.NotSent("The VIES request cannot carry these fields.", refused)
         self.transport.set_read_timeout(timeout_s)
         approx = trader is not None or requester is not None
         try:
-            if approx:
-                t = trader or TraderQuery()
-                reply = self._service.checkVatApprox(
-                    countryCode=country_code,
-                    vatNumber=number,
-                    traderName=t.name,
-                    traderCompanyType=t.company_type,
-                    traderStreet=t.street,
-                    traderPostcode=t.postcode,
-                    traderCity=t.city,
-                    requesterCountryCode=requester[0] if requester else None,
-                    requesterVatNumber=requester[1] if requester else None,
-                )
-            else:
-                reply = self._service.checkVat(countryCode=country_code, vatNumber=number)
+            try:
+                if approx:
+                    t = trader or TraderQuery()
+                    reply = self._service.checkVatApprox(
+                        countryCode=country_code,
+                        vatNumber=number,
+                        traderName=t.name,
+                        traderCompanyType=t.company_type,
+                        traderStreet=t.street,
+                        traderPostcode=t.postcode,
+                        traderCity=t.city,
+                        requesterCountryCode=requester[0] if requester else None,
+                        requesterVatNumber=requester[1] if requester else None,
+                    )
+                else:
+                    reply = self._service.checkVat(countryCode=country_code, vatNumber=number)
+            except (ViesError, outbound.NotSent):
+                raise
+            except Exception as e:
+                if not self.transport.posted():
+                    # zeep or lxml failed building the envelope: nothing reached VIES.
+                    raise outbound.NotSent(
+                        f"The VIES request could not be built ({type(e).__name__})."
+                    ) from e
+                raise
         except zeep.exceptions.Fault as e:
             if e.code is None and e.message == _ZEEP_NO_FAULT_ELEMENT:
                 raise ViesBadResponse("VIES answered an error without a SOAP fault") from e
@@ -286,6 +315,25 @@ class ZeepVies:
         finally:
             self.transport.set_read_timeout(None)
         return _answer(reply, approx)
+
+
+def unsendable_fields(
+    country_code: str,
+    number: str,
+    trader: TraderQuery | None,
+    requester: tuple[str, str] | None,
+) -> dict[str, str]:
+    """The fields (as the VAT API names them) whose text no SOAP request can carry.
+
+    >>> list(unsendable_fields("DE", "100", TraderQuery(name="A\\x01B", city="Köln"), None))
+    ['trader.name']
+    """
+    values: dict[str, str | None] = {"vat_number": country_code + number}
+    if trader is not None:
+        values.update({f"trader.{name}": getattr(trader, name) for name in _MATCH_FIELDS})
+    if requester is not None:
+        values["requester_vat_number"] = "".join(requester)
+    return outbound.unsendable(values)
 
 
 def _answer(reply: Any, approx: bool) -> ViesAnswer:

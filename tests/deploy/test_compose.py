@@ -127,11 +127,11 @@ def test_gunicorn_conf_is_what_the_commands_name(compose: dict) -> None:
 
 #: Settings each process refuses to start without outside sandbox (see each create_app).
 REQUIRED_OUTSIDE_SANDBOX = {
-    "vat": {"INTERNAL_TOKEN"},
-    "registry": {"INTERNAL_TOKEN"},
-    "payment": {"INTERNAL_TOKEN", "PAYMENT_FINGERPRINT_KEY"},
+    "vat": {"INTERNAL_TOKEN", "REDIS_URL"},
+    "registry": {"INTERNAL_TOKEN", "REDIS_URL"},
+    "payment": {"INTERNAL_TOKEN", "PAYMENT_FINGERPRINT_KEY", "REDIS_URL"},
     "gateway": {"INTERNAL_TOKEN", "EVIDENCE_SEALING_KEYS", "GATEWAY_API_KEYS",
-                "GATEWAY_SESSION_SECRET"},
+                "GATEWAY_SESSION_SECRET", "REDIS_URL"},
     "worker": {"INTERNAL_TOKEN", "EVIDENCE_SEALING_KEYS", "GATEWAY_SESSION_SECRET",
                "DATABASE_URL", "REDIS_URL"},
 }

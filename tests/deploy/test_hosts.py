@@ -18,6 +18,7 @@ from cryptography.fernet import Fernet
 from flask import Flask
 
 from shared.errors import PROBLEM_JSON, ConfigError
+from tests.conftest import REDIS_URL
 
 SERVICES = ("gateway", "vat", "registry", "payment")
 EVIL = {"Host": "evil.example"}
@@ -31,7 +32,7 @@ def settings(tmp_path: Path, sandbox: bool, **extra: Any) -> dict[str, Any]:
         "EVIDENCE_SEALING_KEYS": Fernet.generate_key().decode(),
         "GATEWAY_API_KEYS": '[{"id": "staff", "key": "k", "scopes": ["ops"]}]',
         "GATEWAY_SESSION_SECRET": "s" * 40, "PAYMENT_FINGERPRINT_KEY": "f" * 40,
-        "GATEWAY_BACKGROUND": False, **extra,
+        "GATEWAY_BACKGROUND": False, "REDIS_URL": REDIS_URL, **extra,
     }
 
 

@@ -11,6 +11,7 @@ import base64
 import dataclasses
 import json
 import re
+import time
 import zlib
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +25,7 @@ from services.gateway import access, create_app, shutdown
 from services.gateway.dashboard import PAGE_SIZE, SANDBOX_SESSION_SECRET, SECURITY_HEADERS
 from services.gateway.evidence import EvidenceLog, verifications_table
 from shared.errors import ConfigError
+from shared.retention import purge_after
 from tests.gateway.conftest import API_KEY, OPS_KEY
 from tests.gateway.evidence_fixtures import (  # noqa: F401 (fixtures)
     database_url,
@@ -95,7 +97,7 @@ def test_sign_in_with_an_ops_key_and_sign_out(client: FlaskClient) -> None:
     assert "SameSite=Strict" in cookie and "Path=/ops" in cookie
     assert "secure" not in attributes  # sandbox: plain http on loopback
     stored = session_of(cookie)
-    assert stored["client_id"] == "staff"
+    assert set(stored) == {"sid", "signed_in_at", "csrf", "_permanent"}  # no key, no client
     assert OPS_KEY not in cookie and OPS_KEY not in json.dumps(stored)
     home = page(client, "/ops/")
     assert "signed in as <strong>staff</strong>" in home
@@ -105,6 +107,22 @@ def test_sign_in_with_an_ops_key_and_sign_out(client: FlaskClient) -> None:
     out = client.post("/ops/logout", data={"csrf_token": csrf_of(client.get("/ops/"))})
     assert out.status_code == 303 and out.headers["Location"] == "/ops/login"
     assert client.get("/ops/").status_code == 302
+
+
+def test_signing_out_revokes_every_copy_of_the_cookie(gateway: Flask,
+                                                      client: FlaskClient) -> None:
+    """Finding 9: a copy of the session cookie kept working for 8 h after signing out."""
+    cookie = sign_in(client).headers["Set-Cookie"].split(";")[0]
+    thief = gateway.test_client(use_cookies=False)  # sends the copied cookie as it is
+    assert thief.get("/ops/", headers={**HTML, "Cookie": cookie}).status_code == 200
+    client.post("/ops/logout", data={"csrf_token": csrf_of(client.get("/ops/"))})
+    resp = thief.get("/ops/", headers={**HTML, "Cookie": cookie})
+    assert resp.status_code == 302 and resp.headers["Location"] == "/ops/login"
+    # a validly signed cookie naming a session id that was never opened is no better
+    forger = gateway.test_client()
+    with forger.session_transaction("/ops/") as sess:
+        sess.update(sid="made-up", signed_in_at=int(time.time()))
+    assert forger.get("/ops/").status_code == 302
 
 
 def test_a_key_without_the_ops_scope_is_refused(client: FlaskClient) -> None:
@@ -141,7 +159,7 @@ def test_a_client_that_loses_ops_or_disappears_is_signed_out(gateway: Flask,
 
 def test_a_sign_in_lasts_eight_hours_at_most(staff: FlaskClient) -> None:
     with staff.session_transaction("/ops/") as sess:
-        assert sess["client_id"] == "staff"
+        assert sess["sid"]
         sess["signed_in_at"] -= 7 * 3600
     assert staff.get("/ops/").status_code == 200
     with staff.session_transaction("/ops/") as sess:
@@ -366,17 +384,25 @@ def test_end_of_relationship_action_records_the_end(gateway: Flask, staff: Flask
     assert later.status_code == 400 and "ended_on" in later.get_json()["errors"]
     assert log.trader_summaries(trader_id=TRADER, tenant="default")[0].ended_at is None
 
-    resp = staff.post(url, data={"csrf_token": token, "confirm": "yes", "ended_on": "2025-08-31"})
+    first = log.first_verification_at(TRADER, tenant="default")
+    before = (first.date() - timedelta(days=1)).isoformat()
+    early = staff.post(url, data={"csrf_token": token, "confirm": "yes", "ended_on": before})
+    assert early.status_code == 400 and "ended_on" in early.get_json()["errors"]
+    assert log.trader_summaries(trader_id=TRADER, tenant="default")[0].ended_at is None
+
+    day = first.date().isoformat()  # the day it was first verified: from then on
+    resp = staff.post(url, data={"csrf_token": token, "confirm": "yes", "ended_on": day})
     assert resp.status_code == 303 and resp.headers["Location"] == f"/ops/traders/{TRADER}"
     ended_at = log.trader_summaries(trader_id=TRADER, tenant="default")[0].ended_at
-    assert ended_at == datetime(2025, 8, 31, tzinfo=UTC)
+    assert ended_at == first
     html = page(staff, f"/ops/traders/{TRADER}")
-    assert "Ended 2025-08-31 00:00:00 UTC" in html
-    # Six calendar months, the day clamped to February's last: 28 February 2026.
-    assert '<span class="purge-after">2026-02-28 00:00:00 UTC</span>' in html
+    assert f"Ended {first:%Y-%m-%d %H:%M:%S} UTC" in html
+    # six calendar months on, from midnight UTC (shared.retention: month ends clamped)
+    purge = purge_after(ended_at, 6)
+    assert f'<span class="purge-after">{purge:%Y-%m-%d} 00:00:00 UTC</span>' in html
     assert "kept 6 calendar months" in html and "End of relationship recorded" in html
     assert "Record end of relationship" not in html  # not offered twice
-    assert "ended 2025-08-31" in page(staff, "/ops/")
+    assert f"ended {day}" in page(staff, "/ops/")
     missing = staff.post("/ops/traders/nobody/end", data={"csrf_token": token, "confirm": "yes"})
     assert missing.status_code == 404
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
+import time
 
 import pytest
 import redis
@@ -14,10 +16,12 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from services.payment import create_app
+from services.payment.checks import CheckRequest, PaymentChecker
 from services.payment.codes import CODES
 from services.payment.payee import PayeeAnswer, PayeeRejected
 from shared.config import load
 from shared.errors import ConfigError
+from shared.outbound import NotSent
 from shared.redis_client import Store
 from tests.conftest import AUTH, INTERNAL_TOKEN, free_port
 from tests.payment.conftest import FINGERPRINT_KEY, settings
@@ -431,3 +435,72 @@ def test_cache_lifetimes(client: FlaskClient, store: Store) -> None:
     assert len(ttls) == 2
     assert 3500 < ttls[0] <= 3600  # NOAP: at most an hour
     assert 86000 < ttls[1] <= 86400  # MTCH: TRACE30_PAYEE_CACHE_TTL_S
+
+
+class _Bypass:
+    """The checker behind a schema that let a control character through (the defensive line
+    the API keeps whatever the schema refuses)."""
+
+    def __init__(self, checker: PaymentChecker, junk: str) -> None:
+        self.checker = checker
+        self.junk = junk
+
+    def check(self, req: CheckRequest) -> dict:
+        return self.checker.check(dataclasses.replace(
+            req,
+            account_holder=req.account_holder and req.account_holder + self.junk,
+            trader_name=req.trader_name and req.trader_name + self.junk,
+        ))
+
+
+@pytest.mark.parametrize("junk", ["\x01", "\x00"])
+@pytest.mark.parametrize(("body", "field"), [
+    ({"account_holder": "ACME Trading GmbH", "trader_name": "ACME"}, "account_holder"),
+    ({"trader_name": "ACME Trading GmbH"}, "trader_name"),
+])
+def test_a_name_no_request_can_carry_is_a_400_naming_the_field(
+        app: Flask, payee: str, body: dict, field: str, junk: str) -> None:
+    """Finding 2 of issue 9, for payee verification: such a name is the caller's fault, not
+    the provider's: a 400 naming the field the name came from; nothing sent, nothing counted,
+    and the next check is answered."""
+    checker = app.extensions["trace30.payment"]
+    checker.breaker.threshold = 1  # a single counted failure would open the circuit
+    app.extensions["trace30.payment"] = _Bypass(checker, junk)
+    client = app.test_client()
+    resp = client.post(URL, json={"iban": ACME, "verify_payee": True, **body}, headers=AUTH)
+    assert resp.status_code == 400
+    assert resp.mimetype == "application/problem+json"
+    problem = resp.get_json()
+    assert set(problem["errors"]) == {field}
+    assert "ACME" not in resp.get_data(as_text=True) and ACME not in resp.get_data(as_text=True)
+    assert sim_stats(payee)["calls"] == 0
+    assert checker.breaker.state("vop") == "closed"
+    app.extensions["trace30.payment"] = checker
+    r = check(client, iban=ACME, account_holder="ACME Trading GmbH", verify_payee=True)
+    assert r["status"] == "valid" and r["payee"]["code"] == "MTCH"
+
+
+def test_a_probe_whose_request_cannot_be_built_lets_the_next_check_probe(
+        app: Flask, payee: str) -> None:
+    checker = app.extensions["trace30.payment"]
+    checker.breaker.cooldown_s = 0.1
+    for _ in range(3):
+        checker.breaker.record_failure("vop", "UPSTREAM_UNREACHABLE")
+    time.sleep(0.15)
+    assert checker.breaker.state("vop") == "half_open"
+    with pytest.raises(NotSent):
+        checker.check(CheckRequest(iban=ACME, account_holder="ACME\x01", verify_payee=True))
+    r = checker.check(CheckRequest(iban=ACME, account_holder="ACME Trading GmbH",
+                                   verify_payee=True))
+    assert r["status"] == "valid" and r["payee"]["code"] == "MTCH"  # it probed at once
+    assert checker.breaker.state("vop") == "closed"
+
+
+def test_a_provider_url_no_request_can_go_to_stops_start_up(payee: str, store: Store) -> None:
+    with pytest.raises(ConfigError, match="TRACE30_PAYEE_VERIFICATION_URL"):
+        create_app(settings(payee, store, PAYEE_VERIFICATION_URL="vop.example/v1"))
+
+
+def test_a_name_with_a_lone_surrogate_has_a_cache_key_of_its_own(app: Flask) -> None:
+    cache = app.extensions["trace30.payment"].cache
+    assert cache.key("fp", "ACME\ud800") != cache.key("fp", "ACME")

@@ -20,6 +20,7 @@ from services.payment.payee import (
     PayeeTimeout,
     PayeeUnreachable,
 )
+from shared.outbound import NotSent
 from tests.conftest import free_port
 
 ACME = "DE89370400440532013000"  # "Acme Trading GmbH" in the simulator's accounts
@@ -202,3 +203,26 @@ def test_unauthorised_is_rejected() -> None:
 
 def test_ready_does_not_call_out() -> None:
     HttpPayeeVerification("https://vop.example.test/vop/v1").ready()
+
+
+@pytest.mark.parametrize(("name", "bic", "fields"), [
+    ("ACME\x01 Trading GmbH", None, {"name"}),
+    ("ACME\x00 Trading GmbH", "COBADEFF\x00XX", {"name", "bic"}),
+    ("ACME Trading\ud800 GmbH", None, {"name"}),
+])
+def test_text_no_request_should_carry_is_not_sent(payee: str, name: str, bic: str | None,
+                                                  fields: set[str]) -> None:
+    """Not a provider fault (no PayeeError): nothing was sent, the field is named, the name
+    is not in the message."""
+    with pytest.raises(NotSent) as refused:
+        vop(payee).verify(name=name, iban=ACME, bic=bic)
+    assert set(refused.value.fields) == fields
+    assert not isinstance(refused.value, PayeeError)
+    assert "ACME" not in str(refused.value) and ACME not in str(refused.value)
+    assert stats(payee)["calls"] == 0
+
+
+def test_a_url_no_request_can_go_to_is_not_sent() -> None:
+    with pytest.raises(NotSent) as refused:
+        vop("htp://127.0.0.1:9").verify(name="ACME Trading GmbH", iban=ACME)
+    assert refused.value.fields == {}

@@ -7,8 +7,11 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
+from services.registry import create_app, kinds
+from services.registry.registers.gleif import Gleif
+from services.registry.registers.http import new_session
 from tests.conftest import AUTH, INTERNAL_TOKEN, REDIS_URL, Processes, gunicorn_argv
-from tests.registry.conftest import configure
+from tests.registry.conftest import app_config, configure, stats
 
 URL = "/v1/registry/check"
 
@@ -259,3 +262,31 @@ def test_under_gunicorn_in_sandbox(processes: Processes, registers_sim: str, red
     assert [a["status"] for a in answers] == ["active", "active", "active"]
     assert [a["cached"] for a in answers] == [False, False, True]  # shared by the workers
     assert requests.get(base + "/readyz", timeout=5).status_code == 200
+
+
+def test_a_number_no_request_can_carry_is_a_400_naming_it(
+        client: FlaskClient, sim: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Behind the format check (bypassed here), the adapter refuses the number itself: a 400
+    naming the field, not an upstream fault, the register not asked."""
+    real = kinds.check_format
+
+    def lenient(kind: kinds.Kind, number: str, register: str | None = None) -> object:
+        parsed = real(kind, number, register)
+        return parsed._replace(compact=f"{parsed.compact}\x01")  # what slipped through
+
+    monkeypatch.setattr(kinds, "check_format", lenient)
+    resp = client.post(URL, json={"number": "5299009TRACE30ACME93"}, headers=AUTH)
+    assert resp.status_code == 400, resp.get_json()
+    assert resp.mimetype == "application/problem+json"
+    assert set(resp.get_json()["errors"]) == {"number"}
+    assert "cannot be sent to the register" in resp.get_json()["detail"]
+    assert stats(sim)["calls"] == 0
+
+
+def test_a_register_requests_cannot_reach_is_a_500_not_a_verdict(sim: str, store) -> None:
+    broken = Gleif("htp://127.0.0.1:9/gleif", session=new_session(1))
+    app = create_app(app_config(sim, store, REGISTERS={"gleif": broken}))
+    resp = app.test_client().post(URL, json={"number": "5299009TRACE30ACME93"}, headers=AUTH)
+    assert resp.status_code == 500
+    assert resp.mimetype == "application/problem+json"
+    assert "could not be built" in resp.get_json()["detail"]

@@ -13,9 +13,13 @@ from redis.retry import Retry
 from services.registry import create_app
 from services.registry.checks import CheckRequest, RegistryChecker
 from services.registry.registers import Register, RegisterRecord
+from services.registry.registers.gleif import Gleif
+from services.registry.registers.http import new_session
+from shared.errors import ConfigError
+from shared.outbound import NotSent
 from shared.redis_client import Store
 from tests.conftest import free_port
-from tests.registry.conftest import app_config, configure, stats
+from tests.registry.conftest import CH_KEY, CVR_PASSWORD, CVR_USER, app_config, configure, stats
 
 LEI = "5299009TRACE30ACME93"
 
@@ -163,6 +167,69 @@ def test_circuit_opens_after_repeated_outages(sim: str, store: Store) -> None:
     assert c.breaker.state("dk_cvr") == "open"
 
 
+@pytest.mark.parametrize("threshold", [2, 3])
+def test_one_check_is_one_failure_however_many_attempts(sim: str, store: Store,
+                                                        threshold: int) -> None:
+    """Finding 2 of issue 9: the retries of one check counted as consecutive failures, so one
+    request could open a register's circuit. Now N checks open it, one check never."""
+    c = checker(sim, store, REGISTRY_BREAKER_THRESHOLD=threshold, REGISTRY_RETRIES=threshold)
+    configure(sim, sources={"gleif": {"fail": 503}})
+    for n in range(1, threshold):
+        r = c.check(CheckRequest(number=LEI))
+        assert r["error"]["code"] == "UPSTREAM_SERVER_ERROR"
+        assert r["attempts"] == threshold + 1  # every attempt failed, more than N of them
+        assert c.breaker.state("gleif") == "closed", f"opened by check {n}"
+    assert c.check(CheckRequest(number=LEI))["error"]["code"] == "UPSTREAM_SERVER_ERROR"
+    assert c.breaker.state("gleif") == "open"
+    assert c.check(CheckRequest(number=LEI))["error"]["code"] == "CIRCUIT_OPEN"
+
+
+@pytest.mark.parametrize(("source", "kind"), [
+    ("gleif", "lei"), ("fr_recherche", "siren"), ("fr_recherche", "siret"),
+    ("no_brreg", "orgnr"), ("gb_companies_house", "gb_company_number"), ("dk_cvr", "cvr"),
+    ("cz_ares", "ico"), ("pl_krs", "krs"),
+])
+@pytest.mark.parametrize("number", ["12345678\x00", "1234\x01567", "1234567\ud800"])
+def test_a_number_no_request_can_carry_is_not_sent(sim: str, store: Store, source: str,
+                                                   kind: str, number: str) -> None:
+    """Format validation refuses such numbers first; behind it, every adapter refuses them
+    itself, naming the field, before anything is sent (not an upstream fault)."""
+    c = checker(sim, store, COMPANIES_HOUSE_API_KEY=CH_KEY, CVR_USERNAME=CVR_USER,
+                CVR_PASSWORD=CVR_PASSWORD)
+    with pytest.raises(NotSent) as refused:
+        c.registers[source].lookup(kind=kind, number=number, timeout_s=1.0)
+    assert set(refused.value.fields) == {"number"}
+    assert number not in str(refused.value)
+    assert stats(sim)["calls"] == 0
+
+
+def test_a_number_stays_one_path_segment(sim: str, store: Store) -> None:
+    """A number cannot walk the register's URL to another record (or another resource)."""
+    c = checker(sim, store)
+    assert c.registers["gleif"].lookup(kind="lei", number=f"nothing/../{LEI}") is None  # 404
+    assert calls(sim, "gleif") == 1
+
+
+def test_a_request_that_cannot_be_built_is_not_retried_nor_counted(sim: str,
+                                                                   store: Store) -> None:
+    """A register whose requests cannot leave (here a URL scheme requests cannot send to) is
+    our fault: raised to the API, never retried, never counted, never unavailable."""
+    broken = Gleif("htp://127.0.0.1:9/gleif", session=new_session(1))
+    c = checker(sim, store, REGISTERS={"gleif": broken}, REGISTRY_BREAKER_THRESHOLD=1,
+                REGISTRY_RETRIES=3)
+    for _ in range(2):
+        with pytest.raises(NotSent) as refused:
+            c.check(CheckRequest(number=LEI))
+        assert refused.value.fields == {}
+    assert c.breaker.state("gleif") == "closed"
+    assert not store.client.exists(c.breaker._key("gleif"))
+
+
+def test_a_register_url_no_request_can_go_to_stops_start_up(sim: str, store: Store) -> None:
+    with pytest.raises(ConfigError, match="TRACE30_REGISTRY_CZ_ARES_URL"):
+        checker(sim, store, REGISTRY_CZ_ARES_URL="ares.gov.cz/rest")
+
+
 def test_rate_limit_is_shared_through_redis(sim: str, store: Store) -> None:
     settings = {"REGISTRY_NO_BRREG_RATE_PER_S": 0.5, "REGISTRY_RATE_BURST": 1,
                 "REGISTRY_DEADLINE_S": 0.3}
@@ -247,3 +314,9 @@ def test_cache_stores_only_definitive_answers(sim: str, store: Store, status: st
     for other in ("unavailable", "invalid", "unverifiable"):
         with pytest.raises(ValueError, match="only definitive"):
             c.cache.put(c.cache.key("gleif", "lei", other), {"status": other})
+
+
+def test_a_number_with_a_lone_surrogate_has_a_cache_key_of_its_own(sim: str,
+                                                                   store: Store) -> None:
+    cache = checker(sim, store).cache
+    assert cache.key("gleif", "lei", "1\ud800") != cache.key("gleif", "lei", "1")

@@ -31,10 +31,11 @@ from stdnum.iso7064 import mod_11_10
 
 import trace30.cli
 from services.gateway import create_app, shutdown
-from services.gateway.evidence import EvidenceLog
+from services.gateway.evidence import EvidenceLog, traders_table, verifications_table
 from shared.config import load
 from shared.logs import JsonFormatter
 from shared.redis_client import Store
+from shared.retention import purge_after as purge_after_of
 from tests.conftest import REDIS_URL, free_port
 from tests.gateway.conftest import (  # noqa: F401 (client, gateway, gateway_config: fixtures)
     API_KEY,
@@ -137,6 +138,21 @@ def rq_conn() -> Iterator[redis.Redis]:
     conn.close()
 
 
+def backdate(client: FlaskClient, trader_ids: list[str], by: timedelta) -> None:
+    """Move the traders' verifications into the past, as if they had been verified ``by``
+    ago (a relationship can end only after the trader's first verification)."""
+    log = client.application.extensions["trace30.gateway"].evidence
+    v, t = verifications_table, traders_table
+    with log.engine.begin() as conn:
+        for table, column in ((v, v.c.created_at), (t, t.c.current_created_at)):
+            for tid in trader_ids:
+                old = conn.execute(sa.select(column).where(table.c.trader_id == tid)).scalars()
+                for when in list(old):
+                    conn.execute(sa.update(table).where(table.c.trader_id == tid,
+                                                        column == when)
+                                 .values({column.name: when - by}))
+
+
 @dataclass
 class Seeded:
     """Traders seeded through the gateway: ``old`` ended months ago, ``kept`` not so."""
@@ -167,6 +183,7 @@ def seeded(client: FlaskClient, gateway_config: dict,  # noqa: F811
     subs = [trader("retention-old", 1), trader("retention-older", 2),
             trader("retention-recent", 3), trader("retention-active", 4)]
     verifications = {s["trader_id"]: verify(client, s) for s in subs}
+    backdate(client, [s["trader_id"] for s in subs], timedelta(days=400))
     for sub, days in zip(subs, (213, 245, 30), strict=False):  # the fourth stays active
         resp = end(client, sub["trader_id"], now - timedelta(days=days))
         assert resp.status_code == 200, resp.get_json()
@@ -413,8 +430,10 @@ def test_purge_counts_calendar_months_with_the_end_of_month_clamped(
     log = EvidenceLog(url, SEALING_KEYS)
     log.migrate()
     try:
+        first = datetime(2023, 1, 2, tzinfo=UTC)  # verified before any of the ends
         for i, day in enumerate(ends):
-            log.save(make_record(f"v-{i}", f"shop-{day}"))
+            log.save(make_record(f"v-{i}", f"shop-{day}", created_at=first, settled_at=first,
+                                 checked_at=first))
             ended = datetime.fromisoformat(day).replace(hour=23, minute=30, tzinfo=UTC)
             assert log.end_relationship(f"shop-{day}", ended, tenant="default")
     finally:
@@ -519,22 +538,53 @@ def test_end_relationship_records_when_and_when_the_purge_may_delete(
     assert purge_after.time() == time(0) and purge_after.utcoffset() == timedelta(0)
     assert 181 <= (purge_after.date() - ended_at.date()).days <= 184
 
-    when = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    when = ended_at.replace(microsecond=0) + timedelta(seconds=1)
     resp = end(client, sub["trader_id"], when.astimezone(timezone(timedelta(hours=2))))
     assert resp.status_code == 200, resp.get_json()
     assert resp.get_json() == {"trader_id": sub["trader_id"],
-                               "ended_at": "2025-03-01T12:00:00+00:00",
-                               "purge_after": "2025-09-01T00:00:00+00:00"}
-    # The end of a month with no such day six months on: the last day of that month.
-    for ended, purged in (("2025-08-31T18:30:00+00:00", "2026-02-28T00:00:00+00:00"),
-                          ("2023-08-31T00:00:00+00:00", "2024-02-29T00:00:00+00:00"),
-                          ("2025-03-31T09:00:00+00:00", "2025-09-30T00:00:00+00:00"),
-                          ("2025-12-31T23:59:59+00:00", "2026-06-30T00:00:00+00:00")):
-        resp = end(client, sub["trader_id"], datetime.fromisoformat(ended))
-        assert resp.get_json()["purge_after"] == purged, ended
+                               "ended_at": when.isoformat(),
+                               "purge_after": purge_after_of(when).isoformat()}
     # A clock a little ahead of ours is accepted.
     assert end(client, sub["trader_id"], datetime.now(UTC) + timedelta(seconds=30)).status_code \
         == 200
+
+
+def test_end_relationship_before_the_first_verification_is_refused(
+    client: FlaskClient,  # noqa: F811
+) -> None:
+    """Finding 4: ``ended_at`` accepted year 1, making a trader purgeable at once."""
+    sub = trader("retention-early-end", 7)
+    verify(client, sub)
+    evidence = client.application.extensions["trace30.gateway"].evidence
+    first = evidence.first_verification_at(sub["trader_id"], tenant="default")
+    resp = end(client, sub["trader_id"], first - timedelta(seconds=1))
+    assert resp.status_code == 400
+    assert resp.mimetype == "application/problem+json"
+    assert list(resp.get_json()["errors"]) == ["ended_at"]
+    assert first.isoformat() in resp.get_json()["errors"]["ended_at"][0]
+    assert evidence.ended_before(datetime.now(UTC) + timedelta(days=2)) == []  # nothing ended
+    assert end(client, sub["trader_id"], first).status_code == 200
+
+
+@pytest.mark.parametrize(("ended", "purged"), [
+    # the end of a month with no such day six months on: the last day of that month
+    ("2025-08-31T18:30:00+00:00", "2026-02-28T00:00:00+00:00"),
+    ("2023-08-31T00:00:00+00:00", "2024-02-29T00:00:00+00:00"),  # a leap year
+    ("2025-03-31T09:00:00+00:00", "2025-09-30T00:00:00+00:00"),
+    ("2025-12-31T23:59:59+00:00", "2026-06-30T00:00:00+00:00"),
+    ("2025-09-01T00:30:00+02:00", "2026-02-28T00:00:00+00:00"),  # 31 August in UTC
+    ("2025-03-01T12:00:00+00:00", "2025-09-01T00:00:00+00:00"),
+])
+def test_purge_after_counts_calendar_months(client: FlaskClient,  # noqa: F811
+                                            ended: str, purged: str) -> None:
+    """A trader verified since 2023 (its first verification kept in the evidence log)."""
+    log = client.application.extensions["trace30.gateway"].evidence
+    first = datetime(2023, 1, 2, tzinfo=UTC)
+    log.save(make_record("v-since-2023", "since-2023", created_at=first, settled_at=first,
+                         checked_at=first))
+    resp = end(client, "since-2023", datetime.fromisoformat(ended))
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json()["purge_after"] == purged
 
 
 def test_end_relationship_of_an_unknown_trader_is_404(client: FlaskClient) -> None:  # noqa: F811
@@ -618,6 +668,7 @@ def test_purge_deletes_one_tenants_ended_trader_and_keeps_the_others_of_the_same
                           job_id=jobs.job_id(run, tenant, tid))
         a, b = found["shop-a"], found["shop-b"]
         assert a["fingerprint"] != b["fingerprint"]
+        backdate(http, [tid], timedelta(days=400))
         resp = http.post(f"/v1/traders/{tid}/end", headers=a_key, json={
             "ended_at": (datetime.now(UTC) - timedelta(days=200)).isoformat()})
         assert resp.status_code == 200

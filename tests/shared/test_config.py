@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
+
 import pytest
+from click.testing import CliRunner
+from cryptography.fernet import Fernet
 from flask import Flask
 
 from shared import config
 from shared.errors import ConfigError
+from shared.redis_client import Store, get_store
+from trace30.cli import main
 
 
 def test_production_endpoints_are_the_default() -> None:
@@ -66,3 +73,72 @@ def test_the_retired_retention_days_stop_start_up_naming_the_replacement() -> No
         config.load({"TRACE30_RETENTION_DAYS": "183"})
     assert config.load({"TRACE30_RETENTION_DAYS": ""})["RETENTION_MONTHS"] == 6
     assert config.load({"TRACE30_RETENTION_MONTHS": "12"})["RETENTION_MONTHS"] == 12
+
+
+# -- a shared Redis is required outside sandbox ------------------------------------------------
+
+SERVICES = ["services.vat", "services.registry", "services.payment", "services.gateway"]
+
+
+@pytest.fixture
+def no_redis_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No TRACE30_REDIS_URL and no sandbox in the environment, whatever the caller's."""
+    for var in ("TRACE30_SANDBOX", "TRACE30_REDIS_URL"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_service_outside_sandbox_without_redis_refuses_to_start(
+        service: str, no_redis_env: None) -> None:
+    """Caches, VIES concurrency caps and circuit breakers must be shared between processes:
+    an embedded store per process would multiply VIES's cap by the number of workers."""
+    create_app = importlib.import_module(service).create_app
+    with pytest.raises(ConfigError, match="TRACE30_REDIS_URL is not set") as refused:
+        create_app({"TESTING": True, "INTERNAL_TOKEN": "t" * 40})
+    assert "concurrency caps" in str(refused.value) and "TRACE30_SANDBOX=1" in str(refused.value)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_service_in_sandbox_without_redis_uses_the_embedded_store(
+        service: str, no_redis_env: None, caplog: pytest.LogCaptureFixture,
+        tmp_path: Path) -> None:
+    module = importlib.import_module(service)
+    app = module.create_app({"TESTING": True, "SANDBOX": True, "GATEWAY_BACKGROUND": False,
+                             "DATABASE_URL": f"sqlite:///{tmp_path / 'evidence.sqlite3'}"})
+    try:
+        assert get_store(app).embedded
+        assert "embedded in-process cache" in caplog.text
+    finally:
+        if hasattr(module, "shutdown"):
+            module.shutdown(app)
+
+
+def test_a_store_passed_in_the_configuration_is_taken(no_redis_env: None, store: Store) -> None:
+    from services.vat import create_app
+
+    app = create_app({"TESTING": True, "INTERNAL_TOKEN": "t" * 40, "REDIS_STORE": store})
+    assert get_store(app) is store
+
+
+@pytest.mark.parametrize("argv", [["run"], ["purge"], ["purge", "--dry-run"],
+                                  ["reverify", "--all"], ["worker", "--burst"]])
+def test_cli_commands_outside_sandbox_without_redis_refuse(
+        argv: list[str], no_redis_env: None, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``run`` would start services that refuse one by one; ``purge`` would delete the SQL side
+    and leave cached verdicts and batch entries in Redis past the retention period; the batch
+    commands need the shared queue. Each says what to set, and does nothing."""
+    database = tmp_path / "evidence.sqlite3"
+    monkeypatch.setenv("TRACE30_INTERNAL_TOKEN", "t" * 40)
+    monkeypatch.setenv("TRACE30_DATABASE_URL", f"sqlite:///{database}")
+    monkeypatch.setenv("TRACE30_EVIDENCE_SEALING_KEYS", Fernet.generate_key().decode())
+    monkeypatch.setattr("trace30.suite.run", _must_not_run)
+    monkeypatch.setattr("trace30.retention.purge", _must_not_run)
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 1, result.output
+    assert "TRACE30_REDIS_URL" in result.output
+    assert not database.exists()
+
+
+def _must_not_run(*args: object, **kwargs: object) -> int:
+    raise AssertionError("started without a shared Redis")

@@ -8,6 +8,7 @@ from collections import deque
 from datetime import date
 
 from services.vat.vies import TraderQuery, ViesAnswer, ViesError
+from shared.outbound import NotSent
 
 
 class FakeVies:
@@ -17,14 +18,14 @@ class FakeVies:
     """
 
     def __init__(self, delay_s: float = 0.0) -> None:
-        self.scripts: dict[str, deque[ViesAnswer | ViesError]] = {}
+        self.scripts: dict[str, deque[ViesAnswer | ViesError | NotSent]] = {}
         self.calls: list[dict] = []
         self.delay_s = delay_s
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
 
-    def script(self, vat_number: str, *items: ViesAnswer | ViesError | bool) -> None:
+    def script(self, vat_number: str, *items: ViesAnswer | ViesError | NotSent | bool) -> None:
         cc, number = vat_number[:2], vat_number[2:]
         self.scripts[vat_number] = deque(
             answer(cc, number, valid=i) if isinstance(i, bool) else i for i in items
@@ -48,7 +49,7 @@ class FakeVies:
             if not script:
                 return answer(country_code, number)
             item = script.popleft() if len(script) > 1 else script[0]
-            if isinstance(item, ViesError):
+            if isinstance(item, ViesError | NotSent):
                 raise item
             return item
         finally:

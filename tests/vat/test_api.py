@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import requests
 from flask.testing import FlaskClient
 
 from services.vat import create_app
+from services.vat.checks import CheckRequest, VatChecker
+from services.vat.vies import TraderQuery
 from shared.errors import ConfigError
+from shared.outbound import NotSent
 from tests.conftest import AUTH, INTERNAL_TOKEN, VIES_PATH
 
 URL = "/v1/vat/check"
@@ -134,11 +139,63 @@ def test_outage_serves_stale_only_when_allowed(client: FlaskClient, vies: str) -
 def test_breaker_opens_for_a_down_member_state(app, client: FlaskClient, vies: str) -> None:
     app.extensions["trace30.vat"].breaker.threshold = 2
     requests.patch(vies + "/_sim/config", json={"down": ["SE"]}, timeout=5)
-    check(client, vat_number="SE556703748501")
+    first = check(client, vat_number="SE556703748501")
+    assert first["attempts"] > 1 and first["error"]["code"] == "MS_UNAVAILABLE"
+    # one check, however many attempts, is one failure: a second check is still asked
+    assert check(client, vat_number="SE556703748501")["error"]["code"] == "MS_UNAVAILABLE"
     calls = requests.get(vies + "/_sim/stats", timeout=5).json()["calls"]
     r = check(client, vat_number="SE556703748501")
     assert r["error"]["code"] == "CIRCUIT_OPEN"
     assert requests.get(vies + "/_sim/stats", timeout=5).json()["calls"] == calls
+
+
+@pytest.mark.parametrize("name", ["Evil\x01 GmbH", "Evil\x00 GmbH", "Evil\ud800 GmbH"])
+def test_a_name_vies_cannot_carry_leaves_the_member_state_up(
+        app, client: FlaskClient, vies: str, name: str) -> None:
+    """Finding 2 of issue 9: one signup whose name lxml refuses opened Germany's circuit (five
+    retries counted as five failures) and every other German signup was pending for 30 s.
+    The request is refused as the caller's fault, VIES is not asked, the breaker not told."""
+    checker = app.extensions["trace30.vat"]
+    checker.breaker.threshold = 1  # a single counted failure would open the circuit
+    with pytest.raises(NotSent) as refused:
+        checker.check(CheckRequest("DE100", trader=TraderQuery(name=name)))
+    assert set(refused.value.fields) == {"trader.name"}
+    assert name not in str(refused.value)
+    assert requests.get(vies + "/_sim/stats", timeout=5).json()["calls"] == 0
+    assert checker.breaker.state("DE") == "closed"
+    r = check(client, vat_number="DE100", trader={"name": "John Doe"})
+    assert r["status"] == "valid" and r["name"] == "John Doe"
+
+
+class _Bypass:
+    """The checker behind a schema that let a control character through (the defensive line
+    the API keeps whatever the schema refuses)."""
+
+    def __init__(self, checker: VatChecker) -> None:
+        self.checker = checker
+
+    def check(self, req: CheckRequest) -> dict:
+        trader = dataclasses.replace(req.trader or TraderQuery(), city="Berlin\x01")
+        return self.checker.check(dataclasses.replace(req, trader=trader))
+
+
+def test_text_vies_cannot_carry_is_a_400_naming_the_field(app, client: FlaskClient,
+                                                         vies: str) -> None:
+    app.extensions["trace30.vat"] = _Bypass(app.extensions["trace30.vat"])
+    resp = client.post(URL, json={"vat_number": "DE100", "trader": {"name": "John Doe"}},
+                       headers=AUTH)
+    assert resp.status_code == 400
+    assert resp.mimetype == "application/problem+json"
+    body = resp.get_json()
+    assert set(body["errors"]) == {"trader.city"}
+    assert "trader.city" in body["detail"] and "Berlin" not in resp.get_data(as_text=True)
+    assert requests.get(vies + "/_sim/stats", timeout=5).json()["calls"] == 0
+
+
+def test_a_vies_url_no_request_can_go_to_stops_start_up(store) -> None:
+    with pytest.raises(ConfigError, match="TRACE30_VIES_URL"):
+        create_app({"TESTING": True, "SANDBOX": True, "INTERNAL_TOKEN": INTERNAL_TOKEN,
+                    "VIES_URL": "ec.europa.eu/taxation_customs", "REDIS_STORE": store})
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from services.vat.checks import CheckRequest, Limits, VatChecker
 from services.vat.vies import TraderQuery, ViesBadResponse, ViesFault, ViesTimeout
 from shared.breaker import CircuitBreaker
 from shared.limits import ConcurrencyLimiter
+from shared.outbound import NotSent
 from shared.redis_client import Store
 from tests.conftest import wait_blocked
 from tests.vat.fakes import FakeVies, answer
@@ -139,10 +140,11 @@ def test_deadline_bounds_the_whole_check(store: Store) -> None:
 
 def test_breaker_opens_and_answers_at_once(store: Store, vies: FakeVies) -> None:
     vies.script(FR, ViesFault("MS_UNAVAILABLE"))
-    checker = make_checker(store, vies, threshold=3, cooldown_s=30)
-    first = checker.check(CheckRequest(FR))
-    assert first["error"]["code"] == "MS_UNAVAILABLE"
-    assert len(vies.calls) == 3  # the third failure opened the circuit: no more retries
+    checker = make_checker(store, vies, deadline_s=0.3, threshold=3, cooldown_s=30)
+    for _ in range(3):
+        first = checker.check(CheckRequest(FR))
+        assert first["error"]["code"] == "MS_UNAVAILABLE"
+    calls = len(vies.calls)
     started = time.monotonic()
     second = checker.check(CheckRequest(FR))
     assert time.monotonic() - started < 0.1
@@ -150,19 +152,93 @@ def test_breaker_opens_and_answers_at_once(store: Store, vies: FakeVies) -> None
     assert second["error"]["code"] == "CIRCUIT_OPEN"
     assert "MS_UNAVAILABLE" in second["error"]["message"]
     assert 0 < second["retry_after_s"] <= 30
-    assert len(vies.calls) == 3
+    assert len(vies.calls) == calls
     # other member states are not affected
     assert checker.check(CheckRequest(DE))["status"] == "valid"
 
 
-def test_breaker_probe_closes_after_cooldown(store: Store, vies: FakeVies) -> None:
+@pytest.mark.parametrize("threshold", [2, 3, 5])
+def test_one_check_is_one_failure_however_many_attempts(store: Store, vies: FakeVies,
+                                                        threshold: int) -> None:
+    """Finding 2 of issue 9: the retries of one check counted as consecutive failures, so one
+    request could open a member state's circuit. Now N checks open it, one check never."""
+    vies.script(FR, ViesFault("MS_UNAVAILABLE"))
+    checker = make_checker(store, vies, deadline_s=0.3, threshold=threshold)
+    for n in range(1, threshold):
+        result = checker.check(CheckRequest(FR))
+        assert result["attempts"] > threshold  # every attempt failed, more than N of them
+        assert checker.breaker.state("FR") == "closed", f"opened by check {n}"
+        assert int(store.client.hget(checker.breaker._key("FR"), "failures")) == n
+    checker.check(CheckRequest(FR))
+    assert checker.breaker.state("FR") == "open"
+
+
+def test_a_success_after_failed_attempts_is_one_success(store: Store, vies: FakeVies) -> None:
     vies.script(FR, ViesFault("MS_UNAVAILABLE"), ViesFault("MS_UNAVAILABLE"), True)
-    checker = make_checker(store, vies, threshold=2, cooldown_s=0.3)
+    checker = make_checker(store, vies, threshold=2)
+    checker.breaker.record_failure("FR", "MS_UNAVAILABLE")  # an earlier failed check
+    result = checker.check(CheckRequest(FR))
+    assert result["status"] == "valid" and result["attempts"] == 3
+    assert checker.breaker.state("FR") == "closed"
+    assert not store.client.exists(checker.breaker._key("FR"))  # the count starts again
+
+
+def test_a_check_stops_retrying_once_others_opened_the_circuit(store: Store,
+                                                               vies: FakeVies) -> None:
+    vies.script(FR, ViesFault("MS_UNAVAILABLE"))
+    checker = make_checker(store, vies, deadline_s=2.0, threshold=2)
+    original = vies.check
+
+    def failing_elsewhere_too(**kw: object) -> object:
+        checker.breaker.record_failure("FR", "MS_UNAVAILABLE")  # another check, elsewhere
+        return original(**kw)
+
+    vies.check = failing_elsewhere_too  # type: ignore[method-assign]
+    result = checker.check(CheckRequest(FR))
+    # its own first failure is not counted yet; the second check elsewhere opens the circuit
+    assert result["attempts"] == 2 and result["error"]["code"] == "MS_UNAVAILABLE"
+    assert checker.breaker.state("FR") == "open"
+
+
+def test_breaker_probe_closes_after_cooldown(store: Store, vies: FakeVies) -> None:
+    vies.script(FR, ViesFault("MS_UNAVAILABLE"))
+    checker = make_checker(store, vies, deadline_s=0.3, threshold=2, cooldown_s=0.3)
+    checker.breaker.record_failure("FR", "MS_UNAVAILABLE")  # an earlier failed check
     assert checker.check(CheckRequest(FR))["status"] == "unavailable"
     assert checker.breaker.state("FR") == "open"
+    vies.script(FR, True)
     time.sleep(0.35)
     assert checker.breaker.state("FR") == "half_open"
     assert checker.check(CheckRequest(FR))["status"] == "valid"
+    assert checker.breaker.state("FR") == "closed"
+
+
+def test_a_failed_probe_asks_once_and_reopens(store: Store, vies: FakeVies) -> None:
+    vies.script(FR, ViesFault("MS_UNAVAILABLE"))
+    checker = make_checker(store, vies, deadline_s=0.3, threshold=2, cooldown_s=0.2)
+    checker.check(CheckRequest(FR))
+    assert checker.breaker.state("FR") == "closed"
+    checker.check(CheckRequest(FR))
+    assert checker.breaker.state("FR") == "open"
+    time.sleep(0.25)
+    calls = len(vies.calls)
+    assert checker.check(CheckRequest(FR))["attempts"] == 1
+    assert len(vies.calls) == calls + 1
+    assert checker.breaker.state("FR") == "open"
+
+
+def test_a_probe_that_cannot_be_built_lets_the_next_check_probe(store: Store,
+                                                                vies: FakeVies) -> None:
+    vies.script(FR, ViesFault("MS_UNAVAILABLE"))
+    checker = make_checker(store, vies, deadline_s=0.3, threshold=1, cooldown_s=0.2)
+    checker.check(CheckRequest(FR))
+    time.sleep(0.25)
+    assert checker.breaker.state("FR") == "half_open"
+    vies.script(FR, NotSent("cannot build"))
+    with pytest.raises(NotSent):
+        checker.check(CheckRequest(FR))
+    vies.script(FR, True)
+    assert checker.check(CheckRequest(FR))["status"] == "valid"  # the probe was given back
     assert checker.breaker.state("FR") == "closed"
 
 

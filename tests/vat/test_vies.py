@@ -12,11 +12,13 @@ from services.vat.vies import (
     FaultKind,
     TraderQuery,
     ViesBadResponse,
+    ViesError,
     ViesFault,
     ViesTimeout,
     ViesTransportError,
     ZeepVies,
 )
+from shared.outbound import NotSent
 from tests.conftest import VIES_PATH, free_port
 
 
@@ -126,3 +128,44 @@ def test_wsdl_is_bundled_not_downloaded(vies: str, client: ZeepVies) -> None:
     client.check(country_code="DE", number="100")
     stats = requests.get(vies + "/_sim/stats", timeout=5).json()
     assert stats["calls"] == 1  # one SOAP call and no WSDL fetch
+
+
+@pytest.mark.parametrize(("trader", "requester", "fields"), [
+    (TraderQuery(name="Evil\x01 GmbH"), None, {"trader.name"}),
+    (TraderQuery(name="Evil\x00 GmbH", city="Köln\ufffe"), None, {"trader.name", "trader.city"}),
+    (TraderQuery(street="Hauptstr.\ud800 1"), None, {"trader.street"}),
+    (None, ("NL", "0044\x0295445B01"), {"requester_vat_number"}),
+])
+def test_text_vies_cannot_carry_is_not_sent(client: ZeepVies, vies: str, trader: TraderQuery,
+                                            requester: tuple[str, str] | None,
+                                            fields: set[str]) -> None:
+    """lxml refuses these while zeep builds the envelope: nothing reaches VIES, and it is not
+    an upstream fault (no ViesError, so the checker neither retries nor counts it)."""
+    with pytest.raises(NotSent) as refused:
+        client.check(country_code="DE", number="100", trader=trader, requester=requester)
+    assert set(refused.value.fields) == fields
+    assert not isinstance(refused.value, ViesError)
+    assert requests.get(vies + "/_sim/stats", timeout=5).json()["calls"] == 0
+
+
+def test_a_fault_building_the_envelope_is_not_sent(client: ZeepVies, vies: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever zeep or lxml raise before the transport is reached is ours, not VIES's, even
+    when the up-front field check misses it."""
+    monkeypatch.setattr("services.vat.vies.unsendable_fields", lambda *a: {})
+    with pytest.raises(NotSent) as refused:
+        client.check(country_code="DE", number="100", trader=TraderQuery(name="Evil\x01 GmbH"))
+    assert refused.value.fields == {}
+    assert isinstance(refused.value.__cause__, ValueError)
+    assert "Evil" not in str(refused.value)
+    assert requests.get(vies + "/_sim/stats", timeout=5).json()["calls"] == 0
+    # the next call of the same thread is an ordinary one
+    assert client.check(country_code="DE", number="100").valid is True
+
+
+def test_a_url_no_request_can_go_to_is_not_sent() -> None:
+    client = ZeepVies("htp://127.0.0.1:9/checkVatService", connect_timeout_s=1,
+                      read_timeout_s=1)
+    with pytest.raises(NotSent) as refused:
+        client.check(country_code="DE", number="100")
+    assert refused.value.fields == {}

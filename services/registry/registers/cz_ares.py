@@ -64,7 +64,8 @@ class CzAres(http.HttpRegister):
         self, *, kind: str, number: str, timeout_s: float | None = None
     ) -> RegisterRecord | None:
         """See :meth:`services.registry.registers.Register.lookup`."""
-        response = self.call("GET", f"/ekonomicke-subjekty/{number}", timeout_s=timeout_s)
+        response = self.call("GET", f"/ekonomicke-subjekty/{http.segment(number)}",
+                             timeout_s=timeout_s)
         if response.status_code != 200:  # 404 NENALEZENO
             return None
         return parse(http.json_of(response, self.title), number)

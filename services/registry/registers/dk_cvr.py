@@ -23,6 +23,7 @@ from services.registry.registers import (
     RegisterRecord,
     http,
 )
+from shared.outbound import NotSent
 
 #: ``sammensatStatus`` values of a company that trades (normalised: upper case, no spaces).
 ACTIVE_STATUSES = frozenset({"NORMAL", "AKTIV", "UNDERREKONSTRUKTION", "UNDERREASSUMERING"})
@@ -57,6 +58,9 @@ class DkCvr(http.HttpRegister):
         self, *, kind: str, number: str, timeout_s: float | None = None
     ) -> RegisterRecord | None:
         """See :meth:`services.registry.registers.Register.lookup`."""
+        http.sendable(number=number)
+        if not (number.isascii() and number.isdigit()):
+            raise NotSent("A CVR number is digits only.", {"number": "Must be digits only."})
         query = {
             "query": {"term": {"Vrvirksomhed.cvrNummer": int(number)}},
             "_source": SOURCE_FIELDS,

@@ -51,6 +51,7 @@ class FrRecherche(http.HttpRegister):
         self, *, kind: str, number: str, timeout_s: float | None = None
     ) -> RegisterRecord | None:
         """See :meth:`services.registry.registers.Register.lookup`."""
+        http.sendable(number=number)
         siret = number if kind == "siret" else None
         siren = fr_rcs.to_siren(number) if kind == "rcs" else number[:9]
         response = self.call("GET", "/search", timeout_s=timeout_s,

@@ -50,7 +50,7 @@ class CompaniesHouse(http.HttpRegister):
         self, *, kind: str, number: str, timeout_s: float | None = None
     ) -> RegisterRecord | None:
         """See :meth:`services.registry.registers.Register.lookup`."""
-        response = self.call("GET", f"/company/{number}", timeout_s=timeout_s)
+        response = self.call("GET", f"/company/{http.segment(number)}", timeout_s=timeout_s)
         if response.status_code != 200:
             return None
         return parse(http.json_of(response, self.title), number)

@@ -34,7 +34,7 @@ class Gleif(http.HttpRegister):
         self, *, kind: str, number: str, timeout_s: float | None = None
     ) -> RegisterRecord | None:
         """See :meth:`services.registry.registers.Register.lookup`."""
-        response = self.call("GET", f"/lei-records/{number}", timeout_s=timeout_s,
+        response = self.call("GET", f"/lei-records/{http.segment(number)}", timeout_s=timeout_s,
                              headers={"Accept": "application/vnd.api+json"})
         if response.status_code != 200:
             return None  # 404: no such LEI (GLEIF never answers 410)

@@ -5,6 +5,12 @@ wrong into a :class:`~services.registry.registers.RegisterError`: timeouts, refu
 connections, 429 (with ``Retry-After``), 401/403, 5xx and other 4xx. 404 and 410 are answers
 about the number, so they are returned for the adapter to read (an adapter whose register
 answers with other statuses too, such as the KRS's 204 for a deleted entity, names them).
+
+A request that cannot leave the process (a URL, header or body that cannot be built or
+encoded) is :class:`shared.outbound.NotSent`, never a ``RegisterError``: the register was not
+asked, so the checker neither retries it nor counts it against the register's circuit. Adapters
+put the caller's number in a URL through :func:`segment` (percent-encoded, and refused naming
+the field when it holds text no request should carry) or check it with :func:`sendable`.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import email.utils
 import time
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -25,6 +32,7 @@ from services.registry.registers import (
     RegisterTimeout,
     RegisterUnreachable,
 )
+from shared import outbound
 
 USER_AGENT = "trace30-registry/0.1 (+https://trace30.dev)"
 #: Statuses an adapter reads itself; every other non-2xx is an error.
@@ -76,7 +84,7 @@ def request(
     """One call to a register; returns responses with a status in ``answers`` (by default
     :data:`ANSWERS`)."""
     try:
-        response = session.request(method, url, timeout=timeout, **kwargs)
+        response = outbound.send(session, method, url, timeout=timeout, what=title, **kwargs)
     except requests.Timeout as e:
         raise RegisterTimeout(f"{title} did not answer in time") from e
     except requests.RequestException as e:
@@ -99,6 +107,36 @@ def request(
     if 200 <= status < 300:
         raise RegisterBadResponse(f"{title} answered HTTP {status}")
     raise RegisterRejected(f"{title} refused the request (HTTP {status})")
+
+
+def sendable(**values: str | None) -> None:
+    """Refuse (:class:`~shared.outbound.NotSent` naming the fields) text no request should
+    carry: control characters, NUL, invalid Unicode. Schema validation refuses them first;
+    this is the line behind it.
+
+    >>> sendable(number="123456789")
+    >>> sendable(number="1234\\x00")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    shared.outbound.NotSent: The register request cannot carry these fields: number.
+    """
+    refused = outbound.unsendable(values)
+    if refused:
+        raise outbound.NotSent(
+            f"The register request cannot carry these fields: {', '.join(sorted(refused))}.",
+            refused,
+        )
+
+
+def segment(value: str, field: str = "number") -> str:
+    """``value`` as one URL path segment: checked by :func:`sendable` (as ``field``), then
+    percent-encoded, so that a ``/``, ``?`` or ``..`` stays inside the segment.
+
+    >>> segment("SC123456"), segment("../admin?x=1")
+    ('SC123456', '..%2Fadmin%3Fx%3D1')
+    """
+    sendable(**{field: value})
+    return quote(value, safe="")
 
 
 def json_of(response: requests.Response, title: str) -> Any:

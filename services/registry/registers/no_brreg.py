@@ -42,7 +42,7 @@ class NoBrreg(http.HttpRegister):
     ) -> RegisterRecord | None:
         """See :meth:`services.registry.registers.Register.lookup`."""
         orgnr = number[:9]  # an MVA number is the orgnr followed by "MVA"
-        response = self.call("GET", f"/enheter/{orgnr}", timeout_s=timeout_s)
+        response = self.call("GET", f"/enheter/{http.segment(orgnr)}", timeout_s=timeout_s)
         if response.status_code == 404:
             return None
         url = RECORD_URL.format(orgnr=orgnr)

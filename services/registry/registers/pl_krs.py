@@ -89,8 +89,8 @@ class PlKrs(http.HttpRegister):
     def _get(self, extract: str, number: str, register: str,
              end: float | None) -> requests.Response:
         left = None if end is None else end - time.monotonic()
-        return self.call("GET", f"/{extract}/{number}", timeout_s=left, answers=ANSWERS,
-                         params={"rejestr": register, "format": "json"})
+        return self.call("GET", f"/{extract}/{http.segment(number)}", timeout_s=left,
+                         answers=ANSWERS, params={"rejestr": register, "format": "json"})
 
     def _deleted(self, number: str, register: str, end: float | None) -> RegisterRecord:
         """The record of an entity deleted from ``register``, dated from its full extract."""
