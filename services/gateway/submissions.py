@@ -36,8 +36,13 @@ def normalise(submission: dict[str, Any]) -> dict[str, Any]:
 
     >>> normalise({"vat_number": " de 136.695.976 ", "name": " ACME "})
     {'vat_number': 'DE136695976', 'name': 'ACME'}
+    >>> normalise({"registration": {"number": "B1", "not_registered": False}})
+    {'registration': {'number': 'B1'}}
     """
     sub = _trim(submission)
+    registration = sub.get("registration")
+    if registration and registration.get("not_registered") is False:
+        del registration["not_registered"]  # the default: no different from leaving it out
     if sub.get("vat_number"):
         sub["vat_number"] = _SPACES.sub("", sub["vat_number"]).upper()
     payment = sub.get("payment")

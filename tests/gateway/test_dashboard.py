@@ -501,3 +501,24 @@ def test_outside_sandbox_the_session_secret_is_required(gateway_config: dict) ->
     finally:
         shutdown(app)
     assert "; Secure" in cookie and "SameSite=Strict" in cookie
+
+
+def test_the_verification_page_shows_the_address_corroboration_and_the_policy(
+        staff: FlaskClient) -> None:
+    from services.gateway.policy import DEFAULT_POLICY
+
+    moved = post(staff, submission(trader_id="moved", address={
+        "street": "12 rue des Jouets", "postcode": "69002", "city": "Lyon",
+        "country_code": "FR"}), wait=15).get_json()
+    html = page(staff, f"/ops/verifications/{moved['id']}")
+    assert "<h2>Address corroboration</h2>" in html and "ADDRESS_MISMATCH" in html
+    assert '<dd class="declared-address">12 rue des Jouets, 69002, Lyon, FR</dd>' in html
+    assert '<tr class="address-mismatch"><td>register</td>' in html
+    assert "4 RUE DU FOUR 75006 PARIS" in html  # what the register holds
+    assert f'<code class="hash policy-hash">{DEFAULT_POLICY.sha256}</code>' in html
+
+    sole = post(staff, submission(trader_id="sole", name="Martin Dupont", vat_number=None,
+                                  registration={"not_registered": True}), wait=15).get_json()
+    html = page(staff, f"/ops/verifications/{sole['id']}")
+    assert "declared not registered" in html
+    assert "No source other than the trader gave an address." in html

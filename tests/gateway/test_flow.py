@@ -477,3 +477,44 @@ def test_a_company_name_without_its_registration_needs_review(client: FlaskClien
     [expected] = [r for r in body["reasons"] if r["code"] == "REGISTRATION_EXPECTED"]
     assert expected["detail"] == "legal form SAS"
     assert body["items"]["30(1)(d)"] == "unverified"
+
+
+def test_a_sole_trader_declares_it_is_not_registered(client: FlaskClient, suite: Suite) -> None:
+    before = upstream_calls(suite)
+    body = post(client, submission(
+        trader_id="sole-trader", name="Martin Dupont", vat_number=None,
+        payment={"iban": IBAN, "account_holder": "Martin Dupont"},
+        registration={"not_registered": True}), wait=15).get_json()
+    assert body["state"] == "settled", body
+    assert body["items"]["30(1)(d)"] == "not_applicable"
+    assert body["evidence"]["registration_declared"] == "not_registered"
+    assert body["checks"]["registry"] is None
+    assert upstream_calls(suite)[1] == before[1]  # no register was asked
+    assert not {r["code"] for r in body["reasons"]} & {"REGISTRATION_EXPECTED",
+                                                        "REGISTRATION_INPUT_INVALID"}
+    # A company name declaring the same is still asked for its registration.
+    company = post(client, submission(trader_id="sas-unregistered",
+                                      registration={"not_registered": True}),
+                   wait=15).get_json()
+    [expected] = [r for r in company["reasons"] if r["code"] == "REGISTRATION_EXPECTED"]
+    assert expected["detail"] == "legal form SAS; declared not registered"
+
+
+@pytest.mark.parametrize(("registration", "field"), [
+    ({"not_registered": True, "number": "812345676"}, "not_registered"),
+    ({"country_code": "FR", "kind": "siren"}, "number"),
+    ({"not_registered": False}, "number"),
+    ({"not_registered": "perhaps"}, "not_registered"),
+])
+def test_a_registration_is_a_number_or_not_registered(client: FlaskClient, registration: dict,
+                                                      field: str) -> None:
+    resp = post(client, submission(trader_id="bad-registration", registration=registration))
+    assert resp.status_code == 400 and resp.content_type == "application/problem+json"
+    assert list(resp.get_json()["errors"]["registration"]) == [field]
+
+
+def test_not_registered_false_is_the_same_submission_as_leaving_it_out() -> None:
+    from services.gateway.submissions import fingerprint
+
+    with_false = submission(registration={**GOOD["registration"], "not_registered": False})
+    assert fingerprint(with_false, "default") == fingerprint(GOOD, "default")
