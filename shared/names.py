@@ -436,8 +436,9 @@ def _street_parts(street: str) -> tuple[frozenset[str], str]:
 
 
 def same_street(a: str | None, b: str | None) -> bool | None:
-    """Whether two street addresses are the same (None: one is missing). House numbers must
-    be equal where both give one; the names must score at least :data:`STREET_THRESHOLD`.
+    """Whether two street addresses are the same (None: one is missing). Where both give
+    house numbers they must share one (``5-7`` and ``5``, ``Flat 2, 10`` and ``10``); the names
+    must score at least :data:`STREET_THRESHOLD`.
 
     >>> same_street("Hauptstr. 5", "Hauptstraße 5"), same_street("Hauptstr. 5", "Hauptstr. 7")
     (True, False)
@@ -447,7 +448,7 @@ def same_street(a: str | None, b: str | None) -> bool | None:
     if not fold_words(a) or not fold_words(b):
         return None
     (na, ta), (nb, tb) = _street_parts(a or ""), _street_parts(b or "")
-    if na and nb and na != nb:
+    if na and nb and not na & nb:
         return False
     if not ta or not tb:
         return bool(na and nb)

@@ -326,3 +326,16 @@ def test_a_vat_number_failing_format_or_check_digits_is_rejected(why: str) -> No
 
 def test_every_verdict_records_the_policy_hash() -> None:
     assert run().evidence["policy_sha256"] == DEFAULT_POLICY.sha256
+
+
+def test_the_registers_address_in_parts_compares_the_street_too() -> None:
+    parts = {"street": "Avenida Reina Victoria", "postcode": "28430", "city": "Madrid",
+             "country": "ES"}
+    same = run(registry={**REG_OK, "registered_address": parts})
+    assert same.verdict == "verified" and same.items[ITEM_A] == "verified"
+    other = run(vat={**VAT_OK, "trader": None, "address": None},
+                registry={**REG_OK, "registered_address": {**parts, "street": "Calle Mayor 1"}})
+    assert "ADDRESS_MISMATCH" in codes(other)
+    [register] = other.evidence["address_corroboration"]["sources"]
+    assert (register["street"], register["verdict"]) == ("mismatch", "mismatch")
+    assert register["address"]["street"] == "Calle Mayor 1"

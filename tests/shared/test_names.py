@@ -209,6 +209,8 @@ def test_street_numbers_and_short_words() -> None:
     assert names.same_street("Hauptstr. 5", "Hauptstraße 5") is True
     assert names.same_street("Avda. Reina Victoria 3", "Avenida Reina Victoria 3") is True
     assert names.same_street("Hauptstr. 5", "Hauptstr. 5a") is False
+    assert names.same_street("Hauptstr. 5-7", "Hauptstraße 5") is True
+    assert names.same_street("Flat 2, 10 High Street", "10 High Street") is True
     assert names.same_street("Bahnhofstrasse 5", "Schillerstrasse 5") is False
     assert names.same_street(None, "Hauptstr. 5") is None
 
