@@ -96,8 +96,9 @@ _CATALOGUE = [
     Reason("REGISTRATION_SHARED", ITEM_D, "warning",
            "The same company registration is used by other traders on this marketplace."),
     Reason("VAT_INVALID", ITEM_D, "error",
-           "The VAT number is not valid: its format or check digits are wrong; check it on a "
-           "VAT document and submit it again."),
+           "The VAT number is not valid: its format or check digits are wrong, or the tax "
+           "authority's own register does not list it; check it on a VAT document and submit "
+           "it again."),
     Reason("VAT_NOT_IN_VIES", ITEM_D, "warning",
            "VIES does not list the VAT number as valid. A number registered for domestic "
            "trade only is not in VIES: ask your tax office to register it for intra-EU trade "

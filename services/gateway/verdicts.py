@@ -84,7 +84,8 @@ def _vat_reasons(vat: dict[str, Any] | None) -> list[dict[str, str]]:
         return [reason("VAT_CHECKED_STALE")] if vat.get("stale") else []
     if status == "invalid":
         # VIES not listing a well-formed number is not proof it is wrong: numbers registered
-        # for domestic trade only are not in VIES. A wrong format or check digit is.
+        # for domestic trade only are not in VIES. A wrong format or check digit is, and so
+        # is a national register's own answer (HMRC, the Swiss UID register: reason = source).
         if vat.get("reason") == "vies" or str(vat.get("source") or "").startswith("vies"):
             return [reason("VAT_NOT_IN_VIES", vat.get("detail"))]
         return [reason("VAT_INVALID", vat.get("detail"))]

@@ -339,3 +339,15 @@ def test_the_registers_address_in_parts_compares_the_street_too() -> None:
     [register] = other.evidence["address_corroboration"]["sources"]
     assert (register["street"], register["verdict"]) == ("mismatch", "mismatch")
     assert register["address"]["street"] == "Calle Mayor 1"
+
+
+@pytest.mark.parametrize("source", ["vies-soap", "vies-rest"])
+def test_either_vies_front_end_not_listing_a_number_is_review(source: str) -> None:
+    d = run(vat={"status": "invalid", "reason": "vies", "source": source})
+    assert codes(d) == {"VAT_NOT_IN_VIES"} and d.verdict == "needs_review"
+
+
+def test_a_national_vat_register_not_listing_a_number_is_rejected() -> None:
+    """HMRC (or the Swiss UID register) is the tax authority's own register, not VIES."""
+    d = run(vat={"status": "invalid", "reason": "hmrc", "source": "hmrc"})
+    assert codes(d) >= {"VAT_INVALID"} and d.verdict == "rejected"
