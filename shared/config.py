@@ -63,6 +63,13 @@ SETTINGS: dict[str, Setting] = {
         "compose and Kubernetes service names, vat:8101), so a public name such as the "
         "gateway's behind its proxy must be listed. See shared/hosts.py.",
     ),
+    "MAX_BODY_BYTES": Setting(
+        1024 * 1024,
+        "Largest request body a service accepts, bytes (larger: 413, refused before it is "
+        "read). Keep it at or under the reverse proxy's client_max_body_size. A route that "
+        "needs more says so with shared.inputs.max_body; a service, with its own value.",
+        int,
+    ),
     # VAT service and VIES
     "VIES_URL": Setting(
         VIES_PRODUCTION_URL, "VIES SOAP endpoint address.", str, VIES_SANDBOX_URL

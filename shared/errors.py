@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import redis
 from flask import Flask, Response, json, request
@@ -79,6 +80,12 @@ class Conflict(Trace30Error):
     status, title, slug = 409, "Conflict", "conflict"
 
 
+class ContentTooLarge(Trace30Error):
+    """The request body is larger than the route accepts (``TRACE30_MAX_BODY_BYTES``)."""
+
+    status, title, slug = 413, "Content too large", "content-too-large"
+
+
 class ServiceUnavailable(Trace30Error):
     """A dependency the service needs to answer at all (not an upstream verdict) is down."""
 
@@ -87,6 +94,25 @@ class ServiceUnavailable(Trace30Error):
 
 class ConfigError(RuntimeError):
     """The configuration does not allow the service to start; the message says what to set."""
+
+
+#: Characters of a path kept as they are in ``instance`` (RFC 3986 pchar and "/").
+_PATH_SAFE = "/:@!$&'()*+,;="
+
+
+def _instance() -> str:
+    """The request's path as a URI reference: a path that the client sent with control
+    characters or non-ASCII letters (percent-encoded) is given back percent-encoded.
+
+    >>> from flask import Flask
+    >>> with Flask(__name__).test_request_context("/v1/traders/a%00b%C3%A9"):
+    ...     _instance()
+    '/v1/traders/a%00b%C3%A9'
+    """
+    path = request.path
+    if path.isascii() and path.isprintable() and " " not in path and "%" not in path:
+        return path
+    return quote(path, safe=_PATH_SAFE, errors="backslashreplace")
 
 
 def problem(
@@ -103,7 +129,7 @@ def problem(
         "title": title,
         "status": status,
         "detail": detail or title,
-        "instance": request.path if request else None,
+        "instance": _instance() if request else None,
     }
     if errors:
         body["errors"] = errors

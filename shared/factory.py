@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Flask
 
-from shared import auth, config, errors, health, hosts, logs, openapi, redis_client
+from shared import auth, config, errors, health, hosts, inputs, logs, openapi, redis_client
 
 
 def create_base_app(
@@ -34,6 +34,7 @@ def create_base_app(
     logs.init_app(app, service)
     errors.init_app(app)
     hosts.init_app(app)  # before auth: a Host not allowed is refused whatever else is wrong
+    inputs.init_app(app)  # before auth: a malformed path or an oversized body is refused first
     if internal_auth:
         auth.init_app(app)
     store = redis_client.init_app(app)

@@ -2,20 +2,23 @@
 
 :class:`Api` routes every error through :mod:`shared.errors`, and :class:`Blueprint` makes
 request-validation failures a 400 (flask-smorest's default is 422), so that every service has
-one error shape, documented as :class:`ProblemSchema`.
+one error shape, documented as :class:`ProblemSchema`. Its parser reads JSON bodies with
+:func:`shared.inputs.parse_json` (limits on depth and number size).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import flask
 import flask_smorest
 import marshmallow as ma
 from flask import Flask
-from webargs.flaskparser import FlaskParser
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException
 
-from shared import errors
+from shared import errors, inputs
 
 EXTENSION = "trace30.api"
 
@@ -43,6 +46,14 @@ class Api(flask_smorest.Api):
 
 class _Parser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 400
+
+    def _raw_load_json(self, req: flask.Request) -> Any:
+        """The JSON body through :func:`shared.inputs.parse_json` (depth and number limits):
+        a malformed body is a 400 naming ``body``, never a RecursionError or ValueError."""
+        if not is_json_request(req):
+            return core.missing
+        body = inputs.load_json_body(req.get_data(cache=True))
+        return core.missing if body is None else body
 
 
 class Blueprint(flask_smorest.Blueprint):

@@ -2,7 +2,8 @@
 
 A submission may leave out what the trader has not given yet: the verdict then says what is
 missing (``rejected`` with ``MISSING_*`` reasons). What is given must be well-formed, or the
-request is a 400 naming every field at fault.
+request is a 400 naming every field at fault. Every text field is a :class:`shared.inputs.Text`:
+no control characters or lone surrogates, a maximum length, and ids that are not blank.
 """
 
 from __future__ import annotations
@@ -14,7 +15,40 @@ import marshmallow as ma
 import phonenumbers
 from marshmallow import ValidationError, fields, validate, validates, validates_schema
 
+from shared.inputs import Email, Text
+
 _COUNTRY = validate.Regexp(r"^[A-Z]{2}$", error="Must be an ISO 3166 alpha-2 code, e.g. DE.")
+
+#: The earliest date trace30 accepts from a client (an end of relationship, a self-certification):
+#: 2000-01-01. Nothing trace30 records can be older (Art 30 came with the DSA in 2022), yet a
+#: floor well before that never refuses a true date a marketplace imports, while it refuses the
+#: typos and placeholders that matter (year 1, 0202, 1900-01-01): an ended_at among them makes
+#: the trader purgeable at once. It also keeps every accepted date convertible to UTC.
+DATE_FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def check_date(value: datetime) -> None:
+    """Refuse a date before :data:`DATE_FLOOR`, or one that UTC cannot represent.
+
+    >>> check_date(datetime.fromisoformat("0001-01-01T00:00:00+14:00"))
+    Traceback (most recent call last):
+    ...
+    marshmallow.exceptions.ValidationError: Must not be before 2000-01-01.
+    >>> check_date(datetime.fromisoformat("9999-12-31T23:59:59-14:00"))
+    Traceback (most recent call last):
+    ...
+    marshmallow.exceptions.ValidationError: Must be a date that UTC can represent.
+    """
+    too_early = ValidationError(f"Must not be before {DATE_FLOOR:%Y-%m-%d}.")
+    if value.year < DATE_FLOOR.year:  # also year 1 east of UTC, which UTC cannot represent
+        raise too_early
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError("Must be a date that UTC can represent.") from None
+    if utc < DATE_FLOOR:
+        raise too_early
+
 
 ID_TYPES = ["passport", "national_id", "residence_permit", "driving_licence", "eid", "other"]
 
@@ -22,35 +56,36 @@ ID_TYPES = ["passport", "national_id", "residence_permit", "driving_licence", "e
 class AddressSchema(ma.Schema):
     """The trader's address."""
 
-    street = fields.String(validate=validate.Length(max=200))
-    postcode = fields.String(validate=validate.Length(max=20))
-    city = fields.String(validate=validate.Length(max=100))
-    country_code = fields.String(validate=_COUNTRY)
+    street = Text(max_length=200)
+    postcode = Text(max_length=20, single_line=True)
+    city = Text(max_length=100)
+    country_code = Text(max_length=2, single_line=True, validate=_COUNTRY)
 
 
 class IdentificationSchema(ma.Schema):
     """The identification document or eID: its presence is recorded, documents are not read."""
 
-    type = fields.String(required=True, validate=validate.OneOf(ID_TYPES))
-    reference = fields.String(validate=validate.Length(max=100))
+    type = Text(required=True, max_length=40, single_line=True, validate=validate.OneOf(ID_TYPES))
+    reference = Text(max_length=100, single_line=True)
 
 
 class PaymentSchema(ma.Schema):
     """The trader's payment account."""
 
-    iban = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    bic = fields.String(validate=validate.Length(max=20))
-    account_holder = fields.String(validate=validate.Length(max=200))
+    # not single_line: the payment service cleans up white space of any kind (a pasted IBAN)
+    iban = Text(required=True, max_length=64, blank=False)
+    bic = Text(max_length=20, single_line=True)
+    account_holder = Text(max_length=200)
 
 
 class RegistrationSchema(ma.Schema):
     """The trade register and registration number, or ``not_registered: true`` for a sole
     trader with no register entry (30(1)(d) is then ``not_applicable``, on record)."""
 
-    country_code = fields.String(validate=_COUNTRY)
-    number = fields.String(validate=validate.Length(min=1, max=64))
-    kind = fields.String(validate=validate.Length(max=40))
-    register = fields.String(validate=validate.Length(max=100))
+    country_code = Text(max_length=2, single_line=True, validate=_COUNTRY)
+    number = Text(max_length=64, single_line=True, blank=False)
+    kind = Text(max_length=40, single_line=True)
+    register = Text(max_length=100)
     not_registered = fields.Boolean(metadata={"description": "True: the trader is in no trade "
                                               "register (a sole trader); then no number"})
 
@@ -69,22 +104,26 @@ class SelfCertificationSchema(ma.Schema):
     accepted = fields.Boolean(required=True)
     accepted_at = fields.AwareDateTime()
 
+    @validates("accepted_at")
+    def _accepted_at(self, value: datetime, **_: Any) -> None:
+        check_date(value)
+
 
 class SubmissionSchema(ma.Schema):
     """``POST /v1/verifications``: what a trader declared at signup."""
 
-    trader_id = fields.String(required=True, validate=validate.Length(min=1, max=100),
-                              metadata={"description": "The marketplace's own id of the trader"})
-    name = fields.String(validate=validate.Length(max=200))
+    trader_id = Text(required=True, max_length=100, single_line=True, blank=False,
+                     metadata={"description": "The marketplace's own id of the trader"})
+    name = Text(max_length=200)
     address = fields.Nested(AddressSchema)
-    email = fields.Email(validate=validate.Length(max=254))
-    phone = fields.String(validate=validate.Length(max=40),
-                          metadata={"description": "International format, or national with "
-                                    "address.country_code"})
+    email = Email(max_length=254)
+    phone = Text(max_length=40, single_line=True,
+                 metadata={"description": "International format, or national with "
+                           "address.country_code"})
     identification = fields.Nested(IdentificationSchema)
     payment = fields.Nested(PaymentSchema)
     registration = fields.Nested(RegistrationSchema)
-    vat_number = fields.String(validate=validate.Length(max=64))
+    vat_number = Text(max_length=64, single_line=True)
     self_certification = fields.Nested(SelfCertificationSchema)
 
     @validates_schema
@@ -153,10 +192,11 @@ class EndRelationshipSchema(ma.Schema):
     """``POST /v1/traders/{id}/end``: when the relationship with the trader ended."""
 
     ended_at = fields.AwareDateTime(metadata={"description": "When it ended (default: now); "
-                                              "not in the future"})
+                                              "not in the future, not before 2000-01-01"})
 
     @validates("ended_at")
-    def _not_in_future(self, value: datetime, **_: Any) -> None:
+    def _plausible(self, value: datetime, **_: Any) -> None:
+        check_date(value)
         if value > datetime.now(UTC) + END_CLOCK_SKEW:
             raise ValidationError("Must not be in the future (by more than a minute).")
 

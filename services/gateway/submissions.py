@@ -25,17 +25,23 @@ def _trim(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, dict):
-        return {k: _trim(v) for k, v in value.items() if v not in (None, "")}
+        # blanks are dropped once trimmed: " " is not given, like "" (and normalise stays
+        # idempotent: a value trimmed to "" would otherwise go only on a second pass)
+        trimmed = ((k, _trim(v)) for k, v in value.items())
+        return {k: v for k, v in trimmed if v not in (None, "")}
     if isinstance(value, list):
         return [_trim(v) for v in value]
     return value
 
 
 def normalise(submission: dict[str, Any]) -> dict[str, Any]:
-    """The submission with blanks dropped, strings trimmed and numbers compacted.
+    """The submission with blanks dropped, strings trimmed and numbers compacted; normalising
+    it again changes nothing.
 
-    >>> normalise({"vat_number": " de 136.695.976 ", "name": " ACME "})
+    >>> normalise({"vat_number": " de 136.695.976 ", "name": " ACME ", "email": "  "})
     {'vat_number': 'DE136695976', 'name': 'ACME'}
+    >>> normalise({"trader_id": "t", "vat_number": " . - "})
+    {'trader_id': 't'}
     >>> normalise({"registration": {"number": "B1", "not_registered": False}})
     {'registration': {'number': 'B1'}}
     """
@@ -45,6 +51,8 @@ def normalise(submission: dict[str, Any]) -> dict[str, Any]:
         del registration["not_registered"]  # the default: no different from leaving it out
     if sub.get("vat_number"):
         sub["vat_number"] = _SPACES.sub("", sub["vat_number"]).upper()
+        if not sub["vat_number"]:
+            del sub["vat_number"]
     payment = sub.get("payment")
     if payment and payment.get("iban"):
         payment["iban"] = re.sub(r"\s+", "", payment["iban"]).upper()

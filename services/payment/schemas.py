@@ -1,8 +1,9 @@
 """Request and response schemas of the payment service (marshmallow; they also make the OpenAPI).
 
-The request schema refuses unknown fields, non-strings and over-long values with a 400 that
-names the fields. Its messages never repeat what was sent: an IBAN must not end up in an error
-body, and a field *name* that could be one is masked (see :func:`_safe_field_name`).
+The request schema refuses unknown fields, non-strings, over-long values, control characters and
+lone surrogates (:class:`shared.inputs.Text`) with a 400 that names the fields. Its messages
+never repeat what was sent: an IBAN must not end up in an error body, and a field *name* that
+could be one is masked (see :func:`_safe_field_name`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from services.payment import codes, ibans
+from shared.inputs import Text
 
 _CHECK_NAMES = ["length", "format", "checksum", "national_check_digits", "bank_code",
                 "bic_format", "bic_iban_consistency", "sepa"]
@@ -38,24 +40,24 @@ def _codes(kind: str) -> str:
 class PaymentCheckRequestSchema(ma.Schema):
     """``POST /v1/payment/check``."""
 
-    iban = fields.String(
-        required=True,
-        validate=validate.Length(min=1, max=64),
+    iban = Text(
+        # not single_line: white space of any kind, line breaks too, is cleaned up (ibans.clean)
+        required=True, max_length=64, blank=False,
         metadata={"description": "The IBAN. Spaces, lowercase, an 'IBAN' prefix, zero-width and "
                   "full-width characters are cleaned up; letters of other scripts are refused "
                   "(IBAN_CONFUSABLE_CHARACTERS).", "example": "DE89 3704 0044 0532 0130 00"},
     )
-    bic = fields.String(
-        validate=validate.Length(min=1, max=64),
+    bic = Text(
+        min_length=1, max_length=64, single_line=True,
         metadata={"description": "The bank's BIC (8 or 11 characters), checked against the IBAN.",
                   "example": "COBADEFFXXX"},
     )
-    account_holder = fields.String(
-        validate=validate.Length(min=1, max=140),
+    account_holder = Text(
+        min_length=1, max_length=140,
         metadata={"description": "The account holder's name as the trader gave it."},
     )
-    trader_name = fields.String(
-        validate=validate.Length(min=1, max=140),
+    trader_name = Text(
+        min_length=1, max_length=140,
         metadata={"description": "The trader's name, compared with account_holder "
                   "(holder_match)."},
     )

@@ -7,36 +7,38 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from services.registry.kinds import KIND_NAMES
+from shared.inputs import Text
 
 STATUSES = ["active", "inactive", "not_found", "invalid", "unverifiable", "unavailable"]
 
 
 class RegistryCheckRequestSchema(ma.Schema):
-    """``POST /v1/registry/check``. Unknown fields are refused."""
+    """``POST /v1/registry/check``. Unknown fields are refused; text fields are
+    :class:`shared.inputs.Text` (no control characters or lone surrogates, a maximum length)."""
 
-    country_code = fields.String(
+    country_code = Text(
+        max_length=2, single_line=True,
         validate=validate.Regexp(r"^[A-Za-z]{2}$", error="Must be two letters (ISO 3166)."),
         metadata={"description": "ISO 3166 alpha-2 (EL and UK accepted); optional for a LEI.",
                   "example": "FR"},
     )
-    number = fields.String(
-        required=True,
-        validate=validate.Length(min=1, max=64),
+    number = Text(
+        required=True, max_length=64, single_line=True, blank=False,
         metadata={"description": "The registration number; spaces and separators tolerated.",
                   "example": "732 829 320"},
     )
-    kind = fields.String(
-        validate=validate.OneOf(sorted(KIND_NAMES)),
+    kind = Text(
+        max_length=40, single_line=True, validate=validate.OneOf(sorted(KIND_NAMES)),
         metadata={"description": "Kind of number; inferred from the country and the number's "
                   "shape where only one kind fits."},
     )
-    register = fields.String(
-        validate=validate.Length(min=1, max=100),
+    register = Text(
+        min_length=1, max_length=100,
         metadata={"description": "The register court, for a German Handelsregisternummer "
                   "given without it (e.g. 'Amtsgericht München').", "example": "München"},
     )
-    name = fields.String(
-        validate=validate.Length(min=1, max=300),
+    name = Text(
+        min_length=1, max_length=300,
         metadata={"description": "The trader's declared legal name, compared with the "
                   "registered one."},
     )

@@ -1,19 +1,26 @@
-"""Request and response schemas of the VAT service (marshmallow; they also make the OpenAPI)."""
+"""Request and response schemas of the VAT service (marshmallow; they also make the OpenAPI).
+
+Every text field of a request is a :class:`shared.inputs.Text` (no control characters or lone
+surrogates, a maximum length): what is sent goes on to VIES, the cache keys and the logs.
+"""
 
 from __future__ import annotations
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from shared.inputs import Text
+
 
 class TraderSchema(ma.Schema):
     """Trader details for VIES's approximate check (``checkVatApprox``)."""
 
-    name = fields.String(validate=validate.Length(max=200))
-    street = fields.String(validate=validate.Length(max=200))
-    postcode = fields.String(validate=validate.Length(max=20))
-    city = fields.String(validate=validate.Length(max=100))
-    company_type = fields.String(
+    name = Text(max_length=200)
+    street = Text(max_length=200)
+    postcode = Text(max_length=20, single_line=True)
+    city = Text(max_length=100)
+    company_type = Text(
+        max_length=5, single_line=True,
         validate=validate.Regexp(r"^[A-Z]{2}-[1-9][0-9]?$", error="Must look like 'ES-1'."),
         metadata={"description": "VIES company type code, e.g. ES-1"},
     )
@@ -22,14 +29,13 @@ class TraderSchema(ma.Schema):
 class VatCheckRequestSchema(ma.Schema):
     """``POST /v1/vat/check``."""
 
-    vat_number = fields.String(
-        required=True,
-        validate=validate.Length(min=1, max=64),
+    vat_number = Text(
+        required=True, max_length=64, single_line=True, blank=False,
         metadata={"description": "With its country prefix (EL for Greece, XI for Northern "
                   "Ireland); spaces, dots and lowercase are tolerated.", "example": "DE136695976"},
     )
-    requester_vat_number = fields.String(
-        validate=validate.Length(min=1, max=64),
+    requester_vat_number = Text(
+        max_length=64, single_line=True, blank=False,
         metadata={"description": "Who asks; default: the platform's own "
                   "(TRACE30_REQUESTER_VAT_NUMBER). Needed for a consultation number."},
     )
@@ -42,8 +48,8 @@ class VatCheckRequestSchema(ma.Schema):
         load_default=False,
         metadata={"description": "During an outage, accept the last 'valid' answer, marked stale."},
     )
-    priority = fields.String(
-        load_default="interactive",
+    priority = Text(
+        load_default="interactive", max_length=20, single_line=True,
         validate=validate.OneOf(["interactive", "batch"]),
         metadata={"description": "'batch' for background work (re-verification): it waits "
                   "while any interactive check waits for a VIES slot of the member state."},
