@@ -26,10 +26,11 @@ from typing import Any
 import pytest
 import requests
 import sqlalchemy as sa
-from sqlalchemy.pool import NullPool
 
 from tests.conftest import INTERNAL_TOKEN, REDIS_URL, Processes, Suite, gunicorn_argv
+from tests.e2e.test_suite import README_TRADER
 from tests.faults import PrivateRedis, TcpProxy
+from tests.gateway import evidence_fixtures
 from tests.gateway.evidence_fixtures import PG_URL, SEALING_KEYS
 from tests.gateway.webhook_receiver import WebhookReceiver
 
@@ -38,18 +39,8 @@ SIMS = ("vies-simulator", "registers-simulator", "payee-simulator")
 
 
 def trader(n: int, run: str) -> dict[str, Any]:
-    """A good French trader, distinct per ``n`` (so that every submission runs)."""
-    return {
-        "trader_id": f"{run}-{n}", "name": "Boulangerie Martin SAS",
-        "address": {"street": "4 rue du Four", "postcode": "75006", "city": "Paris",
-                    "country_code": "FR"},
-        "email": "contact@boulangerie-martin.example", "phone": "+33 1 42 22 00 00",
-        "identification": {"type": "national_id"},
-        "payment": {"iban": "FR7630004000030001234567897",
-                    "account_holder": "Boulangerie Martin SAS"},
-        "registration": {"country_code": "FR", "number": "812345676", "kind": "siren"},
-        "vat_number": "FR19812345676", "self_certification": {"accepted": True},
-    }
+    """The README's demo trader, distinct per ``n`` (so that every submission runs)."""
+    return {**README_TRADER, "trader_id": f"{run}-{n}"}
 
 
 class Run:
@@ -152,6 +143,12 @@ def assert_each_202_kept(run: Run, receiver: WebhookReceiver) -> None:
     assert not sent_twice, f"completed sent more than once: {list(sent_twice.items())[:3]}"
 
 
+def start_gateway(processes: Processes, env: dict[str, str], workers: int = 2) -> str:
+    """The gateway under gunicorn as production runs it; its base URL."""
+    return processes.start(gunicorn_argv("services.gateway.wsgi:app", workers=workers,
+                                         threads=8), env=env)
+
+
 def gateway_env(suite: Suite, receiver: WebhookReceiver, database_url: str,
                 redis_url: str = REDIS_URL) -> dict[str, str]:
     return {
@@ -175,16 +172,8 @@ def gateway_env(suite: Suite, receiver: WebhookReceiver, database_url: str,
 @pytest.fixture
 def pg_schema() -> Iterator[tuple[str, str]]:
     """A PostgreSQL schema of this test's own: (schema, URL reaching it directly)."""
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL, poolclass=NullPool)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    try:
-        yield schema, f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        admin.dispose()
+    with evidence_fixtures.pg_schema() as schema:
+        yield schema, evidence_fixtures.schema_url(schema)
 
 
 @pytest.fixture
@@ -207,8 +196,7 @@ def test_database_unavailable_for_10_s_during_300_submissions(
     with WebhookReceiver() as receiver, TcpProxy(port) as proxy:
         url = sa.make_url(PG_URL).set(port=proxy.port).render_as_string(hide_password=False)
         env = gateway_env(suite, receiver, f"{url}?options=-csearch_path%3D{schema}")
-        base = processes.start(gunicorn_argv("services.gateway.wsgi:app", workers=2, threads=8),
-                               env=env)
+        base = start_gateway(processes, env)
         run = Run(base)
 
         def outage() -> None:
@@ -228,8 +216,7 @@ def test_redis_stopped_during_submissions(processes: Processes, suite: Suite,
     _, url = pg_schema
     with WebhookReceiver() as receiver, PrivateRedis() as redis_server:
         env = gateway_env(suite, receiver, url, redis_url=redis_server.url)
-        base = processes.start(gunicorn_argv("services.gateway.wsgi:app", workers=2, threads=8),
-                               env=env)
+        base = start_gateway(processes, env)
         run = Run(base)
 
         def outage() -> None:
@@ -266,8 +253,7 @@ def test_a_gateway_worker_killed_during_submissions(processes: Processes, suite:
         suite.configure(sim, latency_ms=1500)  # still running when the worker dies
     with WebhookReceiver() as receiver:
         env = gateway_env(suite, receiver, url)
-        base = processes.start(gunicorn_argv("services.gateway.wsgi:app", workers=1, threads=8),
-                               env=env)
+        base = start_gateway(processes, env, workers=1)
         master = processes.procs[-1].pid
         run = Run(base)
 

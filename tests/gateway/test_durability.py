@@ -279,25 +279,11 @@ def test_one_record_that_does_not_unseal_does_not_stop_the_sweeper(
 @pytest.fixture
 def pg_through_proxy() -> Any:
     """A PostgreSQL schema of this test's own, reached through a :class:`TcpProxy`."""
-    import uuid
+    from tests.gateway.evidence_fixtures import PG_URL, pg_schema
 
-    from sqlalchemy.pool import NullPool
-
-    from tests.gateway.evidence_fixtures import PG_URL
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL, poolclass=NullPool)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    port = sa.make_url(PG_URL).port or 5432
-    try:
-        with TcpProxy(port) as proxy:
-            url = sa.make_url(PG_URL).set(port=proxy.port).render_as_string(hide_password=False)
-            yield proxy, f"{url}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        admin.dispose()
+    with pg_schema() as schema, TcpProxy(sa.make_url(PG_URL).port or 5432) as proxy:
+        url = sa.make_url(PG_URL).set(port=proxy.port).render_as_string(hide_password=False)
+        yield proxy, f"{url}?options=-csearch_path%3D{schema}"
 
 
 def test_an_outage_of_the_evidence_log_is_503_with_retry_after(
