@@ -2,7 +2,7 @@
 
 :func:`build_verifier` makes the :class:`~services.gateway.verifications.Verifier` (the clients
 of the VAT, registry and payment services, the evidence log, the verdict cache, the timing
-settings, the clients' webhook targets) and :func:`build_webhook_sender` the sender of the
+settings, the clients' webhook targets, the verdict policy) and :func:`build_webhook_sender` the sender of the
 evidence log's outbox. The web app (:func:`services.gateway.app.create_app`) and the batch
 workers (:mod:`trace30.jobs`) both build theirs here, so a worker needs no Flask app: it runs no
 dashboard, no request hooks and no sweeper threads.
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from services.gateway import sealing
+from services.gateway import policy, sealing
 from services.gateway.access import Client, load_clients
 from services.gateway.cache import VerdictCache
 from services.gateway.evidence import EvidenceLog
@@ -75,7 +75,7 @@ def build_verifier(settings: Mapping[str, Any], *, store: Store | None = None,
                             read_timeout_s=settings[f"GATEWAY_{name.upper()}_TIMEOUT_S"])
         for name, path in SERVICES
     }
-    return Verifier(
+    verifier = Verifier(
         clients=upstream, evidence=EvidenceLog(settings["DATABASE_URL"], keys),
         cache=VerdictCache(store, settings["GATEWAY_VERDICT_TTL_S"],
                            lock_ttl_s=settings["GATEWAY_DEADLINE_S"] + 10,
@@ -88,6 +88,8 @@ def build_verifier(settings: Mapping[str, Any], *, store: Store | None = None,
         webhook_target=_by_id(clients, lambda c: c.webhook_url),
         threads=settings["GATEWAY_THREADS"],
     )
+    verifier.policy = policy.load(settings["GATEWAY_POLICY"])  # checked at start-up: ConfigError
+    return verifier
 
 
 def build_webhook_sender(settings: Mapping[str, Any], evidence: EvidenceLog,

@@ -68,6 +68,13 @@ def test_every_setting_is_documented() -> None:
     assert all(s.doc for s in config.SETTINGS.values())
 
 
+def test_the_retired_retention_days_stop_start_up_naming_the_replacement() -> None:
+    with pytest.raises(ConfigError, match=r"TRACE30_RETENTION_DAYS.*TRACE30_RETENTION_MONTHS"):
+        config.load({"TRACE30_RETENTION_DAYS": "183"})
+    assert config.load({"TRACE30_RETENTION_DAYS": ""})["RETENTION_MONTHS"] == 6
+    assert config.load({"TRACE30_RETENTION_MONTHS": "12"})["RETENTION_MONTHS"] == 12
+
+
 # -- a shared Redis is required outside sandbox ------------------------------------------------
 
 SERVICES = ["services.vat", "services.registry", "services.payment", "services.gateway"]
