@@ -2,10 +2,10 @@
 
 :func:`build_verifier` makes the :class:`~services.gateway.verifications.Verifier` (the clients
 of the VAT, registry and payment services, the evidence log, the verdict cache, the timing
-settings, the clients' webhook targets, the verdict policy) and :func:`build_webhook_sender` the sender of the
-evidence log's outbox. The web app (:func:`services.gateway.app.create_app`) and the batch
-workers (:mod:`trace30.jobs`) both build theirs here, so a worker needs no Flask app: it runs no
-dashboard, no request hooks and no sweeper threads.
+settings, the clients' webhook targets, the verdict policy) and :func:`build_webhook_sender`
+the sender of the evidence log's outbox. The web app (:func:`services.gateway.app.create_app`)
+and the batch workers (:mod:`trace30.jobs`) both build theirs here, so a worker needs no Flask
+app: it runs no dashboard, no request hooks and no sweeper threads.
 
 ``settings`` is what :func:`shared.config.load` returns (the Flask app's ``app.config``).
 Building opens no connection; the evidence log is not migrated here (its caller does that).
