@@ -49,8 +49,12 @@ def normalise(submission: dict[str, Any]) -> dict[str, Any]:
         if not sub["vat_number"]:
             del sub["vat_number"]
     payment = sub.get("payment")
+    if payment and payment.get("kind") == "iban":
+        del payment["kind"]  # the default: no different from leaving it out
     if payment and payment.get("iban"):
         payment["iban"] = re.sub(r"\s+", "", payment["iban"]).upper()
+    if payment and payment.get("account_number"):
+        payment["account_number"] = re.sub(r"[\s\-]+", "", payment["account_number"]).upper()
     if sub.get("email"):
         sub["email"] = sub["email"].lower()
     return sub
@@ -95,8 +99,12 @@ def mask_iban(iban: str) -> str:
 
 
 def redact(submission: dict[str, Any]) -> dict[str, Any]:
-    """A copy safe to store in clear and show to staff: e-mail, phone, IBAN and document
-    reference masked; everything else as submitted (names and addresses are what is checked).
+    """A copy safe to store in clear and show to staff: e-mail, phone, IBAN (or account
+    number or wallet reference) and document reference masked; everything else as submitted
+    (names and addresses are what is checked).
+
+    >>> redact({"payment": {"kind": "account", "account_number": "6222 0210 0104 3210"}})
+    {'payment': {'kind': 'account', 'account_number': '************3210'}}
     """
     sub = normalise(submission)
     if sub.get("email"):
@@ -109,4 +117,7 @@ def redact(submission: dict[str, Any]) -> dict[str, Any]:
     payment = sub.get("payment")
     if payment and payment.get("iban"):
         payment["iban"] = mask_iban(payment["iban"])
+    for key in ("account_number", "reference"):  # accounts without an IBAN: last four only
+        if payment and payment.get(key):
+            payment[key] = _mask(payment[key], 0, 4)
     return sub

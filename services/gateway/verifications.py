@@ -490,7 +490,13 @@ def upstream_bodies(sub: dict[str, Any],
     payment = None
     if sub.get("payment"):
         pay = sub["payment"]
-        payment = {k: v for k, v in {"iban": pay.get("iban"), "bic": pay.get("bic"),
+        # kind iban (the default) sends no kind: the payment service's default too
+        payment = {k: v for k, v in {"kind": pay.get("kind"), "iban": pay.get("iban"),
+                                     "bic": pay.get("bic"),
+                                     "account_number": pay.get("account_number"),
+                                     "country_code": pay.get("country_code"),
+                                     "reference": pay.get("reference"),
+                                     "provider": pay.get("provider"),
                                      "account_holder": pay.get("account_holder"),
                                      "trader_name": sub.get("name")}.items() if v}
         # Ask the payee's bank (Verification of Payee) whenever there is a name to check.
