@@ -132,7 +132,12 @@ class SelfCertificationSchema(ma.Schema):
     """The trader's certification that it offers only products complying with EU law."""
 
     accepted = fields.Boolean(required=True)
-    accepted_at = fields.AwareDateTime()
+    accepted_at = fields.AwareDateTime(metadata={
+        "description": "When the trader accepted it. Left out, the gateway records the time it "
+                       "received the submission (with accepted_at_source: gateway)."})
+    text_version = Text(max_length=64, single_line=True, blank=False, metadata={
+        "description": "The version of the certification text the trader accepted, as the "
+                       "marketplace names it", "example": "2024-02"})
 
     @validates("accepted_at")
     def _accepted_at(self, value: datetime, **_: Any) -> None:
