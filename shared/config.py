@@ -364,6 +364,13 @@ SETTINGS: dict[str, Setting] = {
         str,
         "trace30-sandbox-session-secret",
     ),
+    "GATEWAY_POLICY": Setting(
+        None,
+        "The verdict policy: a JSON or YAML file mapping reason codes to 'reject', 'review' "
+        "or 'info' (codes left out keep their default; upstream-fault codes are always "
+        "pending). Unset: the defaults listed in the README. Read and checked at start-up; "
+        "GET /v1/reasons shows the policy in force and its SHA-256, stored with each verdict.",
+    ),
     # Gateway: evidence log and webhooks (settings of services/gateway/evidence go here)
     # Batch re-verification and retention (trace30 reverify / worker / purge)
     "BATCH_QUEUE": Setting("reverify", "Name of the RQ queue of re-verification jobs."),
@@ -375,9 +382,10 @@ SETTINGS: dict[str, Setting] = {
         "died and the trader is queued again.", float,
     ),
     "BATCH_RESULT_TTL_S": Setting(30 * 86400, "How long a run's results are kept in Redis.", int),
-    "RETENTION_DAYS": Setting(
-        183, "Days after the end of a trader relationship before `trace30 purge` deletes "
-        "everything about the trader (DSA Art 30(5): six months).", int,
+    "RETENTION_MONTHS": Setting(
+        6, "Calendar months after the end of a trader relationship before `trace30 purge` "
+        "deletes everything about the trader (DSA Art 30(5): six months). An end on 31 August "
+        "is purged from 28 (29) February on: a day the month lacks is its last day.", int,
     ),
     "DATABASE_URL": Setting(
         "sqlite:///var/trace30-evidence.sqlite3",
@@ -402,6 +410,13 @@ SETTINGS: dict[str, Setting] = {
     "WEBHOOK_TOLERANCE_S": Setting(
         300, "How old a webhook signature receivers accept (documented for receivers).", int
     ),
+}
+
+
+#: Settings that were replaced: set, they stop start-up rather than be silently ignored.
+_REPLACED = {
+    "RETENTION_DAYS": "set TRACE30_RETENTION_MONTHS instead (calendar months, default 6) and "
+                      "unset it.",
 }
 
 
@@ -440,6 +455,9 @@ def load(
     2.5
     """
     environ = os.environ if environ is None else environ
+    for name, replacement in _REPLACED.items():
+        if environ.get(ENV_PREFIX + name, "") != "":
+            raise ConfigError(f"{ENV_PREFIX}{name} is no longer read: {replacement}")
     overrides = dict(overrides or {})
     raw: dict[str, Any] = {}
     for name in SETTINGS:

@@ -333,3 +333,217 @@ def compare(a: str, b: str, country: str | None = None) -> NameMatch:
     if verdict == "match" and None not in forms and forms[0] != forms[1]:
         verdict = "close"
     return NameMatch(score=value, verdict=verdict, a=left.text, b=right.text, legal_forms=forms)
+
+
+# -- addresses ---------------------------------------------------------------------------------
+#
+# A declared address meets the address an official source holds (VIES, a business register)
+# in one of two shapes: parts (street, postcode, city: VIES's approximate-matching details, a
+# register's structured record) or one line of text (VIES's ``address``, a register's joined
+# address). Both are folded the way names are (ASCII, case, punctuation, ``ae``/``oe``/``ue``
+# read as one vowel), then compared part by part; see :func:`compare_address`.
+
+#: Street words written short, and how they read in full (after folding).
+_STREET_WORDS = {
+    "str": "strasse", "av": "avenue", "ave": "avenue", "avda": "avenida", "bd": "boulevard",
+    "bld": "boulevard", "blvd": "boulevard", "rd": "road", "st": "street", "pl": "place",
+    "sq": "square", "ln": "lane", "dr": "drive", "ul": "", "ulica": "", "c": "calle",
+}
+#: A country prefix written before a postcode: ``L-1855``, ``AT-1070``, ``D-10115``.
+_POSTCODE_PREFIX = re.compile(r"^\s*[A-Za-z]{1,2}\s*-\s*(?=\d)")
+#: How close two street names must be (0..1, with equal house numbers) to be the same street.
+STREET_THRESHOLD = 0.80
+
+
+def fold_words(text: str | None) -> list[str]:
+    """Lower-case ASCII words of ``text`` (``ae``/``oe``/``ue``/``aa`` as one vowel).
+
+    >>> fold_words("Mariahilfer Straße 12, AT-1070 Wien")
+    ['mariahilfer', 'strasse', '12', 'at', '1070', 'wien']
+    >>> fold_words("MÜNCHEN") == fold_words("Muenchen")
+    True
+    """
+    if not text:
+        return []
+    return [_fold(w) for w in _NON_ALNUM.split(unidecode(text).lower()) if w]
+
+
+def postcode_key(postcode: str | None) -> str:
+    """A postcode as compared: letters and digits only, upper case, without a country prefix.
+
+    >>> postcode_key("1017 hl"), postcode_key("L-1855"), postcode_key("09-411")
+    ('1017HL', '1855', '09411')
+    """
+    if not postcode:
+        return ""
+    return re.sub(r"[^0-9A-Za-z]", "", _POSTCODE_PREFIX.sub("", unidecode(postcode))).upper()
+
+
+def _runs(words: list[str], longest: int = 3) -> set[str]:
+    """Every run of up to ``longest`` adjacent words, joined without spaces."""
+    return {"".join(words[i:i + n]) for n in range(1, longest + 1)
+            for i in range(len(words) - n + 1)}
+
+
+def postcode_in(postcode: str | None, text: str | None) -> bool:
+    """Whether ``postcode`` is written in ``text`` (however spaced or hyphenated).
+
+    >>> postcode_in("BT1 3EA", "1 Donegall Quay, BELFAST, BT1 3EA")
+    True
+    >>> postcode_in("09411", "CHEMIKÓW 7, 09-411 PŁOCK"), postcode_in("75007", "75006 PARIS")
+    (True, False)
+    """
+    key = postcode_key(postcode)
+    return bool(key) and key in {w.upper() for w in _runs(fold_words(text))}
+
+
+def _contains(words: list[str], part: list[str]) -> bool:
+    n = len(part)
+    return n > 0 and any(words[i:i + n] == part for i in range(len(words) - n + 1))
+
+
+def city_in(city: str | None, text: str | None) -> bool:
+    """Whether ``city`` is written, as whole words, in ``text``.
+
+    >>> city_in("Płock", "CHEMIKÓW 7, 09-411 PŁOCK"), city_in("Paris", "75006 PARISIS")
+    (True, False)
+    """
+    return _contains(fold_words(text), fold_words(city))
+
+
+def same_city(a: str | None, b: str | None) -> bool:
+    """Whether two city names are one city: equal folded, or one is the other with more words
+    (``Dublin 4`` and ``Dublin``, ``MODENA MO`` and ``Modena``, ``Frankfurt am Main``).
+
+    >>> same_city("München", "MUENCHEN"), same_city("Dublin 4", "dublin")
+    (True, True)
+    >>> same_city("Lyon", "Paris")
+    False
+    """
+    wa, wb = fold_words(a), fold_words(b)
+    return bool(wa and wb) and (_contains(wa, wb) or _contains(wb, wa))
+
+
+def _street_parts(street: str) -> tuple[frozenset[str], str]:
+    """The house numbers of a street address, and its name with short words read in full."""
+    words = []
+    for w in fold_words(street):
+        if w.endswith("str") and len(w) > 3:  # Hauptstr. -> hauptstrasse
+            w = w[:-3] + "strasse"
+        words.append(_fold(_STREET_WORDS.get(w, w)))
+    numbers = frozenset(re.sub(r"^0+(?=\d)", "", w) for w in words if w[:1].isdigit())
+    return numbers, " ".join(w for w in words if w and not w[:1].isdigit())
+
+
+def same_street(a: str | None, b: str | None) -> bool | None:
+    """Whether two street addresses are the same (None: one is missing). Where both give
+    house numbers they must share one (``5-7`` and ``5``, ``Flat 2, 10`` and ``10``); the names
+    must score at least :data:`STREET_THRESHOLD`.
+
+    >>> same_street("Hauptstr. 5", "Hauptstraße 5"), same_street("Hauptstr. 5", "Hauptstr. 7")
+    (True, False)
+    >>> same_street("VIJZELSTRAAT 00068", "Vijzelstraat 68"), same_street("Gran Via 28", None)
+    (True, None)
+    """
+    if not fold_words(a) or not fold_words(b):
+        return None
+    (na, ta), (nb, tb) = _street_parts(a or ""), _street_parts(b or "")
+    if na and nb and not na & nb:
+        return False
+    if not ta or not tb:
+        return bool(na and nb)
+    return max(fuzz.ratio(ta, tb), fuzz.token_sort_ratio(ta, tb)) / 100 >= STREET_THRESHOLD
+
+
+@dataclass(frozen=True)
+class AddressMatch:
+    """The outcome of :func:`compare_address`.
+
+    Each part is ``match``, ``mismatch`` (the source gives the part, and another one),
+    ``not_found`` (the source's text does not contain it) or None (not compared: a side lacks
+    it). ``verdict``: ``match`` (postcode and city confirmed, the street not contradicted),
+    ``mismatch`` (the source holds another address) or ``unconfirmed``.
+    """
+
+    postcode: str | None
+    city: str | None
+    street: str | None
+    verdict: str
+
+
+def _status(same: bool | None) -> str | None:
+    return None if same is None else ("match" if same else "mismatch")
+
+
+def compare_address(declared: dict[str, str | None], *, street: str | None = None,
+                    postcode: str | None = None, city: str | None = None,
+                    text: str | None = None) -> AddressMatch:
+    """Compare the ``declared`` address (``street``, ``postcode``, ``city``) with the address a
+    source holds, given as parts, as one line of ``text``, or both (parts win).
+
+    Postcode and city decide. A part the source gives separately is equal or not; a part it
+    only writes in its text is found in it or not. The address is a ``match`` when postcode
+    and city are both confirmed (and the street, compared only when both sides give one
+    separately, agrees); a ``mismatch`` when the source gives another postcode, when neither
+    postcode nor city is found in its text, or when the street differs in the same town; else
+    ``unconfirmed`` (a city spelt another way, ``Bruxelles`` for ``Brussel``, beside the same
+    postcode, or a source that gives no postcode: nobody is asked to review a spelling).
+
+    >>> declared = {"street": "4 rue du Four", "postcode": "75006", "city": "Paris"}
+    >>> compare_address(declared, text="4 RUE DU FOUR\\n75006 PARIS").verdict
+    'match'
+    >>> compare_address(declared, text="12 RUE DES JOUETS 69002 LYON").verdict
+    'mismatch'
+    >>> compare_address(declared, street="18 avenue de la Gare", postcode="75006",
+    ...                 city="Paris").verdict
+    'mismatch'
+    """
+    d_postcode, d_city = declared.get("postcode"), declared.get("city")
+    if postcode_key(postcode) and postcode_key(d_postcode):
+        pc = _status(postcode_key(postcode) == postcode_key(d_postcode))
+    elif text and postcode_key(d_postcode):
+        pc = "match" if postcode_in(d_postcode, text) else "not_found"
+    else:
+        pc = None
+    if fold_words(city) and fold_words(d_city):
+        ct = _status(same_city(city, d_city))
+    elif text and fold_words(d_city):
+        ct = "match" if city_in(d_city, text) else "not_found"
+    else:
+        ct = None
+    st = _status(same_street(declared.get("street"), street))
+    if pc == "mismatch" or (pc in ("not_found", "mismatch") and ct in ("not_found", "mismatch")):
+        verdict = "mismatch"
+    elif pc == "match" and ct == "match":
+        verdict = "mismatch" if st == "mismatch" else "match"
+    else:
+        verdict = "unconfirmed"
+    return AddressMatch(pc, ct, st, verdict)
+
+
+def registered_company_form(name: str | None, country: str | None = None) -> str | None:
+    """The legal form in ``name`` if it is one only a registered company (or partnership) can
+    carry, such as ``SAS``, ``GmbH``, ``Ltd`` or ``Sp. z o.o.``; None for no form, or for a
+    form a sole trader or an unregistered partnership carries (:data:`UNREGISTERED_FORMS`).
+
+    >>> registered_company_form("Boulangerie Martin SAS", "FR")
+    'SAS'
+    >>> registered_company_form("Zoë Privat-Händler", "DE") is None
+    True
+    >>> registered_company_form("Jean Dupont EI", "FR") is None
+    True
+    """
+    if not name:
+        return None
+    form = normalise(name, country).legal_form
+    return None if form is None or form in UNREGISTERED_FORMS else form
+
+
+#: Forms of the table that do not imply an entry in a trade or company register: sole
+#: traders' designations (France's EI, Norway's ENK, Sweden's enskild firma, Estonia's FIE,
+#: Lithuania's individuali įmonė, Latvia's IK, Romania's PFA, Slovenia's s.p., Bulgaria's ET)
+#: and Germany's civil-law partnership (GbR). Every other form of ``legal_forms.csv`` is a
+#: company, a commercial partnership, a cooperative or a registered merchant (``e.K.``,
+#: ``e.U.``), all of which exist through a register entry.
+UNREGISTERED_FORMS = frozenset({"EI", "EIRL", "ENK", "EF", "FIE", "II", "IK", "PFA", "SP",
+                                "ET", "GBR"})

@@ -15,6 +15,13 @@ and the time left, re-queues lost jobs, and at the end writes the report,
 ``{report_dir}/reverify-{run_id}.json`` and ``.csv``: every trader with its verdict before and
 after, and counts per change (``verified→rejected: 3``). A trader still pending after its
 retries is reported as pending, never dropped.
+
+Reports name traders only by :func:`trace30.retention.trader_hash` (the pseudonym the purge
+logs), never by their id in clear, with the id of the verification the run made: a report is
+a file that is copied, mailed and archived where ``trace30 purge`` cannot follow it, so it
+must hold nothing the purge would have to delete. Staff open a row's verification on the
+dashboard while its evidence is kept; an operator asking "what happened to trader X?"
+computes X's hash.
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ from trace30.jobs import (
     retry_policy,
     reverify_trader,
 )
+from trace30.retention import trader_hash
 
 __all__ = ["BatchError", "reverify_command"]
 
@@ -285,10 +293,12 @@ def follow(settings: dict[str, Any], store: Store, queue: Queue, run_id: str,
 def report(store: Store, run_id: str, report_dir: Path, *, tenant: str) -> dict[str, Any]:
     """Write the run's report as JSON and CSV; return the JSON document."""
     keys = RunKeys(store, run_id, tenant)
-    items = store.client.hkeys(keys.items)
+    items = _hkeys(store, keys.items)
     results = {k: json.loads(v) for k, v in store.client.hgetall(keys.results).items()}
-    rows = [results.get(t, {"trader_id": t, "status": "not_finished", "before": None,
-                            "after": None, "changed": False}) for t in sorted(items)]
+    rows = [_pseudonymous(results.get(t, {"status": "not_finished", "before": None,
+                                          "after": None, "changed": False}), t, tenant)
+            for t in items]
+    rows.sort(key=lambda r: r["trader_hash"])
     changes = Counter(f"{r['before']}→{r['after']}" for r in rows if r.get("changed"))
     doc = {
         "run_id": run_id,
@@ -299,8 +309,8 @@ def report(store: Store, run_id: str, report_dir: Path, *, tenant: str) -> dict[
         "changed": sum(changes.values()),
         "changes": dict(sorted(changes.items())),
         "by_status": dict(Counter(r["status"] for r in rows)),
-        "still_pending": [r["trader_id"] for r in rows if r["status"] == "pending"],
-        "failed": [r["trader_id"] for r in rows if r["status"] in ("failed", "not_finished")],
+        "still_pending": [r["trader_hash"] for r in rows if r["status"] == "pending"],
+        "failed": [r["trader_hash"] for r in rows if r["status"] in ("failed", "not_finished")],
         "traders": rows,
     }
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -308,13 +318,19 @@ def report(store: Store, run_id: str, report_dir: Path, *, tenant: str) -> dict[
     base.with_suffix(".json").write_text(json.dumps(doc, indent=2, ensure_ascii=False))
     with base.with_suffix(".csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["trader_id", "status", "before", "after", "changed", "reasons",
+        writer.writerow(["trader_hash", "status", "before", "after", "changed", "reasons",
                          "verification_id"])
         for r in rows:
-            writer.writerow([r["trader_id"], r["status"], r.get("before") or "",
+            writer.writerow([r["trader_hash"], r["status"], r.get("before") or "",
                              r.get("after") or "", "yes" if r.get("changed") else "no",
                              " ".join(r.get("reasons") or []), r.get("verification_id") or ""])
     return doc
+
+
+def _pseudonymous(row: dict[str, Any], trader_id: str, tenant: str) -> dict[str, Any]:
+    """A report row naming its trader by hash only (the job's result names it in clear)."""
+    return {"trader_hash": trader_hash(trader_id, tenant),
+            **{k: v for k, v in row.items() if k != "trader_id"}}
 
 
 def run_tenant(store: Store, run_id: str) -> str | None:

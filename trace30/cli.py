@@ -97,9 +97,9 @@ def worker(burst: bool) -> None:
 
 @main.command()
 @click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
-@click.option("--retention-days", type=click.IntRange(min=0), default=None,
-              help="Override TRACE30_RETENTION_DAYS.")
-def purge(dry_run: bool, retention_days: int | None) -> None:
+@click.option("--retention-months", type=click.IntRange(min=0), default=None,
+              help="Override TRACE30_RETENTION_MONTHS (calendar months).")
+def purge(dry_run: bool, retention_months: int | None) -> None:
     """Delete everything about traders whose relationship ended before the retention period,
     in every tenant."""
     import redis
@@ -109,12 +109,12 @@ def purge(dry_run: bool, retention_days: int | None) -> None:
 
     settings = _settings()
     logs.configure("purge", settings["LOG_LEVEL"])
-    days = settings["RETENTION_DAYS"] if retention_days is None else retention_days
+    months = settings["RETENTION_MONTHS"] if retention_months is None else retention_months
     try:
         # Outside sandbox the services keep cached verdicts and batch entries in Redis: a
         # purge that skipped it would leave them there past the retention period.
         require_url(settings["REDIS_URL"], sandbox=settings["SANDBOX"])
-        report = retention.purge(settings, retention_days=days, dry_run=dry_run)
+        report = retention.purge(settings, retention_months=months, dry_run=dry_run)
     except (retention.PurgeError, ConfigError) as e:
         raise click.ClickException(str(e)) from e
     except redis.RedisError as e:

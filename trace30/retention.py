@@ -2,7 +2,8 @@
 
 ``POST /v1/traders/{id}/end`` records when the platform's relationship with a trader ended;
 ``trace30 purge`` then deletes everything trace30 holds about every trader whose relationship
-ended more than ``TRACE30_RETENTION_DAYS`` ago (183 by default), and ``--dry-run`` only lists it.
+ended ``TRACE30_RETENTION_MONTHS`` calendar months ago (6 by default: an end on 31 August is
+purged from 28 February on, :mod:`shared.retention`), and ``--dry-run`` only lists it.
 It runs over every tenant (the operator purges the whole deployment): a trader is a
 ``(tenant, trader id)`` pair, and the same trader id in another tenant is another trader, whose
 data stays. For each such trader, in this order:
@@ -51,7 +52,7 @@ import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -71,6 +72,7 @@ from services.gateway.evidence import (
     webhook_deliveries_table,
 )
 from shared.redis_client import Store, connect
+from shared.retention import purge_cutoff
 
 log = logging.getLogger("trace30.retention")
 
@@ -196,10 +198,12 @@ def glob_escape(text: str) -> str:
     return re.sub(r"([\\*?\[\]])", r"\\\1", text)
 
 
-def purge(settings: dict[str, Any], *, retention_days: int, dry_run: bool,
+def purge(settings: dict[str, Any], *, retention_months: int, dry_run: bool,
           now: datetime | None = None) -> PurgeReport:
-    """Delete (or list, with ``dry_run``) every trader whose relationship ended before
-    ``now - retention_days``, from the evidence log and from Redis; see the module docstring.
+    """Delete (or list, with ``dry_run``) every trader whose purge date
+    (:func:`shared.retention.purge_after`, ``retention_months`` after the end of the
+    relationship) is ``now`` or earlier, from the evidence log and from Redis; see the module
+    docstring.
 
     Raises :class:`PurgeError` if a trader cannot be purged (those before it stay purged; run
     it again to finish), :class:`~shared.errors.ConfigError` if the sealing keys are missing.
@@ -207,9 +211,9 @@ def purge(settings: dict[str, Any], *, retention_days: int, dry_run: bool,
     now = now or datetime.now(UTC)
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    if retention_days < 0:
-        raise ValueError("retention_days must not be negative")
-    report = PurgeReport(cutoff=now - timedelta(days=retention_days), dry_run=dry_run)
+    if retention_months < 0:
+        raise ValueError("retention_months must not be negative")
+    report = PurgeReport(cutoff=purge_cutoff(now, retention_months), dry_run=dry_run)
     keys = sealing.check_keys(settings["EVIDENCE_SEALING_KEYS"], sandbox=settings["SANDBOX"])
     evidence = EvidenceLog(settings["DATABASE_URL"], keys)
     redis_side: _RedisSide | None = None

@@ -12,13 +12,14 @@ cannot even learn that another marketplace has a trader with a given id.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, current_app, g, request, url_for
 
 from services.gateway.access import require
 from services.gateway.evidence import EndBeforeFirstVerification
+from services.gateway.policy import DEFAULT_ACTIONS
 from services.gateway.reasons import CATALOGUE
 from services.gateway.schemas import (
     EndRelationshipSchema,
@@ -30,6 +31,7 @@ from services.gateway.schemas import (
 )
 from services.gateway.sealing import SealingError
 from services.gateway.verifications import BodyIndex, Outcome, Verifier
+from shared import retention
 from shared.errors import BadRequest, Conflict, NotFound
 from shared.logs import current_request_id
 from shared.openapi import Blueprint
@@ -177,8 +179,9 @@ def reverify_trader(trader_id: str) -> Any:
 def end_relationship(body: dict[str, Any], trader_id: str) -> dict[str, Any]:
     """Record that the relationship with the trader ended (DSA Art 30(5)).
 
-    The evidence is kept for ``TRACE30_RETENTION_DAYS`` more (``purge_after``), then
-    ``trace30 purge`` deletes it. A later verification of the trader reopens the relationship.
+    The evidence is kept for ``TRACE30_RETENTION_MONTHS`` calendar months more: from
+    ``purge_after`` (:func:`shared.retention.purge_after`) on, ``trace30 purge`` deletes it.
+    A later verification of the trader reopens the relationship.
     """
     ended_at = (body.get("ended_at") or datetime.now(UTC)).astimezone(UTC)
     try:
@@ -191,12 +194,20 @@ def end_relationship(body: dict[str, Any], trader_id: str) -> dict[str, Any]:
                                  "was first verified."]}) from e
     if not known:
         raise NotFound(f"No verification for trader {trader_id}.")
-    purge_after = ended_at + timedelta(days=current_app.config["RETENTION_DAYS"])
-    return {"trader_id": trader_id, "ended_at": ended_at, "purge_after": purge_after}
+    return {"trader_id": trader_id, "ended_at": ended_at,
+            "purge_after": retention.purge_after(ended_at, current_app.config["RETENTION_MONTHS"])}
 
 
 @bp.get("/reasons")
 @require("onboarding", "ops", "batch")
 def reasons() -> dict[str, Any]:
-    """The stable list of reason codes, with their Art 30(1) item and severity."""
-    return {"reasons": [vars(r) for r in CATALOGUE.values()]}
+    """The stable list of reason codes, with their Art 30(1) item, and the verdict policy in
+    force: each code's ``action`` (``reject``, ``review``, ``info``, or ``pending`` for an
+    upstream fault) and ``severity`` under it, its ``default_action``, and the policy's
+    SHA-256 (stored with each verdict as ``evidence.policy_sha256``)."""
+    policy = _verifier().policy
+    return {"policy": policy.describe(),
+            "reasons": [{**vars(r), "severity": policy.severity(r.code),
+                         "action": policy.actions[r.code],
+                         "default_action": DEFAULT_ACTIONS[r.code]}
+                        for r in CATALOGUE.values()]}

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from services.gateway import access, api, dashboard, sealing
+from services.gateway import access, api, dashboard, policy, sealing
 from services.gateway.cache import VerdictCache
 from services.gateway.evidence import EvidenceLog
 from services.gateway.upstreams import ServiceClient
@@ -79,6 +79,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                           recover_after_s=c["GATEWAY_RECOVER_AFTER_S"]),
         webhook_target=webhook_url, threads=c["GATEWAY_THREADS"],
     )
+    verifier.policy = policy.load(c["GATEWAY_POLICY"])  # checked at start-up: ConfigError
     app.extensions[api.EXTENSION] = verifier
     sender = WebhookSender(evidence, webhook_secret, timeout_s=c["WEBHOOK_TIMEOUT_S"],
                            max_attempts=c["WEBHOOK_MAX_ATTEMPTS"],

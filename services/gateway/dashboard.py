@@ -58,7 +58,7 @@ from services.gateway.evidence import VERDICTS, EndBeforeFirstVerification, Evid
 from services.gateway.reasons import ITEMS
 from services.gateway.sealing import SealingError
 from services.gateway.verifications import Verifier, certification_of
-from shared import errors
+from shared import errors, retention
 from shared.config import SETTINGS, require_secret
 from shared.errors import BadRequest, Conflict, NotFound
 from shared.logs import current_request_id
@@ -404,7 +404,7 @@ def trader(trader_id: str) -> str:
     summary = summaries[0] if summaries else None
     current = summary.current if summary else None
     ended_at = summary.ended_at if summary else None
-    purge_after = (ended_at + timedelta(days=current_app.config["RETENTION_DAYS"])
+    purge_after = (retention.purge_after(ended_at, current_app.config["RETENTION_MONTHS"])
                    if ended_at else None)
     latest = current or history[0]
     return render_template(
@@ -478,7 +478,7 @@ def end_relationship(trader_id: str) -> Any:
                                  "trader was first verified."]}) from e
     if not known:
         raise NotFound(f"No verification for trader {trader_id}.")
-    purge_after = ended_at + timedelta(days=current_app.config["RETENTION_DAYS"])
+    purge_after = retention.purge_after(ended_at, current_app.config["RETENTION_MONTHS"])
     log.info("relationship end recorded from the dashboard", extra={"client_id": g.staff.id})
     flash(f"End of relationship recorded ({_when(ended_at)}); the evidence is deleted after "
           f"{_when(purge_after)}.")

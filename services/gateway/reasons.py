@@ -43,6 +43,9 @@ _CATALOGUE = [
            "Provide the trader's address: street, postcode, city and country."),
     Reason("MISSING_EMAIL", ITEM_A, "error", "Provide the trader's e-mail address."),
     Reason("MISSING_PHONE", ITEM_A, "error", "Provide the trader's telephone number."),
+    Reason("ADDRESS_MISMATCH", ITEM_A, "warning",
+           "The address differs from the one the VAT register or the business register holds "
+           "for the trader: give the registered address, or update it at the register."),
     # (b) identification
     Reason("MISSING_IDENTIFICATION", ITEM_B, "error",
            "Provide a copy of an identification document or an electronic identification."),
@@ -90,6 +93,10 @@ _CATALOGUE = [
            "extract."),
     Reason("REGISTER_UNAVAILABLE", ITEM_D, "pending",
            "The business register did not answer; the check is retried automatically."),
+    Reason("REGISTRATION_EXPECTED", ITEM_D, "warning",
+           "The name carries the legal form of a registered company, but no registration was "
+           "given: provide the register and the registration number, or, for a sole trader, "
+           "declare that the trader is not registered."),
     Reason("REGISTER_NAME_MISMATCH", ITEM_D, "warning",
            "The name in the business register differs from the declared name."),
     Reason("VAT_NUMBER_SHARED", ITEM_D, "warning",
@@ -97,14 +104,20 @@ _CATALOGUE = [
     Reason("REGISTRATION_SHARED", ITEM_D, "warning",
            "The same company registration is used by other traders on this marketplace."),
     Reason("VAT_INVALID", ITEM_D, "error",
-           "The VAT number is not valid according to VIES; check it and submit it again."),
+           "The VAT number is not valid: its format or check digits are wrong, or the tax "
+           "authority's own register does not list it; check it on a VAT document and submit "
+           "it again."),
+    Reason("VAT_NOT_IN_VIES", ITEM_D, "warning",
+           "VIES does not list the VAT number as valid. A number registered for domestic "
+           "trade only is not in VIES: ask your tax office to register it for intra-EU trade "
+           "(VIES), or send a certificate of VAT registration from your tax office."),
+    Reason("VAT_UNVERIFIABLE", ITEM_D, "warning",
+           "The VAT number cannot be checked online; send a certificate of VAT registration "
+           "from your tax office."),
     Reason("VAT_INPUT_INVALID", ITEM_D, "error",
            "The VAT number could not be read; check it and submit it again."),
     Reason("VAT_UNAVAILABLE", ITEM_D, "pending",
            "VIES did not answer for that member state; the check is retried automatically."),
-    Reason("VAT_UNVERIFIABLE", ITEM_D, "warning",
-           "The VAT number cannot be checked online for its country; provide a VAT "
-           "registration certificate."),
     Reason("VAT_BLOCKED", ITEM_D, "warning",
            "VIES refuses to check this VAT number; a person will look at it."),
     Reason("VIES_REFUSED_REQUESTER", ITEM_D, "warning",

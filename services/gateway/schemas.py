@@ -120,12 +120,23 @@ class PaymentSchema(ma.Schema):
 
 
 class RegistrationSchema(ma.Schema):
-    """The trade register and registration number (optional: many sole traders have none)."""
+    """The trade register and registration number, or ``not_registered: true`` for a sole
+    trader with no register entry (30(1)(d) is then ``not_applicable``, on record)."""
 
     country_code = Text(max_length=2, single_line=True, validate=_COUNTRY)
-    number = Text(required=True, max_length=64, single_line=True, blank=False)
+    number = Text(max_length=64, single_line=True, blank=False)
     kind = Text(max_length=40, single_line=True)
     register = Text(max_length=100)
+    not_registered = fields.Boolean(metadata={"description": "True: the trader is in no trade "
+                                              "register (a sole trader); then no number"})
+
+    @validates_schema
+    def _number_or_not_registered(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("not_registered") is True and data.get("number"):
+            raise ValidationError("Must not be true when a number is given.", "not_registered")
+        if data.get("not_registered") is not True and "number" not in data:
+            raise ValidationError("Missing: give the number, or not_registered: true for a "
+                                  "trader in no register.", "number")
 
 
 class SelfCertificationSchema(ma.Schema):
@@ -242,5 +253,6 @@ class RelationshipEndSchema(ma.Schema):
     trader_id = fields.String()
     ended_at = fields.AwareDateTime()
     purge_after = fields.AwareDateTime(metadata={
-        "description": "ended_at + TRACE30_RETENTION_DAYS: from then on `trace30 purge` "
-                       "deletes everything about the trader (DSA Art 30(5))"})
+        "description": "00:00 UTC of the day TRACE30_RETENTION_MONTHS calendar months after "
+                       "ended_at (a day the month lacks: its last day): from then on "
+                       "`trace30 purge` deletes everything about the trader (DSA Art 30(5))"})

@@ -51,8 +51,13 @@ def normalise(submission: dict[str, Any]) -> dict[str, Any]:
     {'vat_number': 'DE136695976', 'name': 'ACME'}
     >>> normalise({"trader_id": "t", "vat_number": " . - "})
     {'trader_id': 't'}
+    >>> normalise({"registration": {"number": "B1", "not_registered": False}})
+    {'registration': {'number': 'B1'}}
     """
     sub = _trim(submission)
+    registration = sub.get("registration")
+    if registration and registration.get("not_registered") is False:
+        del registration["not_registered"]  # the default: no different from leaving it out
     if sub.get("vat_number"):
         sub["vat_number"] = _SPACES.sub("", sub["vat_number"]).upper()
         if not sub["vat_number"]:

@@ -1,10 +1,21 @@
 """From the three services' answers to one traceability verdict.
 
-:func:`decide` is pure: the submission and the checks in, the verdict out, so every rule is
-tested without a network. The verdict is the strongest severity among the reasons
-(:mod:`services.gateway.reasons`): any ``error`` → ``rejected``; else any ``pending`` →
-``pending``; else any ``warning`` → ``needs_review``; else ``verified``. An upstream fault is
-``pending``, never ``rejected``.
+:func:`decide` is pure: the submission, the checks and the verdict policy in, the verdict out,
+so every rule is tested without a network. Each reason's severity is the policy's
+(:mod:`services.gateway.policy`; by default the catalogue's, :mod:`services.gateway.reasons`).
+The verdict is the strongest severity among the reasons: any ``error`` → ``rejected``; else
+any ``pending`` → ``pending``; else any ``warning`` → ``needs_review``; else ``verified``. An
+upstream fault is ``pending``, never ``rejected``, whatever the policy.
+
+Corroboration (30(1)(a)): what the trader declared is only ``verified`` when a source other
+than the trader confirms it: the name by VIES or the business register (not the account
+holder, which the trader also declares), and the address (postcode and city, and the street
+where both sides give one separately: :func:`shared.names.compare_address`) by VIES or the
+register. A source holding another address raises ``ADDRESS_MISMATCH``, with both addresses
+in ``evidence.address_corroboration``. A name carrying the legal form of a registered company
+(``SAS``, ``GmbH``, ``Ltd``...: :func:`shared.names.registered_company_form`) with no
+registration raises ``REGISTRATION_EXPECTED``; a sole trader declares
+``registration: {"not_registered": true}`` and 30(1)(d) is then ``not_applicable``.
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
+from services.gateway.policy import DEFAULT_POLICY, Policy
 from services.gateway.reasons import ITEMS, reason
 from shared import names
 
@@ -41,6 +53,9 @@ class Decision:
     items: dict[str, str]
     reasons: list[dict[str, str]]
     name_consistency: dict[str, Any] = field(default_factory=dict)
+    #: What the verdict adds to the verification's evidence: ``policy_sha256``,
+    #: ``address_corroboration``, ``registration_declared``.
+    evidence: dict[str, Any] = field(default_factory=dict)
 
 
 def _present(*values: Any) -> bool:
@@ -68,11 +83,16 @@ def _vat_reasons(vat: dict[str, Any] | None) -> list[dict[str, str]]:
     if status == "valid":
         return [reason("VAT_CHECKED_STALE")] if vat.get("stale") else []
     if status == "invalid":
+        # VIES not listing a well-formed number is not proof it is wrong: numbers registered
+        # for domestic trade only are not in VIES. A wrong format or check digit is, and so
+        # is a national register's own answer (HMRC, the Swiss UID register: reason = source).
+        if vat.get("reason") == "vies" or str(vat.get("source") or "").startswith("vies"):
+            return [reason("VAT_NOT_IN_VIES", vat.get("detail"))]
         return [reason("VAT_INVALID", vat.get("detail"))]
-    if status == "input_invalid":
-        return [reason("VAT_INPUT_INVALID", _fields(vat))]
     if status == "unverifiable":  # no online source (a non-EU prefix, GB without HMRC)
         return [reason("VAT_UNVERIFIABLE", vat.get("detail"))]
+    if status == "input_invalid":
+        return [reason("VAT_INPUT_INVALID", _fields(vat))]
     error = vat.get("error") or {}
     code = error.get("code")
     if code == "VAT_BLOCKED":
@@ -151,6 +171,71 @@ def _link_reasons(links: Sequence[Link]) -> tuple[list[dict[str, str]], list[dic
     return register, identity
 
 
+def declared_registration(sub: dict[str, Any]) -> str | None:
+    """What the trader declared about its registration: ``number``, ``not_registered`` (a
+    sole trader with no register entry) or None (nothing)."""
+    registration = sub.get("registration") or {}
+    if _present(registration.get("number")):
+        return "number"
+    return "not_registered" if registration.get("not_registered") is True else None
+
+
+def _registration_expected(sub: dict[str, Any]) -> list[dict[str, str]]:
+    """``REGISTRATION_EXPECTED`` when the name carries a registered company's legal form and
+    no registration number was given (declaring "not registered" does not change the form)."""
+    if declared_registration(sub) == "number":
+        return []
+    country = (sub.get("registration") or {}).get("country_code") or (
+        sub.get("address") or {}).get("country_code")
+    form = names.registered_company_form(sub.get("name"), country)
+    if form is None:
+        return []
+    said = ("; declared not registered" if declared_registration(sub) == "not_registered"
+            else "")
+    return [reason("REGISTRATION_EXPECTED", f"legal form {form}{said}")]
+
+
+def _source_addresses(checks: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The addresses the sources other than the trader hold: VIES's (its approximate-matching
+    parts, and its address line) and the business register's (its address line)."""
+    vat, reg = checks.get("vat") or {}, checks.get("registry") or {}
+    found: dict[str, dict[str, Any]] = {}
+    if vat.get("status") == "valid":
+        trader = vat.get("trader") or {}
+        parts = {k: trader.get(k) for k in ("street", "postcode", "city") if trader.get(k)}
+        if parts or vat.get("address"):
+            found["vies"] = {**parts, "text": vat.get("address")}
+    if reg.get("status") in ("active", "inactive"):
+        parts = {k: v for k, v in (reg.get("registered_address") or {}).items()
+                 if k in ("street", "postcode", "city") and v}
+        if parts or reg.get("address"):
+            found["register"] = {**parts, "text": reg.get("address")}
+    return found
+
+
+def address_corroboration(sub: dict[str, Any], checks: dict[str, Any]) -> dict[str, Any]:
+    """The declared address, each source's, and how they compare (the evidence of 30(1)(a))."""
+    address = sub.get("address") or {}
+    declared = {k: address.get(k) for k in ("street", "postcode", "city", "country_code")
+                if address.get(k)}
+    sources = []
+    for source, held in _source_addresses(checks).items():
+        m = names.compare_address(declared, street=held.get("street"),
+                                  postcode=held.get("postcode"), city=held.get("city"),
+                                  text=held.get("text"))
+        sources.append({"source": source, "address": {k: v for k, v in held.items() if v},
+                        "postcode": m.postcode, "city": m.city, "street": m.street,
+                        "verdict": m.verdict})
+    return {"declared": declared, "sources": sources}
+
+
+def _address_reasons(corroboration: dict[str, Any]) -> list[dict[str, str]]:
+    mismatched = [s["source"] for s in corroboration["sources"] if s["verdict"] == "mismatch"]
+    if not mismatched or not corroboration["declared"]:
+        return []
+    return [reason("ADDRESS_MISMATCH", f"address held by {', '.join(mismatched)}")]
+
+
 def _self_cert_reasons(sub: dict[str, Any]) -> list[dict[str, str]]:
     cert = sub.get("self_certification")
     if not cert:
@@ -209,8 +294,9 @@ def _item_status(item_reasons: list[dict[str, str]], *, missing: bool = False,
 
 
 def decide(sub: dict[str, Any], checks: dict[str, Any],
-           links: Sequence[Link] = ()) -> Decision:
-    """The verdict for submission ``sub`` given the services' answers in ``checks``.
+           links: Sequence[Link] = (), policy: Policy = DEFAULT_POLICY) -> Decision:
+    """The verdict for submission ``sub`` given the services' answers in ``checks``, under
+    the verdict ``policy``.
 
     ``checks`` holds ``vat``, ``registry`` and ``payment`` answers, or None where the service
     was not asked (no VAT number, no registration, no payment details). ``links`` are the
@@ -218,23 +304,30 @@ def decide(sub: dict[str, Any], checks: dict[str, Any],
     registration (:meth:`EvidenceLog.linked_traders`).
     """
     consistency = name_consistency(sub, checks)
+    corroboration = address_corroboration(sub, checks)
     register_links, identity_links = _link_reasons(links)
     contact = _contact_reasons(sub)
+    address = [] if contact else _address_reasons(corroboration)
     ident = [] if _present((sub.get("identification") or {}).get("type")) else [
         reason("MISSING_IDENTIFICATION")]
     payment = _payment_reasons(checks.get("payment"), links,
                                _present((sub.get("payment") or {}).get("account_holder")))
+    expected = _registration_expected(sub)
     register = (_vat_reasons(checks.get("vat")) + _registry_reasons(checks.get("registry"))
-                + _name_reasons(consistency, checks.get("registry")) + register_links)
+                + expected + _name_reasons(consistency, checks.get("registry"))
+                + register_links)
     cert = _self_cert_reasons(sub)
-    reasons = contact + identity_links + ident + payment + register + cert
+    reasons = contact + address + identity_links + ident + payment + register + cert
+    for r in reasons:  # the marketplace's policy says what each reason does
+        r["severity"] = policy.severity(r["code"])
 
-    confirmed_name = any(p["a"] == "declared" and p["verdict"] != "no_match"
-                         for p in consistency["pairs"])
-    has_d = checks.get("vat") is not None or checks.get("registry") is not None
+    confirmed_name = any(p["a"] == "declared" and p["b"] in ("vies", "register")
+                         and p["verdict"] != "no_match" for p in consistency["pairs"])
+    confirmed_address = any(s["verdict"] == "match" for s in corroboration["sources"])
+    has_d = checks.get("vat") is not None or checks.get("registry") is not None or bool(expected)
     items = {
-        ITEMS["a"]: _item_status(contact + identity_links, missing=bool(contact),
-                                 verified=confirmed_name),
+        ITEMS["a"]: _item_status(contact + address + identity_links, missing=bool(contact),
+                                 verified=confirmed_name and confirmed_address),
         ITEMS["b"]: "missing" if ident else "unverified",  # presence only: documents not read
         ITEMS["c"]: _item_status(payment, missing=checks.get("payment") is None),
         ITEMS["d"]: _item_status(register) if has_d else "not_applicable",
@@ -249,4 +342,6 @@ def decide(sub: dict[str, Any], checks: dict[str, Any],
         verdict = "needs_review"
     else:
         verdict = "verified"
-    return Decision(verdict, items, reasons, consistency)
+    evidence = {"policy_sha256": policy.sha256, "address_corroboration": corroboration,
+                "registration_declared": declared_registration(sub)}
+    return Decision(verdict, items, reasons, consistency, evidence)

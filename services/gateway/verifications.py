@@ -30,6 +30,7 @@ from cachetools import LRUCache
 from services.gateway import submissions
 from services.gateway.cache import VerdictCache
 from services.gateway.evidence import EvidenceLog, Transaction, VerificationRecord
+from services.gateway.policy import DEFAULT_POLICY, Policy
 from services.gateway.sealing import SealingError
 from services.gateway.upstreams import ServiceClient
 from services.gateway.verdicts import Link, decide
@@ -115,6 +116,8 @@ class Settings:
 
 class Verifier:
     """Runs verifications; one per process, shared by its threads."""
+
+    policy: Policy = DEFAULT_POLICY  # the verdict policy (TRACE30_GATEWAY_POLICY)
 
     def __init__(self, *, clients: dict[str, ServiceClient], evidence: EvidenceLog,
                  cache: VerdictCache, settings: Settings, webhook_target: Any,
@@ -295,7 +298,7 @@ class Verifier:
                 record.trader_id, tenant=record.tenant_id, account_fingerprint=account,
                 vat_key=vat_key,
                 registration_key=registration_key)
-            decision = decide(sub, checks, links)
+            decision = decide(sub, checks, links, self.policy)
             now = _now()
             record.state = "settled"
             record.verdict = decision.verdict
@@ -303,7 +306,7 @@ class Verifier:
             record.reasons = decision.reasons
             record.checks = checks
             record.name_consistency = decision.name_consistency
-            record.evidence = evidence_of(checks, links)
+            record.evidence = {**evidence_of(checks, links), **decision.evidence}
             record.account_fingerprint = account
             record.vat_key, record.registration_key = vat_key, registration_key
             record.checked_at = now
@@ -490,7 +493,7 @@ def upstream_bodies(sub: dict[str, Any],
         if priority != "interactive":
             vat["priority"] = priority
     registry = None
-    if sub.get("registration"):
+    if (sub.get("registration") or {}).get("number"):  # not {"not_registered": true}
         reg = sub["registration"]
         registry = {k: v for k, v in {
             "country_code": reg.get("country_code") or address.get("country_code"),

@@ -102,6 +102,10 @@ class RegistryCheckResultSchema(ma.Schema):
     registered_name = fields.String(allow_none=True)
     legal_form = fields.String(allow_none=True)
     address = fields.String(allow_none=True)
+    registered_address = fields.Dict(
+        keys=fields.String(), values=fields.String(), allow_none=True,
+        metadata={"description": "The address in parts as the register keeps them: street, "
+                  "postcode, city, country (each only when given)"})
     status_raw = fields.String(allow_none=True, metadata={"description": "The register's own "
                                                           "status"})
     status_detail = fields.String(allow_none=True)

@@ -49,13 +49,13 @@ def iban(i: int) -> str:
 def trader(i: int) -> dict[str, Any]:
     return {
         "trader_id": f"trader-{i:03d}",
-        "name": f"Handel {i} GmbH",
+        "name": f"Hanna Handel {i}",  # a sole trader: no company form, no register
         "address": {"street": f"Hauptstr. {i}", "postcode": "10115", "city": "Berlin",
                     "country_code": "DE"},
         "email": f"info{i}@handel.example",
         "phone": "+49 30 1234567",
         "identification": {"type": "eid"},
-        "payment": {"iban": iban(i), "account_holder": f"Handel {i} GmbH"},
+        "payment": {"iban": iban(i), "account_holder": f"Hanna Handel {i}"},
         "vat_number": de_vat(i),
         "self_certification": {"accepted": True},
     }

@@ -17,6 +17,12 @@ from tests.batch.conftest import WEBHOOK_SECRET, Batch, de_vat, trader
 from tests.conftest import REDIS_URL
 from trace30.cli import main
 from trace30.jobs import RunKeys
+from trace30.retention import trader_hash
+
+
+def hashed(trader_id: str, tenant: str = "default") -> str:
+    """How reports name a trader."""
+    return trader_hash(trader_id, tenant)
 
 
 def run_cli(batch: Batch, *args: str) -> tuple[int, str]:
@@ -48,14 +54,19 @@ def test_population_reverified_with_changes_within_the_cap(batch: Batch, tmp_pat
     assert code == 0, output
     doc = json.loads((tmp_path / f"reverify-{run_id}.json").read_text())
     assert doc["total"] == 9 and doc["finished"] == 9
-    assert doc["changes"] == {"verified→pending": 1, "verified→rejected": 1}
-    assert doc["still_pending"] == ["trader-001"]
-    rows = {r["trader_id"]: r for r in doc["traders"]}
-    assert rows["trader-000"]["after"] == "rejected"
-    assert "VAT_INVALID" in rows["trader-000"]["reasons"]
-    assert rows["trader-005"]["changed"] is False
+    # A number VIES no longer lists goes to review by default (domestic-only numbers).
+    assert doc["changes"] == {"verified→pending": 1, "verified→needs_review": 1}
+    assert doc["still_pending"] == [hashed("trader-001")]
+    rows = {r["trader_hash"]: r for r in doc["traders"]}
+    assert rows[hashed("trader-000")]["after"] == "needs_review"
+    assert "VAT_NOT_IN_VIES" in rows[hashed("trader-000")]["reasons"]
+    assert rows[hashed("trader-005")]["changed"] is False
     csv_text = (tmp_path / f"reverify-{run_id}.csv").read_text()
-    assert "trader-000,done,verified,rejected,yes" in csv_text
+    assert f"{hashed('trader-000')},done,verified,needs_review,yes" in csv_text
+    # The report names traders by hash only (a file the purge cannot follow).
+    report_text = csv_text + (tmp_path / f"reverify-{run_id}.json").read_text()
+    assert not any(t["trader_id"] in report_text for t in traders)
+    assert rows[hashed("trader-000")]["verification_id"]
 
     stats = batch.suite.stats("vies-simulator")
     assert stats["max_in_flight"].get("DE", 0) <= 2  # three workers, one cap
@@ -69,7 +80,7 @@ def test_population_reverified_with_changes_within_the_cap(batch: Batch, tmp_pat
         if payload["event"] == "verdict.changed":
             changed[payload["verification"]["trader_id"]] = payload["verification"]
     assert changed["trader-000"]["previous_verdict"] == "verified"
-    assert changed["trader-000"]["verdict"] == "rejected"
+    assert changed["trader-000"]["verdict"] == "needs_review"
 
 
 def test_killed_worker_loses_nothing_and_rerun_resumes(batch: Batch, tmp_path: Path) -> None:
@@ -191,8 +202,8 @@ def test_a_run_re_verifies_the_traders_of_its_tenant_only(batch: Batch, tmp_path
     doc = json.loads(report.read_text())
     assert doc["tenant"] == "shop-b" and doc["by_status"] == {"done": 3}
     assert {r["before"] for r in doc["traders"]} == {"verified"}  # shop-b's verdicts before
-    assert sorted(r["trader_id"] for r in doc["traders"]) == sorted(
-        t["trader_id"] for t in [*both, only_b])
+    assert sorted(r["trader_hash"] for r in doc["traders"]) == sorted(
+        hashed(t["trader_id"], "shop-b") for t in [*both, only_b])
     app = create_app(batch.config)
     try:
         log = app.extensions["trace30.gateway"].evidence

@@ -25,6 +25,7 @@ from services.gateway import access, create_app, shutdown
 from services.gateway.dashboard import PAGE_SIZE, SANDBOX_SESSION_SECRET, SECURITY_HEADERS
 from services.gateway.evidence import EvidenceLog, verifications_table
 from shared.errors import ConfigError
+from shared.retention import purge_after
 from tests.gateway.conftest import API_KEY, OPS_KEY
 from tests.gateway.evidence_fixtures import (  # noqa: F401 (fixtures)
     database_url,
@@ -171,7 +172,7 @@ def test_the_list_counts_verdicts_and_filters_the_review_queue(staff: FlaskClien
     review = post(staff, submission(trader_id="blocked-vat", vat_number="FR400"),
                   wait=15).get_json()
     assert review["verdict"] == "needs_review"
-    rejected = post(staff, submission(trader_id="bad-vat", vat_number="FR200"),
+    rejected = post(staff, submission(trader_id="bad-vat", vat_number="FR19812345677"),
                     wait=15).get_json()
     assert rejected["verdict"] == "rejected"
 
@@ -396,8 +397,10 @@ def test_end_of_relationship_action_records_the_end(gateway: Flask, staff: Flask
     assert ended_at == first
     html = page(staff, f"/ops/traders/{TRADER}")
     assert f"Ended {first:%Y-%m-%d %H:%M:%S} UTC" in html
-    purge = ended_at + timedelta(days=gateway.config["RETENTION_DAYS"])
-    assert purge.strftime("%Y-%m-%d") in html and "End of relationship recorded" in html
+    # six calendar months on, from midnight UTC (shared.retention: month ends clamped)
+    purge = purge_after(ended_at, 6)
+    assert f'<span class="purge-after">{purge:%Y-%m-%d} 00:00:00 UTC</span>' in html
+    assert "kept 6 calendar months" in html and "End of relationship recorded" in html
     assert "Record end of relationship" not in html  # not offered twice
     assert f"ended {day}" in page(staff, "/ops/")
     missing = staff.post("/ops/traders/nobody/end", data={"csrf_token": token, "confirm": "yes"})
@@ -498,3 +501,24 @@ def test_outside_sandbox_the_session_secret_is_required(gateway_config: dict) ->
     finally:
         shutdown(app)
     assert "; Secure" in cookie and "SameSite=Strict" in cookie
+
+
+def test_the_verification_page_shows_the_address_corroboration_and_the_policy(
+        staff: FlaskClient) -> None:
+    from services.gateway.policy import DEFAULT_POLICY
+
+    moved = post(staff, submission(trader_id="moved", address={
+        "street": "12 rue des Jouets", "postcode": "69002", "city": "Lyon",
+        "country_code": "FR"}), wait=15).get_json()
+    html = page(staff, f"/ops/verifications/{moved['id']}")
+    assert "<h2>Address corroboration</h2>" in html and "ADDRESS_MISMATCH" in html
+    assert '<dd class="declared-address">12 rue des Jouets, 69002, Lyon, FR</dd>' in html
+    assert '<tr class="address-mismatch"><td>register</td>' in html
+    assert "4 RUE DU FOUR 75006 PARIS" in html  # what the register holds
+    assert f'<code class="hash policy-hash">{DEFAULT_POLICY.sha256}</code>' in html
+
+    sole = post(staff, submission(trader_id="sole", name="Martin Dupont", vat_number=None,
+                                  registration={"not_registered": True}), wait=15).get_json()
+    html = page(staff, f"/ops/verifications/{sole['id']}")
+    assert "declared not registered" in html
+    assert "No source other than the trader gave an address." in html

@@ -122,7 +122,7 @@ def test_access_needs_a_key_with_the_scope(client: FlaskClient) -> None:
 @pytest.mark.parametrize(
     ("changes", "code", "verdict"),
     [
-        ({"vat_number": "FR200"}, "VAT_INVALID", "rejected"),
+        ({"vat_number": "FR200"}, "VAT_NOT_IN_VIES", "needs_review"),
         ({"vat_number": "FR19812345677"}, "VAT_INVALID", "rejected"),
         ({"vat_number": "FR301"}, "VAT_UNAVAILABLE", "pending"),
         ({"vat_number": "FR400"}, "VAT_BLOCKED", "needs_review"),
@@ -449,3 +449,72 @@ def test_whole_flow_on_postgresql(gateway_config: dict, database_url: str) -> No
     finally:
         shutdown(app)
     assert [v["id"] for v in history["verifications"]] == [again["id"], first["id"]]
+
+
+def test_the_address_is_corroborated_by_vies_and_the_register(client: FlaskClient) -> None:
+    good = post(client, GOOD, wait=15).get_json()
+    sources = {s["source"]: s for s in good["evidence"]["address_corroboration"]["sources"]}
+    assert {k: s["verdict"] for k, s in sources.items()} == {"vies": "match", "register": "match"}
+    assert sources["register"]["address"]["text"] == "4 RUE DU FOUR 75006 PARIS"
+
+    # The same trader declaring an address in another city: both sources hold Paris.
+    moved = post(client, submission(trader_id="moved-away", address={
+        "street": "12 rue des Jouets", "postcode": "69002", "city": "Lyon",
+        "country_code": "FR"}), wait=15).get_json()
+    assert moved["verdict"] == "needs_review"
+    [mismatch] = [r for r in moved["reasons"] if r["code"] == "ADDRESS_MISMATCH"]
+    assert mismatch["detail"] == "address held by vies, register"
+    assert moved["items"]["30(1)(a)"] == "unverified"
+    corroboration = moved["evidence"]["address_corroboration"]
+    assert corroboration["declared"]["city"] == "Lyon"
+    assert {s["verdict"] for s in corroboration["sources"]} == {"mismatch"}
+
+
+def test_a_company_name_without_its_registration_needs_review(client: FlaskClient) -> None:
+    body = post(client, submission(trader_id="sas-no-register", registration=None),
+                wait=15).get_json()
+    assert body["verdict"] == "needs_review", body["reasons"]
+    [expected] = [r for r in body["reasons"] if r["code"] == "REGISTRATION_EXPECTED"]
+    assert expected["detail"] == "legal form SAS"
+    assert body["items"]["30(1)(d)"] == "unverified"
+
+
+def test_a_sole_trader_declares_it_is_not_registered(client: FlaskClient, suite: Suite) -> None:
+    before = upstream_calls(suite)
+    body = post(client, submission(
+        trader_id="sole-trader", name="Martin Dupont", vat_number=None,
+        payment={"iban": IBAN, "account_holder": "Martin Dupont"},
+        registration={"not_registered": True}), wait=15).get_json()
+    assert body["state"] == "settled", body
+    assert body["items"]["30(1)(d)"] == "not_applicable"
+    assert body["evidence"]["registration_declared"] == "not_registered"
+    assert body["checks"]["registry"] is None
+    assert upstream_calls(suite)[1] == before[1]  # no register was asked
+    assert not {r["code"] for r in body["reasons"]} & {"REGISTRATION_EXPECTED",
+                                                        "REGISTRATION_INPUT_INVALID"}
+    # A company name declaring the same is still asked for its registration.
+    company = post(client, submission(trader_id="sas-unregistered",
+                                      registration={"not_registered": True}),
+                   wait=15).get_json()
+    [expected] = [r for r in company["reasons"] if r["code"] == "REGISTRATION_EXPECTED"]
+    assert expected["detail"] == "legal form SAS; declared not registered"
+
+
+@pytest.mark.parametrize(("registration", "field"), [
+    ({"not_registered": True, "number": "812345676"}, "not_registered"),
+    ({"country_code": "FR", "kind": "siren"}, "number"),
+    ({"not_registered": False}, "number"),
+    ({"not_registered": "perhaps"}, "not_registered"),
+])
+def test_a_registration_is_a_number_or_not_registered(client: FlaskClient, registration: dict,
+                                                      field: str) -> None:
+    resp = post(client, submission(trader_id="bad-registration", registration=registration))
+    assert resp.status_code == 400 and resp.content_type == "application/problem+json"
+    assert list(resp.get_json()["errors"]["registration"]) == [field]
+
+
+def test_not_registered_false_is_the_same_submission_as_leaving_it_out() -> None:
+    from services.gateway.submissions import fingerprint
+
+    with_false = submission(registration={**GOOD["registration"], "not_registered": False})
+    assert fingerprint(with_false, "default") == fingerprint(GOOD, "default")

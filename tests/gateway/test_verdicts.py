@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from services.gateway.policy import DEFAULT_POLICY, Policy
 from services.gateway.reasons import CATALOGUE, ITEM_A, ITEM_B, ITEM_C, ITEM_D, ITEM_E, reason
 from services.gateway.verdicts import Link, decide
 
@@ -23,8 +24,11 @@ SUB: dict[str, Any] = {
     "vat_number": "ESB83891812",
     "self_certification": {"accepted": True},
 }
-VAT_OK = {"status": "valid", "name": "RODRISA AUTOMOVILES SL", "consultation_number": "WAPI1"}
-REG_OK = {"status": "active", "registered_name": "Rodrisa Automóviles, S.L.", "status_raw": "A"}
+VAT_OK = {"status": "valid", "name": "RODRISA AUTOMOVILES SL", "consultation_number": "WAPI1",
+          "address": "AVDA. REINA VICTORIA\n28430 MADRID",
+          "trader": {"street": "Avda. Reina Victoria", "postcode": "28430", "city": "Madrid"}}
+REG_OK = {"status": "active", "registered_name": "Rodrisa Automóviles, S.L.", "status_raw": "A",
+          "address": "AVENIDA REINA VICTORIA, 28430 MADRID, ES"}
 PAY_OK = {"status": "valid", "holder_match": {"result": "match"},
           "checks": [{"name": "bic_iban_consistency", "result": "pass"}],
           "account_fingerprint": "f" * 64}
@@ -32,7 +36,8 @@ PAY_OK = {"status": "valid", "holder_match": {"result": "match"},
 
 def run(sub_changes: dict | None = None, *, vat: Any = VAT_OK, registry: Any = REG_OK,
         payment: Any = PAY_OK, shared: list[str] | None = None,
-        links: list[Link] | None = None, drop: tuple[str, ...] = ()):
+        links: list[Link] | None = None, drop: tuple[str, ...] = (),
+        policy: Policy = DEFAULT_POLICY):
     """``shared``: traders using the same payment account (verified); ``links``: any."""
     sub = copy.deepcopy(SUB)
     sub.update(sub_changes or {})
@@ -40,7 +45,7 @@ def run(sub_changes: dict | None = None, *, vat: Any = VAT_OK, registry: Any = R
         sub.pop(key, None)
     linked = [Link(t, "verified", frozenset({"account"})) for t in shared or []]
     return decide(sub, {"vat": vat, "registry": registry, "payment": payment},
-                  linked + (links or []))
+                  linked + (links or []), policy)
 
 
 def codes(decision) -> set[str]:
@@ -59,10 +64,15 @@ def test_all_good_is_verified() -> None:
 
 
 def test_sole_trader_without_register_or_vat() -> None:
-    d = run(vat=None, registry=None, drop=("vat_number", "registration"))
-    assert d.verdict == "verified"
+    d = run({"name": "Rosa Rodriguez", "registration": {"not_registered": True},
+             "payment": {"iban": "ES9121000418450200051332",
+                         "account_holder": "Rosa Rodriguez"}},
+            vat=None, registry=None, drop=("vat_number",))
+    assert d.verdict == "verified", d.reasons
     assert d.items[ITEM_D] == "not_applicable"
-    assert d.items[ITEM_A] == "verified"  # the account holder confirms the name
+    assert d.evidence["registration_declared"] == "not_registered"
+    # Only the trader (and its own account holder) vouch for the name and the address.
+    assert d.items[ITEM_A] == "unverified"
 
 
 # code -> (arguments of run, expected verdict, expected item status)
@@ -124,14 +134,20 @@ CASES: dict[str, tuple[dict[str, Any], str, tuple[str, str]]] = {
                              "pending", (ITEM_D, "unverified")),
     "REGISTER_NAME_MISMATCH": ({"registry": {**REG_OK, "registered_name": "Zeta Holdings AG"}},
                                "needs_review", (ITEM_D, "unverified")),
-    "VAT_INVALID": ({"vat": {"status": "invalid", "reason": "vies"}}, "rejected",
+    "VAT_INVALID": ({"vat": {"status": "invalid", "reason": "checksum"}}, "rejected",
                     (ITEM_D, "failed")),
+    "VAT_NOT_IN_VIES": ({"vat": {"status": "invalid", "reason": "vies", "source": "vies"}},
+                        "needs_review", (ITEM_D, "unverified")),
+    "VAT_UNVERIFIABLE": ({"vat": {"status": "unverifiable", "detail": "no HMRC credentials"}},
+                         "needs_review", (ITEM_D, "unverified")),
+    "ADDRESS_MISMATCH": ({"registry": {**REG_OK, "address": "CALLE MAYOR 1, 41001 SEVILLA"}},
+                         "needs_review", (ITEM_A, "unverified")),
+    "REGISTRATION_EXPECTED": ({"drop": ("registration",), "registry": None}, "needs_review",
+                              (ITEM_D, "unverified")),
     "VAT_INPUT_INVALID": ({"vat": {"status": "input_invalid", "errors": {"vat_number": ["x"]}}},
                           "rejected", (ITEM_D, "failed")),
     "VAT_UNAVAILABLE": ({"vat": {"status": "unavailable", "error": {
         "code": "MS_UNAVAILABLE", "retryable": True}}}, "pending", (ITEM_D, "unverified")),
-    "VAT_UNVERIFIABLE": ({"vat": {"status": "unverifiable", "detail": "No source for US."}},
-                         "needs_review", (ITEM_D, "unverified")),
     "VAT_BLOCKED": ({"vat": {"status": "unavailable", "error": {
         "code": "VAT_BLOCKED", "retryable": False}}}, "needs_review", (ITEM_D, "unverified")),
     "VIES_REFUSED_REQUESTER": ({"vat": {"status": "unavailable", "error": {
@@ -205,3 +221,138 @@ def test_upstream_fault_is_never_rejected() -> None:
 def test_reason_helper_adds_detail() -> None:
     assert reason("VAT_INVALID", "x")["detail"] == "x"
     assert "detail" not in reason("VAT_INVALID")
+
+
+# -- corroboration of 30(1)(a) and 30(1)(d) ----------------------------------------------------
+
+def test_a_register_address_in_another_city_needs_review_with_both_addresses() -> None:
+    d = run(registry={**REG_OK, "address": "CALLE MAYOR 1, 41001 SEVILLA, ES"})
+    assert d.verdict == "needs_review"
+    found = {r["code"]: r for r in d.reasons}
+    assert found["ADDRESS_MISMATCH"]["detail"] == "address held by register"
+    corroboration = d.evidence["address_corroboration"]
+    assert corroboration["declared"] == SUB["address"]
+    by_source = {s["source"]: s for s in corroboration["sources"]}
+    assert by_source["register"]["address"]["text"] == "CALLE MAYOR 1, 41001 SEVILLA, ES"
+    assert (by_source["register"]["postcode"], by_source["register"]["city"]) == (
+        "not_found", "not_found")
+    assert by_source["vies"]["verdict"] == "match"
+
+
+def test_vies_parts_with_another_street_in_the_same_town_is_a_mismatch() -> None:
+    vat = {**VAT_OK, "trader": {**VAT_OK["trader"], "street": "Calle de Alcala 1"}}
+    d = run(vat=vat, registry={**REG_OK, "address": None})
+    assert "ADDRESS_MISMATCH" in codes(d)
+    [vies] = d.evidence["address_corroboration"]["sources"]
+    assert (vies["postcode"], vies["city"], vies["street"]) == ("match", "match", "mismatch")
+
+
+def test_another_postcode_given_as_a_part_is_a_mismatch_even_in_the_same_city() -> None:
+    vat = {**VAT_OK, "trader": {**VAT_OK["trader"], "postcode": "28013"}}
+    assert "ADDRESS_MISMATCH" in codes(run(vat=vat, registry={**REG_OK, "address": None}))
+
+
+def test_accents_case_and_spacing_do_not_count() -> None:
+    sub = {"address": {"street": "avenida reina victoria", "postcode": "28 430",
+                       "city": "MADRÍD", "country_code": "ES"}}
+    d = run(sub)
+    assert d.verdict == "verified", d.reasons
+    assert d.items[ITEM_A] == "verified"
+
+
+def test_a_city_spelt_otherwise_beside_the_same_postcode_is_unconfirmed_not_flagged() -> None:
+    d = run({"address": {**SUB["address"], "city": "Villalba"}},
+            vat={**VAT_OK, "trader": None, "address": None})
+    assert "ADDRESS_MISMATCH" not in codes(d)
+    assert d.verdict == "verified"
+    [register] = d.evidence["address_corroboration"]["sources"]
+    assert register["verdict"] == "unconfirmed"
+    assert d.items[ITEM_A] == "unverified"  # nobody confirmed the address
+
+
+def test_no_source_address_leaves_a_unverified_without_a_reason() -> None:
+    """Germany's VIES discloses nothing; without a register nobody confirms the address."""
+    d = run(vat={"status": "valid", "name": None, "address": None}, registry=None,
+            drop=("registration",), sub_changes={"name": "Rodrisa Automoviles"})
+    assert d.verdict == "verified", d.reasons
+    assert d.evidence["address_corroboration"]["sources"] == []
+    assert d.items[ITEM_A] == "unverified"
+
+
+def test_the_name_must_be_confirmed_by_a_source_other_than_the_trader() -> None:
+    """The address matches, but only the account holder (declared by the trader) carries the
+    name: VIES hides it and the register's record is another company's name."""
+    d = run(vat={**VAT_OK, "name": None},
+            registry={**REG_OK, "registered_name": "Zeta Holdings AG"})
+    assert d.items[ITEM_A] == "unverified"
+
+
+def test_a_company_declaring_itself_not_registered_still_needs_its_registration() -> None:
+    d = run({"registration": {"not_registered": True}}, registry=None)
+    found = {r["code"]: r for r in d.reasons}
+    assert found["REGISTRATION_EXPECTED"]["detail"] == "legal form SL; declared not registered"
+    assert d.verdict == "needs_review"
+    assert d.items[ITEM_D] == "unverified"
+
+
+def test_a_company_with_its_registration_is_not_asked_for_it() -> None:
+    assert "REGISTRATION_EXPECTED" not in codes(run())
+
+
+def test_a_name_without_a_company_form_and_no_registration_is_not_applicable() -> None:
+    d = run({"name": "Rosa Rodriguez"}, vat=None, registry=None,
+            drop=("registration", "vat_number"))
+    assert "REGISTRATION_EXPECTED" not in codes(d)
+    assert d.items[ITEM_D] == "not_applicable"
+    assert d.evidence["registration_declared"] is None
+
+
+def test_a_sole_traders_form_expects_no_registration() -> None:
+    d = run({"name": "Jean Dupont EI", "address": {**SUB["address"], "country_code": "FR"},
+             "registration": {"not_registered": True}}, vat=None, registry=None,
+            drop=("vat_number",))
+    assert "REGISTRATION_EXPECTED" not in codes(d)
+    assert d.items[ITEM_D] == "not_applicable"
+
+
+def test_a_vat_number_vies_does_not_list_is_review_with_a_message_to_act_on() -> None:
+    d = run(vat={"status": "invalid", "reason": "vies", "source": "vies",
+                 "detail": "VIES reports the number as not valid."})
+    [r] = [r for r in d.reasons if r["code"] == "VAT_NOT_IN_VIES"]
+    assert r["severity"] == "warning" and d.verdict == "needs_review"
+    assert "domestic" in r["message"] and "tax office" in r["message"]
+
+
+@pytest.mark.parametrize("why", ["format", "checksum"])
+def test_a_vat_number_failing_format_or_check_digits_is_rejected(why: str) -> None:
+    d = run(vat={"status": "invalid", "reason": why, "source": "local"})
+    assert "VAT_INVALID" in codes(d) and d.verdict == "rejected"
+
+
+def test_every_verdict_records_the_policy_hash() -> None:
+    assert run().evidence["policy_sha256"] == DEFAULT_POLICY.sha256
+
+
+def test_the_registers_address_in_parts_compares_the_street_too() -> None:
+    parts = {"street": "Avenida Reina Victoria", "postcode": "28430", "city": "Madrid",
+             "country": "ES"}
+    same = run(registry={**REG_OK, "registered_address": parts})
+    assert same.verdict == "verified" and same.items[ITEM_A] == "verified"
+    other = run(vat={**VAT_OK, "trader": None, "address": None},
+                registry={**REG_OK, "registered_address": {**parts, "street": "Calle Mayor 1"}})
+    assert "ADDRESS_MISMATCH" in codes(other)
+    [register] = other.evidence["address_corroboration"]["sources"]
+    assert (register["street"], register["verdict"]) == ("mismatch", "mismatch")
+    assert register["address"]["street"] == "Calle Mayor 1"
+
+
+@pytest.mark.parametrize("source", ["vies-soap", "vies-rest"])
+def test_either_vies_front_end_not_listing_a_number_is_review(source: str) -> None:
+    d = run(vat={"status": "invalid", "reason": "vies", "source": source})
+    assert codes(d) == {"VAT_NOT_IN_VIES"} and d.verdict == "needs_review"
+
+
+def test_a_national_vat_register_not_listing_a_number_is_rejected() -> None:
+    """HMRC (or the Swiss UID register) is the tax authority's own register, not VIES."""
+    d = run(vat={"status": "invalid", "reason": "hmrc", "source": "hmrc"})
+    assert codes(d) >= {"VAT_INVALID"} and d.verdict == "rejected"

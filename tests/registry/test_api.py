@@ -102,12 +102,14 @@ def test_active_answer_has_every_field(client: FlaskClient) -> None:
     r = check(client, number="01234567", country_code="GB", name="Acme Trading Ltd")
     assert set(r) == {
         "status", "country_code", "kind", "normalised", "format_valid", "reason", "detail",
-        "registered_name", "legal_form", "address", "status_raw", "status_detail", "ceased_on",
-        "registered_as", "source", "name_match", "checked_at", "cached", "sandbox", "attempts",
-        "error", "retry_after_s",
+        "registered_name", "legal_form", "address", "registered_address", "status_raw",
+        "status_detail", "ceased_on", "registered_as", "source", "name_match", "checked_at",
+        "cached", "sandbox", "attempts", "error", "retry_after_s",
     }
     assert r["normalised"] == "01234567" and r["legal_form"] == "ltd"
     assert r["address"] == "1 Market Street, London, EC1A 1BB, England"
+    assert r["registered_address"] == {"street": "1 Market Street", "postcode": "EC1A 1BB",
+                                       "city": "London", "country": "England"}
     assert r["name_match"] == {
         "score": 1.0, "verdict": "match", "declared": "acme trading",
         "registered": "acme trading", "legal_forms": {"declared": "LTD", "registered": "LTD"},
@@ -122,6 +124,8 @@ def test_czech_ico_through_ares(client: FlaskClient) -> None:
     assert r["legal_form"] == "112 Společnost s ručením omezeným"
     assert (r["status_raw"], r["status_detail"], r["ceased_on"]) == ("AKTIVNI", None, None)
     assert r["address"] == "Na Příkopě 859/22, Nové Město, 11000 Praha"
+    assert r["registered_address"] == {"street": "Na Příkopě 859/22", "postcode": "11000",
+                                       "city": "Praha", "country": "Česká republika"}
     assert r["source"] == {"id": "cz_ares", "name": "ARES (Administrativní registr ekonomických "
                            "subjektů)", "url": "https://ares.gov.cz/ekonomicke-subjekty?ico=27300307"}
     assert r["name_match"]["verdict"] == "match"
@@ -142,6 +146,8 @@ def test_polish_krs_through_the_api_krs(client: FlaskClient) -> None:
     assert r["legal_form"] == "SPÓŁKA Z OGRANICZONĄ ODPOWIEDZIALNOŚCIĄ"
     assert (r["status_raw"], r["status_detail"]) == ("active", None)
     assert r["address"] == "UL. DŁUGA 5/2, 00-950 WARSZAWA, POLSKA"
+    assert r["registered_address"] == {"street": "UL. DŁUGA 5/2", "postcode": "00-950",
+                                       "city": "WARSZAWA", "country": "POLSKA"}
     assert r["source"]["id"] == "pl_krs" and r["source"]["name"].startswith("Krajowy Rejestr")
     assert r["source"]["url"] == ("https://api-krs.ms.gov.pl/api/krs/OdpisAktualny/0000730030"
                                   "?rejestr=P&format=json")

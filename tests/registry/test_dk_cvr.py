@@ -35,6 +35,8 @@ def test_active(cvr: DkCvr) -> None:
     assert r.registered_name == "NORDISK DESIGN A/S"
     assert r.legal_form == "A/S (Aktieselskab)"
     assert r.address == "Bremerholm 29, 1069 København K, DK"
+    assert r.address_parts == {"street": "Bremerholm 29", "postcode": "1069",
+                               "city": "København K", "country": "DK"}
     assert r.url == "https://datacvr.virk.dk/enhed/virksomhed/35123458"
 
 

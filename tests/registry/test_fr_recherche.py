@@ -30,6 +30,7 @@ def test_active_company(fr: FrRecherche) -> None:
     assert r.registered_name == "BOULANGERIE MARTIN"
     assert r.legal_form == "5710 SAS, société par actions simplifiée"
     assert r.address == "4 RUE DU FOUR 75006 PARIS"
+    assert r.address_parts == {"street": "4 RUE DU FOUR", "postcode": "75006", "city": "PARIS"}
     assert r.url == "https://annuaire-entreprises.data.gouv.fr/entreprise/812345676"
     assert r.country == "FR"
 
@@ -54,6 +55,9 @@ def test_closed_establishment_of_an_active_company(fr: FrRecherche) -> None:
     assert (r.status, r.status_raw, r.ceased_on) == (INACTIVE, "A/F", "2024-03-31")
     assert r.status_detail == "the establishment is closed; the company is active"
     assert "BOULOGNE" in (r.address or "")
+    # the establishment's address, not the head office's
+    assert r.address_parts == {"street": "18 AVENUE DE LA GARE", "postcode": "92100",
+                               "city": "BOULOGNE-BILLANCOURT"}
 
 
 def test_rcs_is_looked_up_by_its_siren(fr: FrRecherche) -> None:

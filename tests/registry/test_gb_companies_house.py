@@ -43,6 +43,8 @@ def test_active_with_proposal_to_strike_off(ch: CompaniesHouse) -> None:
     assert r is not None
     assert (r.status, r.status_detail) == (ACTIVE, "active-proposal-to-strike-off")
     assert r.address is not None and r.address.startswith("Suite 4, 10 High Street")
+    # "Suite 4" names the suite, not the house: the street line is the address line's
+    assert r.address_parts is not None and r.address_parts["street"] == "10 High Street"
 
 
 @pytest.mark.parametrize(

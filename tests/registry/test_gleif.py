@@ -34,6 +34,8 @@ def test_issued_and_active(gleif: Gleif) -> None:
     assert r.legal_form == "2HBR" and r.country == "DE"
     assert r.registered_as == "HRB 123456"
     assert r.address == "Musterstraße 1, 80331 München, DE"
+    assert r.address_parts == {"street": "Musterstraße 1", "postcode": "80331",
+                               "city": "München", "country": "DE"}
     assert r.url == f"https://search.gleif.org/#/record/{ACTIVE_LEI}"
     assert r.status_detail is None and r.ceased_on is None
 

@@ -29,6 +29,9 @@ def test_active(brreg: NoBrreg) -> None:
     assert r.registered_name == "NORDISK FISK AS"
     assert r.legal_form == "AS (Aksjeselskap)"
     assert r.address == "Bryggen 5, 5003 BERGEN, Norge"
+    assert r.address_parts is not None
+    assert (r.address_parts["street"], r.address_parts["postcode"], r.address_parts["city"]) == (
+        "Bryggen 5", "5003", "BERGEN")
     assert r.url == "https://virksomhet.brreg.no/nb/oppslag/enheter/912345602"
 
 

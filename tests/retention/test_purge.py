@@ -14,7 +14,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta, timezone
 from typing import Any
 
 import click.testing
@@ -35,6 +35,7 @@ from services.gateway.evidence import EvidenceLog, traders_table, verifications_
 from shared.config import load
 from shared.logs import JsonFormatter
 from shared.redis_client import Store
+from shared.retention import purge_after as purge_after_of
 from tests.conftest import REDIS_URL, free_port
 from tests.gateway.conftest import (  # noqa: F401 (client, gateway, gateway_config: fixtures)
     API_KEY,
@@ -60,7 +61,7 @@ from trace30.retention import (
     trader_hash,
 )
 
-RETENTION_DAYS = 183
+RETENTION_MONTHS = 6
 RUN = "20250101-retention"
 
 
@@ -266,7 +267,7 @@ def test_purge_dry_run_lists_then_purge_deletes_only_the_old_traders(
 
     caplog.set_level(logging.INFO)
     caplog.clear()
-    dry = purge(settings, retention_days=RETENTION_DAYS, dry_run=True)
+    dry = purge(settings, retention_months=RETENTION_MONTHS, dry_run=True)
     dry_logs = rendered(caplog)  # the purge's records only (the gateway's log its paths)
 
     # Listed (oldest end first), counted, and nothing deleted.
@@ -292,7 +293,7 @@ def test_purge_dry_run_lists_then_purge_deletes_only_the_old_traders(
     assert_no_personal_data(dry_logs, seeded.everyone)
 
     caplog.clear()
-    done = purge(settings, retention_days=RETENTION_DAYS, dry_run=False)
+    done = purge(settings, retention_months=RETENTION_MONTHS, dry_run=False)
     done_logs = rendered(caplog)
 
     # The dry run's counts were exactly what the purge deletes.
@@ -319,10 +320,10 @@ def test_purge_dry_run_lists_then_purge_deletes_only_the_old_traders(
     assert "trace30.retention" in done_logs and "services.gateway.evidence" in done_logs
     assert_no_personal_data(done_logs, seeded.everyone)
 
-    again = purge(settings, retention_days=RETENTION_DAYS, dry_run=False)
+    again = purge(settings, retention_months=RETENTION_MONTHS, dry_run=False)
     assert again.traders == [] and "nothing deleted" in again.summary()
-    # A shorter retention reaches the trader that ended a month ago.
-    assert purge(settings, retention_days=20, dry_run=True).traders == [
+    # A shorter retention (none at all) reaches the trader that ended a month ago.
+    assert purge(settings, retention_months=0, dry_run=True).traders == [
         trader_hash(seeded.kept[0]["trader_id"], "default")]
 
 
@@ -342,12 +343,16 @@ def test_purge_command(seeded: Seeded, gateway_config: dict, store: Store,  # no
     for sub in seeded.everyone:
         assert client.get(f"/v1/traders/{sub['trader_id']}", headers=OPS).status_code == 200
 
-    # --retention-days overrides TRACE30_RETENTION_DAYS (here: 10 years, so nobody yet).
+    # The retired day count is refused, not silently ignored.
+    stale = runner.invoke(trace30.cli.main, ["purge"], env={**env,
+                                                           "TRACE30_RETENTION_DAYS": "183"})
+    assert stale.exit_code != 0 and "TRACE30_RETENTION_MONTHS" in stale.output
+    # --retention-months overrides TRACE30_RETENTION_MONTHS (here: 10 years, so nobody yet).
     none = runner.invoke(trace30.cli.main, ["purge"], env={**env,
-                                                          "TRACE30_RETENTION_DAYS": "3650"})
+                                                          "TRACE30_RETENTION_MONTHS": "120"})
     assert none.exit_code == 0 and "nothing deleted" in none.output
-    real = runner.invoke(trace30.cli.main, ["purge", "--retention-days", "183"],
-                         env={**env, "TRACE30_RETENTION_DAYS": "3650"})
+    real = runner.invoke(trace30.cli.main, ["purge", "--retention-months", "6"],
+                         env={**env, "TRACE30_RETENTION_MONTHS": "120"})
     assert real.exit_code == 0, real.output
     assert "2 trader(s) deleted" in real.output and "verifications=2" in real.output
     assert_no_personal_data(real.output, seeded.everyone)
@@ -380,8 +385,8 @@ def test_purge_without_redis_deletes_sql_only(database_url: str,  # noqa: F811
                          "DATABASE_URL": database_url, "REDIS_URL": None})
     caplog.set_level(logging.INFO)
 
-    dry = purge(settings, retention_days=RETENTION_DAYS, dry_run=True, now=now)
-    done = purge(settings, retention_days=RETENTION_DAYS, dry_run=False, now=now)
+    dry = purge(settings, retention_months=RETENTION_MONTHS, dry_run=True, now=now)
+    done = purge(settings, retention_months=RETENTION_MONTHS, dry_run=False, now=now)
 
     expected = {"webhook_attempts": 2, "webhook_deliveries": 2, "staff_actions": 0,
                 "traders": 1, "verifications": 2}
@@ -399,7 +404,62 @@ def test_purge_without_redis_deletes_sql_only(database_url: str,  # noqa: F811
         log.close()
     assert "shop-old" not in rendered(caplog) and "shop-old" not in done.summary()
     with pytest.raises(ValueError, match="aware"):
-        purge(settings, retention_days=1, dry_run=True, now=datetime(2025, 1, 1))
+        purge(settings, retention_months=1, dry_run=True, now=datetime(2025, 1, 1))
+
+
+@pytest.mark.parametrize(("ends", "before", "due_before", "from_", "due_from"), [
+    # 29, 30 and 31 August all reach 28 February (2026 has no 29th); 1 September, 1 March
+    (["2025-08-27", "2025-08-28", "2025-08-29", "2025-08-30", "2025-08-31", "2025-09-01"],
+     "2026-02-27T23:59:59", ["2025-08-27"],
+     "2026-02-28T00:00:00", ["2025-08-27", "2025-08-28", "2025-08-29", "2025-08-30",
+                             "2025-08-31"]),
+    # a leap year: 29 and 31 August 2023 reach 29 February 2024, not the 28th
+    (["2023-08-28", "2023-08-29", "2023-08-31", "2023-09-01"],
+     "2024-02-28T23:59:59", ["2023-08-28"],
+     "2024-02-29T00:00:00", ["2023-08-28", "2023-08-29", "2023-08-31"]),
+    # across the turn of the year, from a month of 31 days to one of 30
+    (["2025-12-30", "2025-12-31", "2026-01-01"],
+     "2026-06-29T12:00:00", [],
+     "2026-06-30T00:00:00", ["2025-12-30", "2025-12-31"]),
+])
+def test_purge_counts_calendar_months_with_the_end_of_month_clamped(
+        tmp_path, ends: list[str], before: str, due_before: list[str], from_: str,
+        due_from: list[str]) -> None:
+    """Every trader ended late on its day (23:30 UTC): the day counts, not the hour."""
+    url = f"sqlite:///{tmp_path / 'evidence.sqlite3'}"
+    log = EvidenceLog(url, SEALING_KEYS)
+    log.migrate()
+    try:
+        first = datetime(2023, 1, 2, tzinfo=UTC)  # verified before any of the ends
+        for i, day in enumerate(ends):
+            log.save(make_record(f"v-{i}", f"shop-{day}", created_at=first, settled_at=first,
+                                 checked_at=first))
+            ended = datetime.fromisoformat(day).replace(hour=23, minute=30, tzinfo=UTC)
+            assert log.end_relationship(f"shop-{day}", ended, tenant="default")
+    finally:
+        log.close()
+    settings = load({}, {"SANDBOX": False, "EVIDENCE_SEALING_KEYS": SEALING_KEYS,
+                         "DATABASE_URL": url, "REDIS_URL": None})
+
+    def at(text: str) -> datetime:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+    def hashes(days: list[str]) -> list[str]:
+        return [trader_hash(f"shop-{day}", "default") for day in days]
+
+    assert purge(settings, retention_months=6, dry_run=True, now=at(before)).traders == hashes(
+        due_before)
+    assert purge(settings, retention_months=6, dry_run=True, now=at(from_)).traders == hashes(
+        due_from)
+    # Deleting goes by the same rule as listing; the others stay.
+    done = purge(settings, retention_months=6, dry_run=False, now=at(from_))
+    assert done.traders == hashes(due_from)
+    log = EvidenceLog(url, SEALING_KEYS)
+    try:
+        assert log.ended_before(at("2100-01-01T00:00:00")) == [
+            ("default", f"shop-{day}") for day in ends if day not in due_from]
+    finally:
+        log.close()
 
 
 def test_purge_stops_without_deleting_sql_when_redis_is_down(tmp_path) -> None:
@@ -414,7 +474,7 @@ def test_purge_stops_without_deleting_sql_when_redis_is_down(tmp_path) -> None:
                              "DATABASE_URL": url, "REDIS_TIMEOUT_S": 0.2,
                              "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
         with pytest.raises(redis.ConnectionError):
-            purge(settings, retention_days=RETENTION_DAYS, dry_run=False)
+            purge(settings, retention_months=RETENTION_MONTHS, dry_run=False)
         assert log.ended_before(datetime.now(UTC)) == [("default", "shop-gone")]
         assert [r.id for r in log.history("shop-gone", tenant="default")] == ["v-1"]
     finally:
@@ -448,7 +508,7 @@ def test_a_failing_trader_stops_the_purge_without_naming_it(
                          "DATABASE_URL": url, "REDIS_URL": None})
     caplog.set_level(logging.INFO)
     with pytest.raises(PurgeError) as caught:
-        purge(settings, retention_days=RETENTION_DAYS, dry_run=False, now=now)
+        purge(settings, retention_months=RETENTION_MONTHS, dry_run=False, now=now)
     assert trader_hash("shop-second", "default") in str(caught.value) and "OperationalError" in str(
         caught.value)
     assert caught.value.report.traders == [trader_hash("shop-first", "default")]
@@ -473,14 +533,17 @@ def test_end_relationship_records_when_and_when_the_purge_may_delete(
     ended_at = datetime.fromisoformat(body["ended_at"])
     assert body["trader_id"] == sub["trader_id"]
     assert before <= ended_at <= datetime.now(UTC)
-    assert datetime.fromisoformat(body["purge_after"]) - ended_at == timedelta(days=183)
+    purge_after = datetime.fromisoformat(body["purge_after"])
+    # six calendar months: 181 to 184 days after the day it ended, from midnight UTC on
+    assert purge_after.time() == time(0) and purge_after.utcoffset() == timedelta(0)
+    assert 181 <= (purge_after.date() - ended_at.date()).days <= 184
 
     when = ended_at.replace(microsecond=0) + timedelta(seconds=1)
     resp = end(client, sub["trader_id"], when.astimezone(timezone(timedelta(hours=2))))
     assert resp.status_code == 200, resp.get_json()
     assert resp.get_json() == {"trader_id": sub["trader_id"],
                                "ended_at": when.isoformat(),
-                               "purge_after": (when + timedelta(days=183)).isoformat()}
+                               "purge_after": purge_after_of(when, 6).isoformat()}
     # A clock a little ahead of ours is accepted.
     assert end(client, sub["trader_id"], datetime.now(UTC) + timedelta(seconds=30)).status_code \
         == 200
@@ -501,6 +564,27 @@ def test_end_relationship_before_the_first_verification_is_refused(
     assert first.isoformat() in resp.get_json()["errors"]["ended_at"][0]
     assert evidence.ended_before(datetime.now(UTC) + timedelta(days=2)) == []  # nothing ended
     assert end(client, sub["trader_id"], first).status_code == 200
+
+
+@pytest.mark.parametrize(("ended", "purged"), [
+    # the end of a month with no such day six months on: the last day of that month
+    ("2025-08-31T18:30:00+00:00", "2026-02-28T00:00:00+00:00"),
+    ("2023-08-31T00:00:00+00:00", "2024-02-29T00:00:00+00:00"),  # a leap year
+    ("2025-03-31T09:00:00+00:00", "2025-09-30T00:00:00+00:00"),
+    ("2025-12-31T23:59:59+00:00", "2026-06-30T00:00:00+00:00"),
+    ("2025-09-01T00:30:00+02:00", "2026-02-28T00:00:00+00:00"),  # 31 August in UTC
+    ("2025-03-01T12:00:00+00:00", "2025-09-01T00:00:00+00:00"),
+])
+def test_purge_after_counts_calendar_months(client: FlaskClient,  # noqa: F811
+                                            ended: str, purged: str) -> None:
+    """A trader verified since 2023 (its first verification kept in the evidence log)."""
+    log = client.application.extensions["trace30.gateway"].evidence
+    first = datetime(2023, 1, 2, tzinfo=UTC)
+    log.save(make_record("v-since-2023", "since-2023", created_at=first, settled_at=first,
+                         checked_at=first))
+    resp = end(client, "since-2023", datetime.fromisoformat(ended))
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json()["purge_after"] == purged
 
 
 def test_end_relationship_of_an_unknown_trader_is_404(client: FlaskClient) -> None:  # noqa: F811
@@ -592,7 +676,7 @@ def test_purge_deletes_one_tenants_ended_trader_and_keeps_the_others_of_the_same
 
         caplog.set_level(logging.INFO)
         caplog.clear()  # the purge's records only (the gateway's name its paths)
-        report = purge(purge_settings(gateway_config), retention_days=RETENTION_DAYS,
+        report = purge(purge_settings(gateway_config), retention_months=RETENTION_MONTHS,
                        dry_run=False)
 
         hashed = trader_hash(tid, "shop-a")

@@ -12,7 +12,7 @@ from flask import Flask
 
 from shared import config
 from shared.errors import ConfigError
-from shared.redis_client import Store, get_store
+from shared.redis_client import EXTENSION, Store
 from trace30.cli import main
 
 
@@ -68,6 +68,13 @@ def test_every_setting_is_documented() -> None:
     assert all(s.doc for s in config.SETTINGS.values())
 
 
+def test_the_retired_retention_days_stop_start_up_naming_the_replacement() -> None:
+    with pytest.raises(ConfigError, match=r"TRACE30_RETENTION_DAYS.*TRACE30_RETENTION_MONTHS"):
+        config.load({"TRACE30_RETENTION_DAYS": "183"})
+    assert config.load({"TRACE30_RETENTION_DAYS": ""})["RETENTION_MONTHS"] == 6
+    assert config.load({"TRACE30_RETENTION_MONTHS": "12"})["RETENTION_MONTHS"] == 12
+
+
 # -- a shared Redis is required outside sandbox ------------------------------------------------
 
 SERVICES = ["services.vat", "services.registry", "services.payment", "services.gateway"]
@@ -99,7 +106,7 @@ def test_a_service_in_sandbox_without_redis_uses_the_embedded_store(
     app = module.create_app({"TESTING": True, "SANDBOX": True, "GATEWAY_BACKGROUND": False,
                              "DATABASE_URL": f"sqlite:///{tmp_path / 'evidence.sqlite3'}"})
     try:
-        assert get_store(app).embedded
+        assert app.extensions[EXTENSION].embedded
         assert "embedded in-process cache" in caplog.text
     finally:
         if hasattr(module, "shutdown"):
@@ -110,7 +117,7 @@ def test_a_store_passed_in_the_configuration_is_taken(no_redis_env: None, store:
     from services.vat import create_app
 
     app = create_app({"TESTING": True, "INTERNAL_TOKEN": "t" * 40, "REDIS_STORE": store})
-    assert get_store(app) is store
+    assert app.extensions[EXTENSION] is store
 
 
 @pytest.mark.parametrize("argv", [["run"], ["purge"], ["purge", "--dry-run"],

@@ -153,3 +153,76 @@ def test_contained_names_are_close_never_a_match() -> None:
     result = compare("Acme", "Acme Holding International Group")
     assert result.score == names.CONTAINED_WEIGHT
     assert result.verdict == "close"
+
+
+# -- addresses ---------------------------------------------------------------------------------
+
+DECLARED = {"street": "4 rue du Four", "postcode": "75006", "city": "Paris"}
+
+# (source as compare_address takes it, expected (postcode, city, street, verdict))
+ADDRESSES = [
+    # one line of text: VIES, a register's joined address
+    ({"text": "4 RUE DU FOUR\n75006 PARIS"}, ("match", "match", None, "match")),
+    ({"text": "4 RUE DU FOUR 75006 PARIS"}, ("match", "match", None, "match")),
+    ({"text": "12 RUE DES JOUETS 69002 LYON"}, ("not_found", "not_found", None, "mismatch")),
+    # the postcode there, the city written otherwise: not confirmed, not flagged
+    ({"text": "4 RUE DU FOUR 75006 PARIS 6E"}, ("match", "match", None, "match")),
+    ({"text": "4 RUE DU FOUR 75006 LUTECE"}, ("match", "not_found", None, "unconfirmed")),
+    # the city there, no postcode: unconfirmed
+    ({"text": "PARIS"}, ("not_found", "match", None, "unconfirmed")),
+    # parts
+    ({"street": "4 Rue du Four", "postcode": "75006", "city": "PARIS"},
+     ("match", "match", "match", "match")),
+    ({"street": "4 Rue du Four", "postcode": "75011", "city": "PARIS"},
+     ("mismatch", "match", "match", "mismatch")),
+    ({"street": "18 avenue de la Gare", "postcode": "75006", "city": "Paris"},
+     ("match", "match", "mismatch", "mismatch")),
+    ({"street": "6 rue du Four", "postcode": "75006", "city": "Paris"},
+     ("match", "match", "mismatch", "mismatch")),
+    ({"postcode": "75006", "city": "Lutece"},
+     ("match", "mismatch", None, "unconfirmed")),
+    ({}, (None, None, None, "unconfirmed")),
+]
+
+
+@pytest.mark.parametrize(("source", "expected"), ADDRESSES)
+def test_compare_address(source: dict, expected: tuple) -> None:
+    m = names.compare_address(DECLARED, **source)
+    assert (m.postcode, m.city, m.street, m.verdict) == expected
+
+
+@pytest.mark.parametrize(("declared", "text"), [
+    ({"postcode": "1017 HL", "city": "Amsterdam"}, "\nVIJZELSTRAAT 00068\n1017HL AMSTERDAM\n"),
+    ({"postcode": "09-411", "city": "Plock"}, "CHEMIKÓW 7, 09-411 PŁOCK"),
+    ({"postcode": "L-1855", "city": "Luxembourg"}, "38, AVENUE JOHN F. KENNEDY L-1855  LUXEMBOURG"),
+    ({"postcode": "1070", "city": "Wien"}, "Mariahilfer Strasse 12\nAT-1070 Wien"),
+    ({"postcode": "BT1 3EA", "city": "Belfast"},
+     "UNIT 4 HARBOUR POINT\n1 DONEGALL QUAY\nBELFAST\n\nBT1 3EA"),
+    ({"postcode": "41122", "city": "Modena"}, "VIA EMILIA EST 1163 \n41122 MODENA MO\n"),
+    ({"postcode": "80331", "city": "München"}, "Musterstraße 1, 80331 MUENCHEN, DE"),
+])
+def test_addresses_as_the_member_states_write_them(declared: dict, text: str) -> None:
+    assert names.compare_address(declared, text=text).verdict == "match"
+
+
+def test_street_numbers_and_short_words() -> None:
+    assert names.same_street("Hauptstr. 5", "Hauptstraße 5") is True
+    assert names.same_street("Avda. Reina Victoria 3", "Avenida Reina Victoria 3") is True
+    assert names.same_street("Hauptstr. 5", "Hauptstr. 5a") is False
+    assert names.same_street("Hauptstr. 5-7", "Hauptstraße 5") is True
+    assert names.same_street("Flat 2, 10 High Street", "10 High Street") is True
+    assert names.same_street("Bahnhofstrasse 5", "Schillerstrasse 5") is False
+    assert names.same_street(None, "Hauptstr. 5") is None
+
+
+@pytest.mark.parametrize(("name", "country", "form"), [
+    ("Boulangerie Martin SAS", "FR", "SAS"), ("Handel 5 GmbH", "DE", "GMBH"),
+    ("Acme Trading Ltd", "GB", "LTD"), ("Polmex Sp. z o.o.", "PL", "SPZOO"),
+    ("Nordlicht AS", "NO", "AS"), ("AB Volvo", "SE", "AB"), ("Ferrari S.p.A.", "IT", "SPA"),
+    ("Brouwerij De Kroon B.V.", "NL", "BV"), ("Hansen A/S", "DK", "AS"),
+    ("Bäckerei Huber e.K.", "DE", "EK"),  # a registered merchant: in the Handelsregister
+    ("Jean Dupont EI", "FR", None), ("Ola Nordmann ENK", "NO", None),
+    ("Müller & Schmidt GbR", "DE", None), ("Rosa Rodriguez", "ES", None), ("", "ES", None),
+])
+def test_registered_company_forms(name: str, country: str, form: str | None) -> None:
+    assert names.registered_company_form(name, country) == form

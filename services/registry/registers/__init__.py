@@ -105,6 +105,9 @@ class RegisterRecord:
     url: str
     legal_form: str | None = None
     address: str | None = None
+    #: The same address in parts (``street``, ``postcode``, ``city``, ``country``), as the
+    #: register keeps them; the gateway compares the trader's declared address with them.
+    address_parts: dict[str, str] | None = None
     country: str | None = None
     status_detail: str | None = None
     ceased_on: str | None = None

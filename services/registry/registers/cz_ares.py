@@ -86,12 +86,18 @@ def legal_form(code: Any) -> str | None:
 def _address(place: dict[str, Any]) -> str | None:
     if place.get("textovaAdresa"):
         return str(place["textovaAdresa"])
+    parts = _address_parts(place) or {}
+    town = " ".join(p for p in (parts.get("postcode"), parts.get("city")) if p)
+    return http.join_address(parts.get("street"), town, place.get("nazevStatu"))
+
+
+def _address_parts(place: dict[str, Any]) -> dict[str, str] | None:
     number = "/".join(str(p) for p in (place.get("cisloDomovni"), place.get("cisloOrientacni"))
                       if p)
     street = " ".join(p for p in (place.get("nazevUlice") or place.get("nazevCastiObce"),
                                   number) if p)
-    town = " ".join(str(p) for p in (place.get("psc"), place.get("nazevObce")) if p)
-    return http.join_address(street, town, place.get("nazevStatu"))
+    return http.address_parts(street=street, postcode=place.get("psc"),
+                              city=place.get("nazevObce"), country=place.get("nazevStatu"))
 
 
 def parse(document: Any, ico: str) -> RegisterRecord:
@@ -117,6 +123,7 @@ def parse(document: Any, ico: str) -> RegisterRecord:
             registered_name=document.get("obchodniJmeno"),
             legal_form=legal_form(document.get("pravniForma")),
             address=_address(document.get("sidlo") or {}),
+            address_parts=_address_parts(document.get("sidlo") or {}),
             country="CZ",
             ceased_on=ceased_on,
             url=RECORD_URL.format(ico=ico),

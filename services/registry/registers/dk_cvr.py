@@ -111,6 +111,9 @@ def parse(document: Any, cvr: str) -> RegisterRecord | None:
                          if p),
                 place.get("landekode"),
             ),
+            address_parts=http.address_parts(
+                street=street, postcode=place.get("postnummer"),
+                city=place.get("postdistrikt"), country=place.get("landekode")),
             country="DK",
             ceased_on=ended,
             url=RECORD_URL.format(cvr=cvr),

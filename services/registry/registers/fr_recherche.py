@@ -78,7 +78,7 @@ def parse(document: Any, siren: str, siret: str | None = None) -> RegisterRecord
         headquarters = unit.get("siege") or {}
         status = ACTIVE if state == "A" else INACTIVE
         raw, detail, url = state, None, COMPANY_URL.format(siren=siren)
-        address = headquarters.get("adresse")
+        address, located = headquarters.get("adresse"), headquarters
         ceased_on = unit.get("date_fermeture")
         if siret:
             places = [headquarters, *(unit.get("matching_etablissements") or [])]
@@ -88,7 +88,7 @@ def parse(document: Any, siren: str, siret: str | None = None) -> RegisterRecord
             place_state = str(place.get("etat_administratif") or "")
             raw = f"{state}/{place_state}"
             url = ESTABLISHMENT_URL.format(siret=siret)
-            address = place.get("adresse") or address
+            address, located = place.get("adresse") or address, place
             if place_state != "A":
                 status = INACTIVE
                 ceased_on = place.get("date_fermeture") or ceased_on
@@ -101,6 +101,10 @@ def parse(document: Any, siren: str, siret: str | None = None) -> RegisterRecord
             registered_name=unit.get("nom_raison_sociale") or unit.get("nom_complet"),
             legal_form=_legal_form(unit.get("nature_juridique")),
             address=address,
+            address_parts=http.address_parts(
+                street=" ".join(str(located[k]) for k in ("numero_voie", "type_voie",
+                                                          "libelle_voie") if located.get(k)),
+                postcode=located.get("code_postal"), city=located.get("libelle_commune")),
             country="FR",
             ceased_on=ceased_on,
             url=url,

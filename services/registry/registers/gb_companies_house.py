@@ -56,6 +56,21 @@ class CompaniesHouse(http.HttpRegister):
         return parse(http.json_of(response, self.title), number)
 
 
+def _street(office: dict[str, Any]) -> str | None:
+    """The street line of a registered office: ``premises`` leads it when it is a house number
+    (``10``, ``10A``), not when it names a suite or a building.
+
+    >>> _street({"premises": "10", "address_line_1": "High Street"})
+    '10 High Street'
+    >>> _street({"premises": "Suite 4", "address_line_1": "10 High Street"})
+    '10 High Street'
+    """
+    premises, line = office.get("premises"), office.get("address_line_1")
+    if premises and str(premises).strip()[:1].isdigit():
+        return " ".join(str(p).strip() for p in (premises, line) if p) or None
+    return line or None
+
+
 def parse(document: Any, number: str) -> RegisterRecord:
     """A record from a company profile."""
     try:
@@ -73,6 +88,9 @@ def parse(document: Any, number: str) -> RegisterRecord:
                 office.get("locality"), office.get("region"), office.get("postal_code"),
                 office.get("country"),
             ),
+            address_parts=http.address_parts(
+                street=_street(office), postcode=office.get("postal_code"),
+                city=office.get("locality"), country=office.get("country")),
             country="GB",
             ceased_on=document.get("date_of_cessation"),
             url=RECORD_URL.format(number=number),

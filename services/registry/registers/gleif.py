@@ -66,6 +66,10 @@ def parse(document: Any, lei: str) -> RegisterRecord:
                 " ".join(p for p in (address.get("postalCode"), address.get("city")) if p),
                 address.get("country"),
             ),
+            address_parts=http.address_parts(
+                street=", ".join(str(p) for p in address.get("addressLines") or [] if p),
+                postcode=address.get("postalCode"), city=address.get("city"),
+                country=address.get("country")),
             country=entity.get("jurisdiction") or address.get("country"),
             ceased_on=(expiration.get("date") or "")[:10] or None,
             registered_as=entity.get("registeredAs"),

@@ -159,6 +159,20 @@ def timeouts(connect_s: float, read_s: float, cap_s: float | None) -> tuple[floa
     return (min(connect_s, cap_s), min(read_s, cap_s))
 
 
+def address_parts(*, street: Any = None, postcode: Any = None, city: Any = None,
+                  country: Any = None) -> dict[str, str] | None:
+    """An address in parts, blanks left out; None when nothing is left.
+
+    >>> address_parts(street="Bryggen 5", postcode="5003", city="BERGEN", country=" ")
+    {'street': 'Bryggen 5', 'postcode': '5003', 'city': 'BERGEN'}
+    >>> address_parts() is None
+    True
+    """
+    given = {"street": street, "postcode": postcode, "city": city, "country": country}
+    parts = {k: str(v).strip() for k, v in given.items() if v is not None and str(v).strip()}
+    return parts or None
+
+
 def join_address(*parts: Any) -> str | None:
     """Non-empty parts joined with ", ".
 

@@ -90,6 +90,10 @@ def parse(document: Any, orgnr: str) -> RegisterRecord:
                 " ".join(p for p in (address.get("postnummer"), address.get("poststed")) if p),
                 address.get("land"),
             ),
+            address_parts=http.address_parts(
+                street=", ".join(str(p) for p in address.get("adresse") or [] if p),
+                postcode=address.get("postnummer"), city=address.get("poststed"),
+                country=address.get("landkode") or address.get("land")),
             country="NO",
             ceased_on=document.get("slettedato"),
             url=RECORD_URL.format(orgnr=orgnr),

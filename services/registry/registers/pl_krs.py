@@ -137,11 +137,17 @@ def iso_date(value: Any) -> str | None:
 
 def _address(seat: dict[str, Any]) -> str | None:
     a = seat.get("adres") or {}
+    parts = _address_parts(seat) or {}
+    town = " ".join(p for p in (parts.get("postcode"), parts.get("city")) if p)
+    return http.join_address(parts.get("street"), town, a.get("kraj"))
+
+
+def _address_parts(seat: dict[str, Any]) -> dict[str, str] | None:
+    a = seat.get("adres") or {}
     house = "/".join(str(p) for p in (a.get("nrDomu"), a.get("nrLokalu")) if p)
     street = " ".join(str(p) for p in (a.get("ulica") or a.get("miejscowosc"), house) if p)
-    town = " ".join(str(p) for p in (a.get("kodPocztowy"), a.get("poczta") or a.get("miejscowosc"))
-                    if p)
-    return http.join_address(street, town, a.get("kraj"))
+    return http.address_parts(street=street, postcode=a.get("kodPocztowy"),
+                              city=a.get("poczta") or a.get("miejscowosc"), country=a.get("kraj"))
 
 
 def parse(document: Any, krs: str, register: str) -> RegisterRecord:
@@ -174,6 +180,7 @@ def parse(document: Any, krs: str, register: str) -> RegisterRecord:
             registered_name=entity.get("nazwa"),
             legal_form=entity.get("formaPrawna"),
             address=_address(section1.get("siedzibaIAdres") or {}),
+            address_parts=_address_parts(section1.get("siedzibaIAdres") or {}),
             country="PL",
             ceased_on=ceased_on,
             url=public_url("OdpisAktualny", krs, register),
