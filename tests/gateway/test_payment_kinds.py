@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (pytest fixtures)
 """Payment accounts without an IBAN (``payment.kind`` ``account`` or ``other``) through the
 gateway, against the real services: accepted, sent to review, linked, masked, sealed."""
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (pytest fixtures)
 """The self-certification on record (30(1)(e)) through the gateway: ``accepted_at`` stamped on
 receipt when the client leaves it out (and left out of the fingerprint, so the verdict cache
 still hits), ``text_version`` stored and shown on the dashboard."""
