@@ -66,7 +66,7 @@ def raw_connection(settings: dict[str, Any]) -> redis.Redis:
 
 def retry_policy(settings: dict[str, Any]) -> Retry:
     """RQ's retry for a trader that stays pending (or a job that fails)."""
-    intervals = [int(float(v)) for v in settings["BATCH_RETRY_S"].split(",") if v.strip()]
+    intervals = [int(v) for v in settings["BATCH_RETRY_S"]]  # parsed by shared.config
     return Retry(max=len(intervals), interval=intervals)
 
 
