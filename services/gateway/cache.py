@@ -34,6 +34,7 @@ from typing import Any, ClassVar, cast
 import redis
 from cachetools import TTLCache
 
+from services.gateway.reasons import Verdict
 from shared.redis_client import Store
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ class VerdictCache:
 
     def put(self, fingerprint: str, result: dict[str, Any]) -> None:
         """Cache a settled verdict; ``pending`` is refused."""
-        if result.get("verdict") in (None, "pending"):
+        if result.get("verdict") in (None, Verdict.PENDING):
             raise ValueError("only settled, non-pending verdicts are cached")
         raw = result["id"] + "\n" + json.dumps({**result, "cached": True})
         stored = self._safe("put", lambda: self.store.client.set(

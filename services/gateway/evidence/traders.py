@@ -17,7 +17,6 @@ import sqlalchemy as sa
 
 from services.gateway.evidence.db import Database, _utcnow, log
 from services.gateway.evidence.schema import (
-    VERDICTS,
     UtcDateTime,
     _trader,
     staff_actions_table,
@@ -27,6 +26,7 @@ from services.gateway.evidence.schema import (
     webhook_deliveries_table,
 )
 from services.gateway.evidence.verifications import VerificationRecord, _record_from_row
+from services.gateway.reasons import Verdict
 
 
 @dataclass
@@ -117,7 +117,7 @@ class Traders(Database):
         due = (sa.select(tt.c.tenant_id, tt.c.trader_id, tt.c.current_verification_id,
                          tt.c.correction_due_at)
                .where(tt.c.correction_due_at <= now)
-               .where(tt.c.current_verdict == "rejected")
+               .where(tt.c.current_verdict == Verdict.REJECTED.value)
                .where(tt.c.suspension_due_sent_at.is_(None))
                .where(tt.c.ended_at.is_(None))
                .order_by(tt.c.correction_due_at).limit(limit))
@@ -352,7 +352,7 @@ class Traders(Database):
             .where(tt.c.tenant_id == tenant, tt.c.current_verdict.is_not(None))
             .group_by(tt.c.current_verdict)
         )
-        counts = dict.fromkeys(VERDICTS, 0)
+        counts = dict.fromkeys(Verdict.values(), 0)
         with self._read() as conn:
             for verdict, n in conn.execute(query):
                 counts[verdict] = int(n)
