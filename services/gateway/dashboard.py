@@ -57,7 +57,7 @@ from services.gateway.access import Client
 from services.gateway.evidence import EndBeforeFirstVerification, EvidenceLog
 from services.gateway.reasons import ITEMS, Verdict
 from services.gateway.sealing import SealingError
-from services.gateway.verifications import Verifier
+from services.gateway.verifications import Verifier, certification_of
 from shared import errors, retention
 from shared.config import SETTINGS, require_secret
 from shared.errors import BadRequest, Conflict, NotFound
@@ -415,6 +415,7 @@ def trader(trader_id: str) -> str:
         correction_due=evidence.correction_due(trader_id, tenant=tenant),
         actions=evidence.actions(trader_id, tenant=tenant),
         now=datetime.now(UTC),
+        certification=certification_of(latest.submission),
     )
 
 
@@ -510,4 +511,5 @@ def verification(verification_id: str) -> str:
         "ops/verification.html", v=_verifier().view(record), record=record,
         declared=declared, seal=evidence.seal_intact(verification_id),
         deliveries=evidence.deliveries(verification_id), item_labels=ITEM_LABELS,
+        certification=certification_of(sub),
     )

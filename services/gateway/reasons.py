@@ -76,6 +76,14 @@ _CATALOGUE = [
     Reason("MISSING_PAYMENT", ITEM_C, "error", "Provide the trader's payment account (IBAN)."),
     Reason("IBAN_INVALID", ITEM_C, "error",
            "The IBAN is not valid; check it against a bank statement and submit it again."),
+    Reason("PAYMENT_ACCOUNT_INVALID", ITEM_C, "error",
+           "The account number or the BIC is not valid, or the BIC is of a bank in another "
+           "country than the account; check them against a bank statement and submit them "
+           "again."),
+    Reason("PAYMENT_ACCOUNT_NOT_IBAN", ITEM_C, "warning",
+           "The payment account has no IBAN (an account number with a BIC, or a wallet or "
+           "payment-processor account), which cannot be checked against the bank; a person "
+           "will review it, and may ask for a bank statement."),
     Reason("PAYMENT_INPUT_INVALID", ITEM_C, "error",
            "The payment details could not be read; correct them and submit again."),
     Reason("PAYMENT_CHECK_UNAVAILABLE", ITEM_C, "pending",

@@ -70,13 +70,54 @@ class IdentificationSchema(ma.Schema):
     reference = Text(max_length=100, single_line=True)
 
 
-class PaymentSchema(ma.Schema):
-    """The trader's payment account."""
+#: The fields of each kind of payment account (``account_holder`` goes with every kind).
+PAYMENT_KIND_FIELDS = {"iban": ("iban", "bic"),
+                       "account": ("account_number", "bic", "country_code"),
+                       "other": ("reference", "provider")}
+_PAYMENT_REQUIRED = {"iban": ("iban",), "account": ("account_number", "bic", "country_code"),
+                     "other": ("reference",)}
 
+
+class PaymentSchema(ma.Schema):
+    """The trader's payment account: an IBAN (``kind`` ``iban``, the default), an account
+    number with the bank's BIC and the account's country where there is no IBAN (``account``),
+    or a wallet or payment-processor reference (``other``). The last two leave 30(1)(c)
+    unverified (``PAYMENT_ACCOUNT_NOT_IBAN``): a person looks at them."""
+
+    kind = Text(max_length=10, single_line=True,
+                validate=validate.OneOf(list(PAYMENT_KIND_FIELDS)),
+                metadata={"description": "iban (default), account or other"})
     # not single_line: the payment service cleans up white space of any kind (a pasted IBAN)
-    iban = Text(required=True, max_length=64, blank=False)
-    bic = Text(max_length=20, single_line=True)
+    iban = Text(max_length=64, blank=False,
+                metadata={"description": "kind iban (required)"})
+    bic = Text(max_length=20, single_line=True,
+               metadata={"description": "kind iban, or kind account (required)"})
+    account_number = Text(max_length=64, blank=False,
+                          metadata={"description": "kind account (required): the account "
+                                    "number where the account has no IBAN"})
+    country_code = Text(max_length=2, single_line=True, validate=_COUNTRY,
+                        metadata={"description": "kind account (required): the account's "
+                                  "country"})
+    reference = Text(max_length=200, single_line=True, blank=False,
+                     metadata={"description": "kind other (required): the wallet or "
+                               "payment-processor account reference"})
+    provider = Text(max_length=100, single_line=True,
+                    metadata={"description": "kind other: the processor's name"})
     account_holder = Text(max_length=200)
+
+    @validates_schema
+    def _fields_of_kind(self, data: dict[str, Any], **_: Any) -> None:
+        kind = data.get("kind") or "iban"
+        errors: dict[str, list[str]] = {}
+        for name in _PAYMENT_REQUIRED[kind]:
+            if name not in data:
+                errors[name] = [f"Missing data for required field (kind {kind})."]
+        for names in PAYMENT_KIND_FIELDS.values():
+            for name in names:
+                if name in data and name not in PAYMENT_KIND_FIELDS[kind]:
+                    errors[name] = [f"Not used with kind {kind}."]
+        if errors:
+            raise ValidationError(errors)
 
 
 class RegistrationSchema(ma.Schema):
@@ -103,7 +144,12 @@ class SelfCertificationSchema(ma.Schema):
     """The trader's certification that it offers only products complying with EU law."""
 
     accepted = fields.Boolean(required=True)
-    accepted_at = fields.AwareDateTime()
+    accepted_at = fields.AwareDateTime(metadata={
+        "description": "When the trader accepted it. Left out, the gateway records the time it "
+                       "received the submission (with accepted_at_source: gateway)."})
+    text_version = Text(max_length=64, single_line=True, blank=False, metadata={
+        "description": "The version of the certification text the trader accepted, as the "
+                       "marketplace names it", "example": "2024-02"})
 
     @validates("accepted_at")
     def _accepted_at(self, value: datetime, **_: Any) -> None:

@@ -126,11 +126,13 @@ def _payment_reasons(pay: dict[str, Any] | None, links: Sequence[Link],
     status = pay.get("status")
     if status == "input_invalid":
         return [reason("PAYMENT_INPUT_INVALID", _fields(pay))]
+    kind = pay.get("kind") or "iban"  # an account without an IBAN: never IBAN_INVALID
     if status == "invalid":
-        return [reason("IBAN_INVALID", ", ".join(pay.get("errors") or []) or None)]
+        return [reason("IBAN_INVALID" if kind == "iban" else "PAYMENT_ACCOUNT_INVALID",
+                       ", ".join(pay.get("errors") or []) or None)]
     if status != "valid":
         return [reason("PAYMENT_CHECK_UNAVAILABLE", (pay.get("error") or {}).get("code"))]
-    out = []
+    out = [] if kind == "iban" else [reason("PAYMENT_ACCOUNT_NOT_IBAN", kind)]
     # The bank's Verification of Payee answer and the local holder/trader name comparison:
     # the worse of the two counts.
     payee = (pay.get("payee") or {}).get("result")

@@ -142,7 +142,8 @@ class Verifier:
 
     def submit(self, submission: dict[str, Any], client_id: str, *, tenant: str, wait_s: float,
                request_id: str | None = None, force: bool = False,
-               priority: str = "interactive", body_key: bytes | None = None) -> Outcome:
+               priority: str = "interactive", body_key: bytes | None = None,
+               received_at: datetime | None = None) -> Outcome:
         """Verify ``submission`` for ``client_id`` of ``tenant``, waiting up to ``wait_s`` for
         the verdict.
 
@@ -153,7 +154,11 @@ class Verifier:
         ``priority="batch"`` (re-verification jobs) lets interactive checks go first where
         the services queue for an upstream's capacity (VIES slots per member state).
         ``body_key``: the :class:`BodyIndex` key of the request body it was read from.
+        ``received_at``: when the gateway received the submission (default: now), the time a
+        self-certification without ``accepted_at`` is recorded with (:func:`submissions.stamp`,
+        after the fingerprint, which leaves the stamp out).
         """
+        received_at = received_at or _now()
         sub = submissions.normalise(submission)
         fp = submissions.fingerprint(sub, tenant)
         if body_key is not None:
@@ -173,6 +178,7 @@ class Verifier:
             # The lock names a verification the log does not hold: its process died between
             # taking the lock and writing the record. Nothing runs it: take over.
             self.cache.lead(fp, vid, take_over=True)
+        sub = submissions.stamp(sub, received_at)
         now = _now()
         record = VerificationRecord(
             id=vid, trader_id=sub["trader_id"], client_id=client_id, fingerprint=fp,
@@ -210,8 +216,10 @@ class Verifier:
             return None
         log.info("re-verification", extra={"verification": current.id,
                                            "requested_by": client_id})
+        # A submission kept before accepted_at was stamped: the gateway received it then.
         return self.submit(private, current.client_id, tenant=current.tenant_id, wait_s=wait_s,
-                           request_id=request_id, force=True, priority=priority)
+                           request_id=request_id, force=True, priority=priority,
+                           received_at=current.created_at)
 
     def retry(self, record: VerificationRecord) -> None:
         """Run a verification again: a due ``pending`` one, or a running one its process
@@ -305,6 +313,7 @@ class Verifier:
             record.checked_at = now
             record.settled_at = now
             record.attempts = expected_attempts + 1
+            record.evidence["self_certification"] = certification_of(sub)
             if decision.verdict == Verdict.PENDING:
                 record.expires_at = None
                 record.next_retry_at = now + timedelta(seconds=self._backoff(record.attempts))
@@ -495,7 +504,13 @@ def upstream_bodies(sub: dict[str, Any],
     payment = None
     if sub.get("payment"):
         pay = sub["payment"]
-        payment = {k: v for k, v in {"iban": pay.get("iban"), "bic": pay.get("bic"),
+        # kind iban (the default) sends no kind: the payment service's default too
+        payment = {k: v for k, v in {"kind": pay.get("kind"), "iban": pay.get("iban"),
+                                     "bic": pay.get("bic"),
+                                     "account_number": pay.get("account_number"),
+                                     "country_code": pay.get("country_code"),
+                                     "reference": pay.get("reference"),
+                                     "provider": pay.get("provider"),
                                      "account_holder": pay.get("account_holder"),
                                      "trader_name": sub.get("name")}.items() if v}
         # Ask the payee's bank (Verification of Payee) whenever there is a name to check.
@@ -520,6 +535,21 @@ def identity_keys(checks: dict[str, Any]) -> tuple[str | None, str | None]:
     if reg.get("format_valid") and reg.get("normalised"):
         registration_key = f"{reg.get('country_code') or ''}:{reg.get('kind')}:{reg['normalised']}"
     return vat_key, registration_key
+
+
+def certification_of(sub: dict[str, Any]) -> dict[str, Any] | None:
+    """The self-certification on record (30(1)(e)): accepted or not, when (``accepted_at``,
+    with ``accepted_at_source``: ``client`` or ``gateway``, the time it received the
+    submission) and the version of the text accepted; None when the trader gave none.
+
+    >>> certification_of({"self_certification": {"accepted": True, "text_version": "v2"}})
+    {'accepted': True, 'accepted_at': None, 'accepted_at_source': None, 'text_version': 'v2'}
+    """
+    cert = sub.get("self_certification")
+    if not cert:
+        return None
+    return {k: cert.get(k) for k in ("accepted", "accepted_at", "accepted_at_source",
+                                     "text_version")}
 
 
 def evidence_of(checks: dict[str, Any], links: Sequence[Link] = ()) -> dict[str, Any]:

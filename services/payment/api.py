@@ -31,7 +31,12 @@ def check(body: dict[str, Any]) -> dict[str, Any]:
     checker: PaymentChecker = current_app.extensions[EXTENSION]
     return checker.check(
         CheckRequest(
-            iban=body["iban"],
+            kind=body["kind"],
+            iban=body.get("iban"),
+            account_number=body.get("account_number"),
+            country_code=body.get("country_code"),
+            reference=body.get("reference"),
+            provider=body.get("provider"),
             bic=body.get("bic"),
             account_holder=body.get("account_holder"),
             trader_name=body.get("trader_name"),

@@ -20,7 +20,12 @@ the breaker is not told.
 A name that does not match is reported in ``holder_match``/``payee`` and ``warnings``; it does
 not make the payment details invalid. Every code is in :mod:`.codes`.
 
-Logs carry the masked IBAN (country and last four characters) only.
+An account without an IBAN (``kind`` ``account`` or ``other``, :mod:`.accounts`) gets what can
+be checked of it locally (account number, BIC format, the BIC's country against the account's),
+its fingerprint and the holder-name comparison; the payee's bank is never asked for it.
+
+Logs carry the masked IBAN (country and last four characters) or the masked account number or
+reference (last four characters) only.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from typing import Any
 
 import redis
 
-from services.payment import bics, codes, ibans, sepa
+from services.payment import accounts, bics, codes, ibans, sepa
 from services.payment.cache import PayeeCache
 from services.payment.fingerprints import Fingerprinter
 from services.payment.ibans import FAIL, NOT_AVAILABLE, PASS, WARNING, Check
@@ -69,13 +74,18 @@ BANK_SOURCE = _directory_source()
 
 @dataclass(frozen=True)
 class CheckRequest:
-    """One payment-details check as the API received it."""
+    """One payment-details check as the API received it (``kind``: :mod:`.accounts`)."""
 
-    iban: str
+    iban: str | None = None
     bic: str | None = None
     account_holder: str | None = None
     trader_name: str | None = None
     verify_payee: bool = False
+    kind: str = "iban"
+    account_number: str | None = None
+    country_code: str | None = None
+    reference: str | None = None
+    provider: str | None = None
 
 
 _clock: tuple[int, str] = (0, "")
@@ -137,7 +147,10 @@ class PaymentChecker:
 
         Raises :class:`shared.outbound.NotSent` when the provider's request cannot be built.
         """
+        if req.kind != "iban":
+            return self._check_not_iban(req)
         started = time.perf_counter()
+        assert req.iban is not None  # the schema requires it for kind iban
         iban = ibans.check(req.iban)
         cc = iban.country_code
         bic, bic_format = bics.check_format(req.bic)
@@ -182,7 +195,10 @@ class PaymentChecker:
         bank = iban.bank
         result = {
             "status": status,
+            "kind": "iban",
             "iban_masked": ibans.mask(iban.text),
+            "account_masked": None,
+            "provider": None,
             "country_code": cc,
             "checks": [c.as_dict() for c in checks],
             "bank": {"name": bank.name, "bic": bank.bic, "source": BANK_SOURCE} if bank
@@ -211,6 +227,75 @@ class PaymentChecker:
                 "warnings": warnings,
                 "payee": payee and payee["code"],
                 "fault": error and error["code"],
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            })
+        return result
+
+    def _check_not_iban(self, req: CheckRequest) -> dict[str, Any]:
+        """Check an account without an IBAN (``kind`` ``account`` or ``other``): what can be
+        checked locally, the fingerprint and the holder's name; never the payee's bank
+        (Verification of Payee covers IBANs in SEPA only)."""
+        started = time.perf_counter()
+        checks: list[Check] = []
+        bank: dict[str, Any] = {"name": None, "bic": None, "source": None}
+        cc: str | None = None
+        if req.kind == "account":
+            assert req.account_number is not None and req.country_code is not None
+            cc = req.country_code
+            number, number_check = accounts.check_account_number(req.account_number)
+            bic, bic_format = bics.check_format(req.bic)
+            checks = [number_check, bic_format,
+                      accounts.check_bic_country(bic, bic_format, cc)]
+            if (uses_iban := accounts.iban_country_check(cc)) is not None:
+                checks.append(uses_iban)
+            ok = all(c.result != FAIL for c in checks)
+            fingerprint = self.fingerprint.account(bic, number) if ok and bic else None
+            masked = accounts.mask(number)
+            if ok and bic and (name := accounts.bank_names(bic)):
+                bank = {"name": name, "bic": bics.full(bic), "source": BANK_SOURCE}
+        else:
+            assert req.reference is not None
+            reference = accounts.compact_reference(req.reference)
+            fingerprint = self.fingerprint.other(reference) if reference else None
+            masked = accounts.mask(reference)
+        errors = [c.code for c in checks if c.result == FAIL and c.code]
+        warnings = [c.code for c in checks if c.result == WARNING and c.code]
+        holder = holder_match(req.account_holder, req.trader_name, cc)
+        if holder["result"] == "close_match":
+            warnings.append(codes.HOLDER_CLOSE_MATCH)
+        elif holder["result"] == "no_match":
+            warnings.append(codes.HOLDER_NO_MATCH)
+        payee = None
+        if req.verify_payee:
+            payee = _payee_skipped(
+                "account_holder" if req.account_holder else "trader_name",
+                "Not asked: Verification of Payee covers IBAN accounts in SEPA only.")
+            warnings.append(codes.PAYEE_NOT_POSSIBLE)
+        status = "invalid" if errors else "valid"
+        result = {
+            "status": status,
+            "kind": req.kind,
+            "iban_masked": None,
+            "account_masked": masked,
+            "provider": req.provider,
+            "country_code": cc,
+            "checks": [c.as_dict() for c in checks],
+            "bank": bank,
+            "sepa": {"member": None, "as_of": sepa.table().as_of, "source": sepa.table().source},
+            "holder_match": holder,
+            "payee": payee,
+            "errors": errors,
+            "warnings": warnings,
+            "account_fingerprint": fingerprint,
+            "error": None,
+            "retry_after_s": None,
+            "sandbox": self.sandbox,
+            "checked_at": _now(),
+        }
+        if log.isEnabledFor(logging.INFO):
+            log.info("payment check", extra={
+                "kind": req.kind, "account": masked, "country": cc, "status": status,
+                "errors": errors, "warnings": warnings,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
             })
         return result

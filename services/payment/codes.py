@@ -39,6 +39,8 @@ IBAN_NATIONAL_CHECKSUM = "IBAN_NATIONAL_CHECKSUM"
 BIC_FORMAT = "BIC_FORMAT"
 BIC_COUNTRY_MISMATCH = "BIC_COUNTRY_MISMATCH"
 BIC_BANK_MISMATCH = "BIC_BANK_MISMATCH"
+ACCOUNT_NUMBER_FORMAT = "ACCOUNT_NUMBER_FORMAT"
+BIC_ACCOUNT_COUNTRY_MISMATCH = "BIC_ACCOUNT_COUNTRY_MISMATCH"
 
 # -- warnings: status stays "valid" ---------------------------------------------------------
 IBAN_COUNTRY_ASPIRATIONAL = "IBAN_COUNTRY_ASPIRATIONAL"
@@ -50,6 +52,7 @@ HOLDER_NO_MATCH = "HOLDER_NO_MATCH"
 PAYEE_CLOSE_MATCH = "PAYEE_CLOSE_MATCH"
 PAYEE_NO_MATCH = "PAYEE_NO_MATCH"
 PAYEE_NOT_POSSIBLE = "PAYEE_NOT_POSSIBLE"
+ACCOUNT_COUNTRY_USES_IBAN = "ACCOUNT_COUNTRY_USES_IBAN"
 
 # -- upstream faults: status "unavailable" (only when payee verification was asked for) ------
 UPSTREAM_TIMEOUT = "UPSTREAM_TIMEOUT"
@@ -80,6 +83,11 @@ CODES: dict[str, Code] = {
     BIC_COUNTRY_MISMATCH: Code("error", "The BIC's country is not the IBAN's country."),
     BIC_BANK_MISMATCH: Code(
         "error", "The bank directory gives the IBAN's bank code another institution's BIC."),
+    ACCOUNT_NUMBER_FORMAT: Code(
+        "error", "The account number (kind account) holds characters other than A-Z and 0-9 "
+        "(spaces and hyphens are ignored), or more than 34."),
+    BIC_ACCOUNT_COUNTRY_MISMATCH: Code(
+        "error", "The BIC is of a bank in another country than the account's (kind account)."),
     IBAN_COUNTRY_ASPIRATIONAL: Code(
         "warning", "The country's IBAN format is announced but not yet in the SWIFT IBAN "
         "registry; banks may refuse it."),
@@ -101,6 +109,9 @@ CODES: dict[str, Code] = {
     PAYEE_NOT_POSSIBLE: Code(
         "warning", "The payee's bank could not verify the name (NOAP), or the account is outside "
         "the scope of Verification of Payee."),
+    ACCOUNT_COUNTRY_USES_IBAN: Code(
+        "warning", "An account number (kind account) in a country whose accounts have IBANs: "
+        "ask for the IBAN, which can be checked."),
     UPSTREAM_TIMEOUT: Code("upstream", "The payee-verification provider did not answer in time."),
     UPSTREAM_UNREACHABLE: Code(
         "upstream", "The payee-verification provider could not be reached or answered HTTP 5xx."),

@@ -1,4 +1,4 @@
-"""Account fingerprints: a keyed HMAC of the IBAN, so that one account can be recognised.
+"""Account fingerprints: a keyed HMAC of the account, so that one account can be recognised.
 
 The gateway uses the fingerprint to spot one account used by many traders without ever storing
 the IBAN. It is HMAC-SHA256, keyed with ``TRACE30_PAYMENT_FINGERPRINT_KEY``, over the
@@ -6,6 +6,12 @@ normalised IBAN (:func:`services.payment.ibans.compact`), in hex. Without the ke
 test guesses against a fingerprint (an IBAN has little entropy: a plain hash would be reversed
 by trying the accounts of a bank). Changing the key changes every fingerprint, so the key is
 set once per deployment and kept like a password.
+
+An account without an IBAN (:mod:`.accounts`) is fingerprinted the same way over its kind and
+what identifies it: ``account`` + the BIC's first 8 characters (institution, country, location:
+the same bank whichever branch code is given) + the account number, or ``other`` + the
+reference. The parts are joined with a unit separator, which no IBAN holds, so no such
+fingerprint can equal an IBAN's.
 """
 
 from __future__ import annotations
@@ -43,6 +49,27 @@ class Fingerprinter:
         mac = self._base.copy()
         mac.update(iban.encode())
         return mac.hexdigest()
+
+    def account(self, bic: str, number: str) -> str:
+        """The fingerprint of account ``number`` at the bank of ``bic`` (compacted, 8 or 11
+        characters: the branch code does not count).
+
+        >>> f = Fingerprinter("k" * 32)
+        >>> f.account("CHASUS33", "123456789") == f.account("CHASUS33XXX", "123456789")
+        True
+        >>> f.account("CHASUS33", "123456789") == f.account("BOFAUS3N", "123456789")
+        False
+        """
+        return self("account\x1f" + bic[:8] + "\x1f" + number)
+
+    def other(self, reference: str) -> str:
+        """The fingerprint of a wallet or processor ``reference`` (compacted).
+
+        >>> f = Fingerprinter("k" * 32)
+        >>> f.other("seller@example.com") == f("seller@example.com")
+        False
+        """
+        return self("other\x1f" + reference)
 
 
 def check_key(key: str | None, *, sandbox: bool) -> str:

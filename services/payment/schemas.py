@@ -18,7 +18,13 @@ from services.payment import codes, ibans
 from shared.inputs import Text
 
 _CHECK_NAMES = ["length", "format", "checksum", "national_check_digits", "bank_code",
-                "bic_format", "bic_iban_consistency", "sepa"]
+                "bic_format", "bic_iban_consistency", "sepa", "account_number_format",
+                "bic_country", "account_country"]
+#: The fields of each ``kind`` (besides the names and verify_payee, which every kind takes).
+KIND_FIELDS = {"iban": ("iban", "bic"), "account": ("account_number", "bic", "country_code"),
+               "other": ("reference", "provider")}
+_REQUIRED = {"iban": ("iban",), "account": ("account_number", "bic", "country_code"),
+             "other": ("reference",)}
 _RESULTS = ["pass", "fail", "not_available", "warning"]
 _SAFE_NAME = re.compile(r"[a-z_]{1,40}")
 
@@ -38,19 +44,54 @@ def _codes(kind: str) -> str:
 
 
 class PaymentCheckRequestSchema(ma.Schema):
-    """``POST /v1/payment/check``."""
+    """``POST /v1/payment/check``.
 
+    ``kind`` says what the account is: ``iban`` (the default) takes ``iban`` (and ``bic``);
+    ``account``, an account without an IBAN, takes ``account_number``, ``bic`` and
+    ``country_code``; ``other``, a wallet or payment processor, takes ``reference`` (and
+    ``provider``). A field of another kind is refused, so nothing sent goes unchecked.
+    """
+
+    kind = fields.String(
+        load_default="iban", validate=validate.OneOf(list(KIND_FIELDS)),
+        metadata={"description": "iban (default), account (an account number with the bank's "
+                  "BIC, for countries without IBANs) or other (a wallet or payment-processor "
+                  "reference)."},
+    )
     iban = Text(
         # not single_line: white space of any kind, line breaks too, is cleaned up (ibans.clean)
-        required=True, max_length=64, blank=False,
+        max_length=64, blank=False,
         metadata={"description": "The IBAN. Spaces, lowercase, an 'IBAN' prefix, zero-width and "
                   "full-width characters are cleaned up; letters of other scripts are refused "
                   "(IBAN_CONFUSABLE_CHARACTERS).", "example": "DE89 3704 0044 0532 0130 00"},
     )
     bic = Text(
         min_length=1, max_length=64, single_line=True,
-        metadata={"description": "The bank's BIC (8 or 11 characters), checked against the IBAN.",
+        metadata={"description": "The bank's BIC (8 or 11 characters), checked against the IBAN, "
+                  "or against country_code with kind account (required then).",
                   "example": "COBADEFFXXX"},
+    )
+    account_number = Text(
+        # not single_line: cleaned up like an IBAN (accounts.compact_account)
+        max_length=64, blank=False,
+        metadata={"description": "kind account (required): the account number, A-Z and 0-9, at "
+                  "most 34 once spaces and hyphens are dropped.", "example": "6222021001043210"},
+    )
+    country_code = Text(
+        max_length=2, single_line=True,
+        validate=validate.Regexp(r"^[A-Z]{2}$", error="Must be an ISO 3166 alpha-2 code, e.g. US."),
+        metadata={"description": "kind account (required): the country of the account, checked "
+                  "against the BIC's.", "example": "CN"},
+    )
+    reference = Text(
+        max_length=200, single_line=True, blank=False,
+        metadata={"description": "kind other (required): the wallet or payment-processor "
+                  "account reference (an account id, an e-mail address)."},
+    )
+    provider = Text(
+        min_length=1, max_length=100, single_line=True,
+        metadata={"description": "kind other: who holds the account (the processor's name).",
+                  "example": "PayPal"},
     )
     account_holder = Text(
         min_length=1, max_length=140,
@@ -78,6 +119,20 @@ class PaymentCheckRequestSchema(ma.Schema):
                 raise ma.ValidationError({_safe_field_name(k): ["Unknown field."]
                                           for k in unknown})
         return data
+
+    @ma.validates_schema
+    def _fields_of_kind(self, data: dict[str, Any], **_: Any) -> None:
+        kind = data.get("kind", "iban")
+        errors: dict[str, list[str]] = {}
+        for name in _REQUIRED[kind]:
+            if name not in data:
+                errors[name] = [f"Missing data for required field (kind {kind})."]
+        for names in KIND_FIELDS.values():
+            for name in names:
+                if name in data and name not in KIND_FIELDS[kind]:
+                    errors[name] = [f"Not used with kind {kind}."]
+        if errors:
+            raise ma.ValidationError(errors)
 
     @ma.validates_schema
     def _names_for_payee(self, data: dict[str, Any], **_: Any) -> None:
@@ -111,7 +166,7 @@ class SepaSchema(ma.Schema):
     """SEPA membership of the IBAN's country or territory."""
 
     member = fields.Boolean(allow_none=True, metadata={"description": "Null when the IBAN is "
-                                                       "not well formed"})
+                                                       "not well formed, or there is no IBAN"})
     as_of = fields.String(metadata={"description": "Date of the SEPA list used"})
     source = fields.String(metadata={"description": "Where the SEPA list comes from"})
 
@@ -155,8 +210,15 @@ class PaymentCheckResultSchema(ma.Schema):
     """The answer about one set of payment details."""
 
     status = fields.String(validate=validate.OneOf(["valid", "invalid", "unavailable"]))
-    iban_masked = fields.String(metadata={"description": "Country code and last four "
-                                          "characters only", "example": "DE****3000"})
+    kind = fields.String(validate=validate.OneOf(list(KIND_FIELDS)))
+    iban_masked = fields.String(allow_none=True, metadata={
+        "description": "Country code and last four characters only; null for another kind",
+        "example": "DE****3000"})
+    account_masked = fields.String(allow_none=True, metadata={
+        "description": "kind account or other: the last four characters of the account number "
+                       "or reference only", "example": "****3210"})
+    provider = fields.String(allow_none=True, metadata={"description": "kind other: the "
+                                                        "provider as given"})
     country_code = fields.String(allow_none=True)
     checks = fields.List(fields.Nested(CheckSchema))
     bank = fields.Nested(BankSchema)
@@ -168,9 +230,11 @@ class PaymentCheckResultSchema(ma.Schema):
     warnings = fields.List(fields.String(), metadata={"description": "Codes worth a look: "
                                                       + _codes("warning")})
     account_fingerprint = fields.String(
-        allow_none=True, metadata={"description": "HMAC-SHA256 of the normalised IBAN with the "
-                                   "service's key, hex; the same account has the same "
-                                   "fingerprint. Null when the IBAN is not well formed."})
+        allow_none=True, metadata={"description": "HMAC-SHA256 of the normalised IBAN (kind "
+                                   "account: of the kind, the BIC's first 8 characters and the "
+                                   "account number; kind other: of the kind and the reference) "
+                                   "with the service's key, hex; the same account has the same "
+                                   "fingerprint. Null when the account is not well formed."})
     error = fields.Nested(ErrorInfoSchema, allow_none=True)
     retry_after_s = fields.Float(allow_none=True)
     sandbox = fields.Boolean()

@@ -137,7 +137,14 @@ def batch(suite: Suite, redis_prefix: str, tmp_path: Path) -> Iterator[Batch]:
     receiver.__exit__(None, None, None)
     suite.restore("vies-simulator")
     conn = redis.Redis.from_url(REDIS_URL)
-    for pattern in (f"rq:*{redis_prefix.replace(':', '-')}*", f"rq:*{b.token}*"):
+    queue = redis_prefix.replace(":", "-")
+    for pattern in (f"rq:*{queue}*", f"rq:*{b.token}*"):
         for key in conn.scan_iter(match=pattern, count=1000):
             conn.delete(key)
+    # RQ's job keys are named by job id alone (a default run id is the same every time the test
+    # runs that day): the jobs of this test's queue go too, or the next run would find them.
+    for key in conn.scan_iter(match="rq:job:reverify-*", count=1000):
+        origin = conn.hget(key, "origin")
+        if origin is not None and queue.encode() in origin:
+            conn.delete(key, key + b":dependents", key + b":dependencies")
     conn.close()
