@@ -22,18 +22,8 @@ from services.gateway.upstreams import ServiceClient
 from services.gateway.verifications import RetryLoop, Settings, Verifier
 from services.gateway.webhooks import WebhookSender, WebhookWorker
 from shared import health
-from shared.errors import ConfigError, store_unavailable
+from shared.errors import store_unavailable
 from shared.factory import create_base_app
-
-
-def _schedule(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError as e:
-        raise ConfigError("TRACE30_GATEWAY_PENDING_RETRY_S must be seconds, e.g. '60,300'") from e
-    if not values:
-        raise ConfigError("TRACE30_GATEWAY_PENDING_RETRY_S must list at least one delay")
-    return values
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -74,7 +64,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                            local_ttl_s=c["GATEWAY_LOCAL_CACHE_TTL_S"]),
         settings=Settings(deadline_s=c["GATEWAY_DEADLINE_S"],
                           verdict_ttl_s=c["GATEWAY_VERDICT_TTL_S"],
-                          retry_schedule_s=_schedule(c["GATEWAY_PENDING_RETRY_S"]),
+                          retry_schedule_s=c["GATEWAY_PENDING_RETRY_S"],
                           correction_days=c["GATEWAY_CORRECTION_DAYS"],
                           recover_after_s=c["GATEWAY_RECOVER_AFTER_S"]),
         webhook_target=webhook_url, threads=c["GATEWAY_THREADS"],
