@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from shared.config import load  # noqa: E402
 from shared.redis_client import connect  # noqa: E402
 from trace30 import batch  # noqa: E402
-from trace30.jobs import RunKeys, queue_name, raw_connection  # noqa: E402
+from trace30.jobs import raw_connection  # noqa: E402
+from trace30.keys import RunKeys, queue_name  # noqa: E402
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

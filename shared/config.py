@@ -5,17 +5,23 @@ service copies configuration of its own. :func:`init_app` layers, lowest first: 
 environment (``TRACE30_SANDBOX=1`` becomes ``app.config["SANDBOX"] = True``), then the ``config``
 mapping handed to the service's ``create_app``. Values are coerced to the default's type and a
 bad value stops start-up with a :class:`~shared.errors.ConfigError` that names the variable.
+
+A compound setting (a list of delays, per-state caps, the API keys' JSON) has a ``parse``
+function: it is parsed and checked here, once, when the settings are loaded, and the services
+read the parsed value (a tuple of seconds, a dict of caps, a tuple of
+:class:`~shared.clients.Client`), never the text.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
 
+from shared.clients import parse_api_keys
 from shared.errors import ConfigError
 
 ENV_PREFIX = "TRACE30_"
@@ -30,14 +36,72 @@ VIES_REST_SANDBOX_URL = "http://127.0.0.1:8201/taxation_customs/vies/rest-api"
 SANDBOX_INTERNAL_TOKEN = "trace30-sandbox-internal-token"  # noqa: S105 (documented, sandbox only)
 
 
+def parse_delays(text: str) -> tuple[float, ...]:
+    """Comma-separated delays in seconds, at least one, none negative; ValueError if not.
+
+    >>> parse_delays("60, 300,0.5")
+    (60.0, 300.0, 0.5)
+    >>> parse_delays("60,soon")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'soon' is not a number of seconds: write seconds, e.g. '60,300'
+    """
+    values = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        try:
+            value = float(part)
+        except ValueError:
+            raise ValueError(f"{part.strip()!r} is not a number of seconds: write seconds, "
+                             "e.g. '60,300'") from None
+        if not value >= 0 or value == float("inf"):
+            raise ValueError(f"{part.strip()!r} is not a delay: seconds must be 0 or more")
+        values.append(value)
+    if not values:
+        raise ValueError("it must list at least one delay in seconds, e.g. '60,300'")
+    return tuple(values)
+
+
+def parse_caps(text: str | None) -> dict[str, int]:
+    """Parse per-member-state caps written as ``"DE=2,FR=6"``; ValueError if malformed.
+
+    >>> parse_caps("DE=2, fr=6")
+    {'DE': 2, 'FR': 6}
+    >>> parse_caps("")
+    {}
+    >>> parse_caps("DE:2")
+    Traceback (most recent call last):
+    ...
+    ValueError: cap 'DE:2' must look like 'DE=2' (a member state's two letters = a whole number)
+    """
+    caps: dict[str, int] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        key = key.strip().upper()
+        if not sep or not value.strip().isdigit() or len(key) != 2 or not key.isalpha():
+            raise ValueError(f"cap {part.strip()!r} must look like 'DE=2' (a member state's two "
+                             "letters = a whole number)")
+        caps[key] = int(value)
+    return caps
+
+
 @dataclass(frozen=True)
 class Setting:
-    """One setting: its default (whose type the value is coerced to) and what it is for."""
+    """One setting: its default (whose type the value is coerced to) and what it is for.
+
+    ``parse`` turns the (coerced) text of a compound setting into the value the services read;
+    it raises ValueError saying what is wrong, which :func:`load` reports as a
+    :class:`ConfigError` naming the setting.
+    """
 
     default: Any
     doc: str
     kind: type = str
     sandbox_default: Any = None
+    parse: Callable[[str], Any] | None = None
 
 
 SETTINGS: dict[str, Setting] = {
@@ -87,7 +151,8 @@ SETTINGS: dict[str, Setting] = {
         4, "Concurrent VIES calls per member state, all processes together.", int
     ),
     "VIES_MS_CONCURRENCY_OVERRIDES": Setting(
-        "DE=2", "Per-state caps that differ from the default, e.g. 'DE=2,FR=6'."
+        "DE=2", "Per-state caps that differ from the default, e.g. 'DE=2,FR=6'.",
+        parse=parse_caps,
     ),
     "VIES_MIN_CALL_S": Setting(
         0.5, "A VIES call is not started with less of the deadline left than this.", float
@@ -329,6 +394,7 @@ SETTINGS: dict[str, Setting] = {
         "60,300,900,3600,21600",
         "When a pending verification is tried again: seconds after each attempt (the last "
         "value repeats).",
+        parse=parse_delays,
     ),
     "GATEWAY_RECOVER_AFTER_S": Setting(
         30.0,
@@ -352,6 +418,7 @@ SETTINGS: dict[str, Setting] = {
         "Client API keys, JSON: [{\"id\", \"key_sha256\", \"scopes\": [onboarding, ops, "
         "batch], \"webhook_url\", \"webhook_secret\"}]. In sandbox the key "
         "'trace30-sandbox-key' has every scope.",
+        parse=parse_api_keys,
     ),
     "GATEWAY_SANDBOX_WEBHOOK_URL": Setting(
         None, "Where the sandbox client's webhooks go (none: not sent)."
@@ -375,7 +442,8 @@ SETTINGS: dict[str, Setting] = {
     # Batch re-verification and retention (trace30 reverify / worker / purge)
     "BATCH_QUEUE": Setting("reverify", "Name of the RQ queue of re-verification jobs."),
     "BATCH_RETRY_S": Setting(
-        "10,60,300", "Backoff between the attempts of a job whose trader stays pending, seconds."
+        "10,60,300", "Backoff between the attempts of a job whose trader stays pending, "
+        "seconds (whole seconds: RQ drops the fraction).", parse=parse_delays,
     ),
     "BATCH_LEASE_S": Setting(
         30.0, "A running job renews its lease this often (x3); a lapsed lease means its worker "
@@ -442,6 +510,20 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
         ) from e
 
 
+def _parse(name: str, text: str, parse: Callable[[str], Any]) -> Any:
+    """``parse(text)``, or a :class:`ConfigError` naming the setting and what is wrong.
+
+    >>> _parse("BATCH_RETRY_S", "10,x", parse_delays)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    shared.errors.ConfigError: TRACE30_BATCH_RETRY_S is not valid: 'x' is not a number of ...
+    """
+    try:
+        return parse(text)
+    except ValueError as e:
+        raise ConfigError(f"{ENV_PREFIX}{name} is not valid: {e}") from e
+
+
 def load(
     environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -468,12 +550,16 @@ def load(
     sandbox = _coerce("SANDBOX", raw.get("SANDBOX", False), bool)
     values: dict[str, Any] = {}
     for name, setting in SETTINGS.items():
-        if name in raw:
+        if name in raw and setting.parse is not None and not isinstance(raw[name], str):
+            values[name] = raw[name]  # passed in already parsed (a test's override)
+        elif name in raw:
             values[name] = _coerce(name, raw[name], setting.kind)
         elif sandbox and setting.sandbox_default is not None:
             values[name] = setting.sandbox_default
         else:
             values[name] = setting.default
+        if setting.parse is not None and isinstance(values[name], str):
+            values[name] = _parse(name, values[name], setting.parse)
     values.update(overrides)  # Flask's own keys (TESTING, ...) and test-only objects
     return values
 
@@ -514,25 +600,6 @@ def require_secret(name: str, value: str | None, *, sandbox: bool, min_length: i
     if not sandbox and len(value) < min_length:
         raise ConfigError(f"{env} is too short: use at least {min_length} characters.")
     return value
-
-
-def parse_caps(text: str | None) -> dict[str, int]:
-    """Parse per-key caps written as ``"DE=2,FR=6"``.
-
-    >>> parse_caps("DE=2, fr=6")
-    {'DE': 2, 'FR': 6}
-    >>> parse_caps("")
-    {}
-    """
-    caps: dict[str, int] = {}
-    for part in (text or "").split(","):
-        if not part.strip():
-            continue
-        key, sep, value = part.partition("=")
-        if not sep or not value.strip().isdigit():
-            raise ConfigError(f"cap {part.strip()!r} must look like 'DE=2'")
-        caps[key.strip().upper()] = int(value)
-    return caps
 
 
 def init_app(app: Flask, config: Mapping[str, Any] | None = None) -> None:

@@ -16,7 +16,7 @@ and the time left, re-queues lost jobs, and at the end writes the report,
 after, and counts per change (``verified→rejected: 3``). A trader still pending after its
 retries is reported as pending, never dropped.
 
-Reports name traders only by :func:`trace30.retention.trader_hash` (the pseudonym the purge
+Reports name traders only by :func:`trace30.keys.trader_hash` (the pseudonym the purge
 logs), never by their id in clear, with the id of the verification the run made: a report is
 a file that is copied, mailed and archived where ``trace30 purge`` cannot follow it, so it
 must hold nothing the purge would have to delete. Staff open a row's verification on the
@@ -54,16 +54,8 @@ from services.gateway.evidence import EvidenceLog
 from services.gateway.schemas import SubmissionSchema
 from services.gateway.sealing import Sealer, check_keys
 from shared.redis_client import Store, connect
-from trace30.jobs import (
-    BatchError,
-    RunKeys,
-    job_id,
-    queue_name,
-    raw_connection,
-    retry_policy,
-    reverify_trader,
-)
-from trace30.retention import trader_hash
+from trace30.jobs import BatchError, raw_connection, retry_policy, reverify_trader
+from trace30.keys import RunKeys, job_id, queue_name, trader_hash
 
 __all__ = ["BatchError", "reverify_command"]
 

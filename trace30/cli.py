@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from services.gateway.reasons import Verdict
 from shared.config import load
 from shared.errors import ConfigError
 from shared.redis_client import require_url
@@ -53,7 +54,7 @@ def run(host: str, port_offset: int) -> None:
 @click.option("--not-checked-days", type=click.IntRange(min=0),
               help="Traders whose last check is older than this many days.")
 @click.option("--verdict", "verdicts", multiple=True,
-              type=click.Choice(["verified", "needs_review", "rejected", "pending"]),
+              type=click.Choice(Verdict.values()),
               help="Traders whose current verdict is this (repeatable).")
 @click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False,
                                                         path_type=Path),

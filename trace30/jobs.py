@@ -1,9 +1,9 @@
 """The re-verification job and the worker that runs it (RQ on the suite's Redis).
 
-One job per trader and run, with a stable id (``reverify-{run_id}-{trader hash}``), so that a
-run enqueued again does not duplicate work. A run belongs to one tenant (``trace30 reverify
+One job per trader and run, with a stable id (:func:`trace30.keys.job_id`), so that a run
+enqueued again does not duplicate work. A run belongs to one tenant (``trace30 reverify
 --tenant``, kept in the run's ``meta``): its jobs carry the tenant, the trader hash covers it
-(:func:`~trace30.retention.trader_hash`), and the default run id names it, so two tenants' runs
+(:func:`~trace30.keys.trader_hash`), and the default run id names it, so two tenants' runs
 never share a job, a lease or a result, even for the same trader id. A job:
 
 1. does nothing if the run already has the trader's result (a re-run, or a job run twice);
@@ -39,8 +39,9 @@ from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from rq.utils import current_timestamp
 
+from services.gateway.access import DEFAULT_TENANT
 from shared.redis_client import Store, connect
-from trace30.retention import DEFAULT_TENANT, trader_hash
+from trace30.keys import RunKeys, queue_name, trader_hash
 
 if TYPE_CHECKING:
     from services.gateway.sealing import Sealer
@@ -66,37 +67,10 @@ def raw_connection(settings: dict[str, Any]) -> redis.Redis:
                                 socket_connect_timeout=5)
 
 
-def queue_name(settings: dict[str, Any]) -> str:
-    """The RQ queue, named after the Redis prefix so that deployments sharing Redis differ."""
-    return settings["REDIS_PREFIX"].replace(":", "-") + settings["BATCH_QUEUE"]
-
-
 def retry_policy(settings: dict[str, Any]) -> Retry:
     """RQ's retry for a trader that stays pending (or a job that fails)."""
-    intervals = [int(float(v)) for v in settings["BATCH_RETRY_S"].split(",") if v.strip()]
+    intervals = [int(v) for v in settings["BATCH_RETRY_S"]]  # parsed by shared.config
     return Retry(max=len(intervals), interval=intervals)
-
-
-def job_id(run_id: str, tenant: str, trader_id: str) -> str:
-    """The stable id of the tenant's trader's job in the run."""
-    return f"reverify-{run_id}-{trader_hash(trader_id, tenant)}"
-
-
-class RunKeys:
-    """Where a run of ``tenant`` keeps its state in Redis (under the suite's key prefix)."""
-
-    def __init__(self, store: Store, run_id: str, tenant: str) -> None:
-        self.store = store
-        self.run_id = run_id
-        self.tenant = tenant
-        self.meta = store.key("batch", run_id, "meta")
-        self.items = store.key("batch", run_id, "items")
-        self.results = store.key("batch", run_id, "results")
-        self.before = store.key("batch", run_id, "before")
-
-    def lease(self, trader_id: str) -> str:
-        """The key of the lease of the trader's running job."""
-        return self.store.key("batch", self.run_id, "lease", trader_hash(trader_id, self.tenant))
 
 
 @dataclass(frozen=True)

@@ -8,20 +8,19 @@ It runs over every tenant (the operator purges the whole deployment): a trader i
 ``(tenant, trader id)`` pair, and the same trader id in another tenant is another trader, whose
 data stays. For each such trader, in this order:
 
-1. Redis, under ``TRACE30_REDIS_PREFIX``: the gateway's cached verdicts and single-flight locks
-   (``gateway:verdict:{fingerprint}``, ``gateway:inflight:{fingerprint}``; the fingerprints
-   are those of the trader's verifications, which cover the tenant), the results
-   published for waiters and their webhook requests (``gateway:result:{verification id}``,
-   ``gateway:notify:{verification id}``), the pending-retry claims
-   (``gateway:claim:retry:{verification id}:{attempt}``); the batch runs' data of the trader
-   (its field in the ``batch:{run}:results``, ``batch:{run}:items`` and ``batch:{run}:before``
-   hashes of its tenant's runs, the tenant read from ``batch:{run}:meta``; its
-   ``batch:{run}:lease:{trader hash}`` keys); and its RQ re-verification jobs
-   (``reverify-{run}-{trader hash}`` on this deployment's queue: the job, its place in the
-   queue and in RQ's registries, and its stored results, which name the trader in clear).
+1. Redis, under ``TRACE30_REDIS_PREFIX``, each family named by the module that writes it: the
+   gateway's verdict cache (:meth:`services.gateway.cache.CacheKeys.keys_for`: the cached
+   verdicts and single-flight locks of the fingerprints of the trader's verifications, which
+   cover the tenant, and the results published for waiters under the verifications' ids); the
+   batch runs' data of the trader (:class:`trace30.keys.RunKeys`: its field in the ``results``,
+   ``items`` and ``before`` hashes of its tenant's runs, the tenant read from the run's
+   ``meta``; its lease keys); and its RQ re-verification jobs (:func:`trace30.keys.job_id` on
+   this deployment's queue: the job, its place in the queue and in RQ's registries, and its
+   stored results, which name the trader in clear).
 2. The SQL evidence log (:meth:`~services.gateway.evidence.EvidenceLog.purge_trader`): its
    verifications, its trader row, its webhook deliveries and their attempts, in one
-   transaction.
+   transaction. A dry run runs the same deletes and rolls them back: it counts what the purge
+   would delete with the code that deletes.
 
 SQL comes last on purpose: ``ended_before`` reads the trader list from SQL, so a purge that
 stops half-way (Redis down, a crash) leaves the trader listed and the next purge finishes it.
@@ -32,24 +31,24 @@ during a VIES outage), the registry service 24 hours, the payment service's paye
 hours. Six months after a relationship ended none of them is left (this holds as long as
 nobody configures those TTLs beyond the retention period). They are keyed by digests of VAT
 numbers, register numbers and IBANs, not by trader, so there would be nothing to match on
-anyway. Gateway processes may also keep a served verdict in memory for
+anyway. Nor are the gateway's former ``gateway:notify:{verification id}`` and
+``gateway:claim:...`` keys, written by versions before the pending retries moved to SQL: they
+expired within minutes. Gateway processes may also keep a served verdict in memory for
 ``TRACE30_GATEWAY_LOCAL_CACHE_TTL_S`` (seconds).
 
 In sandbox without ``TRACE30_REDIS_URL`` the services use an embedded store inside each process:
 there is nothing shared to delete, so Redis is skipped and the report says so (outside sandbox
 the purge refuses to run without Redis, as the services refuse to start).
 
-Traders appear in the report and the logs only as :func:`trader_hash` (with their tenant, and
-counts per tenant), never in clear. The hash is a pseudonym, not anonymisation: whoever knows a
-trader id and its tenant can recompute it, which is what lets an operator answer "was trader X
-purged?" from the log.
+Traders appear in the report and the logs only as :func:`~trace30.keys.trader_hash` (with
+their tenant, and counts per tenant), never in clear. The hash is a pseudonym, not
+anonymisation: whoever knows a trader id and its tenant can recompute it, which is what lets an
+operator answer "was trader X purged?" from the log.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -63,53 +62,39 @@ from rq.results import Result
 
 from services.gateway import sealing
 from services.gateway.access import DEFAULT_TENANT
-from services.gateway.evidence import (
-    EvidenceLog,
-    staff_actions_table,
-    traders_table,
-    verifications_table,
-    webhook_attempts_table,
-    webhook_deliveries_table,
-)
+from services.gateway.cache import CacheKeys
+from services.gateway.evidence import EvidenceLog
 from shared.redis_client import Store, connect
 from shared.retention import purge_cutoff
+from trace30.jobs import raw_connection
+from trace30.keys import (
+    RunKeys,
+    job_id_of_key,
+    job_key_pattern,
+    job_trader_hash,
+    queue_name,
+    trader_hash,
+)
+
+__all__ = ["NO_REDIS", "REDIS_KINDS", "SQL_TABLES", "PurgeError", "PurgeReport", "purge",
+           "trader_hash"]
 
 log = logging.getLogger("trace30.retention")
 
 #: SQL tables in the order :meth:`EvidenceLog.purge_trader` reports them.
 SQL_TABLES = ("webhook_attempts", "webhook_deliveries", "staff_actions", "traders", "verifications")
 
-#: What is counted in Redis: keys, except ``batch:results``, ``batch:items`` and
-#: ``batch:before`` (hash fields)
-#: and ``rq:jobs`` (jobs, each with its queue and registry entries).
-REDIS_KINDS = (
-    "gateway:verdict", "gateway:inflight", "gateway:result", "gateway:notify", "gateway:claim",
-    "batch:results", "batch:items", "batch:before", "batch:lease", "rq:jobs", "rq:results",
-)  # fmt: skip
+#: The batch runs' hashes whose fields are trader ids, as the report names them, in the order
+#: of :meth:`RunKeys.trader_hashes`.
+BATCH_HASH_KINDS = ("batch:results", "batch:items", "batch:before")
+
+#: What is counted in Redis: keys (the verdict cache's kinds, :data:`CacheKeys.KINDS`, and
+#: ``batch:lease``), except :data:`BATCH_HASH_KINDS` (hash fields) and ``rq:jobs`` (jobs,
+#: each with its queue and registry entries).
+REDIS_KINDS = (*CacheKeys.KINDS, *BATCH_HASH_KINDS, "batch:lease", "rq:jobs", "rq:results")
 
 NO_REDIS = ("not searched: TRACE30_REDIS_URL is not set (the embedded store lives inside each "
             "process: nothing shared to delete)")
-
-_JOB_KEY_PREFIX = "rq:job:"
-_JOB_ID_PREFIX = "reverify-"
-
-
-def trader_hash(trader_id: str, tenant: str) -> str:
-    """The pseudonym of a tenant's trader in logs, reports, batch lease keys and RQ job ids.
-
-    The first 16 hex digits of the SHA-256 of ``{tenant}/{trader id}`` (UTF-8; a tenant id has
-    no ``/``), or of the trader id alone in the ``default`` tenant, as before tenants existed
-    (its jobs, leases and logged hashes keep their names): short enough for a key, long enough
-    not to collide among the deployment's traders. The same trader id in two tenants gets two
-    hashes, so nothing keyed by it is shared between them.
-
-    >>> trader_hash("boulangerie-martin", "default")
-    '956152a67eca11aa'
-    >>> trader_hash("boulangerie-martin", "shop-b") != trader_hash("boulangerie-martin", "default")
-    True
-    """
-    name = trader_id if tenant == DEFAULT_TENANT else f"{tenant}/{trader_id}"
-    return hashlib.sha256(name.encode()).hexdigest()[:16]
 
 
 class PurgeError(Exception):
@@ -189,15 +174,6 @@ def _counts(counts: dict[str, int]) -> str:
     return " ".join(f"{name}={n}" for name, n in counts.items())
 
 
-def glob_escape(text: str) -> str:
-    r"""``text`` with Redis glob characters escaped, to use a key prefix in ``SCAN MATCH``.
-
-    >>> glob_escape("trace30[eu]:*?")
-    'trace30\\[eu\\]:\\*\\?'
-    """
-    return re.sub(r"([\\*?\[\]])", r"\\\1", text)
-
-
 def purge(settings: dict[str, Any], *, retention_months: int, dry_run: bool,
           now: datetime | None = None) -> PurgeReport:
     """Delete (or list, with ``dry_run``) every trader whose purge date
@@ -253,10 +229,7 @@ def _purge_one(evidence: EvidenceLog, redis_side: _RedisSide | None, tenant: str
                 verification_ids=[r.id for r in records],
                 fingerprints=list(dict.fromkeys(r.fingerprint for r in records)),
                 dry_run=report.dry_run)
-        if report.dry_run:
-            sql = _sql_counts(evidence, tenant, trader_id)
-        else:
-            sql = evidence.purge_trader(trader_id, tenant=tenant)
+        sql = evidence.purge_trader(trader_id, tenant=tenant, dry_run=report.dry_run)
     except (sa.exc.SQLAlchemyError, redis.RedisError, OSError) as e:
         log.error("retention purge stopped at trader %s of tenant %s: %s", hashed, tenant,
                   type(e).__name__, extra={"trader": hashed, "tenant": tenant,
@@ -273,52 +246,29 @@ def _purge_one(evidence: EvidenceLog, redis_side: _RedisSide | None, tenant: str
                     "sql_rows": sql, "redis_entries": redis_counts})
 
 
-def _sql_counts(evidence: EvidenceLog, tenant: str, trader_id: str) -> dict[str, int]:
-    """The rows :meth:`EvidenceLog.purge_trader` would delete (same conditions), for a dry run."""
-    d, a, s = webhook_deliveries_table, webhook_attempts_table, staff_actions_table
-    t, tt = verifications_table, traders_table
-    deliveries = sa.select(d.c.id).where(d.c.tenant_id == tenant, d.c.trader_id == trader_id)
-    queries = {
-        "webhook_attempts": sa.select(sa.func.count()).select_from(a)
-        .where(a.c.delivery_id.in_(deliveries)),
-        "webhook_deliveries": sa.select(sa.func.count()).select_from(d)
-        .where(d.c.tenant_id == tenant, d.c.trader_id == trader_id),
-        "staff_actions": sa.select(sa.func.count()).select_from(s)
-        .where(s.c.tenant_id == tenant, s.c.trader_id == trader_id),
-        "traders": sa.select(sa.func.count()).select_from(tt)
-        .where(tt.c.tenant_id == tenant, tt.c.trader_id == trader_id),
-        "verifications": sa.select(sa.func.count()).select_from(t)
-        .where(t.c.tenant_id == tenant, t.c.trader_id == trader_id),
-    }  # fmt: skip
-    with evidence.engine.connect() as conn:
-        return {name: int(conn.execute(q).scalar_one()) for name, q in queries.items()}
-
-
 @dataclass
 class _RedisSide:
     """Redis as the purge sees it: the store, RQ's connection, and the keys found by one SCAN
-    of each family (not one SCAN per trader: each SCAN walks the whole keyspace)."""
+    of each family (not one SCAN per trader: each SCAN walks the whole keyspace).
+
+    It names no key itself: the verdict cache's keys come from :class:`CacheKeys`, the batch
+    runs' and jobs' from :mod:`trace30.keys`."""
 
     store: Store
     rq: redis.Redis
     queue: str
-    claims: dict[str, list[str]]  # verification id -> its claim keys
     leases: dict[str, list[str]]  # trader hash -> its batch lease keys
-    # every batch:{run}:results, batch:{run}:items, batch:{run}:before, with the run's tenant
-    result_hashes: list[tuple[str, str]]
-    item_hashes: list[tuple[str, str]]
-    before_hashes: list[tuple[str, str]]
-    jobs: dict[str, list[str]]  # trader hash -> its reverify-* job ids
+    # per kind of BATCH_HASH_KINDS: every run's hash of that kind, with the run's tenant
+    trader_hashes: dict[str, list[tuple[str, str]]]
+    jobs: dict[str, list[str]]  # trader hash -> its re-verification job ids
 
     @classmethod
     def open(cls, settings: dict[str, Any], hashes: set[str]) -> _RedisSide:
         """Connect and index the keys that may belong to the traders hashed as ``hashes``."""
-        # Imported here: trace30.jobs imports this module (for trader_hash).
-        from trace30.jobs import queue_name, raw_connection
-
         store = connect(settings["REDIS_URL"], settings["REDIS_PREFIX"],
                         settings["REDIS_TIMEOUT_S"])
-        side = cls(store, raw_connection(settings), queue_name(settings), {}, {}, [], [], [], {})
+        side = cls(store, raw_connection(settings), queue_name(settings), {},
+                   {kind: [] for kind in BATCH_HASH_KINDS}, {})
         try:
             side._index(hashes)
         except BaseException:
@@ -330,53 +280,40 @@ class _RedisSide:
         return list(self.store.client.scan_iter(match=match, count=1000))
 
     def _index(self, hashes: set[str]) -> None:
-        claim_base = self.store.key("gateway", "claim", "retry") + ":"
-        for key in self._scan(glob_escape(claim_base) + "*"):
-            vid = key[len(claim_base):].rpartition(":")[0]
-            self.claims.setdefault(vid, []).append(key)
-        batch_base = self.store.key("batch") + ":"
-        runs: dict[str, list[tuple[str, list[tuple[str, str]]]]] = {}
-        for key in self._scan(glob_escape(batch_base) + "*"):
-            rest = key[len(batch_base):]
-            parts = rest.rsplit(":", 2)
-            if len(parts) == 3 and parts[1] == "lease":
-                if parts[2] in hashes:
-                    self.leases.setdefault(parts[2], []).append(key)
+        kind_of = dict(zip(RunKeys.trader_hashes(), BATCH_HASH_KINDS, strict=True))
+        runs: dict[str, list[tuple[str, str]]] = {}  # run -> its (hash key, kind)
+        for key in self._scan(RunKeys.pattern(self.store)):
+            found = RunKeys.parse(self.store, key)
+            if found is None:
                 continue
-            run, _, kind = rest.rpartition(":")
-            found = {"results": self.result_hashes, "items": self.item_hashes,
-                     "before": self.before_hashes}.get(kind)
-            if run and found is not None:
-                runs.setdefault(run, []).append((key, found))
+            if found.kind == RunKeys.LEASE:
+                if found.trader_hash in hashes:
+                    self.leases.setdefault(found.trader_hash, []).append(key)
+            elif found.kind in kind_of:
+                runs.setdefault(found.run_id, []).append((key, kind_of[found.kind]))
         # Each run is one tenant's (trace30.batch keeps it in the run's meta; a run made
         # before tenants is the default tenant's): its hashes name that tenant's traders.
         with self.store.client.pipeline(transaction=False) as pipe:
             for run in runs:
-                pipe.hget(batch_base + run + ":meta", "tenant")
+                pipe.hget(RunKeys(self.store, run, "").meta, "tenant")
             tenants = pipe.execute()
-        for (_run, keys), tenant in zip(runs.items(), tenants, strict=True):
-            for key, found in keys:
-                found.append((key, tenant or DEFAULT_TENANT))
-        for key in self._scan(_JOB_KEY_PREFIX + _JOB_ID_PREFIX + "*"):
-            job_id = key[len(_JOB_KEY_PREFIX):]
-            hashed = job_id.rpartition("-")[2]
-            if ":" not in job_id and hashed in hashes:  # not ...:dependents and the like
+        for keys, tenant in zip(runs.values(), tenants, strict=True):
+            for key, kind in keys:
+                self.trader_hashes[kind].append((key, tenant or DEFAULT_TENANT))
+        for key in self._scan(job_key_pattern()):
+            job_id = job_id_of_key(key)
+            hashed = job_trader_hash(job_id) if job_id else None
+            if job_id and hashed in hashes:  # not ...:dependents and the like
                 self.jobs.setdefault(hashed, []).append(job_id)
 
     def purge(self, trader_id: str, hashed: str, *, tenant: str, verification_ids: list[str],
               fingerprints: list[str], dry_run: bool) -> dict[str, int]:
         """Delete (or count) the tenant's trader's Redis entries; entries per kind."""
-        k = self.store.key
         keys = {
-            "gateway:verdict": [k("gateway", "verdict", fp) for fp in fingerprints],
-            "gateway:inflight": [k("gateway", "inflight", fp) for fp in fingerprints],
-            "gateway:result": [k("gateway", "result", v) for v in verification_ids],
-            "gateway:notify": [k("gateway", "notify", v) for v in verification_ids],
-            "gateway:claim": [c for v in verification_ids for c in self.claims.get(v, [])],
+            **CacheKeys(self.store).keys_for(fingerprints=fingerprints,
+                                             verification_ids=verification_ids),
             "batch:lease": self.leases.get(hashed, []),
         }
-        fields = {"batch:results": self.result_hashes, "batch:items": self.item_hashes,
-                  "batch:before": self.before_hashes}
         counts: Counter[str] = Counter(dict.fromkeys(REDIS_KINDS, 0))
         pipe = self.store.client.pipeline(transaction=False)
         plan: list[str] = []
@@ -384,7 +321,7 @@ class _RedisSide:
             if names:
                 (pipe.exists if dry_run else pipe.delete)(*names)
                 plan.append(kind)
-        for kind, hash_keys in fields.items():
+        for kind, hash_keys in self.trader_hashes.items():
             for hash_key, run_tenant in hash_keys:
                 if run_tenant != tenant:
                     continue  # another tenant's run: its trader of this id is another trader

@@ -14,80 +14,41 @@ client of another tenant is answered 404 for them, as if they did not exist.
 from __future__ import annotations
 
 import functools
-import hashlib
 import hmac
-import json
-import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
 
 from shared.auth import bearer_token
+from shared.clients import (
+    DEFAULT_TENANT,
+    SCOPES,
+    TENANT_ID,
+    Client,
+    key_digest,
+    valid_tenant,
+)
 from shared.errors import ConfigError, Forbidden, Unauthorized
 
-SCOPES = frozenset({"onboarding", "ops", "batch"})
+__all__ = ["DEFAULT_TENANT", "SCOPES", "TENANT_ID", "Client", "client_by_id", "client_for_key",
+           "init_app", "load_clients", "require", "valid_tenant"]
+
 SANDBOX_KEY = "trace30-sandbox-key"
 SANDBOX_WEBHOOK_SECRET = "trace30-sandbox-webhook-secret"  # noqa: S105 (documented, sandbox only)
 EXTENSION = "trace30.gateway.clients"
-DEFAULT_TENANT = "default"
-#: What a tenant id looks like: short, lower case, safe in keys, job ids and file names.
-TENANT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@dataclass(frozen=True)
-class Client:
-    """A marketplace integration calling the gateway."""
-
-    id: str
-    key_sha256: str
-    scopes: frozenset[str] = field(default_factory=frozenset)
-    webhook_url: str | None = None
-    webhook_secret: str | None = None
-    tenant: str = DEFAULT_TENANT
-
-
-def valid_tenant(tenant: object) -> bool:
-    """Whether ``tenant`` is a tenant id (:data:`TENANT_ID`).
-
-    >>> valid_tenant("shop-eu_2"), valid_tenant("Shop"), valid_tenant(""), valid_tenant("a:b")
-    (True, False, False, False)
-    """
-    return isinstance(tenant, str) and TENANT_ID.fullmatch(tenant) is not None
-
-
-def _digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def load_clients(raw: str, *, sandbox: bool, sandbox_webhook_url: str | None) -> list[Client]:
-    """Parse ``TRACE30_GATEWAY_API_KEYS``; raise :class:`ConfigError` naming what is wrong."""
-    try:
-        entries = json.loads(raw or "[]")
-        if not isinstance(entries, list):
-            raise ValueError("not a list")
-        clients = []
-        for e in entries:
-            scopes = frozenset(e.get("scopes", []))
-            if not scopes <= SCOPES:
-                raise ValueError(f"unknown scopes {sorted(scopes - SCOPES)}")
-            digest = e.get("key_sha256") or (_digest(e["key"]) if e.get("key") else None)
-            if not e.get("id") or not digest:
-                raise ValueError("every key needs 'id' and 'key_sha256'")
-            tenant = e.get("tenant", DEFAULT_TENANT)
-            if not valid_tenant(tenant):
-                raise ValueError(f"client {e['id']!r}: 'tenant' must be a short id of lower-case "
-                                 "letters, digits, '-' and '_' (e.g. 'shop-eu'), at most 63 "
-                                 "characters")
-            clients.append(Client(e["id"], digest.lower(), scopes, e.get("webhook_url"),
-                                  e.get("webhook_secret"), tenant))
-    except (ValueError, TypeError, AttributeError) as e:
-        raise ConfigError(f"TRACE30_GATEWAY_API_KEYS is not valid: {e}") from e
+def load_clients(configured: Sequence[Client], *, sandbox: bool,
+                 sandbox_webhook_url: str | None) -> list[Client]:
+    """The clients of ``TRACE30_GATEWAY_API_KEYS`` (parsed and checked by
+    :func:`shared.clients.parse_api_keys` when the settings were loaded), with the sandbox's;
+    raise :class:`ConfigError` if outside sandbox there is none."""
+    clients = list(configured)
     if sandbox:
-        clients.append(Client("sandbox", _digest(SANDBOX_KEY), SCOPES, sandbox_webhook_url,
+        clients.append(Client("sandbox", key_digest(SANDBOX_KEY), SCOPES, sandbox_webhook_url,
                               SANDBOX_WEBHOOK_SECRET))
     if not clients:
         raise ConfigError("TRACE30_GATEWAY_API_KEYS lists no client: outside sandbox every "
@@ -97,7 +58,7 @@ def load_clients(raw: str, *, sandbox: bool, sandbox_webhook_url: str | None) ->
 
 def client_for_key(key: str) -> Client | None:
     """The configured client whose API key is ``key`` (compared in constant time)."""
-    digest = _digest(key)
+    digest = key_digest(key)
     for client in current_app.extensions[EXTENSION]:
         if hmac.compare_digest(client.key_sha256, digest):
             return client

@@ -10,6 +10,11 @@
 - With Redis down every operation degrades to "no cache, no lock" and is logged: the gateway
   still answers, uncached, and never 500s because of Redis.
 
+Its keys, under the suite's key prefix, are named by :class:`CacheKeys` and nowhere else:
+``gateway:verdict:{fingerprint}``, ``gateway:inflight:{fingerprint}`` and
+``gateway:result:{verification id}``; :meth:`CacheKeys.keys_for` lists those of a trader's
+verifications (the retention purge deletes them).
+
 A cached verdict is stored as the JSON the client receives (``cached: true`` included), so a
 hit is served without decoding and re-encoding it; each process also keeps the verdicts it has
 served for a few seconds (``TRACE30_GATEWAY_LOCAL_CACHE_TTL_S``), which saves the Redis round
@@ -23,16 +28,55 @@ import json
 import logging
 import threading
 import time
-from typing import Any, cast
+from collections.abc import Iterable
+from typing import Any, ClassVar, cast
 
 import redis
 from cachetools import TTLCache
 
+from services.gateway.reasons import Verdict
 from shared.redis_client import Store
 
 log = logging.getLogger(__name__)
 
 RESULT_TTL_S = 300
+
+
+class CacheKeys:
+    """The Redis keys of the verdict cache in ``store``."""
+
+    NAMESPACE: ClassVar[str] = "gateway"
+    VERDICT: ClassVar[str] = "verdict"
+    INFLIGHT: ClassVar[str] = "inflight"
+    RESULT: ClassVar[str] = "result"
+    #: the kinds :meth:`keys_for` returns, in that order
+    KINDS: ClassVar[tuple[str, ...]] = ("gateway:verdict", "gateway:inflight", "gateway:result")
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def verdict(self, fingerprint: str) -> str:
+        """The cached verdict of a submission fingerprint."""
+        return self.store.key(self.NAMESPACE, self.VERDICT, fingerprint)
+
+    def inflight(self, fingerprint: str) -> str:
+        """The single-flight lock of a fingerprint (holds the leader's verification id)."""
+        return self.store.key(self.NAMESPACE, self.INFLIGHT, fingerprint)
+
+    def result(self, verification_id: str) -> str:
+        """A verification's result published for the waiters."""
+        return self.store.key(self.NAMESPACE, self.RESULT, verification_id)
+
+    def keys_for(self, *, fingerprints: Iterable[str],
+                 verification_ids: Iterable[str]) -> dict[str, list[str]]:
+        """Every key the cache may hold for these verifications (and their fingerprints), by
+        kind of :data:`KINDS`."""
+        fingerprints, verification_ids = list(fingerprints), list(verification_ids)
+        return {
+            "gateway:verdict": [self.verdict(fp) for fp in fingerprints],
+            "gateway:inflight": [self.inflight(fp) for fp in fingerprints],
+            "gateway:result": [self.result(v) for v in verification_ids],
+        }
 
 
 class VerdictCache:
@@ -41,14 +85,12 @@ class VerdictCache:
     def __init__(self, store: Store, ttl_s: int, lock_ttl_s: float,
                  local_ttl_s: float = 0) -> None:
         self.store = store
+        self.keys = CacheKeys(store)
         self.ttl_s = ttl_s
         self.lock_ttl_ms = int(lock_ttl_s * 1000)
         self._local: TTLCache[str, str] | None = (
             TTLCache(10_000, local_ttl_s) if local_ttl_s > 0 else None)
         self._lock = threading.Lock()
-
-    def _k(self, *parts: str) -> str:
-        return self.store.key("gateway", *parts)
 
     def _safe(self, what: str, fn: Any, default: Any) -> Any:
         try:
@@ -66,7 +108,7 @@ class VerdictCache:
                 raw = self._local.get(fingerprint)
         if raw is None:
             raw = self._safe("get", lambda: self.store.client.get(
-                self._k("verdict", fingerprint)), None)
+                self.keys.verdict(fingerprint)), None)
             if raw and self._local is not None:
                 with self._lock:
                     self._local[fingerprint] = raw
@@ -77,11 +119,11 @@ class VerdictCache:
 
     def put(self, fingerprint: str, result: dict[str, Any]) -> None:
         """Cache a settled verdict; ``pending`` is refused."""
-        if result.get("verdict") in (None, "pending"):
+        if result.get("verdict") in (None, Verdict.PENDING):
             raise ValueError("only settled, non-pending verdicts are cached")
         raw = result["id"] + "\n" + json.dumps({**result, "cached": True})
         stored = self._safe("put", lambda: self.store.client.set(
-            self._k("verdict", fingerprint), raw, ex=self.ttl_s), None)
+            self.keys.verdict(fingerprint), raw, ex=self.ttl_s), None)
         # Only what Redis holds is kept locally: without Redis the gateway runs uncached.
         if stored and self._local is not None:
             with self._lock:
@@ -92,7 +134,7 @@ class VerdictCache:
         if self._local is not None:
             with self._lock:
                 self._local.pop(fingerprint, None)
-        self._safe("drop", lambda: self.store.client.delete(self._k("verdict", fingerprint)),
+        self._safe("drop", lambda: self.store.client.delete(self.keys.verdict(fingerprint)),
                    None)
 
     def lead(self, fingerprint: str, verification_id: str, *,
@@ -102,7 +144,7 @@ class VerdictCache:
         ``take_over`` (a forced re-verification) leads even if another run holds the lock,
         whose worker may have died. Without Redis everybody leads (no lock can be shared).
         """
-        key = self._k("inflight", fingerprint)
+        key = self.keys.inflight(fingerprint)
 
         def take() -> str | None:
             if self.store.client.set(key, verification_id, nx=not take_over,
@@ -114,7 +156,7 @@ class VerdictCache:
 
     def release(self, fingerprint: str, verification_id: str) -> None:
         """Give the lock back (only if we still hold it)."""
-        key = self._k("inflight", fingerprint)
+        key = self.keys.inflight(fingerprint)
 
         def release() -> None:
             if self.store.client.get(key) == verification_id:
@@ -125,12 +167,12 @@ class VerdictCache:
     def publish(self, verification_id: str, result: dict[str, Any]) -> None:
         """Make the leader's result visible to the waiters (any verdict, pending included)."""
         self._safe("publish", lambda: self.store.client.set(
-            self._k("result", verification_id), json.dumps(result), ex=RESULT_TTL_S), None)
+            self.keys.result(verification_id), json.dumps(result), ex=RESULT_TTL_S), None)
 
     def wait(self, verification_id: str, timeout_s: float) -> dict[str, Any] | None:
         """The leader's published result, waiting up to ``timeout_s``."""
         end = time.monotonic() + timeout_s
-        key = self._k("result", verification_id)
+        key = self.keys.result(verification_id)
         while True:
             raw = self._safe("wait", lambda: self.store.client.get(key), None)
             if raw:

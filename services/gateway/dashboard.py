@@ -54,8 +54,8 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from services.gateway import access, api
 from services.gateway.access import Client
-from services.gateway.evidence import VERDICTS, EndBeforeFirstVerification, EvidenceLog
-from services.gateway.reasons import ITEMS
+from services.gateway.evidence import EndBeforeFirstVerification, EvidenceLog
+from services.gateway.reasons import ITEMS, Verdict
 from services.gateway.sealing import SealingError
 from services.gateway.verifications import Verifier, certification_of
 from shared import errors, retention
@@ -268,7 +268,7 @@ def _guard() -> Any:
 
 @bp.context_processor
 def _template_context() -> dict[str, Any]:
-    return {"csrf_token": csrf_token, "staff": g.get("staff"), "verdicts": VERDICTS}
+    return {"csrf_token": csrf_token, "staff": g.get("staff"), "verdicts": Verdict.values()}
 
 
 @bp.app_template_filter("when")
@@ -371,7 +371,7 @@ class TradersQuery(ma.Schema):
     class Meta:
         unknown = ma.EXCLUDE
 
-    verdict = fields.String(validate=validate.OneOf(VERDICTS))
+    verdict = fields.String(validate=validate.OneOf(Verdict.values()))
     trader_id = fields.String(validate=validate.Length(min=1, max=100))
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
 

@@ -1,4 +1,5 @@
-"""The stable list of reason codes a verdict can carry, with their item and severity.
+"""The stable list of reason codes a verdict can carry, with their item and severity, and the
+verdicts themselves (:class:`Verdict`).
 
 Codes never change meaning once published: marketplaces map them to their own messages and
 workflows. Severity says what the reason does to the verdict:
@@ -14,6 +15,7 @@ workflows. Severity says what the reason does to the verdict:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 ITEM_A = "30(1)(a)"  # name, address, telephone number, e-mail
 ITEM_B = "30(1)(b)"  # identification document or eID
@@ -24,6 +26,27 @@ ITEM_E = "30(1)(e)"  # self-certification: only products that comply with EU law
 ITEMS = {"a": ITEM_A, "b": ITEM_B, "c": ITEM_C, "d": ITEM_D, "e": ITEM_E}
 
 SEVERITIES = ("error", "pending", "warning", "info")
+
+
+class Verdict(StrEnum):
+    """The traceability verdict. A member is its plain string (``Verdict.VERIFIED ==
+    "verified"``), so JSON, SQL, webhooks and templates carry the same text as before.
+
+    >>> [str(v) for v in Verdict]
+    ['verified', 'needs_review', 'rejected', 'pending']
+    >>> import json; json.dumps({"verdict": Verdict.NEEDS_REVIEW})
+    '{"verdict": "needs_review"}'
+    """
+
+    VERIFIED = "verified"  # may trade
+    NEEDS_REVIEW = "needs_review"  # a person decides
+    REJECTED = "rejected"  # definitive
+    PENDING = "pending"  # an upstream did not answer: tried again
+
+    @classmethod
+    def values(cls) -> list[str]:
+        """The verdicts as plain strings, in order (for choices and messages)."""
+        return [v.value for v in cls]
 
 
 @dataclass(frozen=True)

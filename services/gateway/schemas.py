@@ -15,6 +15,7 @@ import marshmallow as ma
 import phonenumbers
 from marshmallow import ValidationError, fields, validate, validates, validates_schema
 
+from services.gateway.reasons import Verdict
 from shared.inputs import Email, Text
 
 _COUNTRY = validate.Regexp(r"^[A-Z]{2}$", error="Must be an ISO 3166 alpha-2 code, e.g. DE.")
@@ -202,8 +203,7 @@ class VerificationSchema(ma.Schema):
     id = fields.String()
     trader_id = fields.String()
     state = fields.String(validate=validate.OneOf(["running", "settled"]))
-    verdict = fields.String(allow_none=True, validate=validate.OneOf(
-        ["verified", "needs_review", "rejected", "pending"]))
+    verdict = fields.String(allow_none=True, validate=validate.OneOf(Verdict.values()))
     items = fields.Dict(keys=fields.String(), values=fields.String(), allow_none=True)
     reasons = fields.List(fields.Nested(ReasonSchema), allow_none=True)
     checks = fields.Dict(allow_none=True)

@@ -26,10 +26,8 @@ from itertools import combinations
 from typing import Any
 
 from services.gateway.policy import DEFAULT_POLICY, Policy
-from services.gateway.reasons import ITEMS, reason
+from services.gateway.reasons import ITEMS, Verdict, reason
 from shared import names
-
-VERDICTS = ("verified", "needs_review", "rejected", "pending")
 
 #: VIES faults that are about the marketplace's request, not the trader's number.
 _REQUESTER_FAULTS = {"INVALID_REQUESTER_INFO", "IP_BLOCKED"}
@@ -162,7 +160,7 @@ def _link_reasons(links: Sequence[Link]) -> tuple[list[dict[str, str]], list[dic
         shared = [link for link in links if via in link.via]
         if shared:
             register.append(reason(code, f"{len(shared)} other trader(s)"))
-    rejected = [link for link in links if link.verdict == "rejected"]
+    rejected = [link for link in links if link.verdict == Verdict.REJECTED]
     identity = []
     if rejected:
         keys = sorted({v for link in rejected for v in link.via})
@@ -335,13 +333,13 @@ def decide(sub: dict[str, Any], checks: dict[str, Any],
     }
     severities = {r["severity"] for r in reasons}
     if "error" in severities:
-        verdict = "rejected"
+        verdict = Verdict.REJECTED
     elif "pending" in severities:
-        verdict = "pending"
+        verdict = Verdict.PENDING
     elif "warning" in severities:
-        verdict = "needs_review"
+        verdict = Verdict.NEEDS_REVIEW
     else:
-        verdict = "verified"
+        verdict = Verdict.VERIFIED
     evidence = {"policy_sha256": policy.sha256, "address_corroboration": corroboration,
                 "registration_declared": declared_registration(sub)}
     return Decision(verdict, items, reasons, consistency, evidence)

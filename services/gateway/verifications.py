@@ -31,6 +31,7 @@ from services.gateway import submissions
 from services.gateway.cache import VerdictCache
 from services.gateway.evidence import EvidenceLog, Transaction, VerificationRecord
 from services.gateway.policy import DEFAULT_POLICY, Policy
+from services.gateway.reasons import Verdict
 from services.gateway.sealing import SealingError
 from services.gateway.upstreams import ServiceClient
 from services.gateway.verdicts import Link, decide
@@ -42,7 +43,7 @@ EVENT_CHANGED = "verdict.changed"
 EVENT_SUSPENSION_DUE = "trader.suspension_due"
 #: Verdicts under which a trader may trade (or may while a person looks): losing one of them
 #: for ``rejected`` opens a correction (Art 30(3)).
-_TRADING = ("verified", "needs_review")
+_TRADING = (Verdict.VERIFIED, Verdict.NEEDS_REVIEW)
 
 
 def _now() -> datetime:
@@ -313,7 +314,7 @@ class Verifier:
             record.settled_at = now
             record.attempts = expected_attempts + 1
             record.evidence["self_certification"] = certification_of(sub)
-            if decision.verdict == "pending":
+            if decision.verdict == Verdict.PENDING:
                 record.expires_at = None
                 record.next_retry_at = now + timedelta(seconds=self._backoff(record.attempts))
             else:
@@ -321,7 +322,7 @@ class Verifier:
                 record.next_retry_at = None
             result = self.view(record)
             old = previous.verdict if previous else None
-            before_pending = self._verdict_before_pending(record) if old == "pending" else old
+            before_pending = self._verdict_before_pending(record) if old == Verdict.PENDING else old
             with self.evidence.transaction() as tx:
                 notify = tx.settle(record, expected_attempts=expected_attempts)
                 if notify is not None:
@@ -340,7 +341,7 @@ class Verifier:
                 # Only the trader's current submission may answer from the cache: a trader
                 # going back to earlier data is verified again, not told an old verdict.
                 self.cache.drop(previous.fingerprint)
-            if decision.verdict != "pending":
+            if decision.verdict != Verdict.PENDING:
                 self.cache.put(record.fingerprint, result)
             self.cache.publish(record.id, result)
         finally:
@@ -353,7 +354,8 @@ class Verifier:
         """The trader's last verdict other than ``pending`` (an upstream fault in between)."""
         return next((r.verdict for r in self.evidence.history(record.trader_id, limit=20,
                                                               tenant=record.tenant_id)
-                     if r.id != record.id and r.verdict not in (None, "pending")), "pending")
+                     if r.id != record.id and r.verdict not in (None, Verdict.PENDING)),
+                    Verdict.PENDING)
 
     def _fan_out(self, sub: dict[str, Any], request_id: str | None,
                  priority: str = "interactive") -> dict[str, Any]:
@@ -379,7 +381,7 @@ class Verifier:
         closes its correction. Written in the settling transaction ``tx``; returns what the
         ``verdict.changed`` webhook says of it. ``old``: the verdict before, ``pending``
         looked through."""
-        if record.verdict == "rejected" and old in _TRADING:
+        if record.verdict == Verdict.REJECTED and old in _TRADING:
             due = tx.request_correction(
                 record.trader_id, _now() + timedelta(days=self.settings.correction_days),
                 tenant=record.tenant_id)

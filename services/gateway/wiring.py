@@ -31,16 +31,6 @@ SERVICES = (("vat", "/v1/vat/check"), ("registry", "/v1/registry/check"),
             ("payment", "/v1/payment/check"))
 
 
-def _schedule(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError as e:
-        raise ConfigError("TRACE30_GATEWAY_PENDING_RETRY_S must be seconds, e.g. '60,300'") from e
-    if not values:
-        raise ConfigError("TRACE30_GATEWAY_PENDING_RETRY_S must list at least one delay")
-    return values
-
-
 def api_clients(settings: Mapping[str, Any]) -> list[Client]:
     """The API clients of ``TRACE30_GATEWAY_API_KEYS`` (and the sandbox's)."""
     return load_clients(settings["GATEWAY_API_KEYS"], sandbox=settings["SANDBOX"],
@@ -82,7 +72,7 @@ def build_verifier(settings: Mapping[str, Any], *, store: Store | None = None,
                            local_ttl_s=settings["GATEWAY_LOCAL_CACHE_TTL_S"]),
         settings=Settings(deadline_s=settings["GATEWAY_DEADLINE_S"],
                           verdict_ttl_s=settings["GATEWAY_VERDICT_TTL_S"],
-                          retry_schedule_s=_schedule(settings["GATEWAY_PENDING_RETRY_S"]),
+                          retry_schedule_s=settings["GATEWAY_PENDING_RETRY_S"],
                           correction_days=settings["GATEWAY_CORRECTION_DAYS"],
                           recover_after_s=settings["GATEWAY_RECOVER_AFTER_S"]),
         webhook_target=_by_id(clients, lambda c: c.webhook_url),

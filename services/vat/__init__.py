@@ -26,7 +26,6 @@ from services.vat.vies import Vies, ZeepVies
 from services.vat.vies_rest import MemberStateStatus, RestVies
 from shared import health, outbound
 from shared.breaker import CircuitBreaker
-from shared.config import parse_caps
 from shared.factory import create_base_app
 from shared.limits import ConcurrencyLimiter, RateLimiter
 from shared.redis_client import Store
@@ -131,7 +130,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             retry_base_s=c["VIES_RETRY_BASE_S"],
             retry_max_s=c["VIES_RETRY_MAX_S"],
             default_cap=c["VIES_MS_CONCURRENCY"],
-            caps=parse_caps(c["VIES_MS_CONCURRENCY_OVERRIDES"]),
+            caps=c["VIES_MS_CONCURRENCY_OVERRIDES"],
             min_call_s=c["VIES_MIN_CALL_S"],
             abandoned_hold_s=c["VIES_ABANDONED_HOLD_S"],
         ),

@@ -16,7 +16,7 @@ from shared.config import load
 from shared.redis_client import Store
 from tests.conftest import REDIS_URL
 from trace30 import batch
-from trace30.jobs import RunKeys, job_id, queue_name
+from trace30.keys import RunKeys, job_id, queue_name
 
 RUN = f"run-follow-{uuid.uuid4().hex[:8]}"  # RQ job ids are not under the test's prefix
 TRADERS = [f"trader-{i}" for i in range(6)]

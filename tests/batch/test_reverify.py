@@ -16,8 +16,7 @@ from shared.redis_client import Store
 from tests.batch.conftest import WEBHOOK_SECRET, Batch, de_vat, trader
 from tests.conftest import REDIS_URL
 from trace30.cli import main
-from trace30.jobs import RunKeys
-from trace30.retention import trader_hash
+from trace30.keys import RunKeys, trader_hash
 
 
 def hashed(trader_id: str, tenant: str = "default") -> str:

@@ -205,12 +205,14 @@ def test_database_unavailable_for_10_s_during_300_submissions(
         base = start_gateway(processes, env)
         run = Run(base)
 
+        back = threading.Timer(10, proxy.restore)
+
         def outage() -> None:
             proxy.cut()
-            threading.Timer(10, proxy.restore).start()
+            back.start()
 
         run.submit_all(300, during=outage, at=100)
-        time.sleep(10.5)  # until the database is back, however fast the submissions were
+        back.join()  # the database is back, however fast the submissions were
         assert_each_202_kept(run, receiver)
         assert sum(1 for status, _, _ in run.answers if status == 503) > 0  # it was down
         # before the outage every submission was taken: 202, or 200 if it settled at once
@@ -226,12 +228,15 @@ def test_redis_stopped_during_submissions(processes: Processes, suite: Suite,
         base = start_gateway(processes, env)
         run = Run(base)
 
+        back = threading.Timer(5, redis_server.start)
+
         def outage() -> None:
             redis_server.stop()
-            threading.Timer(5, redis_server.start).start()
+            back.start()
 
         run.submit_all(120, during=outage, at=40)
         assert_each_202_kept(run, receiver)
+        back.join()  # Redis is started again before the test stops it for good
         # Redis is a cache: nothing is refused without it (202, or 200 if it settled at once)
         assert [s for s, _, _ in run.answers if s not in (200, 202)] == []
 

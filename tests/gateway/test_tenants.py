@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 
 from services.gateway import access, create_app, shutdown
 from services.gateway.evidence import EvidenceLog
+from shared.config import load
 from shared.errors import ConfigError
 from tests.gateway.test_dashboard import HTML, csrf_of, page, sign_in
 from tests.gateway.test_flow import GOOD, submission
@@ -73,16 +74,17 @@ def assert_404(resp: Any) -> None:
 
 
 def test_a_client_belongs_to_a_tenant_named_in_its_key_entry() -> None:
-    clients = access.load_clients(json.dumps([
+    settings = load({}, {"SANDBOX": True, "GATEWAY_API_KEYS": json.dumps([
         {"id": "x", "key": "k1", "scopes": ["onboarding"], "tenant": "shop-a"},
         {"id": "y", "key": "k2", "scopes": ["onboarding"]},
-    ]), sandbox=True, sandbox_webhook_url=None)
+    ])})
+    clients = access.load_clients(settings["GATEWAY_API_KEYS"], sandbox=True,
+                                  sandbox_webhook_url=None)
     assert [(c.id, c.tenant) for c in clients] == [
         ("x", "shop-a"), ("y", "default"), ("sandbox", "default")]
     for bad in ("Shop A", "", "a" * 64, "-shop", "shop:a", 7):
-        with pytest.raises(ConfigError, match="'tenant' must be"):
-            access.load_clients(json.dumps([{"id": "x", "key": "k", "tenant": bad}]),
-                                sandbox=False, sandbox_webhook_url=None)
+        with pytest.raises(ConfigError, match=r"GATEWAY_API_KEYS.*'tenant' must be"):
+            load({}, {"GATEWAY_API_KEYS": json.dumps([{"id": "x", "key": "k", "tenant": bad}])})
 
 
 def test_the_same_trader_id_in_two_tenants_is_two_traders(http: FlaskClient) -> None:

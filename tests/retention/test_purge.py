@@ -30,7 +30,9 @@ from schwifty import IBAN
 from stdnum.iso7064 import mod_11_10
 
 import trace30.cli
+import trace30.keys
 from services.gateway import create_app, shutdown
+from services.gateway.cache import CacheKeys, VerdictCache
 from services.gateway.evidence import EvidenceLog, traders_table, verifications_table
 from shared.config import load
 from shared.logs import JsonFormatter
@@ -39,7 +41,8 @@ from shared.retention import purge_after as purge_after_of
 from tests.conftest import REDIS_URL, free_port
 from tests.gateway.conftest import API_KEY, ONBOARDING, OPS, OPS_KEY
 from tests.gateway.evidence_fixtures import SEALING_KEYS, make_record
-from trace30 import jobs
+from trace30 import batch, jobs
+from trace30.keys import RunKeys
 from trace30.retention import (
     NO_REDIS,
     REDIS_KINDS,
@@ -55,7 +58,7 @@ RUN = "20250101-retention"
 
 def job_of(run: str, trader_id: str) -> str:
     """The RQ job id of a trader of the default tenant in ``run``."""
-    return jobs.job_id(run, "default", trader_id)
+    return trace30.keys.job_id(run, "default", trader_id)
 
 
 def trader(name: str, i: int) -> dict[str, Any]:
@@ -162,8 +165,9 @@ def seeded(client: FlaskClient, gateway_config: dict,
     """Four traders: two ended 7 and 8 months ago, one a month ago, one still active.
 
     Each has, besides its verification (and the gateway's cached verdict and published
-    result), the Redis entries a purge must find: a webhook request, a single-flight lock and
-    a retry claim of the gateway, its place in a batch run (result, item, lease) and an RQ job.
+    result), the Redis entries a purge must find, written by their owners' code: a
+    single-flight lock of the gateway's verdict cache, its place in a batch run (result, item,
+    before, lease) and an RQ job.
     The first old trader's job has also run (it is finished, with a stored result), and a job
     of another deployment's queue carries its hash too.
     """
@@ -177,22 +181,20 @@ def seeded(client: FlaskClient, gateway_config: dict,
         assert resp.status_code == 200, resp.get_json()
 
     settings = purge_settings(gateway_config)
-    queue = Queue(jobs.queue_name(settings), connection=rq_conn)
+    queue = Queue(trace30.keys.queue_name(settings), connection=rq_conn)
     other_queue = Queue("elsewhere-" + uuid.uuid4().hex[:8], connection=rq_conn)
-    k = store.key
+    cache: VerdictCache = client.application.extensions["trace30.gateway"].cache
+    run = RunKeys(store, RUN, "default")
     for sub in subs:
-        tid, h = sub["trader_id"], trader_hash(sub["trader_id"], "default")
+        tid = sub["trader_id"]
         vid, fp = verifications[tid]["id"], verifications[tid]["fingerprint"]
-        store.client.set(k("gateway", "notify", vid), "1")
-        store.client.set(k("gateway", "inflight", fp), vid)
-        store.client.set(k("gateway", "claim", "retry", vid, "0"), "1")
-        store.client.hset(k("batch", RUN, "results"), tid, json.dumps(
-            {"trader_id": tid, "status": "done", "after": "verified"}))
-        store.client.hset(k("batch", RUN, "items"), tid, "sealed-submission")
-        store.client.hset(k("batch", RUN, "before"), tid, "verified")
-        store.client.set(k("batch", RUN, "lease", h), "1")
+        assert cache.lead(fp, vid) is None  # a single-flight lock left behind
+        jobs._record(run, tid, {"status": "done", "after": "verified"})
+        store.client.hset(run.items, tid, "sealed-submission")
+        store.client.hset(run.before, tid, "verified")
+        store.client.set(run.lease(tid), "1")
         queue.enqueue("trace30.jobs.reverify_trader", RUN, tid, job_id=job_of(RUN, tid))
-    store.client.hset(k("batch", RUN, "meta"), "created_at", now.isoformat())
+    store.client.hset(run.meta, "created_at", now.isoformat())
 
     # What a worker leaves of a job that has run: out of the queue, finished, with its result.
     first = subs[0]["trader_id"]
@@ -215,21 +217,19 @@ def seeded(client: FlaskClient, gateway_config: dict,
 
 def redis_state(store: Store, seeded: Seeded, sub: dict[str, Any]) -> dict[str, bool]:
     """Which of the trader's Redis entries exist."""
-    tid, h = sub["trader_id"], trader_hash(sub["trader_id"], "default")
+    tid = sub["trader_id"]
     vid = seeded.verifications[tid]["id"]
     fp = seeded.verifications[tid]["fingerprint"]
-    k, c = store.key, store.client
+    cache, run, c = CacheKeys(store), RunKeys(store, RUN, "default"), store.client
     job_id = job_of(RUN, tid)
     return {
-        "verdict": bool(c.exists(k("gateway", "verdict", fp))),
-        "inflight": bool(c.exists(k("gateway", "inflight", fp))),
-        "result": bool(c.exists(k("gateway", "result", vid))),
-        "notify": bool(c.exists(k("gateway", "notify", vid))),
-        "claim": bool(c.exists(k("gateway", "claim", "retry", vid, "0"))),
-        "batch result": bool(c.hexists(k("batch", RUN, "results"), tid)),
-        "batch item": bool(c.hexists(k("batch", RUN, "items"), tid)),
-        "batch before": bool(c.hexists(k("batch", RUN, "before"), tid)),
-        "lease": bool(c.exists(k("batch", RUN, "lease", h))),
+        "verdict": bool(c.exists(cache.verdict(fp))),
+        "inflight": bool(c.exists(cache.inflight(fp))),
+        "result": bool(c.exists(cache.result(vid))),
+        "batch result": bool(c.hexists(run.results, tid)),
+        "batch item": bool(c.hexists(run.items, tid)),
+        "batch before": bool(c.hexists(run.before, tid)),
+        "lease": bool(c.exists(run.lease(tid))),
         "job": bool(seeded.queue.connection.exists(f"rq:job:{job_id}")),
         "queued": job_id in seeded.queue.get_job_ids()
         or job_id in FinishedJobRegistry(seeded.queue.name,
@@ -238,9 +238,8 @@ def redis_state(store: Store, seeded: Seeded, sub: dict[str, Any]) -> dict[str, 
 
 
 EXPECTED_PER_TRADER = {
-    "gateway:verdict": 1, "gateway:inflight": 1, "gateway:result": 1, "gateway:notify": 1,
-    "gateway:claim": 1, "batch:results": 1, "batch:items": 1, "batch:before": 1,
-    "batch:lease": 1, "rq:jobs": 1,
+    "gateway:verdict": 1, "gateway:inflight": 1, "gateway:result": 1, "batch:results": 1,
+    "batch:items": 1, "batch:before": 1, "batch:lease": 1, "rq:jobs": 1,
 }
 
 
@@ -485,11 +484,12 @@ def test_a_failing_trader_stops_the_purge_without_naming_it(
         log.close()
     real = EvidenceLog.purge_trader
 
-    def flaky(self: EvidenceLog, trader_id: str, *, tenant: str) -> dict[str, int]:
+    def flaky(self: EvidenceLog, trader_id: str, *, tenant: str,
+              dry_run: bool = False) -> dict[str, int]:
         if trader_id == "shop-second":
             raise sa.exc.OperationalError("DELETE FROM traders WHERE trader_id = ?",
                                           (trader_id,), Exception("disk I/O error"))
-        return real(self, trader_id, tenant=tenant)
+        return real(self, trader_id, tenant=tenant, dry_run=dry_run)
 
     monkeypatch.setattr(EvidenceLog, "purge_trader", flaky)
     settings = load({}, {"SANDBOX": False, "EVIDENCE_SEALING_KEYS": SEALING_KEYS,
@@ -638,29 +638,29 @@ def test_purge_deletes_one_tenants_ended_trader_and_keeps_the_others_of_the_same
     b_key = {"Authorization": "Bearer purge-test-shop-b-key", "Prefer": "wait=15"}
     sub = trader("retention-tenant", 7)
     tid = sub["trader_id"]
-    k = store.key
+    cache = CacheKeys(store)
     runs = {"shop-a": f"shop-a-{RUN}", "shop-b": f"shop-b-{RUN}"}
-    queue = Queue(jobs.queue_name(purge_settings(gateway_config)), connection=rq_conn)
+    queue = Queue(trace30.keys.queue_name(purge_settings(gateway_config)), connection=rq_conn)
     try:
         found = {}
         for tenant, headers in (("shop-a", a_key), ("shop-b", b_key)):
             resp = http.post("/v1/verifications", json=sub, headers=headers)
             assert resp.status_code == 200 and resp.get_json()["cached"] is False
             found[tenant] = resp.get_json()
-            run = runs[tenant]
-            store.client.hset(k("batch", run, "meta"), "tenant", tenant)
-            store.client.hset(k("batch", run, "results"), tid, json.dumps({"trader_id": tid}))
-            store.client.hset(k("batch", run, "items"), tid, "sealed-submission")
-            store.client.set(k("batch", run, "lease", trader_hash(tid, tenant)), "1")
-            queue.enqueue("trace30.jobs.reverify_trader", run, tid, tenant,
-                          job_id=jobs.job_id(run, tenant, tid))
+            run = RunKeys(store, runs[tenant], tenant)
+            store.client.hset(run.meta, "tenant", tenant)
+            store.client.hset(run.results, tid, json.dumps({"trader_id": tid}))
+            store.client.hset(run.items, tid, "sealed-submission")
+            store.client.set(run.lease(tid), "1")
+            queue.enqueue("trace30.jobs.reverify_trader", run.run_id, tid, tenant,
+                          job_id=trace30.keys.job_id(run.run_id, tenant, tid))
         a, b = found["shop-a"], found["shop-b"]
         assert a["fingerprint"] != b["fingerprint"]
         backdate(http, [tid], timedelta(days=400))
         resp = http.post(f"/v1/traders/{tid}/end", headers=a_key, json={
             "ended_at": (datetime.now(UTC) - timedelta(days=200)).isoformat()})
         assert resp.status_code == 200
-        assert store.client.exists(k("gateway", "verdict", a["fingerprint"]))
+        assert store.client.exists(cache.verdict(a["fingerprint"]))
 
         caplog.set_level(logging.INFO)
         caplog.clear()  # the purge's records only (the gateway's name its paths)
@@ -681,21 +681,118 @@ def test_purge_deletes_one_tenants_ended_trader_and_keeps_the_others_of_the_same
         # shop-a's trader is gone, everywhere
         assert http.get(f"/v1/traders/{tid}", headers=a_key).status_code == 404
         assert http.get(f"/v1/verifications/{a['id']}", headers=b_key).status_code == 404
-        assert not store.client.exists(k("gateway", "verdict", a["fingerprint"]))
-        assert not store.client.hexists(k("batch", runs["shop-a"], "results"), tid)
-        assert not rq_conn.exists(f"rq:job:{jobs.job_id(runs['shop-a'], 'shop-a', tid)}")
+        assert not store.client.exists(cache.verdict(a["fingerprint"]))
+        assert not store.client.hexists(RunKeys(store, runs["shop-a"], "shop-a").results, tid)
+        assert not rq_conn.exists(f"rq:job:{trace30.keys.job_id(runs['shop-a'], 'shop-a', tid)}")
         # shop-b's trader of the same id is all there
         current = http.get(f"/v1/traders/{tid}", headers=b_key)
         assert current.status_code == 200 and current.get_json()["id"] == b["id"]
-        assert store.client.exists(k("gateway", "verdict", b["fingerprint"]))
-        assert store.client.exists(k("gateway", "result", b["id"]))
-        assert store.client.hexists(k("batch", runs["shop-b"], "results"), tid)
-        assert store.client.hexists(k("batch", runs["shop-b"], "items"), tid)
-        assert store.client.exists(k("batch", runs["shop-b"], "lease",
-                                     trader_hash(tid, "shop-b")))
-        assert jobs.job_id(runs["shop-b"], "shop-b", tid) in queue.get_job_ids()
+        assert store.client.exists(cache.verdict(b["fingerprint"]))
+        assert store.client.exists(cache.result(b["id"]))
+        run_b = RunKeys(store, runs["shop-b"], "shop-b")
+        assert store.client.hexists(run_b.results, tid)
+        assert store.client.hexists(run_b.items, tid)
+        assert store.client.exists(run_b.lease(tid))
+        assert trace30.keys.job_id(runs["shop-b"], "shop-b", tid) in queue.get_job_ids()
         again = http.post("/v1/verifications", json=sub, headers=b_key).get_json()
         assert again["cached"] is True and again["id"] == b["id"]
     finally:
         shutdown(app)
         queue.delete(delete_jobs=True)
+
+
+# -- key layouts: the purge asks their owners ---------------------------------------------------
+
+#: Each key layout the purge must find, renamed in its owner (and nowhere else).
+LAYOUT_RENAMES: dict[str, tuple[object, str, str]] = {
+    "verdict cache namespace": (CacheKeys, "NAMESPACE", "gateway-v2"),
+    "cached verdict": (CacheKeys, "VERDICT", "verdict-v2"),
+    "single-flight lock": (CacheKeys, "INFLIGHT", "inflight-v2"),
+    "published result": (CacheKeys, "RESULT", "result-v2"),
+    "batch namespace": (RunKeys, "NAMESPACE", "batch-v2"),
+    "run meta": (RunKeys, "META", "meta-v2"),
+    "run items": (RunKeys, "ITEMS", "items-v2"),
+    "run results": (RunKeys, "RESULTS", "results-v2"),
+    "run verdicts before": (RunKeys, "BEFORE", "before-v2"),
+    "lease": (RunKeys, "LEASE", "lease-v2"),
+    "job ids": (trace30.keys, "JOB_ID_PREFIX", "reverify-v2-"),
+}
+
+
+def redis_contents(store: Store, rq_conn: redis.Redis, queue: Queue) -> dict[str, Any]:
+    """Every key under the store's prefix (a hash with its fields, a string with its value),
+    the queue's job ids and every RQ job key."""
+    out: dict[str, Any] = {}
+    for key in store.client.scan_iter(match=trace30.keys.glob_escape(store.prefix) + "*"):
+        kind = store.client.type(key)
+        out[key] = (sorted(store.client.hkeys(key)) if kind == "hash"
+                    else store.client.get(key) if kind == "string" else kind)
+    out["rq queue"] = sorted(queue.get_job_ids())
+    out["rq jobs"] = sorted(k.decode() for k in rq_conn.scan_iter(match="rq:job:*")
+                            if rq_conn.type(k) == b"hash"
+                            and rq_conn.hget(k, "origin") == queue.name.encode())
+    return out
+
+
+@pytest.mark.parametrize("rename", [None, *LAYOUT_RENAMES])
+def test_the_purge_finds_what_the_key_owners_write(
+    rename: str | None, tmp_path, store: Store, rq_conn: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The verdict cache, a batch run, its job and its lease are written by their owners' own
+    code for two traders, one ended long ago. With any layout renamed in its owner only, the
+    dry run counts every entry of the ended trader without deleting anything, the purge deletes
+    exactly those, nothing left in Redis names the trader, and the other trader keeps all."""
+    if rename is not None:
+        monkeypatch.setattr(*LAYOUT_RENAMES[rename])
+    url = f"sqlite:///{tmp_path / 'evidence.sqlite3'}"
+    gone, stays = "shop-gone", "shop-stays"
+    log = EvidenceLog(url, SEALING_KEYS)
+    log.migrate()
+    try:
+        for trader_id in (gone, stays):
+            log.save(make_record(f"v-{trader_id}", trader_id))
+        assert log.end_relationship(gone, datetime.now(UTC) - timedelta(days=400),
+                                    tenant="default")
+    finally:
+        log.close()
+    settings = load({}, {"SANDBOX": False, "EVIDENCE_SEALING_KEYS": SEALING_KEYS,
+                         "DATABASE_URL": url, "REDIS_URL": REDIS_URL,
+                         "REDIS_PREFIX": store.prefix})
+    queue = Queue(trace30.keys.queue_name(settings), connection=rq_conn)
+    cache = VerdictCache(store, 600, lock_ttl_s=600)
+    run = RunKeys(store, RUN, "default")
+    try:
+        for trader_id in (gone, stays):
+            vid = f"v-{trader_id}"
+            cache.put(f"fp-{vid}", {"id": vid, "verdict": "verified"})
+            cache.publish(vid, {"id": vid, "verdict": "verified"})
+            assert cache.lead(f"fp-{vid}", vid) is None
+        assert batch.enqueue(settings, store, queue, RUN, {gone: "sealed", stays: "sealed"},
+                             tenant="default") == 2
+        for trader_id in (gone, stays):
+            store.client.hsetnx(run.before, trader_id, "verified")
+            jobs._record(run, trader_id, {"status": "done", "after": "verified"})
+        with jobs._lease(store, run.lease(gone), 600), jobs._lease(store, run.lease(stays), 600):
+            before = redis_contents(store, rq_conn, queue)
+            dry = purge(settings, retention_months=RETENTION_MONTHS, dry_run=True)
+            assert redis_contents(store, rq_conn, queue) == before
+            done = purge(settings, retention_months=RETENTION_MONTHS, dry_run=False)
+            after = redis_contents(store, rq_conn, queue)
+    finally:
+        queue.delete(delete_jobs=True)
+
+    assert dry.traders == done.traders == [trader_hash(gone, "default")]
+    assert dry.redis == done.redis == {**dict.fromkeys(REDIS_KINDS, 1), "rq:results": 0}
+    assert dry.sql == done.sql
+    # Nothing names the ended trader any more; the other trader's entries are all there.
+    names_gone = (gone, f"v-{gone}", trader_hash(gone, "default"))
+    assert not [key for key, value in after.items()
+                if any(n in key or n in str(value) for n in names_gone)], after
+    assert [key for key in before if any(n in key for n in names_gone)], before
+    kept = {key: value for key, value in before.items()
+            if not any(n in key for n in names_gone)}
+    assert {key: after[key] for key in kept} == {
+        key: [v for v in value if not any(n in v for n in names_gone)]
+        if isinstance(value, list) else value
+        for key, value in kept.items()}

@@ -60,8 +60,68 @@ def test_missing_token_outside_sandbox_refuses_to_start(monkeypatch: pytest.Monk
 
 
 def test_parse_caps_rejects_garbage() -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises(ValueError, match="must look like 'DE=2'"):
         config.parse_caps("DE:2")
+
+
+# -- compound settings: parsed and checked once, when the settings are loaded ------------------
+
+
+def test_compound_settings_are_read_parsed() -> None:
+    values = config.load({"TRACE30_GATEWAY_PENDING_RETRY_S": "0.5, 60",
+                          "TRACE30_BATCH_RETRY_S": "1,30",
+                          "TRACE30_VIES_MS_CONCURRENCY_OVERRIDES": "de=2,FR=6",
+                          "TRACE30_GATEWAY_API_KEYS": '[{"id": "shop", "key": "k", '
+                                                      '"scopes": ["ops"], "tenant": "shop-a"}]'})
+    assert values["GATEWAY_PENDING_RETRY_S"] == (0.5, 60.0)
+    assert values["BATCH_RETRY_S"] == (1.0, 30.0)
+    assert values["VIES_MS_CONCURRENCY_OVERRIDES"] == {"DE": 2, "FR": 6}
+    [client] = values["GATEWAY_API_KEYS"]
+    assert (client.id, client.scopes, client.tenant) == ("shop", frozenset({"ops"}), "shop-a")
+    # the defaults are parsed as well; a value passed in already parsed is taken as it is
+    defaults = config.load({})
+    assert defaults["GATEWAY_PENDING_RETRY_S"] == (60.0, 300.0, 900.0, 3600.0, 21600.0)
+    assert defaults["BATCH_RETRY_S"] == (10.0, 60.0, 300.0)
+    assert defaults["VIES_MS_CONCURRENCY_OVERRIDES"] == {"DE": 2}
+    assert defaults["GATEWAY_API_KEYS"] == ()
+    assert config.load({}, {"BATCH_RETRY_S": (5.0,)})["BATCH_RETRY_S"] == (5.0,)
+
+
+@pytest.mark.parametrize(("name", "value", "says"), [
+    ("GATEWAY_PENDING_RETRY_S", "60,soon", "'soon' is not a number of seconds"),
+    ("GATEWAY_PENDING_RETRY_S", " , ", "at least one delay"),
+    ("GATEWAY_PENDING_RETRY_S", "60,-5", "'-5' is not a delay"),
+    ("GATEWAY_PENDING_RETRY_S", "nan", "'nan' is not a delay"),
+    ("BATCH_RETRY_S", "10;60", "'10;60' is not a number of seconds"),
+    ("BATCH_RETRY_S", ",", "at least one delay"),
+    ("BATCH_RETRY_S", "-1", "'-1' is not a delay"),
+    ("BATCH_RETRY_S", "inf", "'inf' is not a delay"),
+    ("VIES_MS_CONCURRENCY_OVERRIDES", "DE:2", "cap 'DE:2' must look like 'DE=2'"),
+    ("VIES_MS_CONCURRENCY_OVERRIDES", "DE=two", "cap 'DE=two' must look like 'DE=2'"),
+    ("VIES_MS_CONCURRENCY_OVERRIDES", "GERMANY=2", "cap 'GERMANY=2' must look like"),
+    ("VIES_MS_CONCURRENCY_OVERRIDES", "DE=-1", "cap 'DE=-1' must look like"),
+    ("GATEWAY_API_KEYS", "{not json", "Expecting property name"),
+    ("GATEWAY_API_KEYS", '{"id": "shop"}', "not a list"),
+    ("GATEWAY_API_KEYS", '["shop"]', "'str' object has no attribute 'get'"),
+    ("GATEWAY_API_KEYS", '[{"id": "shop", "key": "k", "scopes": ["admin"]}]',
+     "unknown scopes ['admin']"),
+    ("GATEWAY_API_KEYS", '[{"id": "shop"}]', "every key needs 'id' and 'key_sha256'"),
+    ("GATEWAY_API_KEYS", '[{"id": "shop", "key": "k", "tenant": "Shop A"}]',
+     "'tenant' must be a short id"),
+])
+@pytest.mark.parametrize("source", ["environment", "create_app"])
+def test_a_bad_compound_setting_stops_start_up_naming_it(
+        name: str, value: str, says: str, source: str) -> None:
+    """From the environment, or handed to a service's ``create_app`` (which loads the settings
+    the same way): the error names the variable and what is wrong with it."""
+    with pytest.raises(ConfigError) as refused:
+        if source == "environment":
+            config.load({f"TRACE30_{name}": value})
+        else:
+            config.init_app(Flask(__name__), {"SANDBOX": True, name: value})
+    message = str(refused.value)
+    assert message.startswith(f"TRACE30_{name} is not valid: "), message
+    assert says in message, message
 
 
 def test_every_setting_is_documented() -> None:

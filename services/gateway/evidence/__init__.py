@@ -44,7 +44,6 @@ from services.gateway.evidence.outbox import Outbox, OutboxWrites, WebhookDelive
 from services.gateway.evidence.schema import (
     DELIVERY_STATUSES,
     STATES,
-    VERDICTS,
     UtcDateTime,
     metadata,
     ops_sessions_table,
@@ -69,7 +68,7 @@ from services.gateway.evidence.verifications import (
 
 __all__ = [
     "CONNECT_TIMEOUT_S", "DELIVERY_STATUSES", "MIGRATIONS_DIR", "MIGRATION_LOCK_KEY", "STATES",
-    "VERDICTS", "Database", "EndBeforeFirstVerification", "EvidenceLog", "TraderSummary",
+    "Database", "EndBeforeFirstVerification", "EvidenceLog", "TraderSummary",
     "Transaction", "UtcDateTime", "VerificationRecord", "WebhookDelivery", "build_engine",
     "metadata", "ops_sessions_table", "staff_actions_table", "traders_table",
     "verifications_table", "webhook_attempts_table", "webhook_deliveries_table",

@@ -136,13 +136,16 @@ class Database:
             conn.execute(sa.select(1))
 
     @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
-        """A connection in a write transaction, committed on success."""
+    def _write(self, *, rollback: bool = False) -> Iterator[sa.Connection]:
+        """A connection in a write transaction, committed on success (rolled back instead with
+        ``rollback``: a dry run of the same writes)."""
         with self.engine.connect() as conn:
             if self.dialect == "sqlite":
                 conn.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
-            with conn.begin():
+            with conn.begin() as transaction:
                 yield conn
+                if rollback:
+                    transaction.rollback()
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:

@@ -13,9 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
 STATES = ("running", "settled")
-VERDICTS = ("verified", "needs_review", "rejected", "pending")
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
-
 
 
 class UtcDateTime(sa.TypeDecorator[datetime]):

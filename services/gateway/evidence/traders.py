@@ -17,7 +17,6 @@ import sqlalchemy as sa
 
 from services.gateway.evidence.db import Database, _utcnow, log
 from services.gateway.evidence.schema import (
-    VERDICTS,
     UtcDateTime,
     _trader,
     staff_actions_table,
@@ -27,6 +26,7 @@ from services.gateway.evidence.schema import (
     webhook_deliveries_table,
 )
 from services.gateway.evidence.verifications import VerificationRecord, _record_from_row
+from services.gateway.reasons import Verdict
 
 
 @dataclass
@@ -117,7 +117,7 @@ class Traders(Database):
         due = (sa.select(tt.c.tenant_id, tt.c.trader_id, tt.c.current_verification_id,
                          tt.c.correction_due_at)
                .where(tt.c.correction_due_at <= now)
-               .where(tt.c.current_verdict == "rejected")
+               .where(tt.c.current_verdict == Verdict.REJECTED.value)
                .where(tt.c.suspension_due_sent_at.is_(None))
                .where(tt.c.ended_at.is_(None))
                .order_by(tt.c.correction_due_at).limit(limit))
@@ -224,16 +224,18 @@ class Traders(Database):
         with self._read() as conn:
             return [dict(row) for row in conn.execute(query).mappings()]
 
-    def purge_trader(self, trader_id: str, *, tenant: str) -> dict[str, int]:
+    def purge_trader(self, trader_id: str, *, tenant: str,
+                     dry_run: bool = False) -> dict[str, int]:
         """Delete everything the log holds about a trader of ``tenant``, in one transaction
         (the same trader id in another tenant is another trader, and stays).
 
         Returns the rows deleted per table: ``webhook_attempts``, ``webhook_deliveries``,
-        ``staff_actions``, ``traders``, ``verifications``.
+        ``staff_actions``, ``traders``, ``verifications``. With ``dry_run`` the same deletes
+        run and are rolled back: the counts are what a purge would delete, and nothing is.
         """
         d, a = webhook_deliveries_table, webhook_attempts_table
         s, t = staff_actions_table, verifications_table
-        with self._write() as conn:
+        with self._write(rollback=dry_run) as conn:
             deliveries = sa.select(d.c.id).where(d.c.tenant_id == tenant,
                                                  d.c.trader_id == trader_id)
             counts = {
@@ -254,7 +256,8 @@ class Traders(Database):
                     sa.delete(t).where(t.c.tenant_id == tenant, t.c.trader_id == trader_id)
                 ).rowcount,
             }
-        log.info("trader purged from the evidence log", extra={"rows": counts})
+        if not dry_run:
+            log.info("trader purged from the evidence log", extra={"rows": counts})
         return counts
 
     def traders(
@@ -349,7 +352,7 @@ class Traders(Database):
             .where(tt.c.tenant_id == tenant, tt.c.current_verdict.is_not(None))
             .group_by(tt.c.current_verdict)
         )
-        counts = dict.fromkeys(VERDICTS, 0)
+        counts = dict.fromkeys(Verdict.values(), 0)
         with self._read() as conn:
             for verdict, n in conn.execute(query):
                 counts[verdict] = int(n)

@@ -19,11 +19,11 @@ import sqlalchemy as sa
 from services.gateway.evidence.db import Database, _utcnow, log
 from services.gateway.evidence.schema import (
     STATES,
-    VERDICTS,
     _trader,
     traders_table,
     verifications_table,
 )
+from services.gateway.reasons import Verdict
 from services.gateway.sealing import SealingError
 from services.gateway.verdicts import Link
 
@@ -123,8 +123,9 @@ class Verifications(Database):
         """
         if record.state not in STATES:
             raise ValueError(f"state must be one of {STATES}, got {record.state!r}")
-        if record.verdict is not None and record.verdict not in VERDICTS:
-            raise ValueError(f"verdict must be one of {VERDICTS}, got {record.verdict!r}")
+        if record.verdict is not None and record.verdict not in Verdict.values():
+            raise ValueError(f"verdict must be one of {tuple(Verdict.values())}, "
+                             f"got {record.verdict!r}")
         t = verifications_table
         row = {name: getattr(record, name) for name in _RECORD_COLUMNS}
         row["sealed_submission"] = (

@@ -1,0 +1,169 @@
+"""Where batch re-verification keeps its state in Redis and RQ: the one home of these names.
+
+:mod:`trace30.batch` (the runs), :mod:`trace30.jobs` (the job and its lease) and
+:mod:`trace30.retention` (the purge, which must find all of it) read every name from here:
+
+- the RQ queue, :func:`queue_name` (the key prefix and ``TRACE30_BATCH_QUEUE``);
+- a trader's job id in a run, :func:`job_id` (``reverify-{run}-{trader hash}``), and back,
+  :func:`job_trader_hash`;
+- a run's keys, :class:`RunKeys`, under the suite's key prefix: ``batch:{run}:meta`` (its
+  tenant, when it was made), the hashes keyed by trader id ``batch:{run}:items`` (what to
+  verify), ``batch:{run}:results`` and ``batch:{run}:before`` (the verdict before the run), and
+  ``batch:{run}:lease:{trader hash}`` (a running job's lease); :meth:`RunKeys.parse` reads a key
+  back;
+- :func:`trader_hash`, the pseudonym of a tenant's trader in job ids, lease keys, reports and logs.
+
+This module imports nothing of :mod:`trace30` (every other module of the package may import it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rq.job import Job
+
+from services.gateway.access import DEFAULT_TENANT
+from shared.redis_client import Store
+
+#: Every job id of a re-verification starts so.
+JOB_ID_PREFIX = "reverify-"
+
+
+def trader_hash(trader_id: str, tenant: str) -> str:
+    """The pseudonym of a tenant's trader in logs, reports, batch lease keys and RQ job ids.
+
+    The first 16 hex digits of the SHA-256 of ``{tenant}/{trader id}`` (UTF-8; a tenant id has
+    no ``/``), or of the trader id alone in the ``default`` tenant, as before tenants existed
+    (its jobs, leases and logged hashes keep their names): short enough for a key, long enough
+    not to collide among the deployment's traders. The same trader id in two tenants gets two
+    hashes, so nothing keyed by it is shared between them.
+
+    >>> trader_hash("boulangerie-martin", "default")
+    '956152a67eca11aa'
+    >>> trader_hash("boulangerie-martin", "shop-b") != trader_hash("boulangerie-martin", "default")
+    True
+    """
+    name = trader_id if tenant == DEFAULT_TENANT else f"{tenant}/{trader_id}"
+    return hashlib.sha256(name.encode()).hexdigest()[:16]
+
+
+def queue_name(settings: Mapping[str, Any]) -> str:
+    """The RQ queue, named after the Redis prefix so that deployments sharing Redis differ.
+
+    >>> queue_name({"REDIS_PREFIX": "trace30:", "BATCH_QUEUE": "reverify"})
+    'trace30-reverify'
+    """
+    return str(settings["REDIS_PREFIX"]).replace(":", "-") + str(settings["BATCH_QUEUE"])
+
+
+def job_id(run_id: str, tenant: str, trader_id: str) -> str:
+    """The stable id of the tenant's trader's job in the run.
+
+    >>> job_id("r1", "default", "boulangerie-martin")
+    'reverify-r1-956152a67eca11aa'
+    """
+    return f"{JOB_ID_PREFIX}{run_id}-{trader_hash(trader_id, tenant)}"
+
+
+def job_trader_hash(job_id: str) -> str | None:
+    """The trader hash in a re-verification job id, None if ``job_id`` is not one.
+
+    >>> job_trader_hash("reverify-r1-956152a67eca11aa")
+    '956152a67eca11aa'
+    >>> job_trader_hash("reverify-r1-956152a67eca11aa:dependents") is None
+    True
+    """
+    if not job_id.startswith(JOB_ID_PREFIX) or ":" in job_id:
+        return None
+    run, _, hashed = job_id[len(JOB_ID_PREFIX):].rpartition("-")
+    return hashed if run and hashed else None
+
+
+def job_key_pattern() -> str:
+    """The ``SCAN MATCH`` pattern of the RQ job keys of every re-verification job."""
+    return glob_escape(Job.redis_job_namespace_prefix + JOB_ID_PREFIX) + "*"
+
+
+def job_id_of_key(key: str) -> str | None:
+    """The job id of an RQ job key (``rq:job:{id}``), None for another key."""
+    prefix = Job.redis_job_namespace_prefix
+    return key[len(prefix):] if key.startswith(prefix) else None
+
+
+def glob_escape(text: str) -> str:
+    r"""``text`` with Redis glob characters escaped, to use a key prefix in ``SCAN MATCH``.
+
+    >>> glob_escape("trace30[eu]:*?")
+    'trace30\\[eu\\]:\\*\\?'
+    """
+    return re.sub(r"([\\*?\[\]])", r"\\\1", text)
+
+
+@dataclass(frozen=True)
+class BatchKey:
+    """A run's key read back by :meth:`RunKeys.parse`: its run, its kind (``meta``, one of
+    :meth:`RunKeys.trader_hashes`, or ``lease``) and, for a lease, the trader hash."""
+
+    run_id: str
+    kind: str
+    trader_hash: str | None = None
+
+
+class RunKeys:
+    """Where a run of ``tenant`` keeps its state in Redis (under the suite's key prefix)."""
+
+    NAMESPACE: ClassVar[str] = "batch"
+    META: ClassVar[str] = "meta"
+    ITEMS: ClassVar[str] = "items"
+    RESULTS: ClassVar[str] = "results"
+    BEFORE: ClassVar[str] = "before"
+    LEASE: ClassVar[str] = "lease"
+
+    def __init__(self, store: Store, run_id: str, tenant: str) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.tenant = tenant
+        self.meta = self._key(self.META)
+        self.items = self._key(self.ITEMS)
+        self.results = self._key(self.RESULTS)
+        self.before = self._key(self.BEFORE)
+
+    def _key(self, *parts: str) -> str:
+        return self.store.key(self.NAMESPACE, self.run_id, *parts)
+
+    def lease(self, trader_id: str) -> str:
+        """The key of the lease of the trader's running job."""
+        return self._key(self.LEASE, trader_hash(trader_id, self.tenant))
+
+    @classmethod
+    def trader_hashes(cls) -> tuple[str, str, str]:
+        """The kinds of the run's hashes whose fields are trader ids (of the run's tenant):
+        results, items, before."""
+        return cls.RESULTS, cls.ITEMS, cls.BEFORE
+
+    @classmethod
+    def pattern(cls, store: Store) -> str:
+        """The ``SCAN MATCH`` pattern of every run's keys in ``store``."""
+        return glob_escape(store.key(cls.NAMESPACE) + ":") + "*"
+
+    @classmethod
+    def parse(cls, store: Store, key: str) -> BatchKey | None:
+        """What a key of :meth:`pattern` is, None if it is no key of a run.
+
+        A run id may hold ``:`` (kinds and hashes do not), so the key is read from its end.
+        """
+        base = store.key(cls.NAMESPACE) + ":"
+        if not key.startswith(base):
+            return None
+        rest = key[len(base):]
+        parts = rest.rsplit(":", 2)
+        if len(parts) == 3 and parts[1] == cls.LEASE and parts[0]:
+            return BatchKey(parts[0], cls.LEASE, parts[2])
+        run, _, kind = rest.rpartition(":")
+        if run and kind in (cls.META, *cls.trader_hashes()):
+            return BatchKey(run, kind)
+        return None
