@@ -38,6 +38,10 @@ from services.gateway.verdicts import Link, decide
 
 log = logging.getLogger(__name__)
 
+#: How long a request following an identical verification gives its leader to write the
+#: record before taking the work over (the leader's process died after taking the lock).
+LEADER_GRACE_S = 1.0
+
 EVENT_COMPLETED = "verification.completed"
 EVENT_CHANGED = "verdict.changed"
 EVENT_SUSPENSION_DUE = "trader.suspension_due"
@@ -268,18 +272,26 @@ class Verifier:
 
     def _follow(self, leader_id: str, wait_s: float) -> Outcome | None:
         """Wait for the identical verification another request leads; None if the log does
-        not hold it (its process died before writing it: the caller takes over)."""
-        result = self.cache.wait(leader_id, wait_s)
+        not hold it (its process died before writing it: the caller takes over at once,
+        rather than after its whole wait)."""
+        end = time.monotonic() + wait_s
+        # The leader writes its record right after taking the lock: a short grace for that.
+        result = self.cache.wait(leader_id, min(wait_s, LEADER_GRACE_S))
         if result is not None:
             return Outcome(200, result)
         record = self.evidence.get(leader_id)
-        if record is None:  # the leader may be writing it just now
-            result = self.cache.wait(leader_id, 1.0)
+        if record is None:
+            result = self.cache.wait(leader_id, max(0.0, LEADER_GRACE_S - wait_s))
             if result is not None:
                 return Outcome(200, result)
             record = self.evidence.get(leader_id)
             if record is None:
                 return None
+        if record.state == "running":
+            result = self.cache.wait(leader_id, max(0.0, end - time.monotonic()))
+            if result is not None:
+                return Outcome(200, result)
+            record = self.evidence.get(leader_id) or record
         if record.state == "settled":
             return Outcome(200, self.view(record))
         return self._stop_waiting(leader_id, record.trader_id)
