@@ -25,6 +25,7 @@ built once per worker, not once per job, and without a Flask app
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -194,6 +195,10 @@ def _record(keys: RunKeys, trader_id: str, entry: dict[str, Any]) -> dict[str, A
     return entry
 
 
+#: How long one process holds the turn of moving due retries to the queue, seconds.
+TURN_S = 2.0
+
+
 class RetryScheduler(threading.Thread):
     """Moves jobs whose retry is due from RQ's scheduled registry back to the queue.
 
@@ -217,9 +222,15 @@ class RetryScheduler(threading.Thread):
                 log.warning("could not move due retries to the queue")
 
     def run_once(self) -> int:
-        """Queue every due retry; return how many (0 if another process holds the turn)."""
+        """Queue every due retry; return how many (0 if another process holds the turn).
+
+        The turn is a Redis lock with a token (redis-py's ``Lock``): a pass that outlives its
+        2 s never releases the turn another process has taken since. Jobs go back through RQ's
+        public ``Queue.enqueue_job``.
+        """
         conn = self.queue.connection
-        if not conn.set(self._lock_key, b"1", nx=True, px=2000):
+        turn = conn.lock(self._lock_key, timeout=TURN_S, blocking=False)
+        if not turn.acquire():
             return 0
         try:
             registry = ScheduledJobRegistry(queue=self.queue)
@@ -229,13 +240,14 @@ class RetryScheduler(threading.Thread):
             with conn.pipeline() as pipe:
                 for job in Job.fetch_many(job_ids, connection=conn):
                     if job is not None:
-                        self.queue._enqueue_job(job, pipeline=pipe)  # RQ's own requeue
+                        self.queue.enqueue_job(job, pipeline=pipe)
                 for jid in job_ids:
                     registry.remove(jid, pipeline=pipe)
                 pipe.execute()
             return len(job_ids)
         finally:
-            conn.delete(self._lock_key)
+            with contextlib.suppress(redis.exceptions.LockError):
+                turn.release()  # not ours any more if the pass outlived the turn: left alone
 
     def stop(self) -> None:
         """End the loop."""
