@@ -32,7 +32,7 @@ from services.gateway.schemas import (
 from services.gateway.sealing import SealingError
 from services.gateway.verifications import BodyIndex, Outcome, Verifier
 from shared import retention
-from shared.errors import BadRequest, Conflict, NotFound
+from shared.errors import Conflict, NotFound
 from shared.logs import current_request_id
 from shared.openapi import Blueprint
 
@@ -188,10 +188,7 @@ def end_relationship(body: dict[str, Any], trader_id: str) -> dict[str, Any]:
         known = _verifier().evidence.end_relationship(trader_id, ended_at, actor=g.client.id,
                                                       tenant=g.client.tenant)
     except EndBeforeFirstVerification as e:
-        raise BadRequest(
-            "The relationship cannot end before the trader's first verification.",
-            errors={"ended_at": [f"Must not be before {e.first.isoformat()}, when the trader "
-                                 "was first verified."]}) from e
+        raise e.bad_request("ended_at", e.first.isoformat()) from e
     if not known:
         raise NotFound(f"No verification for trader {trader_id}.")
     return {"trader_id": trader_id, "ended_at": ended_at,

@@ -472,10 +472,7 @@ def end_relationship(trader_id: str) -> Any:
         known = _evidence().end_relationship(trader_id, ended_at, actor=g.staff.id,
                                              tenant=g.staff.tenant)
     except EndBeforeFirstVerification as e:
-        raise BadRequest(
-            "The relationship cannot end before the trader's first verification.",
-            errors={"ended_on": [f"Must not be before {e.first.date().isoformat()}, when the "
-                                 "trader was first verified."]}) from e
+        raise e.bad_request("ended_on", e.first.date().isoformat()) from e
     if not known:
         raise NotFound(f"No verification for trader {trader_id}.")
     purge_after = retention.purge_after(ended_at, current_app.config["RETENTION_MONTHS"])

@@ -257,25 +257,12 @@ class VatChecker:
                                                code=DEADLINE_EXCEEDED)
                         break
                     attempts += 1
-                    error: ViesError | None = None
-                    try:
-                        answer = self.vies.check(
-                            country_code=cc,
-                            number=parsed.number,
-                            trader=trader,
-                            requester=requester,
-                            timeout_s=max(0.05, deadline - time.monotonic()),
-                        )
-                    except ViesError as e:
-                        error = e
-                    finally:
-                        if isinstance(error, ViesTimeout) and self.limits.abandoned_hold_s:
-                            self.limiter.hold(cc, token, self.limits.abandoned_hold_s)
-                        else:
-                            self.limiter.release(cc, token)
-                    if error is None:
+                    answer = self._call_in_slot(self.vies, token, parsed, trader, requester,
+                                                deadline)
+                    if not isinstance(answer, ViesError):
                         outcome.answered()
                         return self._log(self._from_answer(base, answer, attempts), started)
+                    error = answer
                     if error.kind is FaultKind.INVALID:
                         outcome.answered()  # VIES answered: the state is up
                         return self._log({**base, "status": "invalid", "reason": "vies",
@@ -323,6 +310,27 @@ class VatChecker:
             self._unavailable(base, last.code, True, retry_after, attempts, str(last)), started
         )
 
+    def _call_in_slot(self, front: Vies, token: str, parsed: numbers.ParsedVat,
+                      trader: TraderQuery | None, requester: tuple[str, str] | None,
+                      deadline: float) -> ViesAnswer | ViesError:
+        """Ask one VIES front end (SOAP or REST) in the member-state slot ``token`` holds, and
+        give the slot back: at once, or after ``abandoned_hold_s`` when the call timed out (VIES
+        may still be working on it). The answer, or the fault (returned, not raised)."""
+        cc = parsed.country_code
+        error: ViesError | None = None
+        try:
+            return front.check(country_code=cc, number=parsed.number, trader=trader,
+                               requester=requester,
+                               timeout_s=max(0.05, deadline - time.monotonic()))
+        except ViesError as e:
+            error = e
+            return e
+        finally:
+            if isinstance(error, ViesTimeout) and self.limits.abandoned_hold_s:
+                self.limiter.hold(cc, token, self.limits.abandoned_hold_s)
+            else:
+                self.limiter.release(cc, token)
+
     def _rest_fallback(
         self,
         parsed: numbers.ParsedVat,
@@ -350,23 +358,13 @@ class VatChecker:
             token = self.limiter.acquire(cc, self.limits.cap(cc), deadline, background=background)
             if token is None:
                 return None
-            error: ViesError | None = None
-            try:
-                answer = self.rest.check(country_code=cc, number=parsed.number, trader=trader,
-                                         requester=requester,
-                                         timeout_s=max(0.05, deadline - time.monotonic()))
-            except ViesError as e:
-                error = e
-            finally:
-                if isinstance(error, ViesTimeout) and self.limits.abandoned_hold_s:
-                    self.limiter.hold(cc, token, self.limits.abandoned_hold_s)
-                else:
-                    self.limiter.release(cc, token)
-            if error is None:
+            answer = self._call_in_slot(self.rest, token, parsed, trader, requester, deadline)
+            if not isinstance(answer, ViesError):
                 outcome.answered()
                 log.info("VIES REST answered for a failing SOAP front end", extra={"country": cc})
                 return self._log({**self._from_answer(base, answer, attempts + 1),
                                   "source": REST}, started)
+            error = answer
             if error.kind is FaultKind.INVALID:
                 outcome.answered()
                 return self._log({**base, "status": "invalid", "reason": "vies",

@@ -28,9 +28,6 @@ compares ``record.tenant_id`` with its own.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import sqlalchemy as sa
 
 from services.gateway.evidence.db import (
@@ -91,8 +88,4 @@ class Transaction(SettleInTransaction, TraderWrites, OutboxWrites):
 class EvidenceLog(Verifications, Traders, Sessions, Outbox):
     """The evidence log and webhook outbox on one database; safe to share between threads."""
 
-    @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        """A :class:`Transaction`: what it writes is committed together, or not at all."""
-        with self._write() as conn:
-            yield Transaction(self, conn)
+    transaction_class = Transaction

@@ -19,10 +19,10 @@ import sqlite3
 import time
 import zlib
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -153,9 +153,17 @@ class Database:
         with self.engine.connect() as conn:
             yield conn
 
-    def transaction(self) -> AbstractContextManager[Transaction]:
-        """A transaction whose writes are committed together (see :class:`EvidenceLog`)."""
-        raise NotImplementedError
+    #: The class of the transactions :meth:`transaction` opens; the front,
+    #: :class:`~services.gateway.evidence.EvidenceLog`, names the one that has every part's
+    #: writes.
+    transaction_class: ClassVar[type[Any]]
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """A :class:`~services.gateway.evidence.Transaction`: what it writes is committed
+        together, or not at all."""
+        with self._write() as conn:
+            yield self.transaction_class(self, conn)
 
     def _for_update(self, query: sa.Select) -> sa.Select:
         """``query`` locking its rows on PostgreSQL (SQLite's BEGIN IMMEDIATE already does)."""

@@ -27,6 +27,7 @@ from services.gateway.evidence.schema import (
 )
 from services.gateway.evidence.verifications import VerificationRecord, _record_from_row
 from services.gateway.reasons import Verdict
+from shared.errors import BadRequest
 
 
 @dataclass
@@ -45,6 +46,13 @@ class EndBeforeFirstVerification(ValueError):
     def __init__(self, first: datetime) -> None:
         super().__init__(f"the trader's first verification was made at {first.isoformat()}")
         self.first = first
+
+    def bad_request(self, field: str, first: str) -> BadRequest:
+        """The 400 naming ``field`` (``ended_at`` in the API, ``ended_on`` on the dashboard),
+        with the first verification's time as the caller shows it (``first``)."""
+        return BadRequest(
+            "The relationship cannot end before the trader's first verification.",
+            errors={field: [f"Must not be before {first}, when the trader was first verified."]})
 
 
 
