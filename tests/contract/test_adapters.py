@@ -262,7 +262,8 @@ def register(name: str) -> Callable[[pytest.FixtureRequest], Subject]:
             ask=lambda t: adapter.lookup(kind=kind, number=number,  # type: ignore[attr-defined]
                                          timeout_s=t),
             hang=source_knobs(latency_ms=HANG_S * 1000), outage=source_knobs(fail=503),
-            throttle=source_knobs(rate_limit=0, retry_after_s=int(WAIT_S)), malformed=truncated_json,
+            throttle=source_knobs(rate_limit=0, retry_after_s=int(WAIT_S)),
+            malformed=truncated_json,
             unreachable=lambda: make(dead_url(), session).lookup(  # type: ignore[attr-defined]
                 kind=kind, number=number, timeout_s=1.0),
         )
