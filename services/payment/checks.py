@@ -329,13 +329,13 @@ class PaymentChecker:
                     _error(codes.CIRCUIT_OPEN, True, "The payee-verification provider is failing; "
                            "it is not asked again until the circuit closes."),
                     round(run.denied.retry_after_s, 1))
-        e = run.error
-        if e is not None:
-            if not e.retryable:
+        fault = run.error
+        if fault is not None:
+            if not fault.retryable:
                 log.error("payee-verification provider refused our request: needs attention",
-                          extra={"fault": e.code})
-            return (_payee_down(name_field), _error(e.code, e.retryable, str(e)),
-                    (e.retry_after_s or RETRY_AFTER_S) if e.retryable else None)
+                          extra={"fault": fault.code})
+            return (_payee_down(name_field), _error(fault.code, fault.retryable, str(fault)),
+                    (fault.retry_after_s or RETRY_AFTER_S) if fault.retryable else None)
         answer = run.value
         assert answer is not None
         self.cache.put(key, answer)

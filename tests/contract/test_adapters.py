@@ -125,8 +125,10 @@ def dead_url() -> str:
 # -- the subjects --------------------------------------------------------------------------------
 
 
-def vies_soap(request: pytest.FixtureRequest) -> Subject:
-    vies: str = request.getfixturevalue("vies")
+def vies_numbers(vies: str) -> tuple[dict[str, str], Callable[..., Scenario]]:
+    """The VIES simulator misbehaves by number (``301`` MS_UNAVAILABLE, ``600``
+    MS_MAX_CONCURRENT_REQ, ``700`` truncated, ``701`` slow): the number to ask, and a scenario
+    maker that picks it (with knobs)."""
     number = {"value": "100"}
 
     def use(value: str, **values: object) -> Scenario:
@@ -137,6 +139,12 @@ def vies_soap(request: pytest.FixtureRequest) -> Subject:
             return contextlib.nullcontext()
         return scenario
 
+    return number, use
+
+
+def vies_soap(request: pytest.FixtureRequest) -> Subject:
+    vies: str = request.getfixturevalue("vies")
+    number, use = vies_numbers(vies)
     client = ZeepVies(vies + VIES_PATH, connect_timeout_s=1, read_timeout_s=3)
     return Subject(
         ask=lambda t: client.check(country_code="DE", number=number["value"], timeout_s=t),
@@ -149,16 +157,7 @@ def vies_soap(request: pytest.FixtureRequest) -> Subject:
 
 def vies_rest(request: pytest.FixtureRequest) -> Subject:
     vies: str = request.getfixturevalue("vies")
-    number = {"value": "100"}
-
-    def use(value: str, **values: object) -> Scenario:
-        def scenario() -> AbstractContextManager[object]:
-            number["value"] = value
-            if values:
-                set_knobs(vies, values)
-            return contextlib.nullcontext()
-        return scenario
-
+    number, use = vies_numbers(vies)
     path = "/taxation_customs/vies/rest-api"
     client = RestVies(vies + path, read_timeout_s=2.0)
     return Subject(
