@@ -14,8 +14,9 @@
 5. waits for the register's rate limit (shared by every process through Redis) and calls it
    with what is left of the deadline as timeout, retrying transient faults (timeouts,
    refused connections, 5xx, 429) with jittered backoff up to ``TRACE30_REGISTRY_RETRIES``
-   times within the deadline; the register's circuit breaker counts the check once (one
-   success or one failure), however many attempts it made;
+   times within the deadline, never sooner than a ``Retry-After``
+   (:class:`shared.upstream.GuardedCall`); the register's circuit breaker counts the check once
+   (one success or one failure), however many attempts it made;
 6. compares the trader's declared name with the registered one (:func:`shared.names.compare`).
 
 An upstream fault is ``unavailable`` with ``error {code, retryable}`` and ``retry_after_s``,

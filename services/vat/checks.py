@@ -10,9 +10,10 @@
 4. takes a slot of the member state's concurrency cap, shared by every process through Redis,
    and calls VIES with what is left of the deadline as read timeout;
 5. retries transient faults (outages, throttling) with jittered exponential backoff until the
-   deadline; ``INVALID_INPUT`` is ``invalid``; blocked requester, IP or number is
-   ``unavailable`` with ``retryable: false`` and logged for a person to look at. The breaker
-   counts the check once (one success or one failure), however many attempts it made.
+   deadline (:class:`shared.upstream.GuardedCall`); ``INVALID_INPUT`` is ``invalid``; blocked
+   requester, IP or number is ``unavailable`` with ``retryable: false`` and logged for a person
+   to look at. The breaker counts the check once (one success or one failure), however many
+   attempts it made.
 
 A request that cannot be built (text VIES cannot carry, a fault of zeep or lxml before anything
 is sent) is :class:`shared.outbound.NotSent`, raised to the API (a 400 naming the field): it is
