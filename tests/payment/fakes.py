@@ -6,10 +6,8 @@ timeout when the timeout passes."""
 
 from __future__ import annotations
 
-import time
-
 from services.payment.payee import PayeeAnswer
-from shared.upstream import Fault, UpstreamError
+from tests.fakes import answer_after
 
 
 class FakePayee:
@@ -25,12 +23,7 @@ class FakePayee:
     def verify(self, *, name: str, iban: str, bic: str | None = None,
                timeout_s: float | None = None) -> PayeeAnswer:
         self.calls.append({"name": name, "iban": iban, "bic": bic})
-        if self.delay_s:
-            if timeout_s is not None and self.delay_s > timeout_s:
-                time.sleep(timeout_s)
-                raise UpstreamError("the payee-verification provider did not answer in time",
-                                    Fault.TIMEOUT)
-            time.sleep(self.delay_s)
+        answer_after(self.delay_s, timeout_s, "the payee-verification provider")
         if self.error:
             raise self.error
         return self.answer

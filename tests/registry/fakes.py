@@ -6,10 +6,9 @@ is a timeout when the timeout passes."""
 
 from __future__ import annotations
 
-import time
-
 from services.registry.registers import RegisterRecord
-from shared.upstream import Fault, UpstreamError
+from shared.upstream import UpstreamError
+from tests.fakes import answer_after
 
 
 class FakeGleif:
@@ -26,11 +25,7 @@ class FakeGleif:
     def lookup(self, *, kind: str, number: str,
                timeout_s: float | None = None) -> RegisterRecord | None:
         self.asked.append((kind, number, timeout_s))
-        if self.delay_s:
-            if timeout_s is not None and self.delay_s > timeout_s:
-                time.sleep(timeout_s)
-                raise UpstreamError(f"{self.title} did not answer in time", Fault.TIMEOUT)
-            time.sleep(self.delay_s)
+        answer_after(self.delay_s, timeout_s, self.title)
         if self.error is not None:
             raise self.error
         return RegisterRecord(status="inactive", status_raw="RETIRED/INACTIVE",

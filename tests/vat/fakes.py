@@ -7,13 +7,13 @@ a timeout when the timeout passes."""
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from datetime import date
 
 from services.vat.vies import TraderQuery, ViesAnswer
 from shared.outbound import NotSent
-from shared.upstream import Fault, UpstreamError
+from shared.upstream import UpstreamError
+from tests.fakes import answer_after
 
 
 class FakeVies:
@@ -48,11 +48,7 @@ class FakeVies:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            if self.delay_s:
-                if timeout_s is not None and self.delay_s > timeout_s:
-                    time.sleep(timeout_s)
-                    raise UpstreamError("VIES did not answer in time", Fault.TIMEOUT)
-                time.sleep(self.delay_s)
+            answer_after(self.delay_s, timeout_s, "VIES")
             script = self.scripts.get(country_code + number)
             if not script:
                 return answer(country_code, number)
