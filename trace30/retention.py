@@ -14,9 +14,11 @@ data stays. For each such trader, in this order:
    cover the tenant, and the results published for waiters under the verifications' ids); the
    batch runs' data of the trader (:class:`trace30.keys.RunKeys`: its field in the ``results``,
    ``items`` and ``before`` hashes of its tenant's runs, the tenant read from the run's
-   ``meta``; its lease keys); and its RQ re-verification jobs (:func:`trace30.keys.job_id` on
-   this deployment's queue: the job, its place in the queue and in RQ's registries, and its
-   stored results, which name the trader in clear).
+   ``meta``; its lease keys); and its RQ re-verification jobs (:func:`trace30.keys.job_id`,
+   whose ids carry this deployment's tag, on this deployment's queue: the job, its place in
+   the queue and in RQ's registries, and its stored results, which name the trader in clear).
+   Another deployment sharing the Redis server has jobs of other ids: they are not even
+   scanned.
 2. The SQL evidence log (:meth:`~services.gateway.evidence.EvidenceLog.purge_trader`): its
    verifications, its trader row, its webhook deliveries and their attempts, in one
    transaction. A dry run runs the same deletes and rolls them back: it counts what the purge
@@ -31,10 +33,12 @@ during a VIES outage), the registry service 24 hours, the payment service's paye
 hours. Six months after a relationship ended none of them is left (this holds as long as
 nobody configures those TTLs beyond the retention period). They are keyed by digests of VAT
 numbers, register numbers and IBANs, not by trader, so there would be nothing to match on
-anyway. Nor are the gateway's former ``gateway:notify:{verification id}`` and
-``gateway:claim:...`` keys, written by versions before the pending retries moved to SQL: they
-expired within minutes. Gateway processes may also keep a served verdict in memory for
-``TRACE30_GATEWAY_LOCAL_CACHE_TTL_S`` (seconds).
+anyway. Nor are RQ jobs named before job ids carried the deployment
+(``reverify-{run}-{trader hash}``): RQ deletes a job ``TRACE30_BATCH_RESULT_TTL_S`` (30 days)
+after it ran, long before a retention period ends. Nor are the gateway's former
+``gateway:notify:{verification id}`` and ``gateway:claim:...`` keys, written by versions before
+the pending retries moved to SQL: they expired within minutes. Gateway processes may also
+keep a served verdict in memory for ``TRACE30_GATEWAY_LOCAL_CACHE_TTL_S`` (seconds).
 
 In sandbox without ``TRACE30_REDIS_URL`` the services use an embedded store inside each process:
 there is nothing shared to delete, so Redis is skipped and the report says so (outside sandbox
@@ -300,9 +304,9 @@ class _RedisSide:
         for keys, tenant in zip(runs.values(), tenants, strict=True):
             for key, kind in keys:
                 self.trader_hashes[kind].append((key, tenant or DEFAULT_TENANT))
-        for key in self._scan(job_key_pattern()):
+        for key in self._scan(job_key_pattern(self.store.prefix)):
             job_id = job_id_of_key(key)
-            hashed = job_trader_hash(job_id) if job_id else None
+            hashed = job_trader_hash(job_id, prefix=self.store.prefix) if job_id else None
             if job_id and hashed in hashes:  # not ...:dependents and the like
                 self.jobs.setdefault(hashed, []).append(job_id)
 
