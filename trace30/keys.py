@@ -14,6 +14,8 @@
   verify), ``batch:{run}:results`` and ``batch:{run}:before`` (the verdict before the run), and
   ``batch:{run}:lease:{trader hash}`` (a running job's lease); :meth:`RunKeys.parse` reads a key
   back;
+- :func:`purge_lock_key`, ``purge:{trader hash}`` under the prefix: held by the one
+  ``trace30 purge`` deleting that trader while others run;
 - :func:`trader_hash`, the pseudonym of a tenant's trader in job ids, lease keys, reports and logs.
 
 This module imports nothing of :mod:`trace30` (every other module of the package may import it).
@@ -134,6 +136,18 @@ def job_id_of_key(key: str) -> str | None:
     """
     prefix = Job.redis_job_namespace_prefix
     return key[len(prefix):] if key.startswith(prefix) else None
+
+
+def purge_lock_key(store: Store, hashed: str) -> str:
+    """The key a purge holds while it deletes the trader hashed as ``hashed``
+    (:func:`trader_hash`), so that two purges running at once never both delete, and both
+    report, one trader.
+
+    >>> from unittest.mock import Mock
+    >>> purge_lock_key(Store(Mock(), "trace30:"), "956152a67eca11aa")
+    'trace30:purge:956152a67eca11aa'
+    """
+    return store.key("purge", hashed)
 
 
 def glob_escape(text: str) -> str:

@@ -52,15 +52,17 @@ operator answer "was trader X purged?" from the log.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
 import sqlalchemy as sa
-from rq.exceptions import NoSuchJobError
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.results import Result
 
@@ -76,6 +78,7 @@ from trace30.keys import (
     job_id_of_key,
     job_key_pattern,
     job_trader_hash,
+    purge_lock_key,
     queue_name,
     trader_hash,
 )
@@ -96,6 +99,10 @@ BATCH_HASH_KINDS = ("batch:results", "batch:items", "batch:before")
 #: ``batch:lease``), except :data:`BATCH_HASH_KINDS` (hash fields) and ``rq:jobs`` (jobs,
 #: each with its queue and registry entries).
 REDIS_KINDS = (*CacheKeys.KINDS, *BATCH_HASH_KINDS, "batch:lease", "rq:jobs", "rq:results")
+
+#: How long a purge may hold one trader (:func:`trace30.keys.purge_lock_key`), seconds: far
+#: longer than one trader's deletes take; a purge that died holding it is finished by the next.
+PURGE_LOCK_S = 300
 
 NO_REDIS = ("not searched: TRACE30_REDIS_URL is not set (the embedded store lives inside each "
             "process: nothing shared to delete)")
@@ -225,15 +232,20 @@ def _purge_one(evidence: EvidenceLog, redis_side: _RedisSide | None, tenant: str
                trader_id: str, report: PurgeReport) -> None:
     hashed = trader_hash(trader_id, tenant)
     try:
-        records = evidence.history(trader_id, limit=100_000, tenant=tenant)
-        redis_counts = dict.fromkeys(REDIS_KINDS, 0)
-        if redis_side is not None:
-            redis_counts = redis_side.purge(
-                trader_id, hashed, tenant=tenant,
-                verification_ids=[r.id for r in records],
-                fingerprints=list(dict.fromkeys(r.fingerprint for r in records)),
-                dry_run=report.dry_run)
-        sql = evidence.purge_trader(trader_id, tenant=tenant, dry_run=report.dry_run)
+        with _holding(redis_side, hashed, report.dry_run) as held:
+            if not held:
+                log.info("retention purge: trader %s of tenant %s is being purged by another "
+                         "purge", hashed, tenant, extra={"trader": hashed, "tenant": tenant})
+                return
+            records = evidence.history(trader_id, limit=100_000, tenant=tenant)
+            redis_counts = dict.fromkeys(REDIS_KINDS, 0)
+            if redis_side is not None:
+                redis_counts = redis_side.purge(
+                    trader_id, hashed, tenant=tenant,
+                    verification_ids=[r.id for r in records],
+                    fingerprints=list(dict.fromkeys(r.fingerprint for r in records)),
+                    dry_run=report.dry_run)
+            sql = evidence.purge_trader(trader_id, tenant=tenant, dry_run=report.dry_run)
     except (sa.exc.SQLAlchemyError, redis.RedisError, OSError) as e:
         log.error("retention purge stopped at trader %s of tenant %s: %s", hashed, tenant,
                   type(e).__name__, extra={"trader": hashed, "tenant": tenant,
@@ -242,12 +254,40 @@ def _purge_one(evidence: EvidenceLog, redis_side: _RedisSide | None, tenant: str
             f"The purge stopped at trader {hashed} of tenant {tenant} ({type(e).__name__}); "
             f"the {len(report.traders)} trader(s) before it are done. Run it again to finish.",
             report) from None
+    if not report.dry_run and not sql["traders"]:
+        # Listed by this purge, then purged by another one before this one got to it.
+        log.info("retention purge: trader %s of tenant %s was purged by another purge",
+                 hashed, tenant, extra={"trader": hashed, "tenant": tenant})
+        return
     report.add(tenant, hashed, sql, redis_counts)
     log.info("retention purge %s trader %s of tenant %s: SQL rows %s; Redis %s",
              "would delete" if report.dry_run else "deleted", hashed, tenant, _counts(sql),
              report.redis_skipped or _counts(redis_counts),
              extra={"trader": hashed, "tenant": tenant, "dry_run": report.dry_run,
                     "sql_rows": sql, "redis_entries": redis_counts})
+
+
+@contextlib.contextmanager
+def _holding(redis_side: _RedisSide | None, hashed: str, dry_run: bool) -> Iterator[bool]:
+    """Hold the trader's purge lock while the block runs (True), or yield False if another
+    purge holds it. Two purges run at once (two cron hosts, a manual run during the daily one)
+    take turns per trader, so each trader is deleted, and reported, by one of them: without
+    the lock both would delete some of its Redis entries and count its RQ jobs twice. A dry
+    run deletes nothing and takes no lock; without Redis the SQL transaction alone decides
+    (the purge that finds the trader's row gone reports nothing of it)."""
+    if redis_side is None or dry_run:
+        yield True
+        return
+    lock = redis_side.store.client.lock(purge_lock_key(redis_side.store, hashed),
+                                        timeout=PURGE_LOCK_S, blocking=False)
+    if not lock.acquire():
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        with contextlib.suppress(redis.exceptions.LockError):
+            lock.release()  # not ours any more if the purge outlived PURGE_LOCK_S
 
 
 @dataclass
@@ -351,8 +391,11 @@ class _RedisSide:
             return 0, 0
         results = 1 if Result.count(job) else 0
         if not dry_run:
-            Result.delete_all(job)
-            job.delete(remove_from_queue=True)
+            try:
+                Result.delete_all(job)
+                job.delete(remove_from_queue=True)
+            except (NoSuchJobError, InvalidJobOperation):
+                return 0, 0  # gone since it was fetched (expired, or deleted by someone else)
         return 1, results
 
     def close(self) -> None:
