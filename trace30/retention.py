@@ -27,6 +27,11 @@ data stays. For each such trader, in this order:
 SQL comes last on purpose: ``ended_before`` reads the trader list from SQL, so a purge that
 stops half-way (Redis down, a crash) leaves the trader listed and the next purge finishes it.
 
+Purges may overlap (two hosts' cron, a manual run during the daily one): they take turns per
+trader under a Redis lock (:func:`trace30.keys.purge_lock_key`). A trader another purge holds,
+or has purged since this one listed it, is left to that purge and not reported, so each trader
+is deleted, and counted, by exactly one of them.
+
 The services' own check caches are not searched. Their entries expire long before the
 retention period ends: the VAT service keeps an answer 24 hours (7 days as a stale fallback
 during a VIES outage), the registry service 24 hours, the payment service's payee checks 24
