@@ -14,6 +14,8 @@
   verify), ``batch:{run}:results`` and ``batch:{run}:before`` (the verdict before the run), and
   ``batch:{run}:lease:{trader hash}`` (a running job's lease); :meth:`RunKeys.parse` reads a key
   back;
+- :func:`scheduler_turn_key`, ``rq:trace30-scheduler:{queue}``: the turn of the workers'
+  retry scheduler (:class:`trace30.jobs.RetryScheduler`), next to RQ's own keys;
 - :func:`purge_lock_key`, ``purge:{trader hash}`` under the prefix: held by the one
   ``trace30 purge`` deleting that trader while others run;
 - :func:`trader_hash`, the pseudonym of a tenant's trader in job ids, lease keys, reports and logs.
@@ -136,6 +138,16 @@ def job_id_of_key(key: str) -> str | None:
     """
     prefix = Job.redis_job_namespace_prefix
     return key[len(prefix):] if key.startswith(prefix) else None
+
+
+def scheduler_turn_key(queue: str) -> str:
+    """The lock that gives one worker at a time the turn of moving due retries of ``queue``
+    (:func:`queue_name`, which names the deployment) back to it.
+
+    >>> scheduler_turn_key("trace30-reverify")
+    'rq:trace30-scheduler:trace30-reverify'
+    """
+    return f"rq:trace30-scheduler:{queue}"
 
 
 def purge_lock_key(store: Store, hashed: str) -> str:
