@@ -21,8 +21,8 @@ from tests.gateway.evidence_fixtures import SEALING_KEYS, make_record
 from tests.multiprocess import together
 
 PROCESSES = 4
-ROWS = 40  # of each kind
-LIMIT = 3  # rows a claim takes: many rounds, so the processes interleave
+ROWS = 24  # of each kind
+LIMIT = 2  # rows a claim takes: many rounds, so the processes interleave
 
 pytestmark = pytest.mark.slow  # processes of its own
 
