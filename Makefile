@@ -22,7 +22,7 @@ install: $(STAMP) ## create .venv and install trace30 with its test tools
 run: $(STAMP) ## start the suite under gunicorn (TRACE30_SANDBOX=1: with the simulators)
 	$(VENV)/bin/trace30 run
 
-test: $(STAMP) nginx ## run the whole test suite (needs Redis on 127.0.0.1:6379)
+test: $(STAMP) nginx ## run the whole test suite (needs Redis on :6379 and PostgreSQL on :5432)
 	$(PY) -m pytest
 
 # tests/deploy/test_edge.py runs the real nginx in front of the gateway (deploy/nginx/); CI and
