@@ -32,8 +32,8 @@ from trace30.retention import REDIS_KINDS, SQL_TABLES, purge
 
 ENDED = 12  # per tenant
 #: What the purge deletes of each ended trader.
-SQL_PER_TRADER = {"webhook_attempts": 1, "webhook_deliveries": 1, "staff_actions": 1,
-                  "traders": 1, "verifications": 2}
+SQL_PER_TRADER = {**dict.fromkeys(SQL_TABLES, 0), "webhook_attempts": 1,
+                  "webhook_deliveries": 1, "staff_actions": 1, "traders": 1, "verifications": 2}
 REDIS_PER_TRADER = {**dict.fromkeys(REDIS_KINDS, 0), "gateway:verdict": 1, "batch:results": 1,
                     "batch:lease": 1, "rq:jobs": 1}
 
