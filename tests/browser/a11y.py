@@ -54,7 +54,9 @@ _CHECKS = """
     const wrapped = el.closest('label');
     const aria = (el.getAttribute('aria-label') || '').trim()
                  || el.getAttribute('aria-labelledby');
-    if (!byFor && !wrapped && !aria) problems.push('form control without a label: ' + describe(el));
+    if (!byFor && !wrapped && !aria) {
+      problems.push('form control without a label: ' + describe(el));
+    }
   }
   for (const el of document.querySelectorAll('button, input[type=submit], input[type=button]')) {
     const text = (el.textContent || el.value || el.getAttribute('aria-label') || '').trim();
@@ -66,7 +68,9 @@ _CHECKS = """
     if (!text && !img) problems.push('link without a text: ' + el.getAttribute('href'));
   }
   for (const img of document.querySelectorAll('img')) {
-    if (!img.hasAttribute('alt')) problems.push('image without alt: ' + (img.getAttribute('src') || ''));
+    if (!img.hasAttribute('alt')) {
+      problems.push('image without alt: ' + (img.getAttribute('src') || ''));
+    }
   }
   const seen = new Map();
   for (const el of document.querySelectorAll('[id]')) seen.set(el.id, (seen.get(el.id) || 0) + 1);

@@ -17,10 +17,10 @@ from flask.testing import FlaskClient
 from services.gateway import access, actors, sealing
 from services.gateway.evidence import EvidenceLog, StaffError
 from services.gateway.evidence.schema import ops_sessions_table, staff_table
-from trace30.cli import main as cli
-from trace30.retention import SQL_TABLES
 from tests.gateway.evidence_fixtures import make_record
 from tests.gateway.test_dashboard import HTML, csrf_of, evidence, page
+from trace30.cli import main as cli
+from trace30.retention import SQL_TABLES
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 (a test value)
 
