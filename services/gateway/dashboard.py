@@ -362,7 +362,7 @@ def _start_session(*, client_id: str | None = None, staff_id: str | None = None)
     session["csrf"] = secrets.token_urlsafe(32)
 
 
-def _too_many(wait_s: int, ip: str) -> Any:
+def _too_many(wait_s: int) -> Any:
     log.warning("dashboard sign-in refused", extra={"reason": "too many failed attempts",
                                                     "retry_after_s": wait_s})
     minutes = max(1, math.ceil(wait_s / 60))
@@ -389,28 +389,29 @@ def login() -> Any:
         return render_template("ops/login.html")
     limits, ip = _signin_limits(), request.remote_addr or "unknown"
     if "username" in request.form:
-        typed = request.form.get("username", "").strip().lower()
+        typed = request.form.get("username", "").strip()
         password = request.form.get("password", "")
-        wait = limits.blocked_for(typed or None, ip)
+        wait = limits.blocked_for(typed.lower() or None, ip)
         if wait:
-            return _too_many(wait, ip)
+            return _too_many(wait)
         tenant, username = _account(typed)
+        username = username.lower()  # usernames are lower-case; tenant ids keep their case
         member = (_evidence().authenticate(tenant=tenant, username=username, password=password)
                   if username and password else None)
         if member is None:
-            limits.failed(typed or None, ip)
+            limits.failed(typed.lower() or None, ip)
             log.warning("dashboard sign-in refused", extra={"reason": "wrong username or "
                                                             "password, or account disabled"})
             return render_template("ops/login.html", error="Wrong username or password.",
                                    username=typed), 401
-        limits.succeeded(typed)
+        limits.succeeded(typed.lower())
         _start_session(staff_id=member.id)
         log.info("dashboard sign-in", extra={"staff": f"staff:{member.username}",
                                              "tenant": member.tenant})
         return redirect(url_for("ops.traders"), 303)
     wait = limits.blocked_for(None, ip)
     if wait:
-        return _too_many(wait, ip)
+        return _too_many(wait)
     key = request.form.get("api_key", "").strip()
     client = access.client_for_key(key) if key else None
     if client is None or SCOPE not in client.scopes:
