@@ -444,6 +444,15 @@ SETTINGS: dict[str, Setting] = {
         "is the one the gateway sees (behind a reverse proxy, the proxy's).",
         int,
     ),
+    "GATEWAY_SIGNIN_TRUST_FORWARDED_FOR": Setting(
+        False,
+        "Take the client IP of the sign-in limits from the last address of X-Forwarded-For "
+        "(the project's nginx sets it to the address it saw, deploy/nginx/). Set it only when "
+        "every request comes through that proxy: a client reaching the gateway directly could "
+        "name any address. Off: the address of the TCP peer (behind a proxy, the proxy's, so "
+        "every client would share one counter).",
+        bool,
+    ),
     "GATEWAY_SIGNIN_WINDOW_S": Setting(
         900, "Length of the sign-in rate-limit window, seconds (counted from the first "
         "failure).", int,

@@ -372,6 +372,15 @@ def _too_many(wait_s: int) -> Any:
             {"Retry-After": str(wait_s)})
 
 
+def _client_ip() -> str:
+    """The client's address for the sign-in limits (see ``GATEWAY_SIGNIN_TRUST_FORWARDED_FOR``)."""
+    if current_app.config["GATEWAY_SIGNIN_TRUST_FORWARDED_FOR"]:
+        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
+        if forwarded:
+            return forwarded[:64]
+    return request.remote_addr or "unknown"
+
+
 def _account(username: str) -> tuple[str | None, str]:
     """``(tenant, username)`` of what was typed: ``name@tenant`` names the tenant (for a
     username that exists at more than one marketplace); a plain name is looked up in all."""
@@ -387,7 +396,7 @@ def login() -> Any:
         if _signed_in_actor() is not None:
             return redirect(url_for("ops.traders"))
         return render_template("ops/login.html")
-    limits, ip = _signin_limits(), request.remote_addr or "unknown"
+    limits, ip = _signin_limits(), _client_ip()
     if "username" in request.form:
         typed = request.form.get("username", "").strip()
         password = request.form.get("password", "")

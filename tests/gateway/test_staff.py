@@ -405,3 +405,24 @@ def test_the_limits_keep_no_username_or_address_in_redis(limited: dict, gateway:
             for k in store.client.scan_iter(store.key("gateway", "signin", "*"))]
     assert len(keys) == 2
     assert not any(re.search(r"j\.martin|203\.0\.113", k) for k in keys)
+
+
+@pytest.mark.parametrize("trust", [True, False])
+def test_the_client_address_behind_the_proxy(limited: dict, trust: bool) -> None:
+    limited["GATEWAY_SIGNIN_TRUST_FORWARDED_FOR"] = trust
+    from services.gateway import create_app, shutdown
+
+    app = create_app(limited)
+    try:
+        add(evidence(app), "j.martin")
+        client = app.test_client()
+        proxy = {"REMOTE_ADDR": "10.0.0.2"}  # nginx, for every client
+        for i in range(5):
+            sign_in(client, f"guess{i}", environ_base=proxy,
+                    headers={"X-Forwarded-For": "198.51.100.4"})
+        resp = sign_in(client, "j.martin", environ_base=proxy,
+                       headers={"X-Forwarded-For": "spoofed, 198.51.100.5"})
+        # trusted: another client's address is not held back; else everyone shares nginx's
+        assert resp.status_code == (303 if trust else 429)
+    finally:
+        shutdown(app)
