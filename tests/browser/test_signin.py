@@ -174,3 +174,25 @@ def test_a_failing_browser_test_saves_a_screenshot_and_the_html(page: Page) -> N
     finally:
         png.unlink()
         html.unlink()
+
+
+@pytest.fixture
+def strict(gateway_config: dict) -> dict:
+    gateway_config.update(GATEWAY_SIGNIN_MAX_FAILURES=2, GATEWAY_SIGNIN_WINDOW_S=300)
+    return gateway_config
+
+
+def test_too_many_failed_attempts_are_refused_with_a_clear_message(
+        strict: dict, page: Page, live_gateway: LiveGateway) -> None:
+    add(live_gateway, "r.reviewer", "reviewer", "Rita Reviewer")
+    for _ in range(2):
+        sign_in(page, live_gateway, "r.reviewer", "not the password")
+        expect(page.get_by_role("alert")).to_have_text("Wrong username or password.")
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        sign_in(page, live_gateway, "r.reviewer")
+    assert answer.value.status == 429 and answer.value.headers["retry-after"]
+    expect(page.get_by_role("alert")).to_have_text(
+        "Too many failed sign-in attempts. Try again in 5 minutes.")
+    a11y.assert_accessible(page)
+    page.goto(live_gateway.url + "/ops/")
+    expect(page).to_have_url(live_gateway.url + "/ops/login")
