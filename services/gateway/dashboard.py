@@ -17,8 +17,9 @@ API and not in the OpenAPI document.
   active (or the client still configured with ``ops``) and takes the role from the account.
 - **CSRF**: every POST form carries the session's token, compared with ``hmac.compare_digest``;
   a missing or wrong one is a 400 and nothing is done.
-- **Tenants**: staff see the traders of their client's tenant only (``Client.tenant``); a
-  trader or verification of another tenant is a 404, as if it did not exist.
+- **Tenants**: staff see the traders of their own tenant only (the staff account's, or the
+  API client's ``Client.tenant``); a trader or verification of another tenant is a 404, as if
+  it did not exist.
 - **What is shown** is what the API shows (``Verifier.view``): the IBAN only masked as the
   payment check returns it, never e-mail or phone number; the only personal data in a URL is
   the trader id.
