@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from cryptography.fernet import Fernet
 import pytest
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
 from moto.server import ThreadedMotoServer
