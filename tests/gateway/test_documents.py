@@ -316,6 +316,24 @@ def test_sealed_in_the_database(client: FlaskClient, app: Flask) -> None:
     assert PDF not in raw and NAME.encode() not in raw
 
 
+def test_documents_open_after_a_key_rotation_and_not_without_their_key(
+        config: dict[str, Any]) -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    app = make_app({**config, "EVIDENCE_SEALING_KEYS": old})
+    try:
+        doc = upload(app.test_client()).get_json()
+    finally:
+        shutdown(app)
+    for keys, status in ((f"{new},{old}", 200), (new, 409)):
+        app = create_app({**config, "EVIDENCE_SEALING_KEYS": keys})
+        try:
+            resp = app.test_client().get(doc["content_url"], headers=OPS)
+            assert resp.status_code == status
+            assert resp.data == PDF if status == 200 else PDF not in resp.data
+        finally:
+            shutdown(app)
+
+
 def test_filesystem_storage_round_trip_sealed_and_private(config: dict[str, Any],
                                                           tmp_path: Path) -> None:
     app = make_app({**config, "GATEWAY_DOCUMENT_STORAGE": "filesystem"})

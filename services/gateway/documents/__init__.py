@@ -168,7 +168,7 @@ class DocumentService:
             sha256=hashlib.sha256(data).hexdigest(), storage=self.storage.name,
             storage_key=new_key(), name_check=name_check, uploaded_at=datetime.now(UTC),
             uploaded_by=actor, staff_id=staff_id)
-        self.storage.put(record.storage_key, self.evidence._sealer.seal_bytes(data))
+        self.storage.put(record.storage_key, self.evidence.seal_file(data))
         try:
             self.evidence.add_document(record)
         except BaseException:
@@ -228,7 +228,7 @@ class DocumentService:
     def content(self, record: DocumentRecord) -> bytes:
         """The plain file of a document, unsealed and checked against its SHA-256."""
         sealed = self._storage_of(record).get(record.storage_key)
-        data = self.evidence._sealer.unseal_bytes(sealed)
+        data = self.evidence.unseal_file(sealed)
         if hashlib.sha256(data).hexdigest() != record.sha256:
             raise SealingError("the document's file does not match its SHA-256")
         return data

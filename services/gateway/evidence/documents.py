@@ -42,6 +42,14 @@ class DocumentRecord:
 class Documents(Database):
     """The ``documents`` table."""
 
+    def seal_file(self, plain: bytes) -> bytes:
+        """A document file sealed with the evidence sealing keys (the first one)."""
+        return self._sealer.seal_bytes(plain)
+
+    def unseal_file(self, sealed: bytes) -> bytes:
+        """A sealed document file opened with any configured key (rotation-safe)."""
+        return self._sealer.unseal_bytes(sealed)
+
     def add_document(self, record: DocumentRecord) -> None:
         """Keep the document's row and the ``document_uploaded`` staff action, in one
         transaction (the file is already in its storage)."""
