@@ -570,9 +570,9 @@ def test_a_viewer_cannot_upload_or_open_documents(client: FlaskClient, app: Flas
 # -- purge ---------------------------------------------------------------------------------------
 
 
-def _purge_case(tmp_path: Path, extra: dict[str, Any]) -> tuple[EvidenceLog, DocumentService,
-                                                                 dict[str, Any]]:
-    url = f"sqlite:///{tmp_path}/purge.sqlite3"
+def _purge_case(tmp_path: Path, extra: dict[str, Any], url: str | None = None
+                ) -> tuple[EvidenceLog, DocumentService, dict[str, Any]]:
+    url = url or f"sqlite:///{tmp_path}/purge.sqlite3"
     settings = load({}, {"SANDBOX": False, "EVIDENCE_SEALING_KEYS": SEALING_KEYS,
                          "DATABASE_URL": url, "REDIS_URL": None,
                          "GATEWAY_DOCUMENT_DIR": str(tmp_path / "docs"), **extra})
@@ -601,13 +601,16 @@ def _check_purge(log: EvidenceLog, service: DocumentService, settings: dict[str,
     assert not set(old) & files() and set(new) <= files()
     assert log.documents("old", tenant="default") == []
     assert [d.storage_key for d in log.documents("new", tenant="default")] == new
+    assert {service.content(d) for d in log.documents("new", tenant="default")} == {PDF, PNG}
     if service.storage.name != "database":
         assert dry.document_files == done.document_files == 2
         assert "Document files" in done.summary()
 
 
-def test_purge_deletes_the_files_of_the_database_storage(tmp_path: Path) -> None:
-    log, service, settings = _purge_case(tmp_path, {})
+def test_purge_deletes_the_files_of_the_database_storage(tmp_path: Path,
+                                                         database_url: str) -> None:
+    """On SQLite and PostgreSQL (bytea blobs, dates)."""
+    log, service, settings = _purge_case(tmp_path, {}, database_url)
 
     def files() -> set[str]:
         with log.engine.connect() as conn:
