@@ -294,6 +294,7 @@ def test_the_upload_is_a_staff_action_and_listed(client: FlaskClient, app: Flask
     doc = upload(client, name_shown=NAME).get_json()
     [action] = [a for a in rows(app, staff_actions_table) if a["action"] == "document_uploaded"]
     assert action["actor"] == "client:staff" and action["trader_id"] == TRADER
+    assert action["verification_id"] == "v-doc-1"
     assert action["detail"] == {"document_id": doc["id"], "kind": "register_extract",
                                 "sha256": doc["sha256"]}
     listed = client.get(f"/v1/traders/{TRADER}/documents", headers=OPS).get_json()
@@ -446,7 +447,7 @@ def test_a_failing_storage_stores_nothing_and_answers_503(client: FlaskClient,
 
 def test_a_failing_row_deletes_the_file_again(client: FlaskClient, app: Flask,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(_: Any) -> None:
+    def broken(*_: Any) -> None:
         raise sa.exc.OperationalError("INSERT", {}, Exception("database is locked"))
 
     monkeypatch.setattr(evidence(app), "add_document", broken)

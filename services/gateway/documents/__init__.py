@@ -47,7 +47,7 @@ from services.gateway.documents.storage import (
     build_storage,
     new_key,
 )
-from services.gateway.evidence import DocumentRecord, EvidenceLog
+from services.gateway.evidence import DocumentRecord, EvidenceLog, VerificationRecord
 from services.gateway.reasons import reason
 from services.gateway.sealing import SealingError
 from shared import names
@@ -160,7 +160,8 @@ class DocumentService:
                 "The document has expired: expired documents cannot support 30(1)(b).",
                 errors={"expires_on": ["Expired: expired documents cannot support 30(1)(b)."]})
         data, content_type = self.read_file(stream)
-        name_check, reasons = self._name_check(trader_id, upload.name_shown, tenant=tenant)
+        current = self._current(trader_id, tenant=tenant)
+        name_check, reasons = self._name_check(current, upload.name_shown)
         record = DocumentRecord(
             id=uuid.uuid4().hex, tenant_id=tenant, trader_id=trader_id, kind=upload.kind,
             issuing_country=upload.issuing_country, expires_on=upload.expires_on,
@@ -170,7 +171,7 @@ class DocumentService:
             uploaded_by=actor, staff_id=staff_id)
         self.storage.put(record.storage_key, self.evidence.seal_file(data))
         try:
-            self.evidence.add_document(record)
+            self.evidence.add_document(record, current.id if current else None)
         except BaseException:
             try:
                 self.storage.delete(record.storage_key)
@@ -183,11 +184,16 @@ class DocumentService:
                                              "storage": record.storage})
         return Stored(record, reasons)
 
-    def _name_check(self, trader_id: str, name_shown: str | None, *,
-                    tenant: str) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    def _current(self, trader_id: str, *, tenant: str) -> VerificationRecord | None:
+        """The trader's current verification, else its latest one."""
+        return (self.evidence.current(trader_id, tenant=tenant)
+                or next(iter(self.evidence.history(trader_id, limit=1, tenant=tenant)), None))
+
+    def _name_check(self, current: VerificationRecord | None,
+                    name_shown: str | None) -> tuple[dict[str, Any], list[dict[str, str]]]:
         if not name_shown:
             return {"match": None, "checked": False, "detail": "no name given"}, []
-        declared, country = self._declared_name(trader_id, tenant=tenant)
+        declared, country = self._declared_name(current)
         if not declared:
             return {"match": None, "checked": False,
                     "detail": "the trader declared no name"}, []
@@ -199,10 +205,9 @@ class DocumentService:
         check["reasons"] = [r["code"] for r in reasons]
         return check, reasons
 
-    def _declared_name(self, trader_id: str, *, tenant: str) -> tuple[str | None, str | None]:
-        """The name (and address country) of the trader's current, else latest, submission."""
-        record = (self.evidence.current(trader_id, tenant=tenant)
-                  or next(iter(self.evidence.history(trader_id, limit=1, tenant=tenant)), None))
+    def _declared_name(self, record: VerificationRecord | None
+                       ) -> tuple[str | None, str | None]:
+        """The name (and address country) the trader declared in ``record``'s submission."""
         if record is None:
             return None, None
         submission = record.submission

@@ -50,8 +50,9 @@ class Documents(Database):
         """A sealed document file opened with any configured key (rotation-safe)."""
         return self._sealer.unseal_bytes(sealed)
 
-    def add_document(self, record: DocumentRecord) -> None:
-        """Keep the document's row and the ``document_uploaded`` staff action, in one
+    def add_document(self, record: DocumentRecord, verification_id: str | None = None) -> None:
+        """Keep the document's row and the ``document_uploaded`` staff action (on
+        ``verification_id``, the trader's verification it was checked against), in one
         transaction (the file is already in its storage)."""
         sealed_name = (self._sealer.seal({"name": record.name_shown})
                        if record.name_shown is not None else None)
@@ -62,6 +63,7 @@ class Documents(Database):
                 id=uuid.uuid4().hex, at=_utcnow(), actor=record.uploaded_by,
                 action="document_uploaded", tenant_id=record.tenant_id,
                 trader_id=record.trader_id, staff_id=record.staff_id,
+                verification_id=verification_id,
                 detail={"document_id": record.id, "kind": record.kind,
                         "sha256": record.sha256}))
 
