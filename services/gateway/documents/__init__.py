@@ -175,9 +175,9 @@ class DocumentService:
         except BaseException:
             try:
                 self.storage.delete(record.storage_key)
-            except StorageError:
-                log.exception("a document file whose row failed could not be deleted",
-                              extra={"document_id": record.id})
+            except Exception:  # the store that failed the row may fail this too: say so
+                log.exception("a document file whose row failed could not be deleted "
+                              "(sealed, named by no row)", extra={"document_id": record.id})
             raise
         log.info("document uploaded", extra={"document_id": record.id, "kind": record.kind,
                                              "size_bytes": record.size_bytes,
