@@ -162,6 +162,9 @@ _CATALOGUE = [
 
 #: code → :class:`Reason`
 CATALOGUE: dict[str, Reason] = {r.code: r for r in _CATALOGUE}
+#: Codes raised outside the automated verdict, which ``verdicts.decide`` never gives: a
+#: supporting document's name check (services/gateway/documents).
+OUTSIDE_THE_VERDICT = frozenset({"DOCUMENT_NAME_MISMATCH"})
 
 
 def reason(code: str, detail: str | None = None) -> dict[str, str]:
