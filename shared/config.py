@@ -464,6 +464,46 @@ SETTINGS: dict[str, Setting] = {
         "pending). Unset: the defaults listed in the README. Read and checked at start-up; "
         "GET /v1/reasons shows the policy in force and its SHA-256, stored with each verdict.",
     ),
+    # Gateway: supporting documents (issue 12; services/gateway/documents)
+    "GATEWAY_DOCUMENT_MAX_BYTES": Setting(
+        10 * 1024 * 1024,
+        "Largest supporting document (a PDF, JPEG or PNG file) accepted, bytes; larger: 413, "
+        "refused before the body is read. The upload routes take bodies up to this plus 64 KiB "
+        "for the form's other fields: raise the reverse proxy's client_max_body_size for "
+        "/v1/traders/*/documents and /ops/traders/*/documents accordingly.", int,
+    ),
+    "GATEWAY_DOCUMENT_STORAGE": Setting(
+        "database",
+        "Where the sealed document files are kept: 'database' (the evidence log's "
+        "document_blobs table), 'filesystem' (TRACE30_GATEWAY_DOCUMENT_DIR) or 's3' (an "
+        "S3-compatible bucket: TRACE30_GATEWAY_DOCUMENT_S3_*). Each file is sealed with the "
+        "evidence sealing keys first, whatever the backend.",
+    ),
+    "GATEWAY_DOCUMENT_DIR": Setting(
+        "var/trace30-documents",
+        "Folder of the 'filesystem' document storage (created, mode 0700; files 0600). Every "
+        "gateway process and `trace30 purge` must see the same folder.",
+    ),
+    "GATEWAY_DOCUMENT_S3_BUCKET": Setting(
+        None, "Bucket of the 's3' document storage (required with it)."
+    ),
+    "GATEWAY_DOCUMENT_S3_PREFIX": Setting(
+        "trace30-documents/", "Key prefix of the document files in the bucket."
+    ),
+    "GATEWAY_DOCUMENT_S3_ENDPOINT_URL": Setting(
+        None, "Endpoint of an S3-compatible store (MinIO, Ceph...); unset: AWS S3."
+    ),
+    "GATEWAY_DOCUMENT_S3_REGION": Setting(None, "Region of the bucket; unset: boto3's default."),
+    "GATEWAY_DOCUMENT_S3_ACCESS_KEY_ID": Setting(
+        None, "Access key of the 's3' storage; unset: boto3's default credential chain "
+        "(environment, instance or pod role)."
+    ),
+    "GATEWAY_DOCUMENT_S3_SECRET_ACCESS_KEY": Setting(
+        None, "Secret key going with TRACE30_GATEWAY_DOCUMENT_S3_ACCESS_KEY_ID."
+    ),
+    "GATEWAY_DOCUMENT_S3_TIMEOUT_S": Setting(
+        10.0, "Connect and read timeout of one call to the S3 store, seconds.", float
+    ),
     # Gateway: evidence log and webhooks (settings of services/gateway/evidence go here)
     # Batch re-verification and retention (trace30 reverify / worker / purge)
     "BATCH_QUEUE": Setting("reverify", "Name of the RQ queue of re-verification jobs."),

@@ -23,6 +23,11 @@ data stays. For each such trader, in this order:
    verifications, its trader row, its webhook deliveries and their attempts, in one
    transaction. A dry run runs the same deletes and rolls them back: it counts what the purge
    would delete with the code that deletes.
+3. The supporting documents' files kept outside the database (the ``filesystem`` or ``s3``
+   document storage, :mod:`services.gateway.documents`): their keys are read before the SQL
+   transaction and the files deleted after its commit (a crash in between leaves sealed files
+   that no row names; nothing can read them without the sealing keys). The ``database``
+   storage's files are rows of ``document_blobs``, deleted in step 2.
 
 SQL comes last on purpose: ``ended_before`` reads the trader list from SQL, so a purge that
 stops half-way (Redis down, a crash) leaves the trader listed and the next purge finishes it.
@@ -74,6 +79,7 @@ from rq.results import Result
 from services.gateway import sealing
 from services.gateway.access import DEFAULT_TENANT
 from services.gateway.cache import CacheKeys
+from services.gateway.documents import DocumentService, StorageError, build_storage
 from services.gateway.evidence import EvidenceLog
 from shared.redis_client import Store, connect
 from shared.retention import purge_cutoff
@@ -147,6 +153,10 @@ class PurgeReport:
     by_tenant: dict[str, int] = field(default_factory=dict)
     #: why Redis was not searched (None: it was)
     redis_skipped: str | None = None
+    #: the document storage backend, and the document files kept outside the database that
+    #: were (or would be) deleted after the SQL transaction, all traders together
+    document_storage: str = "database"
+    document_files: int = 0
 
     def add(self, tenant: str, hashed: str, sql: dict[str, int],
             redis_counts: dict[str, int]) -> None:
@@ -179,6 +189,9 @@ class PurgeReport:
                 part += f"; Redis {_counts(counts['redis'])}"
             lines.append(part)
         lines += [f"SQL rows {verb}: {_counts(self.sql)}", redis_line]
+        if self.document_storage != "database":
+            lines.append(f"Document files ({self.document_storage} storage) {verb}: "
+                         f"{self.document_files}")
         return "\n".join(lines)
 
 
@@ -211,6 +224,9 @@ def purge(settings: dict[str, Any], *, retention_months: int, dry_run: bool,
     evidence = EvidenceLog(settings["DATABASE_URL"], keys)
     redis_side: _RedisSide | None = None
     try:
+        files = DocumentService(evidence, build_storage(settings, evidence),
+                                max_bytes=settings["GATEWAY_DOCUMENT_MAX_BYTES"])
+        report.document_storage = files.storage.name
         traders = evidence.ended_before(report.cutoff)  # (tenant, trader id), every tenant
         if not settings["REDIS_URL"]:
             report.redis_skipped = NO_REDIS
@@ -218,7 +234,7 @@ def purge(settings: dict[str, Any], *, retention_months: int, dry_run: bool,
             hashes = {trader_hash(trader_id, tenant) for tenant, trader_id in traders}
             redis_side = _RedisSide.open(settings, hashes)
         for tenant, trader_id in traders:
-            _purge_one(evidence, redis_side, tenant, trader_id, report)
+            _purge_one(evidence, redis_side, files, tenant, trader_id, report)
     finally:
         evidence.close()
         if redis_side is not None:
@@ -234,8 +250,8 @@ def purge(settings: dict[str, Any], *, retention_months: int, dry_run: bool,
     return report
 
 
-def _purge_one(evidence: EvidenceLog, redis_side: _RedisSide | None, tenant: str,
-               trader_id: str, report: PurgeReport) -> None:
+def _purge_one(evidence: EvidenceLog, redis_side: _RedisSide | None, files: DocumentService,
+               tenant: str, trader_id: str, report: PurgeReport) -> None:
     hashed = trader_hash(trader_id, tenant)
     try:
         with _holding(redis_side, hashed, report.dry_run) as held:
@@ -251,8 +267,13 @@ def _purge_one(evidence: EvidenceLog, redis_side: _RedisSide | None, tenant: str
                     verification_ids=[r.id for r in records],
                     fingerprints=list(dict.fromkeys(r.fingerprint for r in records)),
                     dry_run=report.dry_run)
+            # The document files kept outside the database: listed before the SQL delete
+            # (which forgets their keys), deleted after its commit; a dry run deletes none.
+            file_keys = files.files_of(trader_id, tenant=tenant)
             sql = evidence.purge_trader(trader_id, tenant=tenant, dry_run=report.dry_run)
-    except (sa.exc.SQLAlchemyError, redis.RedisError, OSError) as e:
+            report.document_files += (len(file_keys) if report.dry_run
+                                      else files.purge_files(file_keys))
+    except (sa.exc.SQLAlchemyError, redis.RedisError, OSError, StorageError) as e:
         log.error("retention purge stopped at trader %s of tenant %s: %s", hashed, tenant,
                   type(e).__name__, extra={"trader": hashed, "tenant": tenant,
                                            "error": type(e).__name__})

@@ -191,6 +191,8 @@ def _wants_html() -> bool:
 def _security_headers(response: Response) -> Response:
     if _on_ops():
         for name, value in SECURITY_HEADERS.items():
+            if name == "Content-Security-Policy" and name in response.headers:
+                continue  # a stricter policy set by the view (a document file) stays
             response.headers[name] = value
     return response
 

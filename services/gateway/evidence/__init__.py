@@ -38,6 +38,7 @@ from services.gateway.evidence.db import (
     Database,
     build_engine,
 )
+from services.gateway.evidence.documents import DocumentRecord, Documents
 from services.gateway.evidence.outbox import Outbox, OutboxWrites, WebhookDelivery
 from services.gateway.evidence.schema import (
     DELIVERY_STATUSES,
@@ -67,8 +68,8 @@ from services.gateway.evidence.verifications import (
 
 __all__ = [
     "CONNECT_TIMEOUT_S", "DELIVERY_STATUSES", "MIGRATIONS_DIR", "MIGRATION_LOCK_KEY", "STATES",
-    "Database", "EndBeforeFirstVerification", "EvidenceLog", "StaffError", "StaffMember",
-    "TraderSummary",
+    "Database", "DocumentRecord", "EndBeforeFirstVerification", "EvidenceLog", "StaffError",
+    "StaffMember", "TraderSummary",
     "Transaction", "UtcDateTime", "VerificationRecord", "WebhookDelivery", "build_engine",
     "metadata", "ops_sessions_table", "staff_actions_table", "traders_table",
     "verifications_table", "webhook_attempts_table", "webhook_deliveries_table",
@@ -88,7 +89,7 @@ class Transaction(SettleInTransaction, TraderWrites, OutboxWrites):
         self.conn = conn
 
 
-class EvidenceLog(Verifications, Traders, Sessions, Staff, Outbox):
+class EvidenceLog(Verifications, Traders, Sessions, Staff, Outbox, Documents):
     """The evidence log and webhook outbox on one database; safe to share between threads."""
 
     transaction_class = Transaction
