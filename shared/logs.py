@@ -69,7 +69,8 @@ def configure(service: str, level: str = "INFO") -> None:
 def current_request_id() -> str | None:
     """The id of the request being served, to pass on to the next service."""
     if has_request_context():
-        return g.get("request_id")
+        request_id: str | None = g.get("request_id")
+        return request_id
     return None
 
 

@@ -102,7 +102,8 @@ class VatCache:
         if self._local is None:
             return None
         with self._lock:
-            return self._local.get(key)
+            raw: str | None = self._local.get(key)
+            return raw
 
     def _local_put(self, key: str, raw: str) -> None:
         if self._local is not None:

@@ -68,7 +68,8 @@ class _Transport(Transport):
 
     def __init__(self, session: requests.Session, connect_timeout_s: float,
                  read_timeout_s: float) -> None:
-        super().__init__(session=session, timeout=5, operation_timeout=read_timeout_s)
+        super().__init__(  # type: ignore[no-untyped-call]  # zeep is untyped
+            session=session, timeout=5, operation_timeout=read_timeout_s)
         self.connect_timeout_s = connect_timeout_s
         self.read_timeout_s = read_timeout_s
         self._local = threading.local()

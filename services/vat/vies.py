@@ -184,7 +184,8 @@ class _DeadlineTransport(Transport):
     """zeep transport whose POST timeout is set per call (and per thread) by the caller."""
 
     def __init__(self, session: requests.Session, connect_timeout_s: float, read_timeout_s: float):
-        super().__init__(session=session, timeout=5, operation_timeout=read_timeout_s)
+        super().__init__(  # type: ignore[no-untyped-call]  # zeep is untyped
+            session=session, timeout=5, operation_timeout=read_timeout_s)
         self.connect_timeout_s = connect_timeout_s
         self.read_timeout_s = read_timeout_s
         self._local = threading.local()
