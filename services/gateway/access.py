@@ -59,7 +59,8 @@ def load_clients(configured: Sequence[Client], *, sandbox: bool,
 def client_for_key(key: str) -> Client | None:
     """The configured client whose API key is ``key`` (compared in constant time)."""
     digest = key_digest(key)
-    for client in current_app.extensions[EXTENSION]:
+    clients: list[Client] = current_app.extensions[EXTENSION]
+    for client in clients:
         if hmac.compare_digest(client.key_sha256, digest):
             return client
     return None
@@ -94,7 +95,8 @@ def require(*scopes: str) -> Callable[[F], F]:
 
 def client_by_id(client_id: str) -> Client | None:
     """The configured client ``client_id`` (for webhook secrets)."""
-    for client in current_app.extensions[EXTENSION]:
+    clients: list[Client] = current_app.extensions[EXTENSION]
+    for client in clients:
         if client.id == client_id:
             return client
     return None

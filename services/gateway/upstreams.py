@@ -57,7 +57,8 @@ class ServiceClient:
                                 started)
         if resp.status_code == 200:
             try:
-                return resp.json()
+                answer: dict[str, Any] = resp.json()
+                return answer
             except ValueError:
                 return self._logged(_unavailable("SERVICE_BAD_RESPONSE", "Unreadable answer."),
                                     started)

@@ -268,7 +268,7 @@ def name_consistency(sub: dict[str, Any], checks: dict[str, Any]) -> dict[str, A
     return {"names": present, "pairs": pairs}
 
 
-def _name_reasons(consistency: dict[str, Any], reg: dict[str, Any] | None) -> list[dict]:
+def _name_reasons(consistency: dict[str, Any], reg: dict[str, Any] | None) -> list[dict[str, str]]:
     out = []
     for pair in consistency["pairs"]:
         if pair["a"] == "declared" and pair["verdict"] == "no_match":

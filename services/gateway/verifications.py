@@ -94,7 +94,8 @@ class BodyIndex:
 
     def get(self, key: bytes) -> str | None:
         with self._lock:
-            return self._fingerprints.get(key)
+            fingerprint: str | None = self._fingerprints.get(key)
+            return fingerprint
 
     def put(self, key: bytes, fingerprint: str) -> None:
         with self._lock:
@@ -240,7 +241,8 @@ class Verifier:
 
     # -- waiting ----------------------------------------------------------------------------------
 
-    def _await(self, record: VerificationRecord, future: Future, wait_s: float) -> Outcome:
+    def _await(self, record: VerificationRecord, future: Future[dict[str, Any]],
+               wait_s: float) -> Outcome:
         try:
             return Outcome(200, future.result(timeout=wait_s))
         except FutureTimeout:
@@ -483,7 +485,7 @@ class Verifier:
         self.calls.shutdown(wait=False, cancel_futures=True)
 
 
-def _log_failure(future: Future) -> None:
+def _log_failure(future: Future[dict[str, Any]]) -> None:
     if not future.cancelled() and future.exception() is not None:
         log.error("verification failed", exc_info=future.exception())
 

@@ -208,7 +208,8 @@ class Traders(Database):
             return [(tenant, trader_id) for tenant, trader_id in conn.execute(query).all()]
 
     def record_action(self, *, tenant: str, actor: str, action: str, trader_id: str,
-                      verification_id: str | None = None, detail: dict | None = None) -> None:
+                      verification_id: str | None = None,
+                      detail: dict[str, Any] | None = None) -> None:
         """Keep who did what to a trader, and when (the staff audit trail)."""
         with self._write() as conn:
             self._insert_action(conn, tenant=tenant, actor=actor, action=action,
@@ -218,7 +219,7 @@ class Traders(Database):
     @staticmethod
     def _insert_action(conn: sa.Connection, *, tenant: str, actor: str, action: str,
                        trader_id: str, verification_id: str | None = None,
-                       detail: dict | None = None) -> None:
+                       detail: dict[str, Any] | None = None) -> None:
         conn.execute(sa.insert(staff_actions_table).values(
             id=uuid.uuid4().hex, at=_utcnow(), actor=actor, action=action, tenant_id=tenant,
             trader_id=trader_id, verification_id=verification_id, detail=detail))
