@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -13,7 +14,7 @@ from shared.errors import ConfigError
 from shared.redis_client import require_url
 
 
-def _settings() -> dict:
+def _settings() -> dict[str, Any]:
     try:
         return load()
     except ConfigError as e:
