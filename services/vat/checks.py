@@ -37,13 +37,13 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import redis
 
 from services.vat import numbers
 from services.vat.cache import VatCache
 from services.vat.outside import NO_SOURCE_DETAIL, OutsideChecker
+from services.vat.results import VatCheckResult, VatResultBase
 from services.vat.vies import FaultKind, TraderQuery, Vies, ViesAnswer, ViesError, ViesTimeout
 from services.vat.vies_rest import MemberStateStatus
 from shared.breaker import CircuitBreaker
@@ -137,7 +137,7 @@ class VatChecker:
 
     # -- the whole check -----------------------------------------------------------------------
 
-    def check(self, req: CheckRequest) -> dict[str, Any]:
+    def check(self, req: CheckRequest) -> VatCheckResult:
         """Check one number; always returns a result, never raises for an upstream fault.
 
         Raises :class:`shared.outbound.NotSent` when the VIES request cannot be built.
@@ -176,7 +176,7 @@ class VatChecker:
 
     # -- steps ---------------------------------------------------------------------------------
 
-    def _base(self, parsed: numbers.ParsedVat) -> dict[str, Any]:
+    def _base(self, parsed: numbers.ParsedVat) -> VatResultBase:
         return {
             "vat_number": parsed.vat_number,
             "country_code": parsed.country_code,
@@ -208,9 +208,9 @@ class VatChecker:
         parsed: numbers.ParsedVat,
         trader: TraderQuery | None,
         requester: tuple[str, str] | None,
-        base: dict[str, Any],
+        base: VatResultBase,
         background: bool = False,
-    ) -> dict[str, Any]:
+    ) -> VatCheckResult:
         """Ask VIES, retrying transient faults until the deadline.
 
         The member state's breaker learns one outcome per check (:class:`Outcome`), not one
@@ -336,12 +336,12 @@ class VatChecker:
         parsed: numbers.ParsedVat,
         trader: TraderQuery | None,
         requester: tuple[str, str] | None,
-        base: dict[str, Any],
+        base: VatResultBase,
         deadline: float,
         background: bool,
         started: float,
         attempts: int = 0,
-    ) -> dict[str, Any] | None:
+    ) -> VatCheckResult | None:
         """Ask the VIES REST API once, within ``deadline``; its answer, or None when it gave
         none (the caller then answers with SOAP's fault). REST has its own breaker per member
         state; the call takes a slot of the member state's cap like a SOAP call."""
@@ -377,7 +377,7 @@ class VatChecker:
         finally:
             outcome.record()
 
-    def _from_answer(self, base: dict[str, Any], a: ViesAnswer, attempts: int) -> dict[str, Any]:
+    def _from_answer(self, base: VatResultBase, a: ViesAnswer, attempts: int) -> VatCheckResult:
         return {
             **base,
             "status": "valid" if a.valid else "invalid",
@@ -396,13 +396,13 @@ class VatChecker:
 
     def _unavailable(
         self,
-        base: dict[str, Any],
+        base: VatResultBase,
         code: str,
         retryable: bool,
         retry_after_s: float | None,
         attempts: int,
         message: str,
-    ) -> dict[str, Any]:
+    ) -> VatCheckResult:
         return {
             **base,
             "status": "unavailable",
@@ -413,13 +413,13 @@ class VatChecker:
             "checked_at": _now(),
         }
 
-    def _log(self, result: dict[str, Any], started: float) -> dict[str, Any]:
+    def _log(self, result: VatCheckResult, started: float) -> VatCheckResult:
         log.info(
             "vat check",
             extra={
                 "vat": numbers.mask(result["vat_number"]),
                 "status": result["status"],
-                "fault": (result.get("error") or {}).get("code"),
+                "fault": result["error"]["code"] if result["error"] else None,
                 "attempts": result["attempts"],
                 "vies_ms": round((time.monotonic() - started) * 1000, 1),
             },

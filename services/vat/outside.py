@@ -26,11 +26,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import redis
 
 from services.vat import numbers
+from services.vat.results import VatCheckResult, VatResultBase
 from services.vat.sources import SourceAnswer, SourceCannotCheck, SourceError, VatSource
 from services.vat.vies import FaultKind
 from shared.breaker import CircuitBreaker, Outcome
@@ -92,7 +92,7 @@ class OutsideChecker:
         self.retry_max_s = retry_max_s
         self.requesters = dict(requesters or {})
 
-    def check(self, parsed: numbers.ParsedVat, base: dict[str, Any]) -> dict[str, Any]:
+    def check(self, parsed: numbers.ParsedVat, base: VatResultBase) -> VatCheckResult:
         """Check ``parsed`` (format-valid, scheme not ``vies``); never raises for a fault."""
         source = self.sources.get(parsed.scheme)
         if source is None:
@@ -122,8 +122,8 @@ class OutsideChecker:
                                      "The shared limiter is unavailable.")
         return self._log(result, started)
 
-    def _ask(self, source: VatSource, parsed: numbers.ParsedVat, base: dict[str, Any],
-             deadline: float, outcome: Outcome) -> dict[str, Any]:
+    def _ask(self, source: VatSource, parsed: numbers.ParsedVat, base: VatResultBase,
+             deadline: float, outcome: Outcome) -> VatCheckResult:
         """Call ``source`` until it answers, refuses, or the deadline leaves no retry."""
         rate = self.rates.get(source.name)
         attempts = 0
@@ -184,8 +184,8 @@ class OutsideChecker:
     # -- answers ---------------------------------------------------------------------------------
 
     @staticmethod
-    def _answer(base: dict[str, Any], source: str, a: SourceAnswer,
-                attempts: int) -> dict[str, Any]:
+    def _answer(base: VatResultBase, source: str, a: SourceAnswer,
+                attempts: int) -> VatCheckResult:
         return {
             **base,
             "status": "valid" if a.valid else "invalid",
@@ -201,14 +201,14 @@ class OutsideChecker:
         }
 
     @staticmethod
-    def _unverifiable(base: dict[str, Any], source: str, detail: str) -> dict[str, Any]:
+    def _unverifiable(base: VatResultBase, source: str, detail: str) -> VatCheckResult:
         return {**base, "status": "unverifiable", "reason": "no_source", "detail": detail,
                 "source": source, "checked_at": _now()}
 
     @staticmethod
-    def _unavailable(base: dict[str, Any], source: str, code: str, retryable: bool,
+    def _unavailable(base: VatResultBase, source: str, code: str, retryable: bool,
                      retry_after_s: float | None, attempts: int,
-                     message: str) -> dict[str, Any]:
+                     message: str) -> VatCheckResult:
         return {
             **base,
             "status": "unavailable",
@@ -220,12 +220,12 @@ class OutsideChecker:
         }
 
     @staticmethod
-    def _log(result: dict[str, Any], started: float) -> dict[str, Any]:
+    def _log(result: VatCheckResult, started: float) -> VatCheckResult:
         log.info("vat check", extra={
             "vat": numbers.mask(result["vat_number"]),
             "status": result["status"],
             "source": result["source"],
-            "fault": (result.get("error") or {}).get("code"),
+            "fault": result["error"]["code"] if result["error"] else None,
             "attempts": result["attempts"],
             "source_ms": round((time.monotonic() - started) * 1000, 1),
         })
