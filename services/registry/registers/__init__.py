@@ -21,10 +21,12 @@ other module imports requests.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Final, Literal, Protocol, runtime_checkable
 
-ACTIVE = "active"
-INACTIVE = "inactive"
+#: What a register says of a record it holds.
+Found = Literal["active", "inactive"]
+ACTIVE: Final = "active"
+INACTIVE: Final = "inactive"
 
 
 class RegisterError(Exception):
@@ -99,7 +101,7 @@ class RegisterRecord:
     page, for a person to look at.
     """
 
-    status: str
+    status: Found
     status_raw: str
     registered_name: str | None
     url: str
