@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from services.gateway.answers import Checks
 from services.gateway.evidence.db import Database, _utcnow, log
 from services.gateway.evidence.schema import (
     STATES,
@@ -42,7 +43,7 @@ class VerificationRecord:
     verdict: str | None  # verified | needs_review | rejected | pending; None while running
     items: dict[str, str] | None
     reasons: list[dict[str, Any]] | None
-    checks: dict[str, Any] | None
+    checks: Checks | None  # each service's answer (services.gateway.answers)
     name_consistency: dict[str, Any] | None
     evidence: dict[str, Any] | None  # {"vies_consultation_number", "register_source", ...}
     submission: dict[str, Any]  # the REDACTED submission, shown to staff
