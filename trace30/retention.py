@@ -82,7 +82,8 @@ __all__ = ["NO_REDIS", "REDIS_KINDS", "SQL_TABLES", "PurgeError", "PurgeReport",
 log = logging.getLogger("trace30.retention")
 
 #: SQL tables in the order :meth:`EvidenceLog.purge_trader` reports them.
-SQL_TABLES = ("webhook_attempts", "webhook_deliveries", "staff_actions", "traders", "verifications")
+SQL_TABLES = ("webhook_attempts", "webhook_deliveries", "staff_actions", "complaints", "statements",
+              "reviews", "document_blobs", "documents", "traders", "verifications")
 
 #: The batch runs' hashes whose fields are trader ids, as the report names them, in the order
 #: of :meth:`RunKeys.trader_hashes`.

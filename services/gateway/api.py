@@ -17,6 +17,7 @@ from typing import Any
 
 from flask import Response, current_app, g, request, url_for
 
+from services.gateway import actors
 from services.gateway.access import require
 from services.gateway.evidence import EndBeforeFirstVerification
 from services.gateway.policy import DEFAULT_ACTIONS
@@ -167,7 +168,7 @@ def reverify_trader(trader_id: str) -> Any:
                        "evidence sealing keys; configure the key it was sealed with.") from e
     if outcome is None:
         raise NotFound(f"No verification for trader {trader_id}.")
-    _verifier().evidence.record_action(tenant=g.client.tenant, actor=g.client.id,
+    _verifier().evidence.record_action(tenant=g.client.tenant, actor=actors.current().label,
                                        action="reverify",
                                        trader_id=trader_id,
                                        verification_id=outcome.result.get("id"))
@@ -187,8 +188,8 @@ def end_relationship(body: dict[str, Any], trader_id: str) -> dict[str, Any]:
     """
     ended_at = (body.get("ended_at") or datetime.now(UTC)).astimezone(UTC)
     try:
-        known = _verifier().evidence.end_relationship(trader_id, ended_at, actor=g.client.id,
-                                                      tenant=g.client.tenant)
+        known = _verifier().evidence.end_relationship(
+            trader_id, ended_at, actor=actors.current().label, tenant=g.client.tenant)
     except EndBeforeFirstVerification as e:
         raise e.bad_request("ended_at", e.first.isoformat()) from e
     if not known:

@@ -52,7 +52,7 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from marshmallow import fields, validate
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from services.gateway import access, api
+from services.gateway import access, actors, api
 from services.gateway.access import Client
 from services.gateway.evidence import EndBeforeFirstVerification, EvidenceLog
 from services.gateway.reasons import ITEMS, Verdict
@@ -262,6 +262,7 @@ def _guard() -> Any:
                 session.clear()
             return redirect(url_for("ops.login"))
         g.staff = client
+        g.actor = actors.of_client(client)
     if request.method == "POST":
         _check_csrf()
     return None
@@ -433,8 +434,8 @@ def reverify(trader_id: str) -> Any:
                        "keys, so it cannot be verified again.") from e
     if outcome is None:
         raise NotFound(f"No settled verification of trader {trader_id} to verify again.")
-    _evidence().record_action(tenant=g.staff.tenant, actor=g.staff.id, action="reverify",
-                              trader_id=trader_id,
+    _evidence().record_action(tenant=g.staff.tenant, actor=actors.current().label,
+                              action="reverify", trader_id=trader_id,
                               verification_id=outcome.result["id"],
                               detail={"from": "dashboard"})
     if outcome.status == 202:
@@ -471,7 +472,7 @@ def end_relationship(trader_id: str) -> Any:
     if first is not None and ended_on == first.date():
         ended_at = max(ended_at, first)  # the day it started: from its first verification on
     try:
-        known = _evidence().end_relationship(trader_id, ended_at, actor=g.staff.id,
+        known = _evidence().end_relationship(trader_id, ended_at, actor=actors.current().label,
                                              tenant=g.staff.tenant)
     except EndBeforeFirstVerification as e:
         raise e.bad_request("ended_on", e.first.date().isoformat()) from e

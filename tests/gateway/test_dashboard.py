@@ -353,9 +353,9 @@ def test_reverify_action_makes_a_new_verification(gateway: Flask, staff: FlaskCl
     # the audit trail: who did it, and the verification it made
     trail = evidence(gateway).actions(TRADER, tenant="default")
     assert [(a["actor"], a["action"], a["verification_id"]) for a in trail] == [
-        ("staff", "reverify", new_id)]
+        ("client:staff", "reverify", new_id)]
     html = page(staff, f"/ops/traders/{TRADER}")
-    assert '<td class="actor">staff</td>' in html and f"<code>{new_id}</code>" in html
+    assert '<td class="actor">client:staff</td>' in html and f"<code>{new_id}</code>" in html
     unknown = staff.post("/ops/traders/nobody/reverify", data={"csrf_token": token})
     assert unknown.status_code == 404
 

@@ -21,6 +21,13 @@ from alembic.script import ScriptDirectory
 from cryptography.fernet import Fernet
 
 from services.gateway.evidence import EvidenceLog, build_engine, metadata
+from services.gateway.evidence.schema import (
+    complaints_table,
+    document_blobs_table,
+    documents_table,
+    reviews_table,
+    statements_table,
+)
 from services.gateway.sealing import SealingError
 from shared.errors import ConfigError
 from tests.gateway.evidence_fixtures import PG_URL, SEALING_KEYS, T0, make_record
@@ -290,6 +297,27 @@ def test_end_relationship_and_ended_before(evidence_log: EvidenceLog) -> None:
     assert evidence_log.traders(tenant="default") == ["A"]
 
 
+def _seed_casework(log: EvidenceLog, trader: str) -> None:
+    """One row of each casework table (migration 0008) for ``trader`` of tenant default."""
+    common = {"tenant_id": "default", "trader_id": trader}
+    with log.engine.begin() as conn:
+        conn.execute(sa.insert(documents_table).values(
+            id="d" + trader, kind="identity_document", content_type="application/pdf",
+            size_bytes=3, sha256="0" * 64, storage="database", storage_key="k" + trader,
+            uploaded_at=T0, uploaded_by="staff:alice", **common))
+        conn.execute(sa.insert(document_blobs_table).values(storage_key="k" + trader,
+                                                            content=b"sealed"))
+        conn.execute(sa.insert(reviews_table).values(
+            id="r" + trader, decision="reject", note="n", reviewer="staff:alice", decided_at=T0,
+            **common))
+        conn.execute(sa.insert(statements_table).values(
+            id="s" + trader, kind="rejection", automated=False, content={"facts": []},
+            created_at=T0, **common))
+        conn.execute(sa.insert(complaints_table).values(
+            id="c" + trader, statement_id="s" + trader, text="I object", received_at=T0,
+            **common))
+
+
 def test_purge_trader_deletes_everything_about_the_trader(evidence_log: EvidenceLog) -> None:
     for n in range(3):
         evidence_log.save(make_record(f"a{n}", "A", created_at=T0 + minutes(n)),
@@ -301,10 +329,17 @@ def test_purge_trader_deletes_everything_about_the_trader(evidence_log: Evidence
                                            verification_id=vid, trader_id=trader, tenant="default")
         evidence_log.record_attempt(did, status_code=500, error="HTTP 500", duration_ms=3.0,
                                     delivered=False, next_attempt_at=T0)
+    for trader in ("A", "B"):
+        _seed_casework(evidence_log, trader)
     evidence_log.end_relationship("A", T0, tenant="default")
     counts = evidence_log.purge_trader("A", tenant="default")
     assert counts == {"webhook_attempts": 2, "webhook_deliveries": 2, "staff_actions": 0,
-                      "traders": 1, "verifications": 3}
+                      "complaints": 1, "statements": 1, "reviews": 1, "document_blobs": 1,
+                      "documents": 1, "traders": 1, "verifications": 3}
+    with evidence_log.engine.connect() as conn:  # B's casework stays
+        for table in (complaints_table, statements_table, reviews_table, documents_table,
+                      document_blobs_table):
+            assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 1
     assert evidence_log.history("A", tenant="default") == []
     assert evidence_log.current("A", tenant="default") is None
     assert evidence_log.deliveries("a1") == []
@@ -516,7 +551,8 @@ def test_two_tenants_with_the_same_trader_id_are_separate_traders(
                             event="verification.completed", payload={"id": vid},
                             verification_id=vid, trader_id="T", tenant=tenant)
     assert log.purge_trader("T", tenant="shop-b") == {
-        "webhook_attempts": 0, "webhook_deliveries": 1, "staff_actions": 1, "traders": 1,
+        "webhook_attempts": 0, "webhook_deliveries": 1, "staff_actions": 1, "complaints": 0,
+        "statements": 0, "reviews": 0, "document_blobs": 0, "documents": 0, "traders": 1,
         "verifications": 1}
     assert log.history("T", tenant="shop-b") == [] and log.get("b1") is None
     after = log.current("T", tenant="shop-a")

@@ -55,6 +55,10 @@ from trace30.retention import (
 RETENTION_MONTHS = 6
 RUN = "20250101-retention"
 
+#: the casework tables (migration 0008), empty for these traders
+CASEWORK = dict.fromkeys(
+    ("complaints", "statements", "reviews", "document_blobs", "documents"), 0)
+
 
 def job_of(run: str, trader_id: str) -> str:
     """The RQ job id of a trader of the default tenant in ``run``."""
@@ -262,7 +266,7 @@ def test_purge_dry_run_lists_then_purge_deletes_only_the_old_traders(
     assert dry.traders == old_hashes[::-1]
     # staff_actions: each trader's recorded end of relationship goes too
     assert dry.sql == {"webhook_attempts": 0, "webhook_deliveries": 0, "staff_actions": 2,
-                       "traders": 2, "verifications": 2}
+                       **CASEWORK, "traders": 2, "verifications": 2}
     first, second = old_hashes
     first_tid = seeded.old[0]["trader_id"]
     assert seeded.queue.connection.exists(f"rq:results:{job_of(RUN, first_tid)}")
@@ -376,7 +380,7 @@ def test_purge_without_redis_deletes_sql_only(database_url: str,
     done = purge(settings, retention_months=RETENTION_MONTHS, dry_run=False, now=now)
 
     expected = {"webhook_attempts": 2, "webhook_deliveries": 2, "staff_actions": 0,
-                "traders": 1, "verifications": 2}
+                **CASEWORK, "traders": 1, "verifications": 2}
     assert dry.sql == done.sql == expected
     assert dry.traders == done.traders == [trader_hash("shop-old", "default")]
     assert done.redis_skipped == NO_REDIS and done.redis == dict.fromkeys(REDIS_KINDS, 0)
@@ -671,7 +675,7 @@ def test_purge_deletes_one_tenants_ended_trader_and_keeps_the_others_of_the_same
         assert report.traders == [hashed] and report.by_tenant == {"shop-a": 1}
         assert report.tenant_of == {hashed: "shop-a"}
         assert report.sql == {"webhook_attempts": 0, "webhook_deliveries": 0,
-                              "staff_actions": 1, "traders": 1, "verifications": 1}
+                              "staff_actions": 1, **CASEWORK, "traders": 1, "verifications": 1}
         assert {kind: n for kind, n in report.redis.items() if n} == {
             "gateway:verdict": 1, "gateway:result": 1, "batch:results": 1, "batch:items": 1,
             "batch:lease": 1, "rq:jobs": 1}

@@ -90,6 +90,11 @@ verifications_table = sa.Table(
     # A caller was answered 202 and promised the verdict by webhook (migration 0006): the
     # transaction that settles the verification writes verification.completed.
     sa.Column("notify_requested", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Casework (migration 0008): ``automated`` (the checks decided) or ``manual`` (a reviewer's
+    # decision, ``review_id``), and the automated verification a manual one settles.
+    sa.Column("source", sa.String(16), nullable=False, server_default="automated"),
+    sa.Column("settles_verification_id", sa.String(100)),
+    sa.Column("review_id", sa.String(32)),
     sa.Index(None, "tenant_id", "trader_id", "created_at"),
     sa.Index(None, "fingerprint"),
     sa.Index(None, "tenant_id", "account_fingerprint"),
@@ -116,11 +121,21 @@ traders_table = sa.Table(
     # the marketplace was sent trader.suspension_due because it had not.
     sa.Column("correction_due_at", UtcDateTime),
     sa.Column("suspension_due_sent_at", UtcDateTime),
+    # Casework (migration 0008): the trader's Art 30(3) state (TRADER_STATES), since when, the
+    # open correction request (items, reasons, who asked), and the approval in force (the review
+    # that a later automated re-verification does not undo unless the facts changed).
+    sa.Column("state", sa.String(32), nullable=False, server_default="active"),
+    sa.Column("state_changed_at", UtcDateTime),
+    sa.Column("correction", _json()),
+    sa.Column("suspended_at", UtcDateTime),
+    sa.Column("reinstated_at", UtcDateTime),
+    sa.Column("approval_review_id", sa.String(32)),
     sa.PrimaryKeyConstraint("tenant_id", "trader_id"),
     sa.Index(None, "current_verification_id"),
     sa.Index(None, "tenant_id", "current_verdict"),
     sa.Index(None, "ended_at"),
     sa.Index(None, "correction_due_at"),
+    sa.Index(None, "tenant_id", "state"),
 )
 
 
@@ -154,12 +169,14 @@ staff_actions_table = sa.Table(
     metadata,
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("at", UtcDateTime, nullable=False),
-    sa.Column("actor", sa.String(255), nullable=False),  # the client id (API key) that acted
+    # who acted: "staff:<username>" (a person, migration 0008: staff_id) or "client:<id>"
+    sa.Column("actor", sa.String(255), nullable=False),
     sa.Column("action", sa.String(32), nullable=False),  # reverify | end_relationship
     sa.Column("trader_id", sa.String(255), nullable=False),
     sa.Column("verification_id", sa.String(100)),
     sa.Column("detail", _json()),
     sa.Column("tenant_id", sa.String(64), nullable=False, server_default="default"),
+    sa.Column("staff_id", sa.String(32)),
     sa.Index(None, "tenant_id", "trader_id", "at"),
 )
 
@@ -170,7 +187,9 @@ ops_sessions_table = sa.Table(
     "ops_sessions",
     metadata,
     sa.Column("id_sha256", sa.String(64), primary_key=True),
-    sa.Column("client_id", sa.String(255), nullable=False),
+    # the API key signed in with (automation), or none for a named staff member (staff_id)
+    sa.Column("client_id", sa.String(255)),
+    sa.Column("staff_id", sa.String(32)),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("expires_at", UtcDateTime, nullable=False),
     sa.Column("revoked_at", UtcDateTime),
@@ -198,3 +217,132 @@ def _trader(tenant: str, trader_id: str) -> tuple[Any, Any]:
     """The WHERE conditions that pick one trader's row: its tenant and its id."""
     tt = traders_table
     return tt.c.tenant_id == tenant, tt.c.trader_id == trader_id
+
+
+# --- Casework (migration 0008): named staff, documents, review decisions, statements of
+# reasons (Art 17) and complaints (Art 20, 30(4)). Every table here that names a trader is
+# emptied for that trader by the purge (Art 30(5)), in ``Traders.purge_trader``.
+
+STAFF_ROLES = ("viewer", "reviewer", "admin")
+TRADER_STATES = ("active", "correction_requested", "suspended", "reinstated")
+DOCUMENT_KINDS = ("identity_document", "eid_assertion", "register_extract", "bank_statement",
+                  "other")
+REVIEW_DECISIONS = ("approve", "reject", "request_information")
+STATEMENT_KINDS = ("rejection", "correction_request", "suspension")
+COMPLAINT_STATUSES = ("open", "upheld", "rejected")
+
+#: Named staff of a marketplace (tenant): the person every dashboard action is recorded under.
+#: ``password_hash`` is an argon2id hash; a disabled account cannot sign in.
+staff_table = sa.Table(
+    "staff",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("username", sa.String(64), nullable=False),
+    sa.Column("display_name", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("disabled_at", UtcDateTime),
+    sa.UniqueConstraint("tenant_id", "username"),
+)
+
+#: Supporting documents (an identity document, an eID assertion, a register extract, ...).
+#: The file itself is sealed with the evidence keys and kept by a storage backend
+#: (``storage``: ``database`` keeps it in ``document_blobs``); ``sha256`` is the plain file's.
+#: ``name_shown`` (the name the document bears) is sealed too: it is personal data.
+documents_table = sa.Table(
+    "documents",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("trader_id", sa.String(255), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("issuing_country", sa.String(2)),
+    sa.Column("expires_on", sa.Date),
+    sa.Column("name_shown", sa.Text),
+    sa.Column("content_type", sa.String(64), nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("storage", sa.String(16), nullable=False),
+    sa.Column("storage_key", sa.String(255), nullable=False),
+    sa.Column("name_check", _json()),
+    sa.Column("uploaded_at", UtcDateTime, nullable=False),
+    sa.Column("uploaded_by", sa.String(255), nullable=False),
+    sa.Column("staff_id", sa.String(32)),
+    sa.Index(None, "tenant_id", "trader_id", "uploaded_at"),
+)
+
+#: The sealed bytes of a document kept by the ``database`` storage backend.
+document_blobs_table = sa.Table(
+    "document_blobs",
+    metadata,
+    sa.Column("storage_key", sa.String(255), primary_key=True),
+    sa.Column("content", sa.LargeBinary, nullable=False),
+)
+
+#: A reviewer's decision on a trader: ``approve`` | ``reject`` | ``request_information``, the
+#: Art 30(1) items it covers, the mandatory note, the documents it relied on, the automated
+#: verification it settles and the manual verification it made. ``facts_fingerprint``: what
+#: the decision was taken on, so a later automated re-verification can tell whether the facts
+#: changed.
+reviews_table = sa.Table(
+    "reviews",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("trader_id", sa.String(255), nullable=False),
+    sa.Column("decision", sa.String(32), nullable=False),
+    sa.Column("items", _json()),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("document_ids", _json()),
+    sa.Column("reviewer", sa.String(255), nullable=False),
+    sa.Column("staff_id", sa.String(32)),
+    sa.Column("decided_at", UtcDateTime, nullable=False),
+    sa.Column("settles_verification_id", sa.String(100)),
+    sa.Column("verification_id", sa.String(100)),
+    sa.Column("facts_fingerprint", sa.String(64)),
+    sa.Index(None, "tenant_id", "trader_id", "decided_at"),
+)
+
+#: Statements of reasons (DSA Art 17) for every rejection, correction request and suspension:
+#: ``content`` holds the facts, the legal ground (paragraph and item), the sources consulted
+#: and when, and how to complain; ``automated`` whether no person took the decision.
+statements_table = sa.Table(
+    "statements",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("trader_id", sa.String(255), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("verification_id", sa.String(100)),
+    sa.Column("review_id", sa.String(32)),
+    sa.Column("automated", sa.Boolean, nullable=False),
+    sa.Column("decided_by", sa.String(255)),
+    sa.Column("locale", sa.String(16), nullable=False, server_default="en"),
+    sa.Column("content", _json(), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Index(None, "tenant_id", "trader_id", "created_at"),
+)
+
+#: A trader's complaint (Art 20, 30(4)) against a decision (its statement), decided by a
+#: person other than the one who took the contested decision.
+complaints_table = sa.Table(
+    "complaints",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("trader_id", sa.String(255), nullable=False),
+    sa.Column("statement_id", sa.String(32)),
+    sa.Column("contested_by", sa.String(255)),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("locale", sa.String(16), nullable=False, server_default="en"),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="open"),
+    sa.Column("decided_at", UtcDateTime),
+    sa.Column("decided_by", sa.String(255)),
+    sa.Column("staff_id", sa.String(32)),
+    sa.Column("decision_note", sa.Text),
+    sa.Index(None, "tenant_id", "trader_id", "received_at"),
+    sa.Index(None, "tenant_id", "status", "received_at"),
+)

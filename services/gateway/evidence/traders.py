@@ -19,7 +19,12 @@ from services.gateway.evidence.db import Database, _utcnow, log
 from services.gateway.evidence.schema import (
     UtcDateTime,
     _trader,
+    complaints_table,
+    document_blobs_table,
+    documents_table,
+    reviews_table,
     staff_actions_table,
+    statements_table,
     traders_table,
     verifications_table,
     webhook_attempts_table,
@@ -239,14 +244,21 @@ class Traders(Database):
         (the same trader id in another tenant is another trader, and stays).
 
         Returns the rows deleted per table: ``webhook_attempts``, ``webhook_deliveries``,
-        ``staff_actions``, ``traders``, ``verifications``. With ``dry_run`` the same deletes
-        run and are rolled back: the counts are what a purge would delete, and nothing is.
+        ``staff_actions``, the casework's ``complaints``, ``statements``, ``reviews``,
+        ``document_blobs``, ``documents``, then ``traders``, ``verifications``. With
+        ``dry_run`` the same deletes run and are rolled back: the counts are what a purge would
+        delete, and nothing is. (Document files kept outside the database by another storage
+        backend are deleted by that backend, after this transaction.)
         """
         d, a = webhook_deliveries_table, webhook_attempts_table
         s, t = staff_actions_table, verifications_table
+        docs, blobs = documents_table, document_blobs_table
         with self._write(rollback=dry_run) as conn:
             deliveries = sa.select(d.c.id).where(d.c.tenant_id == tenant,
                                                  d.c.trader_id == trader_id)
+            stored = sa.select(docs.c.storage_key).where(
+                docs.c.tenant_id == tenant, docs.c.trader_id == trader_id,
+                docs.c.storage == "database")
             counts = {
                 "webhook_attempts": conn.execute(
                     sa.delete(a).where(a.c.delivery_id.in_(deliveries))
@@ -257,6 +269,15 @@ class Traders(Database):
                 "staff_actions": conn.execute(
                     sa.delete(s).where(s.c.tenant_id == tenant, s.c.trader_id == trader_id)
                 ).rowcount,
+                **{table.name: conn.execute(
+                    sa.delete(table).where(table.c.tenant_id == tenant,
+                                           table.c.trader_id == trader_id)).rowcount
+                   for table in (complaints_table, statements_table, reviews_table)},
+                "document_blobs": conn.execute(
+                    sa.delete(blobs).where(blobs.c.storage_key.in_(stored))).rowcount,
+                "documents": conn.execute(
+                    sa.delete(docs).where(docs.c.tenant_id == tenant,
+                                          docs.c.trader_id == trader_id)).rowcount,
                 # the trader's row first: it refers to a verification
                 "traders": conn.execute(
                     sa.delete(traders_table).where(*_trader(tenant, trader_id))
