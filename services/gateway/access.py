@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import hmac
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
 from flask import Flask, current_app, g, request
 
@@ -38,7 +38,8 @@ SANDBOX_KEY = "trace30-sandbox-key"
 SANDBOX_WEBHOOK_SECRET = "trace30-sandbox-webhook-secret"  # noqa: S105 (documented, sandbox only)
 EXTENSION = "trace30.gateway.clients"
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def load_clients(configured: Sequence[Client], *, sandbox: bool,
@@ -78,17 +79,17 @@ def _authenticate() -> None:
     g.client = client
 
 
-def require(*scopes: str) -> Callable[[F], F]:
+def require(*scopes: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Let the view run only for a client holding one of ``scopes``."""
 
-    def decorator(view: F) -> F:
+    def decorator(view: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             if not set(scopes) & g.client.scopes:
                 raise Forbidden(f"This route needs the scope {' or '.join(scopes)}.")
             return view(*args, **kwargs)
 
-        return wrapper  # type: ignore[return-value]
+        return wrapper
 
     return decorator
 
