@@ -431,6 +431,32 @@ SETTINGS: dict[str, Setting] = {
         str,
         "trace30-sandbox-session-secret",
     ),
+    "GATEWAY_SIGNIN_MAX_FAILURES": Setting(
+        5,
+        "Failed dashboard sign-ins per staff account within TRACE30_GATEWAY_SIGNIN_WINDOW_S "
+        "after which the account's sign-in answers 429 (Retry-After) until the window ends.",
+        int,
+    ),
+    "GATEWAY_SIGNIN_MAX_FAILURES_PER_IP": Setting(
+        20,
+        "Failed dashboard sign-ins (passwords and API keys) per client IP within "
+        "TRACE30_GATEWAY_SIGNIN_WINDOW_S after which sign-in from that IP answers 429. The IP "
+        "is the one the gateway sees (behind a reverse proxy, the proxy's).",
+        int,
+    ),
+    "GATEWAY_SIGNIN_TRUST_FORWARDED_FOR": Setting(
+        False,
+        "Take the client IP of the sign-in limits from the last address of X-Forwarded-For "
+        "(the project's nginx sets it to the address it saw, deploy/nginx/). Set it only when "
+        "every request comes through that proxy: a client reaching the gateway directly could "
+        "name any address. Off: the address of the TCP peer (behind a proxy, the proxy's, so "
+        "every client would share one counter).",
+        bool,
+    ),
+    "GATEWAY_SIGNIN_WINDOW_S": Setting(
+        900, "Length of the sign-in rate-limit window, seconds (counted from the first "
+        "failure).", int,
+    ),
     "GATEWAY_POLICY": Setting(
         None,
         "The verdict policy: a JSON or YAML file mapping reason codes to 'reject', 'review' "

@@ -11,7 +11,8 @@ package keeps that record durably, one concern a module:
 - :mod:`~services.gateway.evidence.traders`: relationships, corrections, staff actions, the
   dashboard's lists and the purge;
 - :mod:`~services.gateway.evidence.outbox`: the webhook outbox;
-- :mod:`~services.gateway.evidence.sessions`: the dashboard's server-side sessions.
+- :mod:`~services.gateway.evidence.sessions`: the dashboard's server-side sessions;
+- :mod:`~services.gateway.evidence.staff`: named staff accounts (argon2id passwords, roles).
 
 :class:`EvidenceLog` is the one front the gateway, the dashboard and the CLI use, and
 :class:`Transaction` the writes that stand or fall together.
@@ -51,6 +52,7 @@ from services.gateway.evidence.schema import (
     webhook_deliveries_table,
 )
 from services.gateway.evidence.sessions import Sessions
+from services.gateway.evidence.staff import Staff, StaffError, StaffMember
 from services.gateway.evidence.traders import (
     EndBeforeFirstVerification,
     Traders,
@@ -65,7 +67,8 @@ from services.gateway.evidence.verifications import (
 
 __all__ = [
     "CONNECT_TIMEOUT_S", "DELIVERY_STATUSES", "MIGRATIONS_DIR", "MIGRATION_LOCK_KEY", "STATES",
-    "Database", "EndBeforeFirstVerification", "EvidenceLog", "TraderSummary",
+    "Database", "EndBeforeFirstVerification", "EvidenceLog", "StaffError", "StaffMember",
+    "TraderSummary",
     "Transaction", "UtcDateTime", "VerificationRecord", "WebhookDelivery", "build_engine",
     "metadata", "ops_sessions_table", "staff_actions_table", "traders_table",
     "verifications_table", "webhook_attempts_table", "webhook_deliveries_table",
@@ -85,7 +88,7 @@ class Transaction(SettleInTransaction, TraderWrites, OutboxWrites):
         self.conn = conn
 
 
-class EvidenceLog(Verifications, Traders, Sessions, Outbox):
+class EvidenceLog(Verifications, Traders, Sessions, Staff, Outbox):
     """The evidence log and webhook outbox on one database; safe to share between threads."""
 
     transaction_class = Transaction

@@ -17,10 +17,10 @@ from services.registry.registers import (
     ACTIVE,
     INACTIVE,
     Found,
-    RegisterBadResponse,
     RegisterRecord,
     http,
 )
+from shared.upstream import Fault, UpstreamError, json_of
 
 RECORD_URL = "https://virksomhet.brreg.no/nb/oppslag/enheter/{orgnr}"
 
@@ -52,7 +52,7 @@ class NoBrreg(http.HttpRegister):
                 status=INACTIVE, status_raw="deleted", registered_name=None, url=url,
                 country="NO", status_detail="410 Gone: removed from the register's open data",
             )
-        document = http.json_of(response, self.title)
+        document = json_of(response, self.title)
         record = parse(document, orgnr)
         if kind == "mva" and record.status == ACTIVE and not document.get(
             "registrertIMvaregisteret"
@@ -101,4 +101,5 @@ def parse(document: Any, orgnr: str) -> RegisterRecord:
             url=RECORD_URL.format(orgnr=orgnr),
         )
     except (KeyError, TypeError, AttributeError) as e:
-        raise RegisterBadResponse(f"Enhetsregisteret answer has an unexpected shape: {e!r}") from e
+        raise UpstreamError(f"Enhetsregisteret answer has an unexpected shape: {e!r}",
+                            Fault.BAD_RESPONSE) from e
