@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -15,7 +16,7 @@ from shared.redis_client import require_url
 from trace30.staff import staff
 
 
-def _settings() -> dict:
+def _settings() -> dict[str, Any]:
     try:
         return load()
     except ConfigError as e:

@@ -45,7 +45,8 @@ _WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
 
 
 def _verifier() -> Verifier:
-    return current_app.extensions[EXTENSION]
+    verifier: Verifier = current_app.extensions[EXTENSION]
+    return verifier
 
 
 def prefer_wait(header: str | None, default: float, maximum: float) -> float:
@@ -88,7 +89,8 @@ def _body_key() -> bytes:
     """The request body's :class:`BodyIndex` key (computed once per request)."""
     if "body_key" not in g:
         g.body_key = BodyIndex.key(g.client.id, request.mimetype, request.get_data(cache=True))
-    return g.body_key
+    key: bytes = g.body_key
+    return key
 
 
 @bp.before_request

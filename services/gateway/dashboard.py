@@ -218,7 +218,8 @@ def _html_for_browsers(handler: Callable[[Any], Response]) -> Callable[[Any], Re
 
 
 def _verifier() -> Verifier:
-    return current_app.extensions[api.EXTENSION]
+    verifier: Verifier = current_app.extensions[api.EXTENSION]
+    return verifier
 
 
 def _evidence() -> EvidenceLog:
@@ -342,7 +343,8 @@ def _web_url(value: Any) -> str | None:
 
 def _load(schema: ma.Schema, data: dict[str, Any], what: str) -> dict[str, Any]:
     try:
-        return schema.load(data)
+        loaded: dict[str, Any] = schema.load(data)
+        return loaded
     except ma.ValidationError as e:
         fields_at_fault = ", ".join(sorted(map(str, e.messages)))
         raise BadRequest(f"The {what} has invalid values: {fields_at_fault}",

@@ -28,6 +28,7 @@ from typing import Any
 from cachetools import LRUCache
 
 from services.gateway import submissions
+from services.gateway.answers import Checks
 from services.gateway.cache import VerdictCache
 from services.gateway.evidence import EvidenceLog, Transaction, VerificationRecord
 from services.gateway.policy import DEFAULT_POLICY, Policy
@@ -94,7 +95,8 @@ class BodyIndex:
 
     def get(self, key: bytes) -> str | None:
         with self._lock:
-            return self._fingerprints.get(key)
+            fingerprint: str | None = self._fingerprints.get(key)
+            return fingerprint
 
     def put(self, key: bytes, fingerprint: str) -> None:
         with self._lock:
@@ -240,7 +242,8 @@ class Verifier:
 
     # -- waiting ----------------------------------------------------------------------------------
 
-    def _await(self, record: VerificationRecord, future: Future, wait_s: float) -> Outcome:
+    def _await(self, record: VerificationRecord, future: Future[dict[str, Any]],
+               wait_s: float) -> Outcome:
         try:
             return Outcome(200, future.result(timeout=wait_s))
         except FutureTimeout:
@@ -305,7 +308,8 @@ class Verifier:
         previous = self.evidence.current(record.trader_id, tenant=record.tenant_id)
         try:
             checks = self._fan_out(sub, request_id, priority)
-            account = (checks.get("payment") or {}).get("account_fingerprint")
+            pay = checks["payment"]
+            account = pay["account_fingerprint"] if pay and "checked_at" in pay else None
             vat_key, registration_key = identity_keys(checks)
             links = self.evidence.linked_traders(
                 record.trader_id, tenant=record.tenant_id, account_fingerprint=account,
@@ -370,21 +374,23 @@ class Verifier:
                     Verdict.PENDING)
 
     def _fan_out(self, sub: dict[str, Any], request_id: str | None,
-                 priority: str = "interactive") -> dict[str, Any]:
+                 priority: str = "interactive") -> Checks:
         deadline = time.monotonic() + self.settings.deadline_s
         bodies = upstream_bodies(sub, priority)
         futures = {name: self.calls.submit(self.clients[name].call, body, deadline=deadline,
                                            request_id=request_id)
                    for name, body in bodies.items() if body is not None}
-        checks: dict[str, Any] = dict.fromkeys(bodies)
+        # The services' JSON: each is read as its answer type (services.gateway.answers).
+        answers: dict[str, Any] = dict.fromkeys(bodies)
         for name, fut in futures.items():
             try:
-                checks[name] = fut.result(timeout=max(0.0, deadline - time.monotonic()) + 1)
+                answers[name] = fut.result(timeout=max(0.0, deadline - time.monotonic()) + 1)
             except FutureTimeout:
-                checks[name] = {"status": "unavailable", "error": {
+                answers[name] = {"status": "unavailable", "error": {
                     "code": "GATEWAY_DEADLINE", "retryable": True,
                     "message": "The service did not answer within the deadline."}}
-        return checks
+        return {"vat": answers["vat"], "registry": answers["registry"],
+                "payment": answers["payment"]}
 
     def _correction(self, tx: Transaction, record: VerificationRecord,
                     old: str | None) -> dict[str, Any] | None:
@@ -483,7 +489,7 @@ class Verifier:
         self.calls.shutdown(wait=False, cancel_futures=True)
 
 
-def _log_failure(future: Future) -> None:
+def _log_failure(future: Future[dict[str, Any]]) -> None:
     if not future.cancelled() and future.exception() is not None:
         log.error("verification failed", exc_info=future.exception())
 
@@ -530,7 +536,7 @@ def upstream_bodies(sub: dict[str, Any],
     return {"vat": vat, "registry": registry, "payment": payment}
 
 
-def identity_keys(checks: dict[str, Any]) -> tuple[str | None, str | None]:
+def identity_keys(checks: Checks) -> tuple[str | None, str | None]:
     """The VAT number and the registration ("CC:kind:number") the checks read, where their
     format was valid: the keys that link traders sharing an identity.
 
@@ -541,11 +547,11 @@ def identity_keys(checks: dict[str, Any]) -> tuple[str | None, str | None]:
     >>> identity_keys({"vat": {"format_valid": False, "vat_number": "FR1"}, "registry": None})
     (None, None)
     """
-    vat, reg = checks.get("vat") or {}, checks.get("registry") or {}
-    vat_key = vat.get("vat_number") if vat.get("format_valid") else None
+    vat, reg = checks["vat"], checks["registry"]
+    vat_key = vat["vat_number"] if vat and "format_valid" in vat and vat["format_valid"] else None
     registration_key = None
-    if reg.get("format_valid") and reg.get("normalised"):
-        registration_key = f"{reg.get('country_code') or ''}:{reg.get('kind')}:{reg['normalised']}"
+    if reg and "format_valid" in reg and reg["format_valid"] and reg["normalised"]:
+        registration_key = f"{reg['country_code'] or ''}:{reg['kind']}:{reg['normalised']}"
     return vat_key, registration_key
 
 
@@ -564,21 +570,26 @@ def certification_of(sub: dict[str, Any]) -> dict[str, Any] | None:
                                      "text_version")}
 
 
-def evidence_of(checks: dict[str, Any], links: Sequence[Link] = ()) -> dict[str, Any]:
+def evidence_of(checks: Checks, links: Sequence[Link] = ()) -> dict[str, Any]:
     """The proof of each check a regulator may ask for, pulled out of the answers, and the
     other traders this one shares a payment account, VAT number or registration with."""
-    vat, reg, pay = (checks.get(k) or {} for k in ("vat", "registry", "payment"))
+    vat_answer, reg_answer, pay_answer = checks["vat"], checks["registry"], checks["payment"]
+    # the services' own results (None: not asked, or the service gave no answer of its own)
+    vat = vat_answer if vat_answer and "checked_at" in vat_answer else None
+    reg = reg_answer if reg_answer and "checked_at" in reg_answer else None
+    pay = pay_answer if pay_answer and "checked_at" in pay_answer else None
     return {
-        "vies_consultation_number": vat.get("consultation_number"),
-        "vies_request_date": vat.get("request_date"),
-        "vies_checked_at": vat.get("checked_at"),
-        "vies_status": vat.get("status"),
-        "register_source": reg.get("source"),
-        "register_status_raw": reg.get("status_raw"),
-        "register_checked_at": reg.get("checked_at"),
-        "payment_bank": pay.get("bank"),
-        "payee_verification": pay.get("holder_match"),
-        "sandbox": bool(vat.get("sandbox") or reg.get("sandbox") or pay.get("sandbox")),
+        "vies_consultation_number": vat["consultation_number"] if vat else None,
+        "vies_request_date": vat["request_date"] if vat else None,
+        "vies_checked_at": vat["checked_at"] if vat else None,
+        "vies_status": vat_answer["status"] if vat_answer else None,
+        "register_source": reg["source"] if reg else None,
+        "register_status_raw": reg["status_raw"] if reg else None,
+        "register_checked_at": reg["checked_at"] if reg else None,
+        "payment_bank": pay["bank"] if pay else None,
+        "payee_verification": pay["holder_match"] if pay else None,
+        "sandbox": bool((vat and vat["sandbox"]) or (reg and reg["sandbox"])
+                        or (pay and pay["sandbox"])),
         "linked_traders": [{"trader_id": link.trader_id, "verdict": link.verdict,
                             "via": sorted(link.via)} for link in links],
     }

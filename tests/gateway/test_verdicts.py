@@ -19,6 +19,7 @@ from services.gateway.reasons import (
     reason,
 )
 from services.gateway.verdicts import Link, decide
+from tests.gateway import service_answers
 
 SUB: dict[str, Any] = {
     "trader_id": "t-1",
@@ -53,7 +54,7 @@ def run(sub_changes: dict | None = None, *, vat: Any = VAT_OK, registry: Any = R
     for key in drop:
         sub.pop(key, None)
     linked = [Link(t, "verified", frozenset({"account"})) for t in shared or []]
-    return decide(sub, {"vat": vat, "registry": registry, "payment": payment},
+    return decide(sub, service_answers.checks(vat, registry, payment),
                   linked + (links or []), policy)
 
 

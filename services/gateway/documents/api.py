@@ -51,7 +51,8 @@ DOWNLOAD_HEADERS = {
 
 
 def service() -> DocumentService:
-    return current_app.extensions[EXTENSION]
+    found: DocumentService = current_app.extensions[EXTENSION]
+    return found
 
 
 def view(record: DocumentRecord, reasons: list[dict[str, str]] | None = None) -> dict[str, Any]:

@@ -215,7 +215,7 @@ class Traders(Database):
             return [(tenant, trader_id) for tenant, trader_id in conn.execute(query).all()]
 
     def record_action(self, *, tenant: str, actor: str, action: str, trader_id: str,
-                      verification_id: str | None = None, detail: dict | None = None,
+                      verification_id: str | None = None, detail: dict[str, Any] | None = None,
                       staff_id: str | None = None) -> None:
         """Keep who did what to a trader, and when (the staff audit trail): ``actor`` is the
         :attr:`~services.gateway.actors.Actor.label`, ``staff_id`` the person's account."""
@@ -227,7 +227,8 @@ class Traders(Database):
     @staticmethod
     def _insert_action(conn: sa.Connection, *, tenant: str, actor: str, action: str,
                        trader_id: str, verification_id: str | None = None,
-                       detail: dict | None = None, staff_id: str | None = None) -> None:
+                       detail: dict[str, Any] | None = None,
+                       staff_id: str | None = None) -> None:
         conn.execute(sa.insert(staff_actions_table).values(
             id=uuid.uuid4().hex, at=_utcnow(), actor=actor, action=action, tenant_id=tenant,
             trader_id=trader_id, verification_id=verification_id, detail=detail,
