@@ -11,7 +11,9 @@ package keeps that record durably, one concern a module:
 - :mod:`~services.gateway.evidence.traders`: relationships, corrections, staff actions, the
   dashboard's lists and the purge;
 - :mod:`~services.gateway.evidence.outbox`: the webhook outbox;
-- :mod:`~services.gateway.evidence.sessions`: the dashboard's server-side sessions.
+- :mod:`~services.gateway.evidence.sessions`: the dashboard's server-side sessions;
+- :mod:`~services.gateway.evidence.casework`: review decisions, trader states, statements of
+  reasons and complaints.
 
 :class:`EvidenceLog` is the one front the gateway, the dashboard and the CLI use, and
 :class:`Transaction` the writes that stand or fall together.
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from services.gateway.evidence.casework import Casework, CaseworkWrites
 from services.gateway.evidence.db import (
     CONNECT_TIMEOUT_S,
     MIGRATION_LOCK_KEY,
@@ -72,7 +75,7 @@ __all__ = [
 ]
 
 
-class Transaction(SettleInTransaction, TraderWrites, OutboxWrites):
+class Transaction(SettleInTransaction, TraderWrites, OutboxWrites, CaseworkWrites):
     """Writes that stand or fall together, on one connection in one transaction.
 
     Settling a verification, the trader's correction it opens or closes, and the webhooks that
@@ -85,7 +88,7 @@ class Transaction(SettleInTransaction, TraderWrites, OutboxWrites):
         self.conn = conn
 
 
-class EvidenceLog(Verifications, Traders, Sessions, Outbox):
+class EvidenceLog(Verifications, Traders, Sessions, Outbox, Casework):
     """The evidence log and webhook outbox on one database; safe to share between threads."""
 
     transaction_class = Transaction
