@@ -260,12 +260,16 @@ class Casework:
                                       "checked_at": _iso(record.checked_at)}]
         vat, reg, pay = (checks.get(k) for k in ("vat", "registry", "payment"))
         if isinstance(vat, dict):
-            out.append({"source": vat.get("source") or "VIES (EU VAT information exchange)",
+            via = vat.get("source")
+            out.append({"source": "VAT register (VIES" + (f", {via})" if isinstance(via, str)
+                                                          else ")"),
                         "reference": ev.get("vies_consultation_number"),
                         "checked_at": ev.get("vies_checked_at") or vat.get("checked_at"),
                         "status": vat.get("status")})
         if isinstance(reg, dict):
-            out.append({"source": ev.get("register_source") or "business register",
+            register = ev.get("register_source")
+            out.append({"source": register if isinstance(register, str) and register
+                        else "business register",
                         "reference": None,
                         "checked_at": ev.get("register_checked_at") or reg.get("checked_at"),
                         "status": reg.get("status")})
