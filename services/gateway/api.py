@@ -297,8 +297,8 @@ def get_statement(statement_id: str) -> Any:
 
 def statement_page(statement: dict[str, Any]) -> Response:
     """The printable HTML page of a statement (no script), with the dashboard's headers."""
-    from services.gateway.dashboard import SECURITY_HEADERS  # noqa: PLC0415 - one-way import
-    from services.gateway.i18n import translate  # noqa: PLC0415
+    from services.gateway.dashboard import SECURITY_HEADERS
+    from services.gateway.i18n import translate
 
     html = render_template("ops/statement.html", s=statement,
                            t=lambda text, **kw: translate(statement["locale"], text, **kw))

@@ -142,7 +142,7 @@ def facts_fingerprint(record: VerificationRecord) -> str:
     >>> facts_fingerprint(r) == facts_fingerprint(replace(r, checks={"vat": {"valid": False}}))
     False
     """
-    checks = {}
+    checks: dict[str, dict[str, Any] | None] = {}
     for name, answer in sorted((record.checks or {}).items()):
         if isinstance(answer, dict):
             facts = {k: answer.get(k) for k in _FACT_KEYS if k in answer}
@@ -274,7 +274,7 @@ class Casework:
                         "checked_at": ev.get("register_checked_at") or reg.get("checked_at"),
                         "status": reg.get("status")})
         if isinstance(pay, dict):
-            out.append({"source": pay.get("bank") and f"payee verification ({pay['bank']})"
+            out.append({"source": (pay.get("bank") and f"payee verification ({pay['bank']})")
                         or "payee verification",
                         "reference": None, "checked_at": pay.get("checked_at"),
                         "status": pay.get("status")})
@@ -699,7 +699,7 @@ class Casework:
                           detail={"complaint_id": complaint_id,
                                   "statement_id": statement_id})
         row = self.evidence.complaint(complaint_id, tenant=actor.tenant)
-        assert row is not None  # noqa: S101 - written just above
+        assert row is not None
         return self.complaint_view(row)
 
     def decide_complaint(self, complaint_id: str, actor: Actor, *, decided_by: str,
@@ -747,7 +747,7 @@ class Casework:
                           detail={"complaint_id": complaint_id, "effect": effect,
                                   "decided_by": decided_by})
         row = self.evidence.complaint(complaint_id, tenant=actor.tenant)
-        assert row is not None  # noqa: S101 - written just above
+        assert row is not None
         return {**self.complaint_view(row), "effect": effect}
 
     def _uphold(self, tx: Transaction, statement: dict[str, Any], record: VerificationRecord,

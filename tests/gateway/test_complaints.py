@@ -12,8 +12,8 @@ from flask.testing import FlaskClient
 
 from tests.gateway.casework_util import (
     TRADER,
-    evidence,
     events,
+    evidence,
     hooks,
     needs_review,
     problem,

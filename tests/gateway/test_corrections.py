@@ -12,8 +12,8 @@ from flask.testing import FlaskClient
 from services.gateway.verifications import RetryLoop
 from tests.gateway.casework_util import (
     GOOD,
-    evidence,
     events,
+    evidence,
     hooks,
     needs_review,
     problem,
