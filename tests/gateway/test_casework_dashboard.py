@@ -3,6 +3,7 @@ correction forms and the timeline on the trader page, statements, complaints; ro
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -38,7 +39,7 @@ def check_accessible(html: str) -> None:
     """One h1, no skipped heading level, a label for every control."""
     assert html.count("<h1") == 1
     levels = [int(n) for n in re.findall(r"<h([1-6])", html)]
-    assert all(b - a <= 1 for a, b in zip(levels, levels[1:], strict=False)), levels
+    assert all(b - a <= 1 for a, b in itertools.pairwise(levels)), levels
     labelled = set(re.findall(r'<label for="([^"]+)"', html))
     for match in re.finditer(r"<(input|textarea|select)([^>]*)>", html):
         tag, attrs = match.groups()
