@@ -275,3 +275,35 @@ def test_a_failing_webhook_write_rolls_the_decision_back(
     assert log.current(TRADER, tenant="default").id == automated["id"]
     assert log.actions(TRADER, tenant="default") == []
     assert len(log.history(TRADER, tenant="default")) == 1
+
+
+def test_the_casework_on_both_databases(gateway_config: dict, database_url: str) -> None:
+    """A decision, the approval kept, a correction and its statement, a complaint, the purge:
+    on SQLite and PostgreSQL (row locks, JSON and date columns)."""
+    app = create_app({**gateway_config, "DATABASE_URL": database_url,
+                      "GATEWAY_API_KEYS": json.dumps([
+                          {"id": "shop", "key": API_KEY, "scopes": ["onboarding"],
+                           "webhook_url": HOOK_URL},
+                          {"id": "staff", "key": OPS_KEY, "scopes": ["ops", "batch"]}])})
+    try:
+        api = app.test_client()
+        needs_review(api)
+        passport = add_document(app)
+        approved = review(api, items=["b", "c"], document_ids=[passport])
+        assert approved.status_code == 201, approved.get_json()
+        again = verify(api, submission(trader_id=TRADER))
+        assert again["approval_kept"]["review_id"] == approved.get_json()["review"]["id"]
+        corrected = api.post(f"/v1/traders/{TRADER}/corrections", headers=OPS,
+                             json={"items": ["a"], "reasons": "New address?"})
+        assert corrected.status_code == 201
+        statement_id = corrected.get_json()["statement"]["id"]
+        assert api.get(f"/v1/statements/{statement_id}",
+                       headers=OPS).get_json()["kind"] == "correction_request"
+        complaint = api.post(f"/v1/traders/{TRADER}/complaints", headers=ONBOARDING,
+                             json={"statement_id": statement_id, "text": "Unchanged."})
+        assert complaint.status_code == 201
+        counts = evidence(app).purge_trader(TRADER, tenant="default")
+        assert counts["reviews"] == 1 and counts["statements"] == 1
+        assert counts["complaints"] == 1 and counts["documents"] == 1
+    finally:
+        shutdown(app)
