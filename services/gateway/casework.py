@@ -345,8 +345,10 @@ class Casework:
     def on_settled(self, tx: Transaction, record: VerificationRecord,
                    before: str | None) -> dict[str, Any] | None:
         """Art 30(3) after an automated verification settled in ``tx`` (not kept under an
-        approval): the approval is cleared; a rejection gets its statement and, for a trader
-        that could trade, opens a correction; a trader back in order closes its correction.
+        approval): the approval is cleared; a rejection (of a trader not rejected before: a
+        re-verification that confirms one is no new decision) gets its statement and, for a
+        trader that could trade, opens a correction; a trader back in order closes its
+        correction.
         Returns what ``verdict.changed`` says of the correction (None: nothing)."""
         if record.verdict == Verdict.PENDING:
             return None
@@ -356,6 +358,8 @@ class Casework:
         state = row.get("state") or ACTIVE
         locale = trader_locale(record)
         if record.verdict == Verdict.REJECTED:
+            if before == Verdict.REJECTED:
+                return None  # confirmed again: the decision and its statement stand
             errors = [r for r in record.reasons or [] if r["severity"] == "error"]
             items = sorted({k for k, v in ITEMS.items() for r in errors if r["item"] == v})
             statement = self.write_statement(

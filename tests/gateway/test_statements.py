@@ -118,3 +118,11 @@ def test_another_tenants_statement_is_404(casework_app: Flask,
     verify(casework_api, submission(trader_id=TRADER, self_certification=REFUSED))
     row = only_statement(casework_app, TRADER)
     assert evidence(casework_app).statement(row["id"], tenant="other") is None
+
+
+def test_a_rejection_confirmed_by_a_re_verification_is_no_new_statement(
+        casework_app: Flask, casework_api: FlaskClient) -> None:
+    verify(casework_api, submission(trader_id=TRADER, self_certification=REFUSED))
+    again = casework_api.post(f"/v1/traders/{TRADER}/reverify", headers=OPS).get_json()
+    assert again["verdict"] == "rejected"
+    only_statement(casework_app, TRADER)
