@@ -77,6 +77,9 @@ T_AUTOMATED = _("Automated means")
 T_REDRESS = _("How to complain")
 T_REFERENCE = _("Reference")
 T_DATE = _("Date")
+T_TRADER = _("Trader")
+T_SOURCE = _("Source")
+T_CHECKED_AT = _("Checked at")
 T_DECISION_REJECTION = _("Your trader account was rejected: the information given does not meet "
                          "the traceability requirements of Article 30 of the Digital Services "
                          "Act.")
@@ -105,7 +108,8 @@ T_COMPLAINT_REJECTED = _("Your complaint was rejected: the contested decision st
 
 #: Every fixed text above (the i18n test checks the catalogues hold them).
 TEXTS = (T_TITLE, T_DECISION, T_FACTS, T_GROUND, T_SOURCES, T_AUTOMATED, T_REDRESS,
-         T_REFERENCE, T_DATE, T_DECISION_REJECTION, T_DECISION_CORRECTION,
+         T_REFERENCE, T_DATE, T_TRADER, T_SOURCE, T_CHECKED_AT, T_DECISION_REJECTION,
+         T_DECISION_CORRECTION,
          T_DECISION_SUSPENSION, T_GROUND_TEXT, T_AUTOMATED_YES, T_AUTOMATED_NO,
          T_REVIEW_REJECTED, T_REVIEW_MORE, T_STAFF_REQUEST, T_NOTE, T_REDRESS_COMPLAINT,
          T_REDRESS_COURT, T_COMPLAINT_UPHELD, T_COMPLAINT_REJECTED)

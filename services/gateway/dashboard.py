@@ -585,7 +585,10 @@ def casework_of(trader_id: str) -> dict[str, Any]:
         timeline.append({"at": datetime.fromisoformat(state["state_changed_at"]),
                          "kind": "state", "what": f"state: {state['state']}", "link": None})
     timeline.sort(key=lambda e: e["at"] or datetime.min.replace(tzinfo=UTC), reverse=True)
+    due_at = (state.get("correction") or {}).get("due_at")
+    due_passed = bool(due_at) and datetime.fromisoformat(due_at) <= datetime.now(UTC)
     return {"state": state, "documents": documents, "timeline": timeline,
+            "due_passed": due_passed,
             "may_act": actor.may("reviewer"), "items": ITEMS,
             "default_due": (datetime.now(UTC) + timedelta(
                 days=_verifier().settings.correction_days)).date()}

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask
@@ -12,13 +14,14 @@ from flask.testing import FlaskClient
 
 from services.gateway import actors
 from services.gateway.actors import Actor
+from services.gateway.verifications import RetryLoop
 from tests.gateway.casework_util import (
     TRADER,
     evidence,
     needs_review,
     review,
 )
-from tests.gateway.conftest import ONBOARDING, OPS_KEY
+from tests.gateway.conftest import ONBOARDING, OPS, OPS_KEY
 from tests.gateway.test_dashboard import HTML, csrf_of, page
 
 
@@ -147,3 +150,19 @@ def test_a_viewer_sees_but_cannot_act(casework_app: Flask, staff: FlaskClient,
         assert resp.status_code == 403, url
     assert evidence(casework_app).reviews(TRADER, tenant="default") == []
     assert evidence(casework_app).trader_state(TRADER, tenant="default")["state"] == "active"
+
+
+def test_the_trader_page_shows_the_suspension_come_due(casework_app: Flask,
+                                                       staff: FlaskClient) -> None:
+    needs_review(staff)
+    due = datetime.now(UTC) + timedelta(seconds=1)
+    assert staff.post(f"/v1/traders/{TRADER}/corrections", headers=OPS, json={
+        "items": ["c"], "reasons": "Send a bank statement.",
+        "due_at": due.isoformat()}).status_code == 201
+    html = page(staff, f"/ops/traders/{TRADER}")
+    assert "Send a bank statement." in html and "suspension is due" not in html
+    time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.1)
+    RetryLoop(casework_app.extensions["trace30.gateway"]).run_once()
+    html = page(staff, f"/ops/traders/{TRADER}")
+    assert '<strong class="suspension-due">the time is up: suspension is due</strong>' in html
+    assert "the marketplace was told" in html

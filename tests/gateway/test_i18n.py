@@ -15,7 +15,7 @@ from services.gateway.reasons import CATALOGUE
 
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 #: Words spelt the same in English and French.
-SAME_IN = {"fr": {"Date"}, "de": set()}
+SAME_IN = {"fr": {"Date", "Source"}, "de": set()}
 
 
 def entries(locale: str) -> dict[str, str]:
