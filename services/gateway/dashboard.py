@@ -586,7 +586,7 @@ def casework_of(trader_id: str) -> dict[str, Any]:
                          "kind": "state", "what": f"state: {state['state']}", "link": None})
     timeline.sort(key=lambda e: e["at"] or datetime.min.replace(tzinfo=UTC), reverse=True)
     due_at = (state.get("correction") or {}).get("due_at")
-    due_passed = bool(due_at) and datetime.fromisoformat(due_at) <= datetime.now(UTC)
+    due_passed = isinstance(due_at, str) and datetime.fromisoformat(due_at) <= datetime.now(UTC)
     return {"state": state, "documents": documents, "timeline": timeline,
             "due_passed": due_passed,
             "may_act": actor.may("reviewer"), "items": ITEMS,
