@@ -46,9 +46,6 @@ LEADER_GRACE_S = 1.0
 EVENT_COMPLETED = "verification.completed"
 EVENT_CHANGED = "verdict.changed"
 EVENT_SUSPENSION_DUE = "trader.suspension_due"
-#: Verdicts under which a trader may trade (or may while a person looks): losing one of them
-#: for ``rejected`` opens a correction (Art 30(3)).
-_TRADING = (Verdict.VERIFIED, Verdict.NEEDS_REVIEW)
 
 
 def _now() -> datetime:
@@ -437,7 +434,9 @@ class Verifier:
                         "correct_by": _iso(due_at),
                         "items": correction.get("items"),
                         "reasons": [r for r in record.reasons or []
-                                    if r["severity"] == "error"] or correction.get("reasons"),
+                                    if r["severity"] == "error"],
+                        # what staff or a reviewer wrote the trader must correct, if they did
+                        "staff_reasons": correction.get("reasons"),
                         **({"statement": self.casework.statement_ref(statement_id)}
                            if statement_id else {})}})
             sent += 1

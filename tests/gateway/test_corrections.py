@@ -73,6 +73,8 @@ def test_staff_request_a_correction_then_the_suspension_comes_due_and_is_confirm
     assert len(due_hooks) == 1
     assert due_hooks[0]["verification"]["correction"]["statement"] == body["statement"]
     assert due_hooks[0]["verification"]["correction"]["items"] == ["a", "d"]
+    assert due_hooks[0]["verification"]["correction"]["staff_reasons"].startswith(
+        "The registered address")
 
     resp = casework_api.post(f"/v1/traders/{SHOP}/suspension", headers=ONBOARDING)
     assert resp.status_code == 200, resp.get_json()
