@@ -683,13 +683,13 @@ class Casework:
     def complain(self, trader_id: str, actor: Actor, *, statement_id: str, text: str,
                  locale: str | None = None) -> dict[str, Any]:
         """Record the trader's complaint against the decision of a statement."""
+        record = self._current(trader_id, actor.tenant)  # another tenant's trader: 404
         statement = self.evidence.statement(statement_id, tenant=actor.tenant)
         if statement is None or statement["trader_id"] != trader_id:
             raise BadRequest("No such statement of reasons for this trader.",
                              errors={"statement_id": ["No statement of this trader."]})
         if not text.strip():
             raise BadRequest("Say what is contested.", errors={"text": ["Must not be blank."]})
-        record = self._current(trader_id, actor.tenant)
         complaint_id = _new_id()
         now = _now()
         with self.evidence.transaction() as tx:

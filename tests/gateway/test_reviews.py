@@ -254,6 +254,16 @@ def test_another_tenants_trader_is_404(gateway_config: dict) -> None:
                            (f"/v1/traders/{TRADER}/reinstatement", None)):
             problem(api.post(path, json=body, headers=other), 404)
         assert evidence(app).reviews(TRADER, tenant="default") == []
+        statement = review(api, decision="reject", note="no").get_json()["verification"][
+            "statement"]
+        problem(api.get(f"/v1/statements/{statement['id']}", headers=other), 404)
+        problem(api.post(f"/v1/traders/{TRADER}/complaints", headers=other,
+                         json={"statement_id": statement["id"], "text": "x"}), 404)
+        complaint = api.post(f"/v1/traders/{TRADER}/complaints", headers=ONBOARDING,
+                             json={"statement_id": statement["id"], "text": "x"}).get_json()
+        problem(api.post(f"/v1/complaints/{complaint['id']}/decision", headers=other,
+                         json={"outcome": "upheld", "note": "x", "decided_by": "z"}), 404)
+        assert evidence(app).complaint(complaint["id"], tenant="default")["status"] == "open"
     finally:
         shutdown(app)
 
