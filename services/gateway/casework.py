@@ -287,7 +287,8 @@ class Casework:
     def write_statement(self, tx: Transaction, kind: str, record: VerificationRecord, *,
                         locale: str, automated: bool, decided_by: str | None,
                         items: list[str], facts: list[dict[str, Any]], decision: str,
-                        review_id: str | None = None) -> dict[str, str]:
+                        review_id: str | None = None,
+                        documents: list[dict[str, Any]] | None = None) -> dict[str, str]:
         """Store a statement of reasons (Art 17) in ``tx``; return its reference."""
         statement_id = _new_id()
         content = {
@@ -298,7 +299,9 @@ class Casework:
                              "items": [ITEMS[k] for k in items],
                              "text": translate(locale, T_GROUND_TEXT,
                                                items=item_labels(items) or "(a)-(e)")},
-            "sources": self.sources(record),
+            "sources": [*self.sources(record),
+                        *({"source": f"document: {d['kind']}", "reference": d["sha256"],
+                           "checked_at": _iso(d["uploaded_at"])} for d in documents or [])],
             "automated_means": translate(locale, T_AUTOMATED_YES if automated
                                          else T_AUTOMATED_NO),
             "redress": {
@@ -436,7 +439,7 @@ class Casework:
         if current.verdict not in allowed:
             raise Conflict(f"A decision '{decision}' needs a current verdict of "
                            f"{' or '.join(allowed)}; the trader's is {current.verdict}.")
-        self._check_documents(trader_id, tenant, decision, items, document_ids)
+        documents = self._check_documents(trader_id, tenant, decision, items, document_ids)
         settles = (current.settles_verification_id if current.source == "manual"
                    and current.settles_verification_id else current.id)
         automated = self.evidence.get(settles) or current
@@ -475,7 +478,7 @@ class Casework:
             tx.update_trader(trader_id, tenant=tenant,
                              approval_review_id=review_id if decision == "approve" else None)
             correction = self._after_decision(tx, manual, row, decision, items, note,
-                                              reviewer, locale)
+                                              reviewer, locale, documents)
             if correction and correction.get("statement"):
                 result["statement"] = correction["statement"]
             if current.verdict != manual.verdict:
@@ -498,7 +501,8 @@ class Casework:
 
     def _after_decision(self, tx: Transaction, manual: VerificationRecord,
                         row: dict[str, Any], decision: str, items: list[str], note: str,
-                        reviewer: str, locale: str) -> dict[str, Any] | None:
+                        reviewer: str, locale: str, documents: list[dict[str, Any]]
+                        ) -> dict[str, Any] | None:
         state = row.get("state") or ACTIVE
         if decision == "approve":
             if self._closes(row, Verdict.VERIFIED):
@@ -514,7 +518,7 @@ class Casework:
             statement = self.write_statement(
                 tx, "rejection", manual, locale=locale, automated=False, decided_by=reviewer,
                 items=items, facts=facts, decision=translate(locale, T_DECISION_REJECTION),
-                review_id=manual.review_id)
+                review_id=manual.review_id, documents=documents)
         else:
             due_at = _now() + timedelta(days=self.verifier.settings.correction_days)
             facts = [{"text": translate(locale, T_REVIEW_MORE, items=labels)},
@@ -524,7 +528,7 @@ class Casework:
                 tx, "correction_request", manual, locale=locale, automated=False,
                 decided_by=reviewer, items=items, facts=facts,
                 decision=translate(locale, T_DECISION_CORRECTION, due=_iso(due_at.date())),
-                review_id=manual.review_id)
+                review_id=manual.review_id, documents=documents)
         if state not in _MAY_CORRECT:
             return {"requested": state == CORRECTION, "statement": statement}
         due = self._open_correction(
@@ -540,7 +544,9 @@ class Casework:
         return correction
 
     def _check_documents(self, trader_id: str, tenant: str, decision: str, items: list[str],
-                         document_ids: list[str]) -> None:
+                         document_ids: list[str]) -> list[dict[str, Any]]:
+        """The documents relied on, checked: the trader's, and for an approval of (b) a
+        valid identification document among them."""
         docs = self.evidence.trader_documents(trader_id, document_ids, tenant=tenant)
         unknown = sorted(set(document_ids) - {d["id"] for d in docs})
         if unknown:
@@ -557,6 +563,7 @@ class Casework:
                     "the trader, not expired, among the documents relied on.",
                     errors={"document_ids": ["Add a valid identity_document or eid_assertion "
                                              "of the trader."]})
+        return docs
 
     # -- corrections and suspension ------------------------------------------------------------
 

@@ -154,6 +154,20 @@ def test_reject_makes_a_rejection_with_its_statement_and_a_correction(
     assert stored["decided_by"] == "alice via client:staff"
 
 
+def test_a_rejection_names_the_documents_relied_on_among_its_sources(
+        casework_app: Flask, casework_api: FlaskClient) -> None:
+    needs_review(casework_api)
+    statement_doc = add_document(casework_app, kind="bank_statement")
+    body = review(casework_api, decision="reject", items=["c"], document_ids=[statement_doc],
+                  note="The bank statement names another holder.").get_json()
+    s = casework_api.get(body["verification"]["statement"]["url"], headers=OPS).get_json()
+    documents = [src for src in s["sources"] if src["source"].startswith("document:")]
+    assert documents == [{"source": "document: bank_statement", "reference": "0" * 64,
+                          "checked_at": documents[0]["checked_at"]}]
+    assert documents[0]["checked_at"]
+    assert any("another holder" in (f.get("text") or "") for f in s["facts"])
+
+
 def test_request_information_keeps_needs_review_and_asks_for_a_correction(
         casework_app: Flask, casework_api: FlaskClient) -> None:
     needs_review(casework_api)
