@@ -550,8 +550,11 @@ def casework_of(trader_id: str) -> dict[str, Any]:
     documents = evidence.documents_of(trader_id, tenant=tenant)
     timeline: list[dict[str, Any]] = []
     for v in evidence.history(trader_id, limit=HISTORY_LIMIT, tenant=tenant):
+        kept = (v.evidence or {}).get("approval_kept")
         timeline.append({"at": v.settled_at or v.created_at, "kind": "verification",
-                         "what": f"{v.source} verification: {v.verdict or v.state}",
+                         "what": f"{v.source} verification: {v.verdict or v.state}"
+                                 + (" (same facts: the approval in force is kept)"
+                                    if kept else ""),
                          "link": url_for("ops.verification", verification_id=v.id)})
     for d in documents:
         timeline.append({"at": d["uploaded_at"], "kind": "document",

@@ -82,6 +82,12 @@ def test_the_queue_and_a_decision_on_the_trader_page(casework_app: Flask,
     assert "decision approve of c by client:staff" in html
     assert 'value="approve"' not in html  # no longer to decide
     assert "Nothing to review." in page(staff, "/ops/queue")
+    # the same facts again: the approval is kept, and the page says so
+    staff.post(f"/v1/traders/{TRADER}/reverify", headers=OPS)
+    html = page(staff, trader_url)
+    assert "needs_review (same facts: the approval in force is kept)" in html
+    assert "an approval is in force" in html
+    assert '<span class="trader-state">active</span>' in html
 
 
 def test_a_correction_its_statement_and_a_complaint_on_the_dashboard(
