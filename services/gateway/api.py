@@ -280,6 +280,10 @@ def reinstate_trader(trader_id: str) -> Any:
 
 @bp.get("/statements/<statement_id>")
 @bp.response(200, StatementSchema())
+@bp.doc(responses={"200": {"content": {
+    "application/json": {"schema": {"$ref": "#/components/schemas/Statement"}},
+    "text/html": {"schema": {"type": "string",
+                             "description": "The printable page (Accept: text/html)"}}}}})
 @require("onboarding", "ops", "batch")
 def get_statement(statement_id: str) -> Any:
     """A statement of reasons (DSA Art 17): the facts, the legal ground, the sources consulted
