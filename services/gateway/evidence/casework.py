@@ -11,7 +11,6 @@ the webhooks stand or fall together.
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -207,8 +206,3 @@ class Casework(Database):
                           d.c.uploaded_by, d.c.name_check)
                 .where(d.c.tenant_id == tenant, d.c.trader_id == trader_id)
                 .order_by(d.c.uploaded_at.desc())).mappings()]
-
-
-def as_date(value: date | datetime | None) -> date | None:
-    """A date column's value as a date."""
-    return value.date() if isinstance(value, datetime) else value
