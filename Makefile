@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-.PHONY: help install run test bench lint clean nginx
+.PHONY: help install run test bench lint clean nginx browser
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -22,7 +22,7 @@ install: $(STAMP) ## create .venv and install trace30 with its test tools
 run: $(STAMP) ## start the suite under gunicorn (TRACE30_SANDBOX=1: with the simulators)
 	$(VENV)/bin/trace30 run
 
-test: $(STAMP) nginx ## run the whole test suite (needs Redis on 127.0.0.1:6379)
+test: $(STAMP) nginx browser ## run the whole test suite (needs Redis on :6379 and PostgreSQL on :5432)
 	$(PY) -m pytest
 
 # tests/deploy/test_edge.py runs the real nginx in front of the gateway (deploy/nginx/); CI and
@@ -30,6 +30,13 @@ test: $(STAMP) nginx ## run the whole test suite (needs Redis on 127.0.0.1:6379)
 nginx: ## install nginx for the reverse-proxy tests when it is missing (Debian, as root)
 	@PATH="$$PATH:/usr/sbin:/sbin" command -v nginx >/dev/null || \
 	  (apt-get update && apt-get install -y --no-install-recommends nginx)
+
+# tests/browser/ drive the dashboard with Playwright for Python in the system's headless Chromium
+# (Debian's package, /usr/bin/chromium): `playwright install` downloads a browser, which neither
+# CI nor this project does.
+browser: ## install Chromium for the browser tests when it is missing (Debian, as root)
+	@test -x /usr/bin/chromium || \
+	  (apt-get update && apt-get install -y --no-install-recommends chromium)
 
 BENCHES := vat_overhead registry_formats payment_throughput gateway batch_follow batch
 

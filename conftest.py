@@ -7,6 +7,7 @@ pytest_plugins = [
     "tests.gateway.fixtures",
     "tests.registry.fixtures",
     "tests.payment.fixtures",
+    "tests.vat.fixtures",
 ]
 
 collect_ignore_glob = ["*/wsgi.py", "*/__main__.py", "bench/*", "deploy/*", ".venv/*"]

@@ -432,12 +432,78 @@ SETTINGS: dict[str, Setting] = {
         str,
         "trace30-sandbox-session-secret",
     ),
+    "GATEWAY_SIGNIN_MAX_FAILURES": Setting(
+        5,
+        "Failed dashboard sign-ins per staff account within TRACE30_GATEWAY_SIGNIN_WINDOW_S "
+        "after which the account's sign-in answers 429 (Retry-After) until the window ends.",
+        int,
+    ),
+    "GATEWAY_SIGNIN_MAX_FAILURES_PER_IP": Setting(
+        20,
+        "Failed dashboard sign-ins (passwords and API keys) per client IP within "
+        "TRACE30_GATEWAY_SIGNIN_WINDOW_S after which sign-in from that IP answers 429. The IP "
+        "is the one the gateway sees (behind a reverse proxy, the proxy's).",
+        int,
+    ),
+    "GATEWAY_SIGNIN_TRUST_FORWARDED_FOR": Setting(
+        False,
+        "Take the client IP of the sign-in limits from the last address of X-Forwarded-For "
+        "(the project's nginx sets it to the address it saw, deploy/nginx/). Set it only when "
+        "every request comes through that proxy: a client reaching the gateway directly could "
+        "name any address. Off: the address of the TCP peer (behind a proxy, the proxy's, so "
+        "every client would share one counter).",
+        bool,
+    ),
+    "GATEWAY_SIGNIN_WINDOW_S": Setting(
+        900, "Length of the sign-in rate-limit window, seconds (counted from the first "
+        "failure).", int,
+    ),
     "GATEWAY_POLICY": Setting(
         None,
         "The verdict policy: a JSON or YAML file mapping reason codes to 'reject', 'review' "
         "or 'info' (codes left out keep their default; upstream-fault codes are always "
         "pending). Unset: the defaults listed in the README. Read and checked at start-up; "
         "GET /v1/reasons shows the policy in force and its SHA-256, stored with each verdict.",
+    ),
+    # Gateway: supporting documents (issue 12; services/gateway/documents)
+    "GATEWAY_DOCUMENT_MAX_BYTES": Setting(
+        10 * 1024 * 1024,
+        "Largest supporting document (a PDF, JPEG or PNG file) accepted, bytes; larger: 413, "
+        "refused before the body is read. The upload routes take bodies up to this plus 64 KiB "
+        "for the form's other fields: raise the reverse proxy's client_max_body_size for "
+        "/v1/traders/*/documents and /ops/traders/*/documents accordingly.", int,
+    ),
+    "GATEWAY_DOCUMENT_STORAGE": Setting(
+        "database",
+        "Where the sealed document files are kept: 'database' (the evidence log's "
+        "document_blobs table), 'filesystem' (TRACE30_GATEWAY_DOCUMENT_DIR) or 's3' (an "
+        "S3-compatible bucket: TRACE30_GATEWAY_DOCUMENT_S3_*). Each file is sealed with the "
+        "evidence sealing keys first, whatever the backend.",
+    ),
+    "GATEWAY_DOCUMENT_DIR": Setting(
+        "var/trace30-documents",
+        "Folder of the 'filesystem' document storage (created, mode 0700; files 0600). Every "
+        "gateway process and `trace30 purge` must see the same folder.",
+    ),
+    "GATEWAY_DOCUMENT_S3_BUCKET": Setting(
+        None, "Bucket of the 's3' document storage (required with it)."
+    ),
+    "GATEWAY_DOCUMENT_S3_PREFIX": Setting(
+        "trace30-documents/", "Key prefix of the document files in the bucket."
+    ),
+    "GATEWAY_DOCUMENT_S3_ENDPOINT_URL": Setting(
+        None, "Endpoint of an S3-compatible store (MinIO, Ceph...); unset: AWS S3."
+    ),
+    "GATEWAY_DOCUMENT_S3_REGION": Setting(None, "Region of the bucket; unset: boto3's default."),
+    "GATEWAY_DOCUMENT_S3_ACCESS_KEY_ID": Setting(
+        None, "Access key of the 's3' storage; unset: boto3's default credential chain "
+        "(environment, instance or pod role)."
+    ),
+    "GATEWAY_DOCUMENT_S3_SECRET_ACCESS_KEY": Setting(
+        None, "Secret key going with TRACE30_GATEWAY_DOCUMENT_S3_ACCESS_KEY_ID."
+    ),
+    "GATEWAY_DOCUMENT_S3_TIMEOUT_S": Setting(
+        10.0, "Connect and read timeout of one call to the S3 store, seconds.", float
     ),
     # Gateway: evidence log and webhooks (settings of services/gateway/evidence go here)
     # Batch re-verification and retention (trace30 reverify / worker / purge)

@@ -1,4 +1,4 @@
-"""Knobs and counters of a small simulator (the HMRC and UID register simulators).
+"""Knobs, counters and the app of a small simulator (the HMRC and UID register simulators).
 
 :class:`KnobState` holds the knobs (validated by a function of the simulator), counts calls by
 operation and answers by HTTP status, and keeps a sliding window per key for rate limits. It
@@ -15,6 +15,10 @@ from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, request
+
+from simulators.control import control_blueprint
 
 
 class ConfigError(ValueError):
@@ -111,3 +115,35 @@ class KnobState:
             self.calls = Counter()
             self.statuses = Counter()
             self.windows = {}
+
+
+def from_env(environ: Mapping[str, str], prefix: str,
+             parsers: Mapping[str, Callable[[str], Any]]) -> dict[str, Any]:
+    """The knobs set in the environment, ``{prefix}{KNOB}`` each, read by its parser.
+
+    >>> from_env({"SIM_FAIL": "429", "SIM_LATENCY_MS": ""}, "SIM_",
+    ...          {"latency_ms": float, "fail": int})
+    {'fail': 429}
+    """
+    return {name: parse(environ[prefix + name.upper()]) for name, parse in parsers.items()
+            if environ.get(prefix + name.upper())}
+
+
+def simulator_app(import_name: str, name: str, bp: Blueprint, state: KnobState,
+                  max_content_length: int) -> Flask:
+    """A small simulator's app: ``bp`` (its protocol), ``state`` in ``extensions[name]``, the
+    ``/_sim/*`` controls, and every answer outside them counted by status."""
+    app = Flask(import_name)
+    app.config["MAX_CONTENT_LENGTH"] = max_content_length
+    app.extensions[name] = state
+
+    @app.after_request
+    def count(response: Response) -> Response:
+        if not request.path.startswith("/_sim/"):
+            counted: KnobState = current_app.extensions[name]
+            counted.count_status(response.status_code)
+        return response
+
+    app.register_blueprint(bp)
+    app.register_blueprint(control_blueprint(name + "_control", name))
+    return app

@@ -55,7 +55,7 @@ from services.gateway.schemas import SubmissionSchema
 from services.gateway.sealing import Sealer, check_keys
 from shared.redis_client import Store, connect
 from trace30.jobs import BatchError, raw_connection, retry_policy, reverify_trader
-from trace30.keys import RunKeys, job_id, queue_name, trader_hash
+from trace30.keys import RunKeys, queue_name, trader_hash
 
 __all__ = ["BatchError", "reverify_command"]
 
@@ -168,7 +168,7 @@ def enqueue(settings: dict[str, Any], store: Store, queue: Queue, run_id: str,
         with queue.connection.pipeline() as pipe:
             queue.enqueue_many([
                 Queue.prepare_data(reverify_trader, (run_id, trader_id, tenant),
-                                   job_id=job_id(run_id, tenant, trader_id), retry=retry,
+                                   job_id=keys.job_id(trader_id), retry=retry,
                                    result_ttl=ttl, failure_ttl=ttl, timeout=timeout)
                 for trader_id in chunk
             ], pipeline=pipe)
@@ -186,11 +186,11 @@ def _chunks(values: list[Any], size: int = 1000) -> Iterator[list[Any]]:
         yield values[i:i + size]
 
 
-def _jobs(queue: Queue, run_id: str, tenant: str, trader_ids: list[str]) -> dict[str, Job]:
+def _jobs(queue: Queue, keys: RunKeys, trader_ids: list[str]) -> dict[str, Job]:
     """The run's jobs of ``trader_ids`` that exist, fetched a thousand at a time."""
     found: dict[str, Job] = {}
     for chunk in _chunks(trader_ids):
-        jobs = Job.fetch_many([job_id(run_id, tenant, t) for t in chunk],
+        jobs = Job.fetch_many([keys.job_id(t) for t in chunk],
                               connection=queue.connection)
         found.update((t, j) for t, j in zip(chunk, jobs, strict=True) if j is not None)
     return found
@@ -204,7 +204,7 @@ def _alive(store: Store, queue: Queue, keys: RunKeys, run_id: str,
     the others (lost jobs, and jobs caught between two registries while we looked) are
     fetched and judged one by one, so a pass over a run of 100,000 traders stays cheap.
     """
-    by_job = {job_id(run_id, keys.tenant, t): t for t in trader_ids}
+    by_job = {keys.job_id(t): t for t in trader_ids}
     waiting = set(queue.get_job_ids())
     for registry in (ScheduledJobRegistry(queue=queue), DeferredJobRegistry(queue=queue)):
         waiting.update(registry.get_job_ids(cleanup=False))
@@ -229,20 +229,20 @@ def _leased(store: Store, keys: RunKeys, trader_ids: list[str]) -> set[str]:
 def _alive_by_status(store: Store, queue: Queue, keys: RunKeys, run_id: str,
                      trader_ids: list[str]) -> set[str]:
     """The traders whose job's own status says waiting, or running with its lease."""
-    jobs = _jobs(queue, run_id, keys.tenant, trader_ids)
+    jobs = _jobs(queue, keys, trader_ids)
     alive = {t for t, j in jobs.items()
              if j.get_status(refresh=False) in _ACTIVE - {JobStatus.STARTED}}
     started = [t for t, j in jobs.items() if j.get_status(refresh=False) == JobStatus.STARTED]
     return alive | _leased(store, keys, started)
 
 
-def _failed(queue: Queue, run_id: str, tenant: str, trader_ids: list[str]) -> list[str]:
+def _failed(queue: Queue, keys: RunKeys, trader_ids: list[str]) -> list[str]:
     """The traders whose job failed for good (no retry left): RQ's failed-job registry names
     the candidates, so only those are fetched."""
-    by_job = {job_id(run_id, tenant, t): t for t in trader_ids}
+    by_job = {keys.job_id(t): t for t in trader_ids}
     failed = [by_job[j] for j in FailedJobRegistry(queue=queue).get_job_ids(cleanup=False)
               if j in by_job]
-    return [t for t, j in _jobs(queue, run_id, tenant, failed).items()
+    return [t for t, j in _jobs(queue, keys, failed).items()
             if j.get_status(refresh=False) == JobStatus.FAILED and not j.retries_left]
 
 
@@ -273,7 +273,7 @@ def follow(settings: dict[str, Any], store: Store, queue: Queue, run_id: str,
                 last_check = time.monotonic()
                 done_ids = set(_hkeys(store, keys.results))
                 pending = [t for t in _hkeys(store, keys.items) if t not in done_ids]
-                for trader_id in _failed(queue, run_id, tenant, pending):
+                for trader_id in _failed(queue, keys, pending):
                     # Its job failed for good (an error, not a verdict): reported, not dropped.
                     store.client.hset(keys.results, trader_id, json.dumps({
                         "trader_id": trader_id, "status": "failed", "before": None,

@@ -1,4 +1,5 @@
-"""The ``trace30`` command line (click): run the suite, re-verify traders, purge old ones."""
+"""The ``trace30`` command line (click): run the suite, re-verify traders, purge old ones,
+manage staff accounts."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from services.gateway.reasons import Verdict
 from shared.config import load
 from shared.errors import ConfigError
 from shared.redis_client import require_url
+from trace30.staff import staff
 
 
 def _settings() -> dict:
@@ -123,6 +125,8 @@ def purge(dry_run: bool, retention_months: int | None) -> None:
                                    "was deleted from SQL. Run the purge again.") from e
     click.echo(report.summary())
 
+
+main.add_command(staff)
 
 if __name__ == "__main__":
     main()

@@ -42,7 +42,7 @@ from rq.utils import current_timestamp
 
 from services.gateway.access import DEFAULT_TENANT
 from shared.redis_client import Store, connect
-from trace30.keys import RunKeys, queue_name, trader_hash
+from trace30.keys import RunKeys, queue_name, scheduler_turn_key, trader_hash
 
 if TYPE_CHECKING:
     from services.gateway.sealing import Sealer
@@ -212,7 +212,7 @@ class RetryScheduler(threading.Thread):
         self.queue = queue
         self.poll_s = poll_s
         self._stop_event = threading.Event()
-        self._lock_key = f"rq:trace30-scheduler:{queue.name}"
+        self._lock_key = scheduler_turn_key(queue.name)
 
     def run(self) -> None:
         while not self._stop_event.wait(self.poll_s):

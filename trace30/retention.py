@@ -14,16 +14,28 @@ data stays. For each such trader, in this order:
    cover the tenant, and the results published for waiters under the verifications' ids); the
    batch runs' data of the trader (:class:`trace30.keys.RunKeys`: its field in the ``results``,
    ``items`` and ``before`` hashes of its tenant's runs, the tenant read from the run's
-   ``meta``; its lease keys); and its RQ re-verification jobs (:func:`trace30.keys.job_id` on
-   this deployment's queue: the job, its place in the queue and in RQ's registries, and its
-   stored results, which name the trader in clear).
+   ``meta``; its lease keys); and its RQ re-verification jobs (:func:`trace30.keys.job_id`,
+   whose ids carry this deployment's tag, on this deployment's queue: the job, its place in
+   the queue and in RQ's registries, and its stored results, which name the trader in clear).
+   Another deployment sharing the Redis server has jobs of other ids: they are not even
+   scanned.
 2. The SQL evidence log (:meth:`~services.gateway.evidence.EvidenceLog.purge_trader`): its
    verifications, its trader row, its webhook deliveries and their attempts, in one
    transaction. A dry run runs the same deletes and rolls them back: it counts what the purge
    would delete with the code that deletes.
+3. The supporting documents' files kept outside the database (the ``filesystem`` or ``s3``
+   document storage, :mod:`services.gateway.documents`): their keys are read before the SQL
+   transaction and the files deleted after its commit (a crash in between leaves sealed files
+   that no row names; nothing can read them without the sealing keys). The ``database``
+   storage's files are rows of ``document_blobs``, deleted in step 2.
 
 SQL comes last on purpose: ``ended_before`` reads the trader list from SQL, so a purge that
 stops half-way (Redis down, a crash) leaves the trader listed and the next purge finishes it.
+
+Purges may overlap (two hosts' cron, a manual run during the daily one): they take turns per
+trader under a Redis lock (:func:`trace30.keys.purge_lock_key`). A trader another purge holds,
+or has purged since this one listed it, is left to that purge and not reported, so each trader
+is deleted, and counted, by exactly one of them.
 
 The services' own check caches are not searched. Their entries expire long before the
 retention period ends: the VAT service keeps an answer 24 hours (7 days as a stale fallback
@@ -31,10 +43,12 @@ during a VIES outage), the registry service 24 hours, the payment service's paye
 hours. Six months after a relationship ended none of them is left (this holds as long as
 nobody configures those TTLs beyond the retention period). They are keyed by digests of VAT
 numbers, register numbers and IBANs, not by trader, so there would be nothing to match on
-anyway. Nor are the gateway's former ``gateway:notify:{verification id}`` and
-``gateway:claim:...`` keys, written by versions before the pending retries moved to SQL: they
-expired within minutes. Gateway processes may also keep a served verdict in memory for
-``TRACE30_GATEWAY_LOCAL_CACHE_TTL_S`` (seconds).
+anyway. Nor are RQ jobs named before job ids carried the deployment
+(``reverify-{run}-{trader hash}``): RQ deletes a job ``TRACE30_BATCH_RESULT_TTL_S`` (30 days)
+after it ran, long before a retention period ends. Nor are the gateway's former
+``gateway:notify:{verification id}`` and ``gateway:claim:...`` keys, written by versions before
+the pending retries moved to SQL: they expired within minutes. Gateway processes may also
+keep a served verdict in memory for ``TRACE30_GATEWAY_LOCAL_CACHE_TTL_S`` (seconds).
 
 In sandbox without ``TRACE30_REDIS_URL`` the services use an embedded store inside each process:
 there is nothing shared to delete, so Redis is skipped and the report says so (outside sandbox
@@ -48,21 +62,24 @@ operator answer "was trader X purged?" from the log.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
 import sqlalchemy as sa
-from rq.exceptions import NoSuchJobError
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.results import Result
 
 from services.gateway import sealing
 from services.gateway.access import DEFAULT_TENANT
 from services.gateway.cache import CacheKeys
+from services.gateway.documents import DocumentService, StorageError, build_storage
 from services.gateway.evidence import EvidenceLog
 from shared.redis_client import Store, connect
 from shared.retention import purge_cutoff
@@ -72,6 +89,7 @@ from trace30.keys import (
     job_id_of_key,
     job_key_pattern,
     job_trader_hash,
+    purge_lock_key,
     queue_name,
     trader_hash,
 )
@@ -93,6 +111,10 @@ BATCH_HASH_KINDS = ("batch:results", "batch:items", "batch:before")
 #: ``batch:lease``), except :data:`BATCH_HASH_KINDS` (hash fields) and ``rq:jobs`` (jobs,
 #: each with its queue and registry entries).
 REDIS_KINDS = (*CacheKeys.KINDS, *BATCH_HASH_KINDS, "batch:lease", "rq:jobs", "rq:results")
+
+#: How long a purge may hold one trader (:func:`trace30.keys.purge_lock_key`), seconds: far
+#: longer than one trader's deletes take; a purge that died holding it is finished by the next.
+PURGE_LOCK_S = 300
 
 NO_REDIS = ("not searched: TRACE30_REDIS_URL is not set (the embedded store lives inside each "
             "process: nothing shared to delete)")
@@ -131,6 +153,10 @@ class PurgeReport:
     by_tenant: dict[str, int] = field(default_factory=dict)
     #: why Redis was not searched (None: it was)
     redis_skipped: str | None = None
+    #: the document storage backend, and the document files kept outside the database that
+    #: were (or would be) deleted after the SQL transaction, all traders together
+    document_storage: str = "database"
+    document_files: int = 0
 
     def add(self, tenant: str, hashed: str, sql: dict[str, int],
             redis_counts: dict[str, int]) -> None:
@@ -163,6 +189,9 @@ class PurgeReport:
                 part += f"; Redis {_counts(counts['redis'])}"
             lines.append(part)
         lines += [f"SQL rows {verb}: {_counts(self.sql)}", redis_line]
+        if self.document_storage != "database":
+            lines.append(f"Document files ({self.document_storage} storage) {verb}: "
+                         f"{self.document_files}")
         return "\n".join(lines)
 
 
@@ -195,6 +224,9 @@ def purge(settings: dict[str, Any], *, retention_months: int, dry_run: bool,
     evidence = EvidenceLog(settings["DATABASE_URL"], keys)
     redis_side: _RedisSide | None = None
     try:
+        files = DocumentService(evidence, build_storage(settings, evidence),
+                                max_bytes=settings["GATEWAY_DOCUMENT_MAX_BYTES"])
+        report.document_storage = files.storage.name
         traders = evidence.ended_before(report.cutoff)  # (tenant, trader id), every tenant
         if not settings["REDIS_URL"]:
             report.redis_skipped = NO_REDIS
@@ -202,7 +234,7 @@ def purge(settings: dict[str, Any], *, retention_months: int, dry_run: bool,
             hashes = {trader_hash(trader_id, tenant) for tenant, trader_id in traders}
             redis_side = _RedisSide.open(settings, hashes)
         for tenant, trader_id in traders:
-            _purge_one(evidence, redis_side, tenant, trader_id, report)
+            _purge_one(evidence, redis_side, files, tenant, trader_id, report)
     finally:
         evidence.close()
         if redis_side is not None:
@@ -218,20 +250,30 @@ def purge(settings: dict[str, Any], *, retention_months: int, dry_run: bool,
     return report
 
 
-def _purge_one(evidence: EvidenceLog, redis_side: _RedisSide | None, tenant: str,
-               trader_id: str, report: PurgeReport) -> None:
+def _purge_one(evidence: EvidenceLog, redis_side: _RedisSide | None, files: DocumentService,
+               tenant: str, trader_id: str, report: PurgeReport) -> None:
     hashed = trader_hash(trader_id, tenant)
     try:
-        records = evidence.history(trader_id, limit=100_000, tenant=tenant)
-        redis_counts = dict.fromkeys(REDIS_KINDS, 0)
-        if redis_side is not None:
-            redis_counts = redis_side.purge(
-                trader_id, hashed, tenant=tenant,
-                verification_ids=[r.id for r in records],
-                fingerprints=list(dict.fromkeys(r.fingerprint for r in records)),
-                dry_run=report.dry_run)
-        sql = evidence.purge_trader(trader_id, tenant=tenant, dry_run=report.dry_run)
-    except (sa.exc.SQLAlchemyError, redis.RedisError, OSError) as e:
+        with _holding(redis_side, hashed, report.dry_run) as held:
+            if not held:
+                log.info("retention purge: trader %s of tenant %s is being purged by another "
+                         "purge", hashed, tenant, extra={"trader": hashed, "tenant": tenant})
+                return
+            records = evidence.history(trader_id, limit=100_000, tenant=tenant)
+            redis_counts = dict.fromkeys(REDIS_KINDS, 0)
+            if redis_side is not None:
+                redis_counts = redis_side.purge(
+                    trader_id, hashed, tenant=tenant,
+                    verification_ids=[r.id for r in records],
+                    fingerprints=list(dict.fromkeys(r.fingerprint for r in records)),
+                    dry_run=report.dry_run)
+            # The document files kept outside the database: listed before the SQL delete
+            # (which forgets their keys), deleted after its commit; a dry run deletes none.
+            file_keys = files.files_of(trader_id, tenant=tenant)
+            sql = evidence.purge_trader(trader_id, tenant=tenant, dry_run=report.dry_run)
+            report.document_files += (len(file_keys) if report.dry_run
+                                      else files.purge_files(file_keys))
+    except (sa.exc.SQLAlchemyError, redis.RedisError, OSError, StorageError) as e:
         log.error("retention purge stopped at trader %s of tenant %s: %s", hashed, tenant,
                   type(e).__name__, extra={"trader": hashed, "tenant": tenant,
                                            "error": type(e).__name__})
@@ -239,12 +281,40 @@ def _purge_one(evidence: EvidenceLog, redis_side: _RedisSide | None, tenant: str
             f"The purge stopped at trader {hashed} of tenant {tenant} ({type(e).__name__}); "
             f"the {len(report.traders)} trader(s) before it are done. Run it again to finish.",
             report) from None
+    if not report.dry_run and not sql["traders"]:
+        # Listed by this purge, then purged by another one before this one got to it.
+        log.info("retention purge: trader %s of tenant %s was purged by another purge",
+                 hashed, tenant, extra={"trader": hashed, "tenant": tenant})
+        return
     report.add(tenant, hashed, sql, redis_counts)
     log.info("retention purge %s trader %s of tenant %s: SQL rows %s; Redis %s",
              "would delete" if report.dry_run else "deleted", hashed, tenant, _counts(sql),
              report.redis_skipped or _counts(redis_counts),
              extra={"trader": hashed, "tenant": tenant, "dry_run": report.dry_run,
                     "sql_rows": sql, "redis_entries": redis_counts})
+
+
+@contextlib.contextmanager
+def _holding(redis_side: _RedisSide | None, hashed: str, dry_run: bool) -> Iterator[bool]:
+    """Hold the trader's purge lock while the block runs (True), or yield False if another
+    purge holds it. Two purges run at once (two cron hosts, a manual run during the daily one)
+    take turns per trader, so each trader is deleted, and reported, by one of them: without
+    the lock both would delete some of its Redis entries and count its RQ jobs twice. A dry
+    run deletes nothing and takes no lock; without Redis the SQL transaction alone decides
+    (the purge that finds the trader's row gone reports nothing of it)."""
+    if redis_side is None or dry_run:
+        yield True
+        return
+    lock = redis_side.store.client.lock(purge_lock_key(redis_side.store, hashed),
+                                        timeout=PURGE_LOCK_S, blocking=False)
+    if not lock.acquire():
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        with contextlib.suppress(redis.exceptions.LockError):
+            lock.release()  # not ours any more if the purge outlived PURGE_LOCK_S
 
 
 @dataclass
@@ -301,9 +371,9 @@ class _RedisSide:
         for keys, tenant in zip(runs.values(), tenants, strict=True):
             for key, kind in keys:
                 self.trader_hashes[kind].append((key, tenant or DEFAULT_TENANT))
-        for key in self._scan(job_key_pattern()):
+        for key in self._scan(job_key_pattern(self.store.prefix)):
             job_id = job_id_of_key(key)
-            hashed = job_trader_hash(job_id) if job_id else None
+            hashed = job_trader_hash(job_id, prefix=self.store.prefix) if job_id else None
             if job_id and hashed in hashes:  # not ...:dependents and the like
                 self.jobs.setdefault(hashed, []).append(job_id)
 
@@ -348,8 +418,11 @@ class _RedisSide:
             return 0, 0
         results = 1 if Result.count(job) else 0
         if not dry_run:
-            Result.delete_all(job)
-            job.delete(remove_from_queue=True)
+            try:
+                Result.delete_all(job)
+                job.delete(remove_from_queue=True)
+            except (NoSuchJobError, InvalidJobOperation):
+                return 0, 0  # gone since it was fetched (expired, or deleted by someone else)
         return 1, results
 
     def close(self) -> None:

@@ -16,7 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from services.gateway import access, api, dashboard
+from services.gateway import access, api, dashboard, documents
+from services.gateway.documents import views as _document_views  # noqa: F401 (its /ops routes)
 from services.gateway.verifications import RetryLoop
 from services.gateway.webhooks import WebhookWorker
 from services.gateway.wiring import build_verifier, build_webhook_sender
@@ -50,6 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         for thread in background:
             thread.start()
     app.extensions["trace30.gateway.background"] = background
+    documents.init_app(app, evidence)  # supporting documents: storage, /v1 routes
     health.add_check(app, "database", evidence.ping)
     # The evidence log down (or SQLite locked past its busy timeout): 503 with Retry-After.
     for exc in (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError):

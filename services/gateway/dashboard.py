@@ -4,15 +4,22 @@ Server-rendered HTML (Jinja templates in ``templates/ops/``, autoescaped; no Jav
 outside assets; one stylesheet from the blueprint's static folder). It is not part of the ``/v1``
 API and not in the OpenAPI document.
 
-- **Sign-in**: staff paste an API key of a configured client (``TRACE30_GATEWAY_API_KEYS``)
-  holding the ``ops`` scope. The session cookie, signed with ``TRACE30_GATEWAY_SESSION_SECRET``,
-  keeps only the client id (HttpOnly, SameSite=Strict, Secure outside sandbox, path ``/ops``,
-  8 hours from sign-in at most). Every request checks again that the client is still configured
-  and still holds ``ops``.
+- **Sign-in**: a named staff member signs in with a username and password (``trace30 staff
+  add``; argon2id hashes in the ``staff`` table, :mod:`services.gateway.evidence.staff`), and
+  every action is recorded under their name (``staff:<username>``) with their role
+  (``viewer`` reads; ``reviewer`` and ``admin`` act). For automation, an API key of a
+  configured client (``TRACE30_GATEWAY_API_KEYS``) holding the ``ops`` scope still signs in, as
+  ``client:<id>`` with the role ``admin``. Failed attempts are limited per account and per
+  client IP (:mod:`services.gateway.signin`; 429 with ``Retry-After``). The session lives in the
+  evidence log (``ops_sessions``); the cookie, signed with ``TRACE30_GATEWAY_SESSION_SECRET``,
+  keeps only its random id (HttpOnly, SameSite=Strict, Secure outside sandbox, path ``/ops``,
+  8 hours from sign-in at most). Every request checks again that the staff member is still
+  active (or the client still configured with ``ops``) and takes the role from the account.
 - **CSRF**: every POST form carries the session's token, compared with ``hmac.compare_digest``;
   a missing or wrong one is a 400 and nothing is done.
-- **Tenants**: staff see the traders of their client's tenant only (``Client.tenant``); a
-  trader or verification of another tenant is a 404, as if it did not exist.
+- **Tenants**: staff see the traders of their own tenant only (the staff account's, or the
+  API client's ``Client.tenant``); a trader or verification of another tenant is a 404, as if
+  it did not exist.
 - **What is shown** is what the API shows (``Verifier.view``): the IBAN only masked as the
   payment check returns it, never e-mail or phone number; the only personal data in a URL is
   the trader id.
@@ -53,10 +60,11 @@ from marshmallow import fields, validate
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from services.gateway import access, actors, api, casework
-from services.gateway.access import Client
-from services.gateway.evidence import EndBeforeFirstVerification, EvidenceLog
+from services.gateway.actors import Actor
+from services.gateway.evidence import EndBeforeFirstVerification, EvidenceLog, StaffMember
 from services.gateway.reasons import ITEMS, Verdict
 from services.gateway.sealing import SealingError
+from services.gateway.signin import SigninLimits
 from services.gateway.verifications import Verifier, certification_of
 from shared import errors, retention
 from shared.config import SETTINGS, require_secret
@@ -183,6 +191,8 @@ def _wants_html() -> bool:
 def _security_headers(response: Response) -> Response:
     if _on_ops():
         for name, value in SECURITY_HEADERS.items():
+            if name == "Content-Security-Policy" and name in response.headers:
+                continue  # a stricter policy set by the view (a document file) stays
             response.headers[name] = value
     return response
 
@@ -215,19 +225,37 @@ def _evidence() -> EvidenceLog:
     return _verifier().evidence
 
 
-def _signed_in_client() -> Client | None:
-    """The client of the session if the session is live in the evidence log (not signed out,
-    not expired) and the client is still configured with the ``ops`` scope."""
+def staff_actor(member: StaffMember) -> Actor:
+    """The actor a staff member is (role from the account)."""
+    return Actor(kind="staff", name=member.username, tenant=member.tenant, role=member.role,
+                 staff_id=member.id, display_name=member.display_name)
+
+
+def _signed_in_actor() -> Actor | None:
+    """Who the session is, if it is live in the evidence log (not signed out, not expired):
+    a staff member whose account is still there and active (role as it is now), or a client
+    still configured with the ``ops`` scope."""
     session_id, signed_in_at = session.get("sid"), session.get("signed_in_at")
     if not isinstance(session_id, str) or not isinstance(signed_in_at, int):
         return None
     if time.time() - signed_in_at > SESSION_LIFETIME.total_seconds():
         return None
-    client_id = _evidence().session_client(session_id)
+    client_id, staff_id = _evidence().session_owner(session_id)
+    if staff_id is not None:
+        member = _evidence().staff_member(staff_id)
+        return staff_actor(member) if member is not None and member.active else None
     client = access.client_by_id(client_id) if client_id else None
     if client is None or SCOPE not in client.scopes:
         return None
-    return client
+    return actors.of_client(client)
+
+
+def _signin_limits() -> SigninLimits:
+    c = current_app.config
+    return SigninLimits(store=current_app.extensions["trace30.redis"],
+                        max_per_account=c["GATEWAY_SIGNIN_MAX_FAILURES"],
+                        max_per_ip=c["GATEWAY_SIGNIN_MAX_FAILURES_PER_IP"],
+                        window_s=c["GATEWAY_SIGNIN_WINDOW_S"])
 
 
 def csrf_token() -> str:
@@ -255,13 +283,13 @@ def _check_csrf() -> None:
 def _guard() -> Any:
     """Sign-in on every page but the sign-in form; the CSRF token on every POST."""
     if request.endpoint not in _PUBLIC_ENDPOINTS:
-        client = _signed_in_client()
-        if client is None:
+        actor = _signed_in_actor()
+        if actor is None:
             if "sid" in session:
                 session.clear()
             return redirect(url_for("ops.login"))
-        g.staff = client
-        g.actor = actors.of_client(client)
+        g.staff = actor  # .tenant: whose traders the pages show
+        g.actor = actor
     if request.method == "POST":
         _check_csrf()
     return None
@@ -269,7 +297,8 @@ def _guard() -> Any:
 
 @bp.context_processor
 def _template_context() -> dict[str, Any]:
-    return {"csrf_token": csrf_token, "staff": g.get("staff"), "verdicts": Verdict.values()}
+    return {"csrf_token": csrf_token, "staff": g.get("staff"), "actor": g.get("actor"),
+            "verdicts": Verdict.values()}
 
 
 @bp.app_template_filter("when")
@@ -328,26 +357,83 @@ def _given(values: Any) -> dict[str, str]:
 # -- sign-in ---------------------------------------------------------------------------------------
 
 
+def _start_session(*, client_id: str | None = None, staff_id: str | None = None) -> None:
+    session.clear()
+    session.permanent = True
+    session["sid"] = _evidence().open_session(client_id, SESSION_LIFETIME, staff_id=staff_id)
+    session["signed_in_at"] = int(time.time())
+    session["csrf"] = secrets.token_urlsafe(32)
+
+
+def _too_many(wait_s: int) -> Any:
+    log.warning("dashboard sign-in refused", extra={"reason": "too many failed attempts",
+                                                    "retry_after_s": wait_s})
+    minutes = max(1, math.ceil(wait_s / 60))
+    message = (f"Too many failed sign-in attempts. Try again in {minutes} "
+               f"minute{'s' if minutes > 1 else ''}.")
+    return (render_template("ops/login.html", error=message), 429,
+            {"Retry-After": str(wait_s)})
+
+
+def _client_ip() -> str:
+    """The client's address for the sign-in limits (see ``GATEWAY_SIGNIN_TRUST_FORWARDED_FOR``)."""
+    if current_app.config["GATEWAY_SIGNIN_TRUST_FORWARDED_FOR"]:
+        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
+        if forwarded:
+            return forwarded[:64]
+    return request.remote_addr or "unknown"
+
+
+def _account(username: str) -> tuple[str | None, str]:
+    """``(tenant, username)`` of what was typed: ``name@tenant`` names the tenant (for a
+    username that exists at more than one marketplace); a plain name is looked up in all."""
+    name, at, tenant = username.partition("@")
+    return (tenant, name) if at and tenant else (None, username)
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
-    """The sign-in form; a valid key of a client with the ``ops`` scope signs in."""
+    """The sign-in form: a staff member's username and password, or (automation) a valid key
+    of a client with the ``ops`` scope. Failed attempts are limited per account and per IP."""
     if request.method == "GET":
-        if _signed_in_client() is not None:
+        if _signed_in_actor() is not None:
             return redirect(url_for("ops.traders"))
         return render_template("ops/login.html")
+    limits, ip = _signin_limits(), _client_ip()
+    if "username" in request.form:
+        typed = request.form.get("username", "").strip()
+        password = request.form.get("password", "")
+        wait = limits.blocked_for(typed.lower() or None, ip)
+        if wait:
+            return _too_many(wait)
+        tenant, username = _account(typed)
+        username = username.lower()  # usernames are lower-case; tenant ids keep their case
+        member = (_evidence().authenticate(tenant=tenant, username=username, password=password)
+                  if username and password else None)
+        if member is None:
+            limits.failed(typed.lower() or None, ip)
+            log.warning("dashboard sign-in refused", extra={"reason": "wrong username or "
+                                                            "password, or account disabled"})
+            return render_template("ops/login.html", error="Wrong username or password.",
+                                   username=typed), 401
+        limits.succeeded(typed.lower())
+        _start_session(staff_id=member.id)
+        log.info("dashboard sign-in", extra={"staff": f"staff:{member.username}",
+                                             "tenant": member.tenant})
+        return redirect(url_for("ops.traders"), 303)
+    wait = limits.blocked_for(None, ip)
+    if wait:
+        return _too_many(wait)
     key = request.form.get("api_key", "").strip()
     client = access.client_for_key(key) if key else None
     if client is None or SCOPE not in client.scopes:
+        limits.failed(None, ip)
         reason = "unknown key" if client is None else "no ops scope"
         log.warning("dashboard sign-in refused", extra={"reason": reason})
         message = ("That API key is not valid." if client is None else
                    f"That API key has no '{SCOPE}' scope; the dashboard needs a key with it.")
         return render_template("ops/login.html", error=message), 401
-    session.clear()
-    session.permanent = True
-    session["sid"] = _evidence().open_session(client.id, SESSION_LIFETIME)
-    session["signed_in_at"] = int(time.time())
-    session["csrf"] = secrets.token_urlsafe(32)
+    _start_session(client_id=client.id)
     log.info("dashboard sign-in", extra={"client_id": client.id})
     return redirect(url_for("ops.traders"), 303)
 
@@ -422,9 +508,12 @@ def trader(trader_id: str) -> str:
 
 @bp.post("/traders/<trader_id>/reverify")
 def reverify(trader_id: str) -> Any:
-    """Verify the trader's last submission again now (like ``POST /v1/traders/{id}/reverify``)."""
+    """Verify the trader's last submission again now (like ``POST /v1/traders/{id}/reverify``);
+    for a ``reviewer`` or ``admin``."""
+    actor = actors.current()
+    actor.require("reviewer")
     try:
-        outcome = _verifier().reverify(trader_id, g.staff.id, tenant=g.staff.tenant,
+        outcome = _verifier().reverify(trader_id, actor.label, tenant=actor.tenant,
                                        wait_s=current_app.config["GATEWAY_DEFAULT_WAIT_S"],
                                        request_id=current_request_id())
     except SealingError as e:
@@ -432,7 +521,7 @@ def reverify(trader_id: str) -> Any:
                        "keys, so it cannot be verified again.") from e
     if outcome is None:
         raise NotFound(f"No settled verification of trader {trader_id} to verify again.")
-    _evidence().record_action(tenant=g.staff.tenant, actor=actors.current().label,
+    _evidence().record_action(tenant=actor.tenant, actor=actor.label, staff_id=actor.staff_id,
                               action="reverify", trader_id=trader_id,
                               verification_id=outcome.result["id"],
                               detail={"from": "dashboard"})
@@ -461,7 +550,10 @@ class EndForm(ma.Schema):
 
 @bp.post("/traders/<trader_id>/end")
 def end_relationship(trader_id: str) -> Any:
-    """Record the end of the relationship (like ``POST /v1/traders/{id}/end``)."""
+    """Record the end of the relationship (like ``POST /v1/traders/{id}/end``); for a
+    ``reviewer`` or ``admin``."""
+    actor = actors.current()
+    actor.require("reviewer")
     form = _load(EndForm(), _given(request.form), "form")
     ended_on: date | None = form.get("ended_on")
     ended_at = (datetime(ended_on.year, ended_on.month, ended_on.day, tzinfo=UTC)
@@ -470,14 +562,14 @@ def end_relationship(trader_id: str) -> Any:
     if first is not None and ended_on == first.date():
         ended_at = max(ended_at, first)  # the day it started: from its first verification on
     try:
-        known = _evidence().end_relationship(trader_id, ended_at, actor=actors.current().label,
-                                             tenant=g.staff.tenant)
+        known = _evidence().end_relationship(trader_id, ended_at, actor=actor.label,
+                                             tenant=actor.tenant, staff_id=actor.staff_id)
     except EndBeforeFirstVerification as e:
         raise e.bad_request("ended_on", e.first.date().isoformat()) from e
     if not known:
         raise NotFound(f"No verification for trader {trader_id}.")
     purge_after = retention.purge_after(ended_at, current_app.config["RETENTION_MONTHS"])
-    log.info("relationship end recorded from the dashboard", extra={"client_id": g.staff.id})
+    log.info("relationship end recorded from the dashboard", extra={"actor": actor.label})
     flash(f"End of relationship recorded ({_when(ended_at)}); the evidence is deleted after "
           f"{_when(purge_after)}.")
     return redirect(url_for("ops.trader", trader_id=trader_id), 303)

@@ -32,22 +32,22 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
-import redis
-
 from services.payment import accounts, bics, codes, ibans, sepa
 from services.payment.cache import PayeeCache
 from services.payment.fingerprints import Fingerprinter
 from services.payment.ibans import FAIL, NOT_AVAILABLE, PASS, WARNING, Check
-from services.payment.payee import PayeeAnswer, PayeeError, PayeeVerification
+from services.payment.payee import PayeeAnswer, PayeeVerification
 from shared import names
-from shared.breaker import CircuitBreaker, Outcome
+from shared.breaker import CircuitBreaker
 from shared.outbound import NotSent
+from shared.upstream import GuardedCall, Retry
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +139,11 @@ class PaymentChecker:
         self.payee = payee
         self.cache = cache
         self.breaker = breaker
+        # One attempt a check, no retry; without the shared breaker (Redis down) the provider
+        # is still asked: unlike VIES, it does not block callers for asking too much, so the
+        # answer is worth more than the guard.
+        self.call = GuardedCall(breaker, Retry(0.0, 0.0, retries=0), name="vop",
+                                store_optional=True)
         self.fingerprint = fingerprint
         self.sandbox = sandbox
 
@@ -308,50 +313,33 @@ class PaymentChecker:
         cached = self.cache.get(key)
         if cached is not None:
             return _payee(cached, name_field, "cache"), None, None
+
+        def attempt(timeout_s: float, attempts: int) -> PayeeAnswer:
+            # The adapter's own timeouts bound the call; there is no retry to leave time for.
+            return self.payee.verify(name=name, iban=iban, bic=bic)
+
         try:
-            decision = self.breaker.allow(BREAKER_KEY)
-        except redis.RedisError as e:
-            # Without the shared breaker the provider is still asked: unlike VIES, it does not
-            # block callers for asking too much, so the answer is worth more than the guard.
-            log.warning("breaker unavailable", extra={"error": type(e).__name__})
-            decision = None
-        if decision is not None and not decision.allowed:
-            return (_payee_down(name_field),
-                    _error(codes.CIRCUIT_OPEN, True, "The payee-verification provider is failing; "
-                           "it is not asked again until the circuit closes."),
-                    round(decision.retry_after_s, 1))
-        # The breaker learns one outcome per check; none when the request was never sent.
-        outcome = self.breaker.outcome(BREAKER_KEY, decision) if decision is not None else None
-        try:
-            answer = self.payee.verify(name=name, iban=iban, bic=bic)
+            run = self.call.run(BREAKER_KEY, math.inf, attempt)
         except NotSent as e:
-            self._record(outcome)
             # The adapter's "name" is whichever field the name came from.
             fields = {name_field if f == "name" else f: m for f, m in e.fields.items()}
             raise NotSent(str(e), fields) from e
-        except PayeeError as e:
-            if not e.retryable:
+        if run.denied is not None:
+            return (_payee_down(name_field),
+                    _error(codes.CIRCUIT_OPEN, True, "The payee-verification provider is failing; "
+                           "it is not asked again until the circuit closes."),
+                    round(run.denied.retry_after_s, 1))
+        fault = run.error
+        if fault is not None:
+            if not fault.retryable:
                 log.error("payee-verification provider refused our request: needs attention",
-                          extra={"fault": e.code})
-            elif outcome is not None:
-                outcome.failed(e.code)
-            self._record(outcome)
-            return (_payee_down(name_field), _error(e.code, e.retryable, str(e)),
-                    RETRY_AFTER_S if e.retryable else None)
-        if outcome is not None:
-            outcome.answered()
-        self._record(outcome)
+                          extra={"fault": fault.code})
+            return (_payee_down(name_field), _error(fault.code, fault.retryable, str(fault)),
+                    (fault.retry_after_s or RETRY_AFTER_S) if fault.retryable else None)
+        answer = run.value
+        assert answer is not None
         self.cache.put(key, answer)
         return _payee(answer, name_field, "vop"), None, None
-
-    def _record(self, outcome: Outcome | None) -> None:
-        if outcome is None:
-            return
-        try:
-            if outcome.record():
-                log.warning("circuit opened", extra={"upstream": "vop", "fault": outcome.fault})
-        except redis.RedisError as e:
-            log.warning("breaker unavailable", extra={"error": type(e).__name__})
 
 
 _SEPA_NOT_CHECKED = Check("sepa", NOT_AVAILABLE, "Not checked: the IBAN is not well formed.")

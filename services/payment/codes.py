@@ -59,6 +59,7 @@ UPSTREAM_TIMEOUT = "UPSTREAM_TIMEOUT"
 UPSTREAM_UNREACHABLE = "UPSTREAM_UNREACHABLE"
 UPSTREAM_BAD_RESPONSE = "UPSTREAM_BAD_RESPONSE"
 UPSTREAM_REJECTED = "UPSTREAM_REJECTED"
+UPSTREAM_THROTTLED = "UPSTREAM_THROTTLED"
 CIRCUIT_OPEN = "CIRCUIT_OPEN"
 
 CODES: dict[str, Code] = {
@@ -120,6 +121,9 @@ CODES: dict[str, Code] = {
     UPSTREAM_REJECTED: Code(
         "upstream", "The payee-verification provider refused trace30's request (HTTP 4xx): "
         "a person must look at the configuration."),
+    UPSTREAM_THROTTLED: Code(
+        "upstream", "The payee-verification provider asked trace30 to slow down (HTTP 429); "
+        "retry_after_s says when to ask again."),
     CIRCUIT_OPEN: Code(
         "upstream", "The payee-verification provider failed repeatedly; it is not asked again "
         "until the cool-down ends."),

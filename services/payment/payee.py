@@ -14,12 +14,12 @@ Verification Of Payee scheme), at ``TRACE30_PAYEE_VERIFICATION_URL`` (the projec
     200 {"partyNameMatch": "MTCH" | "CMTC" | "NMTC" | "NOAP",
          "matchedName": "ACME GmbH"}                                       # with CMTC
 
-Everything that can go wrong is translated here into :class:`PayeeError` subclasses with a
-stable ``code``; no other module imports requests. No message carries the IBAN or the name:
-``requests`` errors are reduced to their class name.
+Everything that can go wrong is translated here into :class:`shared.upstream.UpstreamError`
+with a stable ``code`` (:mod:`.codes`); no other module imports requests. No message carries
+the IBAN or the name: ``requests`` errors are reduced to their class name.
 
 A request that cannot leave the process (text no request should carry in the name, a URL or
-body that cannot be built) is :class:`shared.outbound.NotSent`, never a ``PayeeError``: the
+body that cannot be built) is :class:`shared.outbound.NotSent`, never an ``UpstreamError``: the
 provider was not asked, so it is not an upstream fault, not counted by the breaker and never
 ``unavailable``.
 """
@@ -35,43 +35,20 @@ import requests
 
 from services.payment import codes
 from shared import outbound, upstream
+from shared.upstream import Fault, UpstreamError
 
 #: The answers of the scheme: match, close match (with the holder's name), no match, not possible.
 RESULTS = ("MTCH", "CMTC", "NMTC", "NOAP")
 PATH = "/payee-verifications"
+TITLE = "the payee-verification provider"
 
 
-class PayeeError(Exception):
-    """The provider gave no answer. ``code`` is stable and safe to show; ``retryable`` says
-    whether asking again later may help."""
-
-    code = codes.UPSTREAM_UNREACHABLE
-    retryable = True
-
-
-class PayeeTimeout(PayeeError):
-    """The provider did not answer within the timeout."""
-
-    code = codes.UPSTREAM_TIMEOUT
-
-
-class PayeeUnreachable(PayeeError):
-    """The provider could not be reached, or answered HTTP 5xx."""
-
-    code = codes.UPSTREAM_UNREACHABLE
-
-
-class PayeeBadResponse(PayeeError):
-    """The provider answered something that is not a VoP answer."""
-
-    code = codes.UPSTREAM_BAD_RESPONSE
-
-
-class PayeeRejected(PayeeError):
-    """The provider refused the request (HTTP 4xx): configuration, not the account."""
-
-    code = codes.UPSTREAM_REJECTED
-    retryable = False
+#: How the provider's HTTP statuses that are not answers are named (the codes the API has
+#: always answered): 5xx ``UPSTREAM_UNREACHABLE``, 429 ``UPSTREAM_THROTTLED`` (with
+#: ``Retry-After``), another 4xx ``UPSTREAM_REJECTED`` (configuration, not the account).
+HTTP_FAULTS = upstream.HttpFaults(server_code=codes.UPSTREAM_UNREACHABLE,
+                                  refused_code=codes.UPSTREAM_REJECTED,
+                                  client_error=Fault.REJECTED)
 
 
 @dataclass(frozen=True)
@@ -88,9 +65,9 @@ class PayeeVerification(Protocol):
     def verify(
         self, *, name: str, iban: str, bic: str | None = None, timeout_s: float | None = None
     ) -> PayeeAnswer:
-        """Ask whether the account ``iban`` is held by ``name``; raise :class:`PayeeError`
-        when the provider gives no answer, :class:`shared.outbound.NotSent` when the request
-        cannot be built."""
+        """Ask whether the account ``iban`` is held by ``name``; raise
+        :class:`~shared.upstream.UpstreamError` when the provider gives no answer,
+        :class:`shared.outbound.NotSent` when the request cannot be built."""
         ...
 
     def ready(self) -> None:
@@ -140,41 +117,29 @@ class HttpPayeeVerification:
             body["partyAgent"] = {"financialInstitutionId": {"bicfi": bic}}
         headers = {"X-Request-ID": str(uuid.uuid4()), "X-Request-Timestamp": _timestamp()}
         read = min(timeout_s, self.read_timeout_s) if timeout_s else self.read_timeout_s
-        try:
-            resp = outbound.send(
-                self.session, "POST", self.url, json=body, headers=headers,
-                timeout=(self.connect_timeout_s, read), what="the payee-verification provider",
-            )
-        except requests.Timeout as e:
-            raise PayeeTimeout("the payee-verification provider did not answer in time") from e
-        except requests.RequestException as e:
-            raise PayeeUnreachable(
-                f"the payee-verification provider could not be reached: {type(e).__name__}"
-            ) from e
-        if resp.status_code >= 500:
-            raise PayeeUnreachable(f"the payee-verification provider answered HTTP "
-                                   f"{resp.status_code}")
+        resp = upstream.send(self.session, "POST", self.url, json=body, headers=headers,
+                             timeout=(self.connect_timeout_s, read), title=TITLE)
         if resp.status_code >= 400:
-            raise PayeeRejected(f"the payee-verification provider refused the request: HTTP "
-                                f"{resp.status_code}")
+            raise HTTP_FAULTS.fault(resp, TITLE)
         return _answer(resp)
 
 
 def _answer(resp: requests.Response) -> PayeeAnswer:
-    """Read a 2xx answer; anything that is not a VoP answer is :class:`PayeeBadResponse`."""
-    try:
-        data = resp.json()
-    except ValueError as e:
-        raise PayeeBadResponse("the payee-verification provider answered non-JSON") from e
+    """Read a 2xx answer; anything that is not a VoP answer is ``Fault.BAD_RESPONSE``."""
+    data = upstream.json_of(resp, TITLE)
     if not isinstance(data, dict):
-        raise PayeeBadResponse("the payee-verification answer is not a JSON object")
+        raise _bad("the payee-verification answer is not a JSON object")
     result = data.get("partyNameMatch")
     if result not in RESULTS:
-        raise PayeeBadResponse("the payee-verification answer has no known partyNameMatch")
+        raise _bad("the payee-verification answer has no known partyNameMatch")
     matched = data.get("matchedName")
     if matched is not None and not isinstance(matched, str):
-        raise PayeeBadResponse("the payee-verification answer's matchedName is not text")
+        raise _bad("the payee-verification answer's matchedName is not text")
     if result == "CMTC" and not matched:
-        raise PayeeBadResponse("a close match (CMTC) must carry matchedName")
+        raise _bad("a close match (CMTC) must carry matchedName")
     # The scheme returns the holder's name with a close match only; anything else is dropped.
     return PayeeAnswer(result, matched if result == "CMTC" else None)
+
+
+def _bad(message: str) -> UpstreamError:
+    return UpstreamError(message, Fault.BAD_RESPONSE)

@@ -14,8 +14,9 @@
 5. waits for the register's rate limit (shared by every process through Redis) and calls it
    with what is left of the deadline as timeout, retrying transient faults (timeouts,
    refused connections, 5xx, 429) with jittered backoff up to ``TRACE30_REGISTRY_RETRIES``
-   times within the deadline; the register's circuit breaker counts the check once (one
-   success or one failure), however many attempts it made;
+   times within the deadline, never sooner than a ``Retry-After``
+   (:class:`shared.upstream.GuardedCall`); the register's circuit breaker counts the check once
+   (one success or one failure), however many attempts it made;
 6. compares the trader's declared name with the registered one (:func:`shared.names.compare`).
 
 An upstream fault is ``unavailable`` with ``error {code, retryable}`` and ``retry_after_s``,
@@ -38,18 +39,12 @@ import redis
 
 from services.registry import kinds
 from services.registry.cache import RegistryCache
-from services.registry.registers import (
-    Register,
-    RegisterAuthError,
-    RegisterError,
-    RegisterRecord,
-    RegisterThrottled,
-)
+from services.registry.registers import Register, RegisterRecord
 from shared import names
 from shared.breaker import CircuitBreaker
 from shared.limits import RateLimiter
 from shared.redis_client import Store
-from shared.upstream import backoff_s
+from shared.upstream import Fault, GuardedCall, RateSlot, Retry, UpstreamError
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +157,8 @@ class RegistryChecker:
         self.store = store
         self.limits = limits
         self.sandbox = sandbox
+        self.call = GuardedCall(breaker, Retry(limits.retry_base_s, limits.retry_max_s,
+                                               retries=limits.retries), name="registry")
 
     # -- the whole check -----------------------------------------------------------------------
 
@@ -251,85 +248,57 @@ class RegistryChecker:
         source = register.source
         started = time.monotonic()
         deadline = started + self.limits.deadline_s
-        attempts = 0
-        last: RegisterError | None = None
+
+        def attempt(timeout_s: float, attempts: int) -> RegisterRecord | None:
+            return register.lookup(kind=kind, number=number, timeout_s=timeout_s)
+
+        def on_fault(error: UpstreamError, attempts: int) -> None:
+            if error.fault is Fault.THROTTLED:  # every process waits as long as it asked
+                pause_ms = math.ceil((error.retry_after_s or THROTTLE_RETRY_AFTER_S) * 1000)
+                self.store.client.set(self._throttled_key(source), "1", px=pause_ms)
+            elif error.fault is Fault.REFUSED:
+                log.error("register refused our credentials: needs attention",
+                          extra={"source": source})
+
         try:
             wait_ms = self.store.client.pttl(self._throttled_key(source))
             if wait_ms and wait_ms > 0:
                 return self._unavailable(
-                    base, register, "UPSTREAM_THROTTLED", True, wait_ms / 1000, attempts,
+                    base, register, "UPSTREAM_THROTTLED", True, wait_ms / 1000, 0,
                     f"{register.title} asked us to slow down; not asked again until then.",
                 )
-            decision = self.breaker.allow(source)
-            if not decision.allowed:
-                return self._unavailable(
-                    base, register, CIRCUIT_OPEN, True, decision.retry_after_s, attempts,
-                    f"{register.title} is failing ({decision.code}); not asked again until "
-                    "the circuit closes.",
-                )
             rate = self.limits.rate(source)
-            # The breaker learns one outcome per check, however many attempts it makes.
-            outcome = self.breaker.outcome(source, decision)
-            try:
-                while True:
-                    if not self.limiter.acquire(source, rate, 1.0, deadline, self.limits.burst):
-                        if last is not None:
-                            break
-                        return self._unavailable(
-                            base, register, RATE_LIMITED, True, max(1.0, 1 / rate), attempts,
-                            f"The rate limit of {register.title} left no slot within the "
-                            "deadline.",
-                        )
-                    attempts += 1
-                    try:
-                        record = register.lookup(
-                            kind=kind, number=number,
-                            timeout_s=max(0.05, deadline - time.monotonic()))
-                    except RegisterError as e:
-                        last = e
-                    else:
-                        outcome.answered()
-                        return self._log(self._found(base, register, record, attempts), started)
-                    if isinstance(last, RegisterThrottled):
-                        pause_ms = math.ceil(
-                            (last.retry_after_s or THROTTLE_RETRY_AFTER_S) * 1000)
-                        self.store.client.set(self._throttled_key(source), "1", px=pause_ms)
-                    if isinstance(last, RegisterAuthError):
-                        log.error("register refused our credentials: needs attention",
-                                  extra={"source": source})
-                    if last.outage:
-                        outcome.failed(last.code)
-                        # A probe asks once; any check stops once others opened the circuit.
-                        if decision.probe or self.breaker.is_open(source):
-                            break
-                    if not last.retryable or attempts > self.limits.retries:
-                        break
-                    pause = backoff_s(attempts, self.limits.retry_base_s,
-                                      self.limits.retry_max_s)
-                    if last.retry_after_s is not None:
-                        pause = max(pause, last.retry_after_s)
-                    if time.monotonic() + pause >= deadline:
-                        break
-                    time.sleep(pause)
-            finally:
-                if outcome.record():
-                    log.warning("circuit opened",
-                                extra={"source": source, "fault": outcome.fault})
+            run = self.call.run(source, deadline, attempt,
+                                slot=RateSlot(self.limiter, source, rate, 1.0, self.limits.burst),
+                                on_fault=on_fault)
         except redis.RedisError as e:
             # Without Redis the shared rate limits cannot be honoured; asking anyway could get
             # the platform's key blocked, so the honest answer is "try later".
             log.error("redis unavailable during registry check", extra={"error": type(e).__name__})
-            return self._unavailable(base, register, STORE_UNAVAILABLE, True, 5.0, attempts,
+            return self._unavailable(base, register, STORE_UNAVAILABLE, True, 5.0, 0,
                                      "The shared rate limiter is unavailable.")
-        assert last is not None
+        if run.denied is not None:
+            return self._unavailable(
+                base, register, CIRCUIT_OPEN, True, run.denied.retry_after_s, 0,
+                f"{register.title} is failing ({run.denied.code}); not asked again until "
+                "the circuit closes.",
+            )
+        if run.no_slot:
+            return self._unavailable(
+                base, register, RATE_LIMITED, True, max(1.0, 1 / rate), 0,
+                f"The rate limit of {register.title} left no slot within the deadline.",
+            )
+        last = run.error
+        if last is None:
+            return self._log(self._found(base, register, run.value, run.attempts), started)
         retry_after: float | None = None
         if last.retryable:
             retry_after = last.retry_after_s or (
-                THROTTLE_RETRY_AFTER_S if isinstance(last, RegisterThrottled)
+                THROTTLE_RETRY_AFTER_S if last.fault is Fault.THROTTLED
                 else OUTAGE_RETRY_AFTER_S
             )
         return self._log(self._unavailable(base, register, last.code, last.retryable,
-                                           retry_after, attempts, str(last)), started)
+                                           retry_after, run.attempts, str(last)), started)
 
     def _found(self, base: dict[str, Any], register: Register, record: RegisterRecord | None,
                attempts: int) -> dict[str, Any]:

@@ -27,15 +27,8 @@ from typing import Any
 
 import requests
 
-from services.vat.sources import (
-    SourceAnswer,
-    SourceBadResponse,
-    call,
-    http_fault,
-    join_lines,
-    json_of,
-    new_session,
-)
+from services.vat.sources import HTTP_FAULTS, SourceAnswer, join_lines, new_session
+from shared.upstream import Fault, UpstreamError, json_of, send
 
 TITLE = "Brønnøysundregistrene"
 
@@ -59,7 +52,7 @@ class BrregMva:
               timeout_s: float | None = None) -> SourceAnswer:
         """See :meth:`services.vat.sources.VatSource.check` (``number``: the 9-digit orgnr)."""
         read = min(self.read_timeout_s, timeout_s) if timeout_s else self.read_timeout_s
-        response = call(self.session, "GET", f"{self.base_url}/enheter/{number}", title=TITLE,
+        response = send(self.session, "GET", f"{self.base_url}/enheter/{number}", title=TITLE,
                         timeout=(min(self.connect_timeout_s, read), read))
         status = response.status_code
         if status == 404:
@@ -71,7 +64,7 @@ class BrregMva:
         if status == 400:
             return SourceAnswer(False, detail="The Brønnøysund register refused the number.")
         if status != 200:
-            raise http_fault(response, TITLE)
+            raise HTTP_FAULTS.fault(response, TITLE)
         return parse(json_of(response, TITLE))
 
 
@@ -105,5 +98,5 @@ def parse(document: Any) -> SourceAnswer:
                                 "(Merverdiavgiftsregisteret).")
         return SourceAnswer(True, name=name, address=text)
     except (KeyError, TypeError, AttributeError) as e:
-        raise SourceBadResponse(
-            f"{TITLE} answer has an unexpected shape: {type(e).__name__}") from e
+        raise UpstreamError(f"{TITLE} answer has an unexpected shape: {type(e).__name__}",
+                            Fault.BAD_RESPONSE) from e

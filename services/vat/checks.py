@@ -10,9 +10,10 @@
 4. takes a slot of the member state's concurrency cap, shared by every process through Redis,
    and calls VIES with what is left of the deadline as read timeout;
 5. retries transient faults (outages, throttling) with jittered exponential backoff until the
-   deadline; ``INVALID_INPUT`` is ``invalid``; blocked requester, IP or number is
-   ``unavailable`` with ``retryable: false`` and logged for a person to look at. The breaker
-   counts the check once (one success or one failure), however many attempts it made.
+   deadline (:class:`shared.upstream.GuardedCall`); ``INVALID_INPUT`` is ``invalid``; blocked
+   requester, IP or number is ``unavailable`` with ``retryable: false`` and logged for a person
+   to look at. The breaker counts the check once (one success or one failure), however many
+   attempts it made.
 
 A request that cannot be built (text VIES cannot carry, a fault of zeep or lxml before anything
 is sent) is :class:`shared.outbound.NotSent`, raised to the API (a 400 naming the field): it is
@@ -44,18 +45,17 @@ import redis
 from services.vat import numbers
 from services.vat.cache import VatCache
 from services.vat.outside import NO_SOURCE_DETAIL, OutsideChecker
-from services.vat.vies import FaultKind, TraderQuery, Vies, ViesAnswer, ViesError, ViesTimeout
+from services.vat.vies import TraderQuery, Vies, ViesAnswer
 from services.vat.vies_rest import MemberStateStatus
 from shared.breaker import CircuitBreaker
 from shared.limits import ConcurrencyLimiter
-from shared.upstream import backoff_s
+from shared.upstream import Fault, GuardedCall, Retry, UpstreamError
 
 log = logging.getLogger(__name__)
 
 #: Codes of our own, for an answer VIES was not asked for.
 CIRCUIT_OPEN = "CIRCUIT_OPEN"
 CONCURRENCY_LIMIT = "CONCURRENCY_LIMIT"
-DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
 STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
 #: The breaker code of a circuit opened because VIES's check-status reports the state down.
 STATUS_UNAVAILABLE = "MS_UNAVAILABLE_CHECK_STATUS"
@@ -66,7 +66,7 @@ MEMBER_STATE_FAULTS = frozenset({"MS_UNAVAILABLE", "TIMEOUT", STATUS_UNAVAILABLE
 SOAP, REST = "vies-soap", "vies-rest"
 
 #: What a caller is told to wait before asking again, by kind of failure.
-RETRY_AFTER_S = {FaultKind.THROTTLE: 2, FaultKind.OUTAGE: 30}
+RETRY_AFTER_S = {Fault.THROTTLED: 2}
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,30 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+class _MemberStateSlot:
+    """A slot of a member state's VIES cap (:class:`~shared.upstream.Slot`), shared by the
+    SOAP and REST front ends. A call we gave up on (our timeout) keeps it ``hold_s`` longer:
+    VIES may still be working on it and still counts it."""
+
+    def __init__(self, limiter: ConcurrencyLimiter, country_code: str, cap: int,
+                 background: bool, hold_s: float) -> None:
+        self.limiter = limiter
+        self.country_code = country_code
+        self.cap = cap
+        self.background = background
+        self.hold_s = hold_s
+
+    def acquire(self, deadline: float) -> str | None:
+        return self.limiter.acquire(self.country_code, self.cap, deadline,
+                                    background=self.background)
+
+    def release(self, token: str, error: UpstreamError | None) -> None:
+        if error is not None and error.fault is Fault.TIMEOUT and self.hold_s:
+            self.limiter.hold(self.country_code, token, self.hold_s)
+        else:
+            self.limiter.release(self.country_code, token)
+
+
 class VatChecker:
     """Checks VAT numbers; one per process, shared by its threads."""
 
@@ -134,6 +158,11 @@ class VatChecker:
         self.limits = limits
         self.sandbox = sandbox
         self.default_requester = default_requester
+        retry = Retry(limits.retry_base_s, limits.retry_max_s, min_call_s=limits.min_call_s)
+        self.soap = GuardedCall(breaker, retry, name="vies")
+        self.rest_call = GuardedCall(rest_breaker, Retry(
+            limits.retry_base_s, limits.retry_max_s, retries=0, min_call_s=limits.min_call_s),
+            name="vies-rest") if rest_breaker is not None else None
 
     # -- the whole check -----------------------------------------------------------------------
 
@@ -211,125 +240,88 @@ class VatChecker:
         base: dict[str, Any],
         background: bool = False,
     ) -> dict[str, Any]:
-        """Ask VIES, retrying transient faults until the deadline.
+        """Ask VIES through :class:`~shared.upstream.GuardedCall`, retrying transient faults
+        until the deadline, in a slot of the member state's cap; at the first outage (or with
+        the SOAP front end's circuit open) the REST front end once.
 
-        The member state's breaker learns one outcome per check (:class:`Outcome`), not one
-        per attempt. A request that cannot be built (:class:`~shared.outbound.NotSent`) is
-        raised to the API: VIES was not asked, so it is neither retried nor counted.
+        The member state's breaker learns one outcome per check, not one per attempt. A
+        request that cannot be built (:class:`~shared.outbound.NotSent`) is raised to the API:
+        VIES was not asked, so it is neither retried nor counted.
         """
         cc = parsed.country_code
         started = time.monotonic()
         deadline = started + self.limits.deadline_s
-        attempts = 0
-        last: ViesError | None = None
+        slot = _MemberStateSlot(self.limiter, cc, self.limits.cap(cc), background,
+                                self.limits.abandoned_hold_s)
         tried_rest = False
+
+        def attempt(timeout_s: float, attempts: int) -> dict[str, Any]:
+            return self._ask_front(self.vies, SOAP, parsed, trader, requester, base, timeout_s,
+                                   attempts)
+
+        def on_fault(error: UpstreamError, attempts: int) -> dict[str, Any] | None:
+            nonlocal tried_rest
+            if error.outage and not tried_rest:  # the other front end, once, at the first outage
+                tried_rest = True
+                return self._rest_fallback(parsed, trader, requester, base, deadline, slot,
+                                           attempts)
+            return None
+
         try:
             if self.status is not None and self.status.unavailable(cc):
                 self.breaker.trip(cc, STATUS_UNAVAILABLE)
-            decision = self.breaker.allow(cc)
-            if not decision.allowed:
+            run = self.soap.run(cc, deadline, attempt, slot=slot, on_fault=on_fault)
+            if run.denied is not None:
+                decision = run.denied
                 if decision.code not in MEMBER_STATE_FAULTS:  # the SOAP front end is failing
                     fallback = self._rest_fallback(parsed, trader, requester, base, deadline,
-                                                   background, started)
+                                                   slot)
                     if fallback is not None:
-                        return fallback
+                        return self._log(fallback, started)
                 return self._unavailable(
-                    base, CIRCUIT_OPEN, True, decision.retry_after_s, attempts,
+                    base, CIRCUIT_OPEN, True, decision.retry_after_s, 0,
                     f"VIES for {cc} is failing ({decision.code}); not asked again until "
                     "the circuit closes.",
                 )
-            outcome = self.breaker.outcome(cc, decision)
-            try:
-                while True:
-                    cap = self.limits.cap(cc)
-                    token = self.limiter.acquire(cc, cap, deadline, background=background)
-                    if token is None:
-                        if last is not None:
-                            break
-                        return self._unavailable(
-                            base, CONCURRENCY_LIMIT, True, RETRY_AFTER_S[FaultKind.THROTTLE],
-                            attempts, f"All {cap} concurrent VIES slots for {cc} stayed busy.",
-                        )
-                    if deadline - time.monotonic() < self.limits.min_call_s:
-                        self.limiter.release(cc, token)
-                        if last is None:
-                            last = ViesTimeout("No time was left for a VIES call.",
-                                               code=DEADLINE_EXCEEDED)
-                        break
-                    attempts += 1
-                    answer = self._call_in_slot(self.vies, token, parsed, trader, requester,
-                                                deadline)
-                    if not isinstance(answer, ViesError):
-                        outcome.answered()
-                        return self._log(self._from_answer(base, answer, attempts), started)
-                    error = answer
-                    if error.kind is FaultKind.INVALID:
-                        outcome.answered()  # VIES answered: the state is up
-                        return self._log({**base, "status": "invalid", "reason": "vies",
-                                          "detail": "VIES refused the number (INVALID_INPUT).",
-                                          "source": SOAP, "attempts": attempts,
-                                          "checked_at": _now()}, started)
-                    if error.kind is FaultKind.ATTENTION:
-                        log.error(
-                            "VIES refused our request: needs attention",
-                            extra={"fault": error.code, "country": cc,
-                                   "vat": numbers.mask(parsed.vat_number)},
-                        )
-                        return self._log(self._unavailable(
-                            base, error.code, False, None, attempts, str(error)), started)
-                    last = error
-                    if error.kind is FaultKind.OUTAGE:
-                        outcome.failed(error.code)
-                        if not tried_rest:  # the other front end, once, at the first outage
-                            tried_rest = True
-                            fallback = self._rest_fallback(parsed, trader, requester, base,
-                                                           deadline, background, started,
-                                                           attempts)
-                            if fallback is not None:
-                                return fallback
-                        # A probe asks once; any check stops once other checks opened the circuit.
-                        if decision.probe or self.breaker.is_open(cc):
-                            break
-                    pause = backoff_s(attempts, self.limits.retry_base_s,
-                                      self.limits.retry_max_s)
-                    if time.monotonic() + pause >= deadline:
-                        break
-                    time.sleep(pause)
-            finally:
-                if outcome.record():
-                    log.warning("circuit opened", extra={"country": cc, "fault": outcome.fault})
         except redis.RedisError as e:
             # Without Redis the shared caps and breakers cannot be honoured: asking VIES anyway
             # could get the platform blocked, so the honest answer is "try later".
             log.error("redis unavailable during VAT check", extra={"error": type(e).__name__})
-            return self._unavailable(base, STORE_UNAVAILABLE, True, 5, attempts,
+            return self._unavailable(base, STORE_UNAVAILABLE, True, 5, 0,
                                      "The shared limiter is unavailable.")
-        assert last is not None
-        retry_after = RETRY_AFTER_S.get(last.kind, 30)
-        return self._log(
-            self._unavailable(base, last.code, True, retry_after, attempts, str(last)), started
-        )
+        if run.no_slot:
+            return self._unavailable(
+                base, CONCURRENCY_LIMIT, True, RETRY_AFTER_S[Fault.THROTTLED], 0,
+                f"All {slot.cap} concurrent VIES slots for {cc} stayed busy.")
+        if run.value is not None:
+            return self._log(run.value, started)
+        error = run.error
+        assert error is not None
+        if not error.retryable:
+            log.error("VIES refused our request: needs attention",
+                      extra={"fault": error.code, "country": cc,
+                             "vat": numbers.mask(parsed.vat_number)})
+            return self._log(self._unavailable(
+                base, error.code, False, None, run.attempts, str(error)), started)
+        retry_after = error.retry_after_s or RETRY_AFTER_S.get(error.fault, 30)
+        return self._log(self._unavailable(base, error.code, True, retry_after, run.attempts,
+                                           str(error)), started)
 
-    def _call_in_slot(self, front: Vies, token: str, parsed: numbers.ParsedVat,
-                      trader: TraderQuery | None, requester: tuple[str, str] | None,
-                      deadline: float) -> ViesAnswer | ViesError:
-        """Ask one VIES front end (SOAP or REST) in the member-state slot ``token`` holds, and
-        give the slot back: at once, or after ``abandoned_hold_s`` when the call timed out (VIES
-        may still be working on it). The answer, or the fault (returned, not raised)."""
-        cc = parsed.country_code
-        error: ViesError | None = None
+    def _ask_front(self, front: Vies, source: str, parsed: numbers.ParsedVat,
+                   trader: TraderQuery | None, requester: tuple[str, str] | None,
+                   base: dict[str, Any], timeout_s: float, attempts: int) -> dict[str, Any]:
+        """One call of a VIES front end (SOAP or REST): its answer as a result; VIES refusing
+        the number (``INVALID_INPUT``, an answer: the state is up) is ``invalid``."""
         try:
-            return front.check(country_code=cc, number=parsed.number, trader=trader,
-                               requester=requester,
-                               timeout_s=max(0.05, deadline - time.monotonic()))
-        except ViesError as e:
-            error = e
-            return e
-        finally:
-            if isinstance(error, ViesTimeout) and self.limits.abandoned_hold_s:
-                self.limiter.hold(cc, token, self.limits.abandoned_hold_s)
-            else:
-                self.limiter.release(cc, token)
+            answer = front.check(country_code=parsed.country_code, number=parsed.number,
+                                 trader=trader, requester=requester, timeout_s=timeout_s)
+        except UpstreamError as e:
+            if e.fault is not Fault.INVALID:
+                raise
+            return {**base, "status": "invalid", "reason": "vies",
+                    "detail": "VIES refused the number (INVALID_INPUT).", "source": source,
+                    "attempts": attempts, "checked_at": _now()}
+        return {**self._from_answer(base, answer, attempts), "source": source}
 
     def _rest_fallback(
         self,
@@ -338,44 +330,27 @@ class VatChecker:
         requester: tuple[str, str] | None,
         base: dict[str, Any],
         deadline: float,
-        background: bool,
-        started: float,
+        slot: _MemberStateSlot,
         attempts: int = 0,
     ) -> dict[str, Any] | None:
         """Ask the VIES REST API once, within ``deadline``; its answer, or None when it gave
         none (the caller then answers with SOAP's fault). REST has its own breaker per member
         state; the call takes a slot of the member state's cap like a SOAP call."""
-        if self.rest is None or self.rest_breaker is None:
+        if self.rest is None or self.rest_call is None:
             return None
-        cc = parsed.country_code
         if deadline - time.monotonic() < self.limits.min_call_s:
             return None
-        decision = self.rest_breaker.allow(cc)
-        if not decision.allowed:
-            return None
-        outcome = self.rest_breaker.outcome(cc, decision)
-        try:
-            token = self.limiter.acquire(cc, self.limits.cap(cc), deadline, background=background)
-            if token is None:
-                return None
-            answer = self._call_in_slot(self.rest, token, parsed, trader, requester, deadline)
-            if not isinstance(answer, ViesError):
-                outcome.answered()
-                log.info("VIES REST answered for a failing SOAP front end", extra={"country": cc})
-                return self._log({**self._from_answer(base, answer, attempts + 1),
-                                  "source": REST}, started)
-            error = answer
-            if error.kind is FaultKind.INVALID:
-                outcome.answered()
-                return self._log({**base, "status": "invalid", "reason": "vies",
-                                  "detail": "VIES refused the number (INVALID_INPUT).",
-                                  "source": REST, "attempts": attempts + 1,
-                                  "checked_at": _now()}, started)
-            if error.kind is FaultKind.OUTAGE:
-                outcome.failed(error.code)
-            return None
-        finally:
-            outcome.record()
+        rest = self.rest
+
+        def attempt(timeout_s: float, n: int) -> dict[str, Any]:
+            return self._ask_front(rest, REST, parsed, trader, requester, base, timeout_s,
+                                   attempts + n)
+
+        run = self.rest_call.run(parsed.country_code, deadline, attempt, slot=slot)
+        if run.value is not None:
+            log.info("VIES REST answered for a failing SOAP front end",
+                     extra={"country": parsed.country_code})
+        return run.value
 
     def _from_answer(self, base: dict[str, Any], a: ViesAnswer, attempts: int) -> dict[str, Any]:
         return {

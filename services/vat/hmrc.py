@@ -31,18 +31,8 @@ from typing import Any
 
 import requests
 
-from services.vat.sources import (
-    SourceAnswer,
-    SourceBadResponse,
-    SourceCannotCheck,
-    SourceRefused,
-    SourceUnreachable,
-    call,
-    http_fault,
-    join_lines,
-    json_of,
-    new_session,
-)
+from services.vat.sources import HTTP_FAULTS, SourceAnswer, join_lines, new_session
+from shared.upstream import Fault, UpstreamError, json_of, send
 
 TITLE = "HMRC"
 ACCEPT = "application/vnd.hmrc.2.0+json"
@@ -81,8 +71,9 @@ class HmrcVat:
         """See :meth:`services.vat.sources.VatSource.check`."""
         if not number.isdigit():
             # GD/HA numbers (government departments, health authorities) are not in the API.
-            raise SourceCannotCheck("HMRC checks 9- or 12-digit VAT numbers only; government "
-                                    "department and health authority numbers are not in its API.")
+            raise UpstreamError("HMRC checks 9- or 12-digit VAT numbers only; government "
+                                "department and health authority numbers are not in its API.",
+                                Fault.CANNOT_CHECK)
         deadline = time.monotonic() + (timeout_s or self.read_timeout_s)
         path = LOOKUP + number + (f"/{requester}" if requester else "")
         response = self._lookup(path, deadline, fresh_token=False)
@@ -98,7 +89,7 @@ class HmrcVat:
 
     def _lookup(self, path: str, deadline: float, *, fresh_token: bool) -> requests.Response:
         token = self._access_token(deadline, fresh=fresh_token)
-        return call(self.session, "GET", self.base_url + path, title=TITLE,
+        return send(self.session, "GET", self.base_url + path, title=TITLE,
                     timeout=self._timeout(deadline),
                     headers={"Authorization": f"Bearer {token}", "Accept": ACCEPT})
 
@@ -106,7 +97,7 @@ class HmrcVat:
         with self._lock:
             if not fresh and self._token and time.monotonic() < self._expires_at:
                 return self._token
-            response = call(
+            response = send(
                 self.session, "POST", self.base_url + OAUTH_PATH, title=f"{TITLE} OAuth",
                 timeout=self._timeout(deadline),
                 data={"grant_type": "client_credentials", "client_id": self.client_id,
@@ -115,18 +106,20 @@ class HmrcVat:
             )
             if response.status_code in (400, 401, 403):
                 error = _field(json_of(response, TITLE), "error") or "refused"
-                raise SourceRefused(f"HMRC refused our client credentials ({error})",
-                                    code="HMRC_CREDENTIALS_REFUSED")
+                raise UpstreamError(f"HMRC refused our client credentials ({error})",
+                                    Fault.REFUSED, code="HMRC_CREDENTIALS_REFUSED")
             if response.status_code != 200:
-                raise http_fault(response, f"{TITLE} OAuth")
+                raise HTTP_FAULTS.fault(response, f"{TITLE} OAuth")
             body = json_of(response, TITLE)
             token = _field(body, "access_token")
             try:
                 expires_in = float(body.get("expires_in", 0))
             except (TypeError, ValueError, AttributeError) as e:
-                raise SourceBadResponse("HMRC answered a token without a usable expiry") from e
+                raise UpstreamError("HMRC answered a token without a usable expiry",
+                                    Fault.BAD_RESPONSE) from e
             if not token:
-                raise SourceBadResponse("HMRC answered a token response without access_token")
+                raise UpstreamError("HMRC answered a token response without access_token",
+                                    Fault.BAD_RESPONSE)
             self._token = token
             self._expires_at = time.monotonic() + max(0.0, expires_in - RENEW_BEFORE_S)
             return token
@@ -142,21 +135,19 @@ class HmrcVat:
             message = str(_field(body, "message") or "")
             code = str(_field(body, "code") or "")
             if "requester" in message.lower():
-                raise SourceRefused(f"HMRC refused our requester VRN (HTTP {status})",
-                                    code="HMRC_REQUESTER_REFUSED")
+                raise UpstreamError(f"HMRC refused our requester VRN (HTTP {status})",
+                                    Fault.REFUSED, code="HMRC_REQUESTER_REFUSED")
             if status == 404:
                 return SourceAnswer(False, detail="HMRC has no VAT registration with that "
                                     "number.")
             if status == 400:
                 return SourceAnswer(False, detail="HMRC refused the number's format.")
-            raise SourceRefused(f"HMRC refused the call (HTTP 403 {code})",
+            raise UpstreamError(f"HMRC refused the call (HTTP 403 {code})", Fault.REFUSED,
                                 code="HMRC_FORBIDDEN")
         if status == 401:
-            raise SourceRefused("HMRC refused our access token twice",
+            raise UpstreamError("HMRC refused our access token twice", Fault.REFUSED,
                                 code="HMRC_CREDENTIALS_REFUSED")
-        if status >= 500:
-            raise SourceUnreachable(f"HMRC answered HTTP {status}", code=f"UPSTREAM_HTTP_{status}")
-        raise http_fault(response, TITLE)
+        raise HTTP_FAULTS.fault(response, TITLE)
 
 
 def _field(body: Any, name: str) -> Any:
@@ -165,7 +156,7 @@ def _field(body: Any, name: str) -> Any:
 
 def parse(body: Any, with_requester: bool) -> SourceAnswer:
     """A :class:`SourceAnswer` from a 200 body; a body without its required parts is
-    :class:`SourceBadResponse`.
+    ``Fault.BAD_RESPONSE``.
 
     >>> parse({"target": {"name": "ACME LTD", "vatNumber": "980780684", "address": {
     ...     "line1": "1 High St", "postcode": "SW1A 1AA", "countryCode": "GB"}},
@@ -189,4 +180,5 @@ def parse(body: Any, with_requester: bool) -> SourceAnswer:
             request_date=processed,
         )
     except (KeyError, TypeError, AttributeError) as e:
-        raise SourceBadResponse(f"HMRC answer has an unexpected shape: {type(e).__name__}") from e
+        raise UpstreamError(f"HMRC answer has an unexpected shape: {type(e).__name__}",
+                            Fault.BAD_RESPONSE) from e

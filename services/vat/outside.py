@@ -9,9 +9,10 @@
 2. asks the source's circuit breaker (shared through Redis, one per source); while it is open
    the answer is ``unavailable`` at once;
 3. waits for the source's shared rate limit (every process together), within the deadline;
-4. calls the adapter with what is left of the deadline, and retries an outage with jittered
-   backoff, at most ``TRACE30_VAT_SOURCES_RETRIES`` times and while the deadline allows (a
-   throttle only when the source said how long to wait).
+4. calls the adapter with what is left of the deadline (:class:`shared.upstream.GuardedCall`),
+   and retries an outage with jittered backoff, at most ``TRACE30_VAT_SOURCES_RETRIES`` times
+   and while the deadline allows (a throttle only when the source said how long to wait, and
+   never sooner than that).
 
 The answer says which source answered (``source``: ``hmrc``, ``uid``, ``brreg``). A throttle,
 an outage or a timeout is ``unavailable`` (``retryable``), never ``invalid``; the breaker
@@ -21,7 +22,6 @@ counts one outcome per check, not per attempt.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,16 +31,19 @@ from typing import Any
 import redis
 
 from services.vat import numbers
-from services.vat.sources import SourceAnswer, SourceCannotCheck, SourceError, VatSource
-from services.vat.vies import FaultKind
-from shared.breaker import CircuitBreaker, Outcome
+from services.vat.sources import SourceAnswer, VatSource
+from shared.breaker import CircuitBreaker
 from shared.limits import RateLimiter
-from shared.upstream import backoff_s
+from shared.upstream import Fault, GuardedCall, RateSlot, Retry, UpstreamError
 
 log = logging.getLogger(__name__)
 
 #: What a caller is told to wait before asking again, by kind of failure.
-RETRY_AFTER_S = {FaultKind.THROTTLE: 5, FaultKind.OUTAGE: 30}
+RETRY_AFTER_S = {Fault.THROTTLED: 5}
+
+
+#: Don't start a call with less time than this left (nor retry into it).
+MIN_CALL_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,11 @@ class OutsideChecker:
         self.retry_base_s = retry_base_s
         self.retry_max_s = retry_max_s
         self.requesters = dict(requesters or {})
+        # Each attempt spends the source's quota (the UID register: 20 a minute): a throttle is
+        # retried only when the source said how long to wait.
+        self.call = GuardedCall(breaker, Retry(retry_base_s, retry_max_s, retries=retries,
+                                               min_call_s=MIN_CALL_S, throttle_needs_wait=True),
+                                name="vat-source")
 
     def check(self, parsed: numbers.ParsedVat, base: dict[str, Any]) -> dict[str, Any]:
         """Check ``parsed`` (format-valid, scheme not ``vies``); never raises for a fault."""
@@ -101,85 +109,50 @@ class OutsideChecker:
             return self._unverifiable(base, "local", detail)
         started = time.monotonic()
         deadline = started + self.deadline_s
-        attempts = 0
-        try:
-            decision = self.breaker.allow(source.name)
-            if not decision.allowed:
-                return self._unavailable(
-                    base, source.name, "CIRCUIT_OPEN", True, decision.retry_after_s, attempts,
-                    f"{source.name} is failing ({decision.code}); not asked again until the "
-                    "circuit closes.")
-            outcome = self.breaker.outcome(source.name, decision)
+        requester = self.requesters.get(parsed.scheme)
+
+        def attempt(timeout_s: float, attempts: int) -> SourceAnswer:
             try:
-                result = self._ask(source, parsed, base, deadline, outcome)
-            finally:
-                if outcome.record():
-                    log.warning("circuit opened",
-                                extra={"source": source.name, "fault": outcome.fault})
+                return source.check(parsed.number, requester=requester, timeout_s=timeout_s)
+            except UpstreamError as e:
+                if e.fault is not Fault.INVALID:
+                    raise
+                # It answered (it is up): the source refused the number.
+                return SourceAnswer(False, detail=f"{source.name} refused the number ({e.code}).")
+
+        rate = self.rates.get(source.name)
+        slot = RateSlot(self.limiter, source.name, rate.calls, rate.period_s, rate.burst,
+                        rate.calls_per_check) if rate else None
+        try:
+            run = self.call.run(source.name, deadline, attempt, slot=slot)
         except redis.RedisError as e:
             log.error("redis unavailable during VAT check", extra={"error": type(e).__name__})
-            return self._unavailable(base, source.name, "STORE_UNAVAILABLE", True, 5, attempts,
+            return self._unavailable(base, source.name, "STORE_UNAVAILABLE", True, 5, 0,
                                      "The shared limiter is unavailable.")
-        return self._log(result, started)
-
-    def _ask(self, source: VatSource, parsed: numbers.ParsedVat, base: dict[str, Any],
-             deadline: float, outcome: Outcome) -> dict[str, Any]:
-        """Call ``source`` until it answers, refuses, or the deadline leaves no retry."""
-        rate = self.rates.get(source.name)
-        attempts = 0
-        last: SourceError | None = None
-        while True:
-            if rate and not all(
-                self.limiter.acquire(source.name, rate.calls, rate.period_s, deadline,
-                                     rate.burst)
-                for _ in range(rate.calls_per_check)
-            ):
-                if last is not None:
-                    break
-                return self._unavailable(
-                    base, source.name, "RATE_LIMITED", True, RETRY_AFTER_S[FaultKind.THROTTLE],
-                    attempts, f"The shared rate limit of {source.name} left no call before the "
-                    "deadline.")
-            attempts += 1
-            try:
-                answer = source.check(
-                    parsed.number, requester=self.requesters.get(parsed.scheme),
-                    timeout_s=max(0.05, deadline - time.monotonic()))
-            except SourceCannotCheck as e:  # not asked: the breaker learns nothing
-                return self._unverifiable(base, source.name, str(e))
-            except SourceError as e:
-                last = e
-            else:
-                outcome.answered()
-                return self._answer(base, source.name, answer, attempts)
-            if last.kind is FaultKind.INVALID:
-                outcome.answered()  # it answered: it is up
-                return self._answer(base, source.name, SourceAnswer(
-                    False, detail=f"{source.name} refused the number ({last.code})."), attempts)
-            if last.kind is FaultKind.ATTENTION:
-                log.error("VAT source refused our request: needs attention",
-                          extra={"source": source.name, "fault": last.code,
-                                 "vat": numbers.mask(parsed.vat_number)})
-                return self._unavailable(base, source.name, last.code, False, None, attempts,
-                                         str(last))
-            if last.kind is FaultKind.OUTAGE:
-                outcome.failed(last.code)
-                if self.breaker.is_open(source.name):
-                    break
-            elif last.retry_after_s is None:
-                break  # a throttle without a time to wait: asking again only adds to the load
-            if attempts > self.retries:
-                break  # each attempt spends the source's quota (the UID register: 20 a minute)
-            if last.retry_after_s:
-                pause = random.uniform(last.retry_after_s / 2, last.retry_after_s)  # noqa: S311
-            else:
-                pause = backoff_s(attempts, self.retry_base_s, self.retry_max_s)
-            if time.monotonic() + pause >= deadline - 0.05:
-                break
-            time.sleep(pause)
-        retry_after = last.retry_after_s or RETRY_AFTER_S.get(last.kind, 30)
-        return self._unavailable(base, source.name, last.code, True, retry_after, attempts,
-                                 str(last))
+        if run.denied is not None:
+            return self._unavailable(
+                base, source.name, "CIRCUIT_OPEN", True, run.denied.retry_after_s, 0,
+                f"{source.name} is failing ({run.denied.code}); not asked again until the "
+                "circuit closes.")
+        if run.no_slot:
+            return self._unavailable(
+                base, source.name, "RATE_LIMITED", True, RETRY_AFTER_S[Fault.THROTTLED], 0,
+                f"The shared rate limit of {source.name} left no call before the deadline.")
+        if run.value is not None:
+            return self._log(self._answer(base, source.name, run.value, run.attempts), started)
+        error = run.error
+        assert error is not None
+        if error.fault is Fault.CANNOT_CHECK:  # not asked: the breaker learnt nothing
+            return self._unverifiable(base, source.name, str(error))
+        if not error.retryable:
+            log.error("VAT source refused our request: needs attention",
+                      extra={"source": source.name, "fault": error.code,
+                             "vat": numbers.mask(parsed.vat_number)})
+            return self._log(self._unavailable(base, source.name, error.code, False, None,
+                                               run.attempts, str(error)), started)
+        retry_after = error.retry_after_s or RETRY_AFTER_S.get(error.fault, 30)
+        return self._log(self._unavailable(base, source.name, error.code, True, retry_after,
+                                           run.attempts, str(error)), started)
 
     # -- answers ---------------------------------------------------------------------------------
 

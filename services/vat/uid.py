@@ -25,28 +25,17 @@ unparsable answer           outage (``UPSTREAM_BAD_RESPONSE``): ``unavailable``
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 from typing import Any
 
 import requests
 import zeep
 import zeep.exceptions
-from zeep.transports import Transport
 
-from services.vat.sources import (
-    SourceAnswer,
-    SourceBadResponse,
-    SourceError,
-    SourceRefused,
-    SourceThrottled,
-    SourceTimeout,
-    SourceUnreachable,
-    join_lines,
-    new_session,
-)
-from services.vat.vies import FaultKind
+from services.vat.sources import SourceAnswer, join_lines, new_session
+from services.vat.vies import DeadlineTransport, soap_fault
 from shared import outbound
+from shared.upstream import Fault, UpstreamError
 
 log = logging.getLogger(__name__)
 
@@ -55,36 +44,11 @@ BINDING = "{http://www.uid.admin.ch/xmlns/uid-wse}BasicHttpBinding_IPublicServic
 TITLE = "The UID register"
 
 #: faultstring → what it means.
-FAULTS: dict[str, FaultKind] = {
-    "Data_validation_failed": FaultKind.INVALID,
-    "Request_limit_exceeded": FaultKind.THROTTLE,
-    "Permission_denied": FaultKind.ATTENTION,
+FAULTS: dict[str, Fault] = {
+    "Data_validation_failed": Fault.INVALID,
+    "Request_limit_exceeded": Fault.THROTTLED,
+    "Permission_denied": Fault.REFUSED,
 }
-
-
-class _Transport(Transport):
-    """zeep transport with a per-call (and per-thread) read timeout; an HTTP error that is
-    not a SOAP answer (a proxy's page) is :class:`SourceUnreachable`."""
-
-    def __init__(self, session: requests.Session, connect_timeout_s: float,
-                 read_timeout_s: float) -> None:
-        super().__init__(session=session, timeout=5, operation_timeout=read_timeout_s)
-        self.connect_timeout_s = connect_timeout_s
-        self.read_timeout_s = read_timeout_s
-        self._local = threading.local()
-
-    def set_read_timeout(self, seconds: float | None) -> None:
-        self._local.read_timeout_s = seconds
-
-    def post(self, address: str, message: Any, headers: dict[str, str]) -> requests.Response:
-        read = getattr(self._local, "read_timeout_s", None) or self.read_timeout_s
-        response = outbound.send(self.session, "POST", address, data=message, headers=headers,
-                                 timeout=(min(self.connect_timeout_s, read), read), what=TITLE)
-        media_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if response.status_code >= 400 and "xml" not in media_type:
-            raise SourceUnreachable(f"{TITLE} answered HTTP {response.status_code}",
-                                    code=f"UPSTREAM_HTTP_{response.status_code}")
-        return response
 
 
 class UidRegister:
@@ -95,8 +59,9 @@ class UidRegister:
     def __init__(self, url: str, *, connect_timeout_s: float = 3.0, read_timeout_s: float = 8.0,
                  session: requests.Session | None = None, wsdl_path: Path = WSDL_PATH) -> None:
         self.url = url
-        self.transport = _Transport(session or new_session(accept="text/xml"),
-                                    connect_timeout_s, read_timeout_s)
+        self.transport = DeadlineTransport(session or new_session(accept="text/xml"),
+                                           connect_timeout_s, read_timeout_s, title=TITLE,
+                                           http_code=True, cap_connect=True)
         settings = zeep.Settings(strict=True, force_https=False, forbid_dtd=True,
                                  forbid_entities=True, forbid_external=True,
                                  xml_huge_tree=False)
@@ -113,14 +78,15 @@ class UidRegister:
         """See :meth:`services.vat.sources.VatSource.check` (``number``: the 9 UID digits)."""
         valid = self._call("ValidateVatNumber", timeout_s, vatNumber=f"CHE{number}")
         if not isinstance(valid, bool):
-            raise SourceBadResponse(f"{TITLE} answered ValidateVatNumber without a result")
+            raise UpstreamError(f"{TITLE} answered ValidateVatNumber without a result",
+                                Fault.BAD_RESPONSE)
         if not valid:
             return SourceAnswer(False, detail="The UID register reports the number as not "
                                 "active in the Swiss VAT register.")
         try:
             result = self._call("GetByUID", timeout_s, uid={
                 "uidOrganisationIdCategorie": "CHE", "uidOrganisationId": int(number)})
-        except SourceError as e:
+        except UpstreamError as e:
             # Validity is established; only the evidence of name and address is missing.
             log.warning("UID register details unavailable", extra={"fault": e.code})
             return SourceAnswer(True)
@@ -130,28 +96,17 @@ class UidRegister:
         self.transport.set_read_timeout(timeout_s)
         try:
             return getattr(self._service, operation)(**kwargs)
-        except (SourceError, outbound.NotSent):
+        except (UpstreamError, outbound.NotSent):
             raise
         except zeep.exceptions.Fault as e:
             code = (e.message or "").strip() or "UNKNOWN_FAULT"
-            kind = FAULTS.get(code, FaultKind.OUTAGE)
-            if kind is FaultKind.THROTTLE:
-                raise SourceThrottled(f"{TITLE} fault {code}", code=code) from e
-            if kind is FaultKind.ATTENTION:
-                raise SourceRefused(f"{TITLE} fault {code}", code=code) from e
-            raise SourceError(f"{TITLE} fault {code}", code=code, kind=kind) from e
-        except requests.Timeout as e:
-            raise SourceTimeout(f"{TITLE} did not answer in time") from e
-        except zeep.exceptions.TransportError as e:
-            if 200 <= (e.status_code or 0) < 300:
-                raise SourceBadResponse(f"{TITLE} answered unparsable XML") from e
-            raise SourceUnreachable(f"{TITLE} answered HTTP {e.status_code}",
-                                    code=f"UPSTREAM_HTTP_{e.status_code}") from e
-        except requests.RequestException as e:
-            raise SourceUnreachable(f"{TITLE} could not be reached: {type(e).__name__}") from e
-        except (zeep.exceptions.Error, ValueError) as e:
-            raise SourceBadResponse(
-                f"{TITLE} answered unparsable content: {type(e).__name__}") from e
+            raise UpstreamError(f"{TITLE} fault {code}", FAULTS.get(code, Fault.OUTAGE),
+                                code=code) from e
+        except Exception as e:
+            fault = soap_fault(e, TITLE, http_code=True)
+            if fault is e:
+                raise
+            raise fault from e
         finally:
             self.transport.set_read_timeout(None)
 
@@ -180,5 +135,5 @@ def _details(result: Any) -> SourceAnswer:
             )
         return SourceAnswer(True, name=name, address=address)
     except (AttributeError, IndexError, TypeError) as e:
-        raise SourceBadResponse(f"{TITLE} answer has an unexpected shape: {type(e).__name__}") \
-            from e
+        raise UpstreamError(f"{TITLE} answer has an unexpected shape: {type(e).__name__}",
+                            Fault.BAD_RESPONSE) from e

@@ -6,13 +6,13 @@ default, the project's simulator in sandbox). It is built once per process from 
 in ``wsdl/`` (nothing is downloaded), with one pooled ``requests.Session``, hardened XML parsing,
 and a connect and read timeout on every call.
 
-Everything that can go wrong is translated here into :class:`ViesError` subclasses, so no other
-module imports zeep or requests. Faults are classified by :data:`FAULTS`: VIES sends the fault
-code as the SOAP ``faultstring``, sometimes with HTTP 200 and sometimes with 500.
+Everything that can go wrong is translated here into :class:`shared.upstream.UpstreamError`, so
+no other module imports zeep or requests. Faults are classified by :data:`FAULTS`: VIES sends
+the fault code as the SOAP ``faultstring``, sometimes with HTTP 200 and sometimes with 500.
 
 A fault is classified where it arises: an error raised before the request leaves the process
 (zeep serialising the envelope, lxml refusing a control character, a URL or header that cannot
-be sent) is :class:`shared.outbound.NotSent`, never a :class:`ViesError`: VIES was not asked,
+be sent) is :class:`shared.outbound.NotSent`, never an ``UpstreamError``: VIES was not asked,
 so it is not retried, not counted by the member state's circuit breaker and never
 ``unavailable``. Text VIES cannot carry is refused before zeep sees it, naming the field.
 """
@@ -22,7 +22,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import date
-from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,74 +31,37 @@ import zeep.exceptions
 from zeep.transports import Transport
 
 from shared import outbound, upstream
+from shared.upstream import Fault, UpstreamError
 
 WSDL_PATH = Path(__file__).with_name("wsdl") / "checkVatService.wsdl"
 BINDING = "{urn:ec.europa.eu:taxud:vies:services:checkVat}checkVatBinding"
 
 
-class FaultKind(Enum):
-    """What a VIES fault means for the caller."""
-
-    INVALID = "invalid"  # the number itself was refused: a definitive answer
-    OUTAGE = "outage"  # VIES or the member state is down: retry, count towards the breaker
-    THROTTLE = "throttle"  # too many concurrent requests: retry after a pause
-    ATTENTION = "attention"  # our requester, IP or number is blocked: a person must look
-
-
-#: Every fault code VIES documents (and SERVER_BUSY, from older WSDLs), with its meaning.
-FAULTS: dict[str, FaultKind] = {
-    "INVALID_INPUT": FaultKind.INVALID,
-    "SERVICE_UNAVAILABLE": FaultKind.OUTAGE,
-    "MS_UNAVAILABLE": FaultKind.OUTAGE,
-    "TIMEOUT": FaultKind.OUTAGE,
-    "GLOBAL_MAX_CONCURRENT_REQ": FaultKind.THROTTLE,
-    "GLOBAL_MAX_CONCURRENT_REQ_TIME": FaultKind.THROTTLE,
-    "MS_MAX_CONCURRENT_REQ": FaultKind.THROTTLE,
-    "MS_MAX_CONCURRENT_REQ_TIME": FaultKind.THROTTLE,
-    "SERVER_BUSY": FaultKind.THROTTLE,
-    "INVALID_REQUESTER_INFO": FaultKind.ATTENTION,
-    "VAT_BLOCKED": FaultKind.ATTENTION,
-    "IP_BLOCKED": FaultKind.ATTENTION,
+#: Every fault code VIES documents (and SERVER_BUSY, from older WSDLs), with its meaning; the
+#: REST front end (:mod:`services.vat.vies_rest`) sends the same codes.
+FAULTS: dict[str, Fault] = {
+    "INVALID_INPUT": Fault.INVALID,  # the number itself was refused: a definitive answer
+    "SERVICE_UNAVAILABLE": Fault.OUTAGE,
+    "MS_UNAVAILABLE": Fault.OUTAGE,
+    "TIMEOUT": Fault.OUTAGE,  # the member state's own timeout, not ours
+    "GLOBAL_MAX_CONCURRENT_REQ": Fault.THROTTLED,
+    "GLOBAL_MAX_CONCURRENT_REQ_TIME": Fault.THROTTLED,
+    "MS_MAX_CONCURRENT_REQ": Fault.THROTTLED,
+    "MS_MAX_CONCURRENT_REQ_TIME": Fault.THROTTLED,
+    "SERVER_BUSY": Fault.THROTTLED,
+    "INVALID_REQUESTER_INFO": Fault.REFUSED,  # our requester, IP or number is blocked
+    "VAT_BLOCKED": Fault.REFUSED,
+    "IP_BLOCKED": Fault.REFUSED,
 }
 
 
-class ViesError(Exception):
-    """VIES did not give an answer about the number. ``code`` is stable and safe to show."""
+class ViesFault(UpstreamError):
+    """VIES answered with a fault (SOAP ``faultstring``, REST ``errorWrappers``); ``code`` is
+    VIES's own, its meaning :data:`FAULTS` (an undocumented fault is an outage: retried, never
+    taken as a verdict)."""
 
-    code = "VIES_ERROR"
-    kind = FaultKind.OUTAGE
-
-    def __init__(self, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        if code:
-            self.code = code
-
-
-class ViesFault(ViesError):
-    """VIES answered with a SOAP fault; ``code`` is its faultstring."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(f"VIES fault {code}", code)
-        # An undocumented fault is treated as an outage: retried, never taken as a verdict.
-        self.kind = FAULTS.get(code, FaultKind.OUTAGE)
-
-
-class ViesTimeout(ViesError):
-    """VIES did not answer within the timeout."""
-
-    code = "UPSTREAM_TIMEOUT"
-
-
-class ViesTransportError(ViesError):
-    """VIES could not be reached, or answered with an HTTP error that is not a SOAP fault."""
-
-    code = "UPSTREAM_UNREACHABLE"
-
-
-class ViesBadResponse(ViesError):
-    """VIES answered something that is not a valid SOAP answer (unparsable XML, wrong shape)."""
-
-    code = "UPSTREAM_BAD_RESPONSE"
+    def __init__(self, code: str, front: str = "VIES") -> None:
+        super().__init__(f"{front} fault {code}", FAULTS.get(code, Fault.OUTAGE), code=code)
 
 
 @dataclass(frozen=True)
@@ -140,7 +102,8 @@ class Vies(Protocol):
         requester: tuple[str, str] | None = None,
         timeout_s: float | None = None,
     ) -> ViesAnswer:
-        """Ask VIES about ``country_code`` + ``number``; raise :class:`ViesError` on no answer.
+        """Ask VIES about ``country_code`` + ``number``; raise :class:`UpstreamError` on no
+        answer.
 
         With ``trader`` or ``requester`` (country code, number) this is ``checkVatApprox``,
         which returns match codes and, with a requester, a consultation number.
@@ -180,13 +143,42 @@ def clean_text(value: Any) -> str | None:
     return None if not text or set(text) <= {"-"} else text
 
 
-class _DeadlineTransport(Transport):
-    """zeep transport whose POST timeout is set per call (and per thread) by the caller."""
+def soap_fault(e: Exception, title: str, *, http_code: bool = False) -> Exception:
+    """What an exception of a zeep call that is not a SOAP fault means (the SOAP adapters'
+    one transport table): a timeout, an HTTP error (``UPSTREAM_HTTP_<status>`` with
+    ``http_code``), no connection, an unparsable answer; any other exception is returned as it
+    is (a bug, to raise again)."""
+    if isinstance(e, requests.Timeout):
+        return UpstreamError(f"{title} did not answer in time", Fault.TIMEOUT)
+    if isinstance(e, zeep.exceptions.TransportError):
+        if 200 <= (e.status_code or 0) < 300:  # zeep's word for "200 with unparsable XML"
+            return UpstreamError(f"{title} answered unparsable XML", Fault.BAD_RESPONSE)
+        return UpstreamError(f"{title} answered HTTP {e.status_code}", Fault.UNREACHABLE,
+                             code=f"UPSTREAM_HTTP_{e.status_code}" if http_code else None)
+    if isinstance(e, requests.RequestException):
+        return UpstreamError(f"{title} could not be reached: {type(e).__name__}",
+                             Fault.UNREACHABLE)
+    if isinstance(e, zeep.exceptions.Error | ValueError):
+        # XMLSyntaxError, ValidationError, DTDForbidden, ... and lxml's own parse errors
+        return UpstreamError(f"{title} answered unparsable content: {type(e).__name__}",
+                             Fault.BAD_RESPONSE)
+    return e
 
-    def __init__(self, session: requests.Session, connect_timeout_s: float, read_timeout_s: float):
+
+class DeadlineTransport(Transport):
+    """zeep transport whose POST timeout is set per call (and per thread) by the caller; an
+    HTTP error that is not a SOAP answer (a proxy's page) is :data:`Fault.UNREACHABLE` (code
+    ``UPSTREAM_HTTP_<status>`` with ``http_code``). Shared by the VIES and UID adapters."""
+
+    def __init__(self, session: requests.Session, connect_timeout_s: float,
+                 read_timeout_s: float, *, title: str = "VIES", http_code: bool = False,
+                 cap_connect: bool = False) -> None:
         super().__init__(session=session, timeout=5, operation_timeout=read_timeout_s)
         self.connect_timeout_s = connect_timeout_s
         self.read_timeout_s = read_timeout_s
+        self.title = title
+        self.http_code = http_code
+        self.cap_connect = cap_connect
         self._local = threading.local()
 
     def set_read_timeout(self, seconds: float | None) -> None:
@@ -200,14 +192,18 @@ class _DeadlineTransport(Transport):
     def post(self, address: str, message: Any, headers: dict[str, str]) -> requests.Response:
         self._local.posted = True
         read = getattr(self._local, "read_timeout_s", None) or self.read_timeout_s
+        connect = min(self.connect_timeout_s, read) if self.cap_connect else self.connect_timeout_s
         response = outbound.send(
             self.session, "POST", address, data=message, headers=headers,
-            timeout=(self.connect_timeout_s, read), what="VIES",
+            timeout=(connect, read), what=self.title,
         )
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if response.status_code >= 400 and "xml" not in media_type:
             # A proxy's or load balancer's error page: no SOAP answer to parse.
-            raise ViesTransportError(f"VIES answered HTTP {response.status_code} ({media_type})")
+            status = response.status_code
+            raise UpstreamError(f"{self.title} answered HTTP {status} ({media_type})",
+                                Fault.UNREACHABLE,
+                                code=f"UPSTREAM_HTTP_{status}" if self.http_code else None)
         return response
 
 
@@ -229,7 +225,7 @@ class ZeepVies:
         wsdl_path: Path = WSDL_PATH,
     ) -> None:
         self.url = url
-        self.transport = _DeadlineTransport(
+        self.transport = DeadlineTransport(
             session or new_session(), connect_timeout_s, read_timeout_s
         )
         settings = zeep.Settings(
@@ -282,7 +278,7 @@ class ZeepVies:
                     )
                 else:
                     reply = self._service.checkVat(countryCode=country_code, vatNumber=number)
-            except (ViesError, outbound.NotSent):
+            except (UpstreamError, outbound.NotSent):
                 raise
             except Exception as e:
                 if not self.transport.posted():
@@ -293,19 +289,14 @@ class ZeepVies:
                 raise
         except zeep.exceptions.Fault as e:
             if e.code is None and e.message == _ZEEP_NO_FAULT_ELEMENT:
-                raise ViesBadResponse("VIES answered an error without a SOAP fault") from e
+                raise UpstreamError("VIES answered an error without a SOAP fault",
+                                    Fault.BAD_RESPONSE) from e
             raise ViesFault((e.message or "").strip() or "UNKNOWN_FAULT") from e
-        except requests.Timeout as e:
-            raise ViesTimeout("VIES did not answer in time") from e
-        except zeep.exceptions.TransportError as e:
-            if 200 <= (e.status_code or 0) < 300:  # zeep's word for "200 with unparsable XML"
-                raise ViesBadResponse("VIES answered unparsable XML") from e
-            raise ViesTransportError(f"VIES answered HTTP {e.status_code}") from e
-        except requests.RequestException as e:
-            raise ViesTransportError(f"VIES could not be reached: {type(e).__name__}") from e
-        except (zeep.exceptions.Error, ValueError) as e:
-            # XMLSyntaxError, ValidationError, DTDForbidden, ... and lxml's own parse errors
-            raise ViesBadResponse(f"VIES answered unparsable content: {type(e).__name__}") from e
+        except Exception as e:
+            fault = soap_fault(e, "VIES")
+            if fault is e:
+                raise
+            raise fault from e
         finally:
             self.transport.set_read_timeout(None)
         return _answer(reply, approx)
@@ -369,4 +360,5 @@ def _answer(reply: Any, approx: bool) -> ViesAnswer:
             address=clean_text(reply.address),
         )
     except (AttributeError, KeyError, TypeError) as e:
-        raise ViesBadResponse(f"VIES answer has an unexpected shape: {type(e).__name__}") from e
+        raise UpstreamError(f"VIES answer has an unexpected shape: {type(e).__name__}",
+                            Fault.BAD_RESPONSE) from e

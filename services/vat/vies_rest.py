@@ -27,19 +27,10 @@ from typing import Any
 
 import requests
 
-from services.vat.vies import (
-    TraderQuery,
-    ViesAnswer,
-    ViesBadResponse,
-    ViesError,
-    ViesFault,
-    ViesTimeout,
-    ViesTransportError,
-    clean_text,
-    new_session,
-)
-from shared import outbound
+from services.vat.vies import TraderQuery, ViesAnswer, ViesFault, clean_text, new_session
+from shared import upstream
 from shared.redis_client import Store
+from shared.upstream import Fault, UpstreamError
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +66,8 @@ class RestVies:
 
     def _request(self, method: str, path: str, timeout_s: float | None,
                  **kwargs: Any) -> requests.Response:
-        try:
-            return outbound.send(self.session, method, self.base_url + path,
-                                 timeout=self._timeout(timeout_s), what="VIES REST", **kwargs)
-        except requests.Timeout as e:
-            raise ViesTimeout("VIES REST did not answer in time") from e
-        except requests.RequestException as e:
-            raise ViesTransportError(
-                f"VIES REST could not be reached: {type(e).__name__}") from e
+        return upstream.send(self.session, method, self.base_url + path, title="VIES REST",
+                             timeout=self._timeout(timeout_s), **kwargs)
 
     def check(
         self,
@@ -108,14 +93,14 @@ class RestVies:
 
     def status(self, timeout_s: float | None = None) -> dict[str, str]:
         """Each member state's availability (``Available``, ``Unavailable``, ...) as VIES's
-        ``check-status`` reports it; raises :class:`~services.vat.vies.ViesError`."""
+        ``check-status`` reports it; raises :class:`~shared.upstream.UpstreamError`."""
         document = _json(self._request("GET", "/check-status", timeout_s))
         try:
             return {str(c["countryCode"]): str(c["availability"])
                     for c in document["countries"]}
         except (KeyError, TypeError) as e:
-            raise ViesBadResponse(
-                f"VIES check-status has an unexpected shape: {type(e).__name__}") from e
+            raise UpstreamError(f"VIES check-status has an unexpected shape: {type(e).__name__}",
+                                Fault.BAD_RESPONSE) from e
 
 
 def _json(response: requests.Response) -> Any:
@@ -127,14 +112,15 @@ def _json(response: requests.Response) -> Any:
         document = None
     if document is None:
         if response.status_code >= 400:
-            raise ViesTransportError(f"VIES REST answered HTTP {response.status_code}")
-        raise ViesBadResponse("VIES REST answered content that is not JSON")
+            raise UpstreamError(f"VIES REST answered HTTP {response.status_code}",
+                                Fault.UNREACHABLE)
+        raise UpstreamError("VIES REST answered content that is not JSON", Fault.BAD_RESPONSE)
     if isinstance(document, dict) and document.get("actionSucceed") is False:
         wrappers = document.get("errorWrappers") or [{}]
         code = wrappers[0].get("error") if isinstance(wrappers[0], dict) else None
-        raise ViesFault(str(code or "UNKNOWN_FAULT").strip())
+        raise ViesFault(str(code or "UNKNOWN_FAULT").strip(), "VIES REST")
     if response.status_code >= 400:
-        raise ViesTransportError(f"VIES REST answered HTTP {response.status_code}")
+        raise UpstreamError(f"VIES REST answered HTTP {response.status_code}", Fault.UNREACHABLE)
     return document
 
 
@@ -144,7 +130,8 @@ def _date(value: Any) -> date | None:
     try:
         return date.fromisoformat(str(value)[:10])
     except ValueError as e:
-        raise ViesBadResponse("VIES REST answered an unreadable requestDate") from e
+        raise UpstreamError("VIES REST answered an unreadable requestDate",
+                            Fault.BAD_RESPONSE) from e
 
 
 def parse_answer(document: Any, *, approx: bool) -> ViesAnswer:
@@ -182,11 +169,11 @@ def parse_answer(document: Any, *, approx: bool) -> ViesAnswer:
             request_identifier=clean_text(document.get("requestIdentifier")),
         )
     except (KeyError, TypeError, AttributeError) as e:
-        raise ViesBadResponse(f"VIES REST answer has an unexpected shape: {type(e).__name__}") \
-            from e
+        raise UpstreamError(f"VIES REST answer has an unexpected shape: {type(e).__name__}",
+                            Fault.BAD_RESPONSE) from e
 
 
-__all__ = ["MemberStateStatus", "RestVies", "ViesError", "parse_answer"]
+__all__ = ["MemberStateStatus", "RestVies", "parse_answer"]
 
 
 class MemberStateStatus:
@@ -218,7 +205,7 @@ class MemberStateStatus:
             try:
                 availability = self.rest.status(timeout_s=self.timeout_s)
                 ttl_s = self.ttl_s
-            except ViesError as e:
+            except UpstreamError as e:
                 log.warning("VIES check-status unreadable", extra={"fault": e.code})
                 availability, ttl_s = {}, min(self.ttl_s, 10.0)
             raw = json.dumps(availability)

@@ -46,8 +46,16 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
-from simulators.control import control_blueprint
-from simulators.knobs import ConfigError, KnobState, merge, number, one_of, positive_int
+from simulators.knobs import (
+    ConfigError,
+    KnobState,
+    from_env,
+    merge,
+    number,
+    one_of,
+    positive_int,
+    simulator_app,
+)
 
 __all__ = ["DEFAULT_CLIENT_ID", "DEFAULT_CLIENT_SECRET", "ConfigError", "config_from_env",
            "create_app"]
@@ -195,13 +203,6 @@ def _throttled() -> Response:
                   "The request for the API is throttled as you have exceeded your quota.")
 
 
-@bp.after_app_request
-def _count(response: Response) -> Response:
-    if not request.path.startswith("/_sim/"):
-        _state().count_status(response.status_code)
-    return response
-
-
 def load_traders(path: Path) -> dict[str, dict[str, Any]]:
     """The demo register ``{"traders": [{"vrn", "name", "address": {...}}]}`` by VRN."""
     rows = json.loads(path.read_text(encoding="utf-8"))["traders"]
@@ -214,12 +215,7 @@ def config_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     >>> config_from_env({"TRACE30_SIM_HMRC_FAIL": "429"})
     {'fail': 429}
     """
-    config: dict[str, Any] = {}
-    if environ.get("TRACE30_SIM_HMRC_LATENCY_MS"):
-        config["latency_ms"] = float(environ["TRACE30_SIM_HMRC_LATENCY_MS"])
-    if environ.get("TRACE30_SIM_HMRC_FAIL"):
-        config["fail"] = int(environ["TRACE30_SIM_HMRC_FAIL"])
-    return config
+    return from_env(environ, "TRACE30_SIM_HMRC_", {"latency_ms": float, "fail": int})
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -229,10 +225,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     traders_path = Path(settings.pop("traders_path", DEFAULT_TRADERS_PATH))
     client_id = str(settings.pop("client_id", DEFAULT_CLIENT_ID))
     client_secret = str(settings.pop("client_secret", DEFAULT_CLIENT_SECRET))
-    app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = 16 * 1024
-    app.extensions["hmrc_simulator"] = HmrcState(
-        merge(DEFAULTS, CHECKS, settings), load_traders(traders_path), client_id, client_secret)
-    app.register_blueprint(bp)
-    app.register_blueprint(control_blueprint("hmrc_simulator_control", "hmrc_simulator"))
-    return app
+    state = HmrcState(merge(DEFAULTS, CHECKS, settings), load_traders(traders_path), client_id,
+                      client_secret)
+    return simulator_app(__name__, "hmrc_simulator", bp, state, 16 * 1024)

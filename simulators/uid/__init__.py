@@ -48,8 +48,16 @@ from xml.sax.saxutils import escape
 
 from flask import Blueprint, Flask, Response, current_app, request
 
-from simulators.control import control_blueprint
-from simulators.knobs import ConfigError, KnobState, merge, number, one_of, positive_int
+from simulators.knobs import (
+    ConfigError,
+    KnobState,
+    from_env,
+    merge,
+    number,
+    one_of,
+    positive_int,
+    simulator_app,
+)
 from simulators.vies.soap import MalformedRequest, parse_xml
 
 __all__ = ["SOAP_PATH", "ConfigError", "config_from_env", "create_app"]
@@ -240,13 +248,6 @@ def wsdl() -> Response:
     return Response(text, content_type=XML)
 
 
-@bp.after_app_request
-def _count(response: Response) -> Response:
-    if not request.path.startswith("/_sim/"):
-        _state().count_status(response.status_code)
-    return response
-
-
 def load_organisations(path: Path) -> dict[str, dict[str, Any]]:
     """The demo register ``{"organisations": [{"uid": "CHE…", ...}]}`` by its 9 digits."""
     rows = json.loads(path.read_text(encoding="utf-8"))["organisations"]
@@ -260,14 +261,8 @@ def config_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     >>> config_from_env({"TRACE30_SIM_UID_RATE_LIMIT_PER_MIN": "0"})
     {'rate_limit_per_min': 0}
     """
-    config: dict[str, Any] = {}
-    if environ.get("TRACE30_SIM_UID_LATENCY_MS"):
-        config["latency_ms"] = float(environ["TRACE30_SIM_UID_LATENCY_MS"])
-    if environ.get("TRACE30_SIM_UID_FAIL"):
-        config["fail"] = environ["TRACE30_SIM_UID_FAIL"]
-    if environ.get("TRACE30_SIM_UID_RATE_LIMIT_PER_MIN"):
-        config["rate_limit_per_min"] = int(environ["TRACE30_SIM_UID_RATE_LIMIT_PER_MIN"])
-    return config
+    return from_env(environ, "TRACE30_SIM_UID_",
+                    {"latency_ms": float, "fail": str, "rate_limit_per_min": int})
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -276,10 +271,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings = dict(config_from_env(os.environ) if config is None else config)
     data_path = Path(settings.pop("data_path", DEFAULT_DATA_PATH))
     wsdl_path = Path(settings.pop("wsdl_path", DEFAULT_WSDL_PATH))
-    app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
-    app.extensions["uid_simulator"] = UidState(
-        merge(DEFAULTS, CHECKS, settings), load_organisations(data_path), wsdl_path)
-    app.register_blueprint(bp)
-    app.register_blueprint(control_blueprint("uid_simulator_control", "uid_simulator"))
-    return app
+    state = UidState(merge(DEFAULTS, CHECKS, settings), load_organisations(data_path),
+                     wsdl_path)
+    return simulator_app(__name__, "uid_simulator", bp, state, 64 * 1024)

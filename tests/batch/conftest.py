@@ -20,6 +20,7 @@ from stdnum.iso7064 import mod_11_10
 from services.gateway import create_app, shutdown
 from tests.conftest import INTERNAL_TOKEN, REDIS_URL, ROOT, Suite
 from tests.gateway.webhook_receiver import WebhookReceiver
+from trace30.keys import job_key_pattern
 
 API_KEY = "batch-test-key"
 WEBHOOK_SECRET = "batch-webhook-secret"
@@ -141,10 +142,8 @@ def batch(suite: Suite, redis_prefix: str, tmp_path: Path) -> Iterator[Batch]:
     for pattern in (f"rq:*{queue}*", f"rq:*{b.token}*"):
         for key in conn.scan_iter(match=pattern, count=1000):
             conn.delete(key)
-    # RQ's job keys are named by job id alone (a default run id is the same every time the test
-    # runs that day): the jobs of this test's queue go too, or the next run would find them.
-    for key in conn.scan_iter(match="rq:job:reverify-*", count=1000):
-        origin = conn.hget(key, "origin")
-        if origin is not None and queue.encode() in origin:
-            conn.delete(key, key + b":dependents", key + b":dependencies")
+    # RQ's job keys (rq:job:{id}) are outside the key prefix; their ids carry the deployment,
+    # here this test's prefix, so the test's jobs are found by it.
+    for key in conn.scan_iter(match=job_key_pattern(redis_prefix), count=1000):
+        conn.delete(key)
     conn.close()

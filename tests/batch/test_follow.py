@@ -22,9 +22,9 @@ RUN = f"run-follow-{uuid.uuid4().hex[:8]}"  # RQ job ids are not under the test'
 TRADERS = [f"trader-{i}" for i in range(6)]
 
 
-def job_of(trader_id: str) -> str:
-    """The job id of a trader of the default tenant in the run."""
-    return job_id(RUN, "default", trader_id)
+def job_of(queue: Queue, trader_id: str) -> str:
+    """The job id of a trader of the default tenant in the run (the queue's deployment)."""
+    return job_id(RUN, "default", trader_id, prefix=queue.settings["REDIS_PREFIX"])
 
 
 @pytest.fixture
@@ -39,12 +39,12 @@ def queue(store: Store) -> Queue:
     for registry in (StartedJobRegistry(queue=queue), FailedJobRegistry(queue=queue)):
         queue.connection.delete(registry.key)
     for trader_id in TRADERS:
-        queue.connection.delete(f"rq:job:{job_of(trader_id)}")
+        queue.connection.delete(f"rq:job:{job_of(queue, trader_id)}")
 
 
 def start(queue: Queue, trader_id: str) -> None:
     """What a worker does when it takes the trader's job (without running it)."""
-    job = queue.fetch_job(job_of(trader_id))
+    job = queue.fetch_job(job_of(queue, trader_id))
     queue.remove(job.id)
     job.set_status(JobStatus.STARTED)
     # RQ 2 registers an execution, "job id:execution id", as a worker does
@@ -61,25 +61,25 @@ def test_queued_and_leased_jobs_are_alive_a_started_one_without_lease_is_lost(
     assert batch._alive(store, queue, keys, RUN, TRADERS) == set(TRADERS) - {"trader-1"}
     # the follower's pass queues the lost one again, and only that one
     assert batch.enqueue(queue.settings, store, queue, RUN, {}, tenant="default") == 1
-    assert job_of("trader-1") in queue.get_job_ids()
+    assert job_of(queue, "trader-1") in queue.get_job_ids()
 
 
 def test_a_job_between_queue_and_started_registry_is_not_taken_for_lost(
         store: Store, queue: Queue) -> None:
     """The worker popped it from the queue and has not registered it yet: its status still
     says queued, so the follower does not queue it twice."""
-    queue.remove(job_of("trader-2"))  # popped, not yet in the started registry
+    queue.remove(job_of(queue, "trader-2"))  # popped, not yet in the started registry
     assert "trader-2" in batch._alive(store, queue, RunKeys(store, RUN, "default"), RUN, TRADERS)
 
 
 def test_failed_for_good_comes_from_the_failed_registry(store: Store, queue: Queue) -> None:
-    job = queue.fetch_job(job_of("trader-3"))
+    job = queue.fetch_job(job_of(queue, "trader-3"))
     queue.remove(job.id)
     job.retries_left = 0
     job.set_status(JobStatus.FAILED)
     job.save()
     FailedJobRegistry(queue=queue).add(job, 600)
-    assert batch._failed(queue, RUN, "default", TRADERS) == ["trader-3"]
+    assert batch._failed(queue, RunKeys(store, RUN, "default"), TRADERS) == ["trader-3"]
     job.retries_left = 1  # a retry is still to come: not failed for good
     job.save()
-    assert batch._failed(queue, RUN, "default", TRADERS) == []
+    assert batch._failed(queue, RunKeys(store, RUN, "default"), TRADERS) == []

@@ -15,6 +15,7 @@ from rq.registry import ScheduledJobRegistry
 
 from tests.conftest import REDIS_URL
 from trace30.jobs import RetryScheduler
+from trace30.keys import scheduler_turn_key
 
 
 @pytest.fixture
@@ -41,12 +42,12 @@ def test_a_due_retry_goes_back_to_the_queue(queue: Queue) -> None:
     assert RetryScheduler(queue).run_once() == 1
     assert queue.get_job_ids() == ["due-retry"]
     assert ScheduledJobRegistry(queue=queue).get_job_ids() == []
-    assert not queue.connection.exists(f"rq:trace30-scheduler:{queue.name}")  # turn released
+    assert not queue.connection.exists(scheduler_turn_key(queue.name))  # turn released
 
 
 def test_another_process_holding_the_turn_is_waited_for(queue: Queue) -> None:
     schedule_now(queue)
-    key = f"rq:trace30-scheduler:{queue.name}"
+    key = scheduler_turn_key(queue.name)
     queue.connection.set(key, "other-process", px=2000)
     assert RetryScheduler(queue).run_once() == 0
     assert queue.get_job_ids() == []
@@ -58,7 +59,7 @@ def test_a_pass_that_outlived_its_turn_leaves_the_next_holder_alone(
     """The turn lapsed during the pass and another process took it: finishing must not delete
     that process's turn (it used to delete the key whoever held it)."""
     schedule_now(queue)
-    key = f"rq:trace30-scheduler:{queue.name}"
+    key = scheduler_turn_key(queue.name)
     real = ScheduledJobRegistry.get_jobs_to_schedule
 
     def slow(self: ScheduledJobRegistry, *args: Any, **kwargs: Any) -> list[str]:

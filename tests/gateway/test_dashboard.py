@@ -95,7 +95,7 @@ def test_sign_in_with_an_ops_key_and_sign_out(client: FlaskClient) -> None:
     assert set(stored) == {"sid", "signed_in_at", "csrf", "_permanent"}  # no key, no client
     assert OPS_KEY not in cookie and OPS_KEY not in json.dumps(stored)
     home = page(client, "/ops/")
-    assert "signed in as <strong>staff</strong>" in home
+    assert "signed in as <strong>client:staff</strong>, <span class=\"role\">admin</span>" in home
     # the review queue is the first link of the navigation
     nav = home[home.index("<nav>"):home.index("</nav>")]
     assert nav.index('href="/ops/?verdict=needs_review"') < nav.index('href="/ops/"')

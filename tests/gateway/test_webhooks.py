@@ -241,7 +241,8 @@ def test_a_hanging_receiver_hits_the_timeout(
 ) -> None:
     with WebhookReceiver(hang_first=1, hang_s=10) as receiver:
         enqueue(evidence_log, receiver.url)
-        sender = make_sender(evidence_log, session, timeout_s=0.3, backoff_base_s=5)
+        sender = make_sender(evidence_log, session, timeout_s=0.3, backoff_base_s=5,
+                             backoff_max_s=10)
         started = time.monotonic()
         assert sender.deliver_due() == 1
         assert time.monotonic() - started < 3

@@ -17,13 +17,14 @@ from redis.retry import Retry
 from services.payment import create_app
 from services.payment.checks import CheckRequest, PaymentChecker
 from services.payment.codes import CODES
-from services.payment.payee import PayeeAnswer, PayeeRejected
 from shared.config import load
 from shared.errors import ConfigError
 from shared.outbound import NotSent
 from shared.redis_client import Store
+from shared.upstream import Fault, UpstreamError
 from tests.conftest import AUTH, INTERNAL_TOKEN, FakeClock, free_port
 from tests.payment.conftest import FINGERPRINT_KEY, settings
+from tests.payment.fakes import FakePayee
 
 URL = "/v1/payment/check"
 ACME = "DE89370400440532013000"  # Commerzbank; "Acme Trading GmbH" at the simulated bank
@@ -361,29 +362,10 @@ def test_production_app_starts_with_a_key(payee: str, store: Store) -> None:
 # --- provider faults through a fake, and Redis down -----------------------------------------
 
 
-class FakePayee:
-    """A payee-verification provider that raises ``error`` or answers ``answer``; counts calls."""
-
-    def __init__(self, error: Exception | None = None, answer: PayeeAnswer | None = None) -> None:
-        self.error = error
-        self.answer = answer or PayeeAnswer("MTCH")
-        self.calls: list[dict] = []
-
-    def verify(self, *, name: str, iban: str, bic: str | None = None,
-               timeout_s: float | None = None) -> PayeeAnswer:
-        self.calls.append({"name": name, "iban": iban, "bic": bic})
-        if self.error:
-            raise self.error
-        return self.answer
-
-    def ready(self) -> None:
-        pass
-
-
 def test_rejected_request_is_unavailable_not_retryable(payee: str, store: Store,
                                                        caplog: pytest.LogCaptureFixture) -> None:
-    fake = FakePayee(PayeeRejected("the payee-verification provider refused the request: "
-                                   "HTTP 401"))
+    fake = FakePayee(UpstreamError("the payee-verification provider refused the request: "
+                                   "HTTP 401", Fault.REJECTED))
     client = create_app(settings(payee, store, PAYEE=fake)).test_client()
     for _ in range(4):  # a configuration fault does not open the circuit
         r = check(client, iban=ACME, account_holder="Acme", verify_payee=True)

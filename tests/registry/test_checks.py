@@ -4,24 +4,24 @@ throttling, circuit breaker, shared rate limit, unverifiable answers."""
 from __future__ import annotations
 
 import time
-from types import SimpleNamespace
 
 import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from services.registry import checks as checks_module
 from services.registry import create_app
 from services.registry.checks import CheckRequest, RegistryChecker
-from services.registry.registers import Register, RegisterRecord, RegisterThrottled
+from services.registry.registers import Register
 from services.registry.registers.gleif import Gleif
 from services.registry.registers.http import new_session
 from shared.errors import ConfigError
 from shared.outbound import NotSent
 from shared.redis_client import Store
+from shared.upstream import Fault, UpstreamError
 from tests.conftest import free_port
 from tests.registry.conftest import CH_KEY, CVR_PASSWORD, CVR_USER, app_config, configure, stats
+from tests.registry.fakes import FakeGleif
 
 LEI = "5299009TRACE30ACME93"
 
@@ -35,41 +35,15 @@ def calls(sim: str, source: str) -> int:
     return int(stats(sim)["by_source"].get(source, 0))
 
 
-class FakeGleif:
-    """A register chosen by configuration (``REGISTERS``), as tests of other services do."""
-
-    source = "gleif"
-    title = "Fake GLEIF"
-
-    def __init__(self) -> None:
-        self.asked: list[tuple[str, str, float | None]] = []
-
-    def lookup(self, *, kind: str, number: str,
-               timeout_s: float | None = None) -> RegisterRecord | None:
-        self.asked.append((kind, number, timeout_s))
-        return RegisterRecord(status="inactive", status_raw="RETIRED/INACTIVE",
-                              registered_name="Fake SE", url="https://example.invalid/fake")
-
-
-class ThrottledGleif(FakeGleif):
-    """A register that answers every lookup with 429 (no ``Retry-After``)."""
-
-    def lookup(self, *, kind: str, number: str,
-               timeout_s: float | None = None) -> RegisterRecord | None:
-        self.asked.append((kind, number, timeout_s))
-        raise RegisterThrottled("slow down")
-
-
 def test_no_pause_passes_retry_max_however_many_retries(
-        sim: str, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+        sim: str, store: Store) -> None:
     """The pauses double from REGISTRY_RETRY_BASE_S and stay within REGISTRY_RETRY_MAX_S
     (with 5+ retries the doubled pause's lower half once passed the maximum)."""
-    fake = ThrottledGleif()
+    fake = FakeGleif(UpstreamError("slow down", Fault.THROTTLED))  # 429 without Retry-After
     c = checker(sim, store, REGISTERS={"gleif": fake}, REGISTRY_RETRIES=6,
                 REGISTRY_RETRY_BASE_S=0.02, REGISTRY_RETRY_MAX_S=0.03, REGISTRY_DEADLINE_S=5.0)
     pauses: list[float] = []
-    monkeypatch.setattr(checks_module, "time",
-                        SimpleNamespace(monotonic=time.monotonic, sleep=pauses.append))
+    c.call.sleep = pauses.append
     r = c.check(CheckRequest(number=LEI))
     assert r["status"] == "unavailable" and len(fake.asked) == 7
     assert len(pauses) == 6

@@ -6,8 +6,9 @@ import pytest
 import requests
 import responses
 
-from services.registry.registers import ACTIVE, INACTIVE, RegisterBadResponse, RegisterRejected
+from services.registry.registers import ACTIVE, INACTIVE
 from services.registry.registers.cz_ares import CzAres, parse
+from shared.upstream import UpstreamError
 from tests.registry import adapter_cases
 
 SOURCE = "ares"
@@ -65,24 +66,6 @@ def test_unknown_is_none(ares: CzAres, sim: str) -> None:
     assert adapter_cases.stats_status(sim, SOURCE, 404) == 1
 
 
-def test_429(ares: CzAres, sim: str) -> None:
-    adapter_cases.throttled(sim, SOURCE, lambda: ares.lookup(kind="ico", number=ACTIVE_ICO))
-
-
-def test_timeout(ares: CzAres, sim: str) -> None:
-    adapter_cases.timed_out(sim, SOURCE, lambda: ares.lookup(kind="ico", number=ACTIVE_ICO))
-
-
-def test_server_errors(ares: CzAres, sim: str) -> None:
-    adapter_cases.server_errors(sim, SOURCE, lambda: ares.lookup(kind="ico", number=ACTIVE_ICO))
-
-
-def test_unreachable(session: requests.Session) -> None:
-    adapter_cases.unreachable(
-        lambda base: lambda: adapter(base, session).lookup(kind="ico", number=ACTIVE_ICO)
-    )
-
-
 def test_other_sources_knobs_do_not_apply(ares: CzAres, sim: str) -> None:
     adapter_cases.only_this_source(sim, SOURCE, "krs",
                                    lambda: ares.lookup(kind="ico", number=ACTIVE_ICO))
@@ -95,12 +78,12 @@ def test_refused_input_and_bad_json(session: requests.Session) -> None:
     url = f"{base}/ares/ekonomicke-subjekty-v-be/rest/ekonomicke-subjekty/{ACTIVE_ICO}"
     responses.get(url, json={"kod": "CHYBA_VSTUPU", "subKod": "VSTUP_NEVALIDNI_FORMAT_ICO"},
                   status=400)
-    with pytest.raises(RegisterRejected) as info:
+    with pytest.raises(UpstreamError) as info:
         adapter(base, session).lookup(kind="ico", number=ACTIVE_ICO)
-    assert not info.value.retryable
+    assert not info.value.retryable and info.value.code == "UPSTREAM_REJECTED"
     responses.replace(responses.GET, url, body="<html>Údržba systému</html>", status=200,
                       content_type="text/html")
-    with pytest.raises(RegisterBadResponse):
+    with pytest.raises(UpstreamError):
         adapter(base, session).lookup(kind="ico", number=ACTIVE_ICO)
 
 
@@ -118,7 +101,7 @@ def test_primary_source_without_the_registr_osob() -> None:
 
 
 def test_unexpected_shape_is_a_bad_response() -> None:
-    with pytest.raises(RegisterBadResponse):
+    with pytest.raises(UpstreamError):
         parse(["not", "an", "object"], ACTIVE_ICO)
-    with pytest.raises(RegisterBadResponse):
+    with pytest.raises(UpstreamError):
         parse({"seznamRegistraci": ["AKTIVNI"]}, ACTIVE_ICO)

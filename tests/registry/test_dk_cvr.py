@@ -5,13 +5,9 @@ from __future__ import annotations
 import pytest
 import requests
 
-from services.registry.registers import (
-    ACTIVE,
-    INACTIVE,
-    RegisterAuthError,
-    RegisterBadResponse,
-)
+from services.registry.registers import ACTIVE, INACTIVE
 from services.registry.registers.dk_cvr import DkCvr, parse
+from shared.upstream import UpstreamError
 from tests.registry import adapter_cases
 from tests.registry.conftest import CVR_PASSWORD, CVR_USER
 
@@ -68,27 +64,9 @@ def test_a_404_is_none(sim: str, session: requests.Session) -> None:
 
 
 def test_wrong_password_is_an_auth_error(sim: str, session: requests.Session) -> None:
-    with pytest.raises(RegisterAuthError):
+    with pytest.raises(UpstreamError):
         adapter(sim, session, password="wrong").lookup(  # noqa: S106 - a wrong one on purpose
             kind="cvr", number="35123458")
-
-
-def test_429(cvr: DkCvr, sim: str) -> None:
-    adapter_cases.throttled(sim, SOURCE, lambda: cvr.lookup(kind="cvr", number="35123458"))
-
-
-def test_timeout(cvr: DkCvr, sim: str) -> None:
-    adapter_cases.timed_out(sim, SOURCE, lambda: cvr.lookup(kind="cvr", number="35123458"))
-
-
-def test_server_errors(cvr: DkCvr, sim: str) -> None:
-    adapter_cases.server_errors(sim, SOURCE, lambda: cvr.lookup(kind="cvr", number="35123458"))
-
-
-def test_unreachable(session: requests.Session) -> None:
-    adapter_cases.unreachable(
-        lambda base: lambda: adapter(base, session).lookup(kind="cvr", number="35123458")
-    )
 
 
 def test_records_without_a_status_use_the_life_span() -> None:
@@ -103,5 +81,5 @@ def test_records_without_a_status_use_the_life_span() -> None:
 
 
 def test_unexpected_shape_is_a_bad_response() -> None:
-    with pytest.raises(RegisterBadResponse):
+    with pytest.raises(UpstreamError):
         parse({"hits": {"hits": [{"_source": {}}]}}, "35123458")

@@ -6,8 +6,9 @@ import pytest
 import requests
 import responses
 
-from services.registry.registers import ACTIVE, INACTIVE, RegisterBadResponse, RegisterRejected
+from services.registry.registers import ACTIVE, INACTIVE
 from services.registry.registers.fr_recherche import FrRecherche, parse
+from shared.upstream import UpstreamError
 from tests.registry import adapter_cases
 
 SOURCE = "recherche_entreprises"
@@ -86,34 +87,15 @@ def test_a_refused_query_is_rejected_and_html_is_a_bad_response(
     base = "http://recherche.invalid"
     url = f"{base}/recherche-entreprises/search"
     responses.get(url, json={"erreur": "q trop court"}, status=400)
-    with pytest.raises(RegisterRejected) as info:
+    with pytest.raises(UpstreamError) as info:
         adapter(base, session).lookup(kind="siren", number="812345676")
-    assert not info.value.retryable
+    assert not info.value.retryable and info.value.code == "UPSTREAM_REJECTED"
     responses.replace(responses.GET, url, body="<html>maintenance</html>", status=200,
                       content_type="text/html")
-    with pytest.raises(RegisterBadResponse):
+    with pytest.raises(UpstreamError):
         adapter(base, session).lookup(kind="siren", number="812345676")
-
-
-def test_429(fr: FrRecherche, sim: str) -> None:
-    adapter_cases.throttled(sim, SOURCE, lambda: fr.lookup(kind="siren", number="812345676"))
-
-
-def test_timeout(fr: FrRecherche, sim: str) -> None:
-    adapter_cases.timed_out(sim, SOURCE, lambda: fr.lookup(kind="siren", number="812345676"))
-
-
-def test_server_errors(fr: FrRecherche, sim: str) -> None:
-    adapter_cases.server_errors(sim, SOURCE,
-                                lambda: fr.lookup(kind="siren", number="812345676"))
-
-
-def test_unreachable(session: requests.Session) -> None:
-    adapter_cases.unreachable(
-        lambda base: lambda: adapter(base, session).lookup(kind="siren", number="812345676")
-    )
 
 
 def test_unexpected_shape_is_a_bad_response() -> None:
-    with pytest.raises(RegisterBadResponse):
+    with pytest.raises(UpstreamError):
         parse({"hits": []}, "812345676")

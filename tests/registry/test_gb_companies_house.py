@@ -5,13 +5,9 @@ from __future__ import annotations
 import pytest
 import requests
 
-from services.registry.registers import (
-    ACTIVE,
-    INACTIVE,
-    RegisterAuthError,
-    RegisterBadResponse,
-)
+from services.registry.registers import ACTIVE, INACTIVE
 from services.registry.registers.gb_companies_house import CompaniesHouse, parse
+from shared.upstream import UpstreamError
 from tests.registry import adapter_cases
 from tests.registry.conftest import CH_KEY
 
@@ -64,42 +60,21 @@ def test_unknown_is_none(ch: CompaniesHouse, sim: str) -> None:
 
 
 def test_wrong_key_is_an_auth_error(sim: str, session: requests.Session) -> None:
-    with pytest.raises(RegisterAuthError) as info:
+    with pytest.raises(UpstreamError) as info:
         adapter(sim, session, key="wrong").lookup(kind="company_number", number="01234567")
     assert not info.value.retryable and not info.value.outage
-
-
-def test_429(ch: CompaniesHouse, sim: str) -> None:
-    adapter_cases.throttled(sim, SOURCE,
-                            lambda: ch.lookup(kind="company_number", number="01234567"))
+    assert info.value.code == "UPSTREAM_AUTH"
 
 
 def test_rate_limit_window_sends_retry_after(ch: CompaniesHouse, sim: str) -> None:
     adapter_cases.configure(sim, sources={SOURCE: {"rate_limit": 2}})
     ch.lookup(kind="company_number", number="01234567")
     ch.lookup(kind="company_number", number="01234567")
-    with pytest.raises(adapter_cases.RegisterThrottled) as info:
+    with pytest.raises(UpstreamError) as info:
         ch.lookup(kind="company_number", number="01234567")
     assert info.value.retry_after_s == 1.0
 
 
-def test_timeout(ch: CompaniesHouse, sim: str) -> None:
-    adapter_cases.timed_out(sim, SOURCE,
-                            lambda: ch.lookup(kind="company_number", number="01234567"))
-
-
-def test_server_errors(ch: CompaniesHouse, sim: str) -> None:
-    adapter_cases.server_errors(sim, SOURCE,
-                                lambda: ch.lookup(kind="company_number", number="01234567"))
-
-
-def test_unreachable(session: requests.Session) -> None:
-    adapter_cases.unreachable(
-        lambda base: lambda: adapter(base, session).lookup(kind="company_number",
-                                                           number="01234567")
-    )
-
-
 def test_unexpected_shape_is_a_bad_response() -> None:
-    with pytest.raises(RegisterBadResponse):
+    with pytest.raises(UpstreamError):
         parse({"company_name": "X"}, "01234567")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import requests
 
-from services.registry.registers import ACTIVE, INACTIVE, RegisterBadResponse
+from services.registry.registers import ACTIVE, INACTIVE
 from services.registry.registers.gleif import Gleif, parse
+from shared.upstream import UpstreamError
 from tests.registry import adapter_cases
 
 ACTIVE_LEI = "5299009TRACE30ACME93"
@@ -65,30 +66,11 @@ def test_unknown_lei_is_none(gleif: Gleif, sim: str) -> None:
     assert adapter_cases.stats_status(sim, "gleif", 404) == 1
 
 
-def test_429(gleif: Gleif, sim: str) -> None:
-    adapter_cases.throttled(sim, "gleif", lambda: gleif.lookup(kind="lei", number=ACTIVE_LEI))
-
-
-def test_timeout(gleif: Gleif, sim: str) -> None:
-    adapter_cases.timed_out(sim, "gleif", lambda: gleif.lookup(kind="lei", number=ACTIVE_LEI))
-
-
-def test_server_errors(gleif: Gleif, sim: str) -> None:
-    adapter_cases.server_errors(sim, "gleif",
-                                lambda: gleif.lookup(kind="lei", number=ACTIVE_LEI))
-
-
-def test_unreachable(session: requests.Session) -> None:
-    adapter_cases.unreachable(
-        lambda base: lambda: adapter(base, session).lookup(kind="lei", number=ACTIVE_LEI)
-    )
-
-
 def test_other_sources_knobs_do_not_apply(gleif: Gleif, sim: str) -> None:
     adapter_cases.only_this_source(sim, "gleif", "brreg",
                                    lambda: gleif.lookup(kind="lei", number=ACTIVE_LEI))
 
 
 def test_unexpected_shape_is_a_bad_response() -> None:
-    with pytest.raises(RegisterBadResponse):
+    with pytest.raises(UpstreamError):
         parse({"data": {"attributes": {}}}, ACTIVE_LEI)

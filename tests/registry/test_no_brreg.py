@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import requests
 
-from services.registry.registers import ACTIVE, INACTIVE, RegisterBadResponse
+from services.registry.registers import ACTIVE, INACTIVE
 from services.registry.registers.no_brreg import NoBrreg, parse
+from shared.upstream import UpstreamError
 from tests.registry import adapter_cases
 
 SOURCE = "brreg"
@@ -70,25 +71,6 @@ def test_mva_number(brreg: NoBrreg) -> None:
     assert not_registered.status_detail == "not registered in Merverdiavgiftsregisteret"
 
 
-def test_429(brreg: NoBrreg, sim: str) -> None:
-    adapter_cases.throttled(sim, SOURCE, lambda: brreg.lookup(kind="orgnr", number="912345602"))
-
-
-def test_timeout(brreg: NoBrreg, sim: str) -> None:
-    adapter_cases.timed_out(sim, SOURCE, lambda: brreg.lookup(kind="orgnr", number="912345602"))
-
-
-def test_server_errors(brreg: NoBrreg, sim: str) -> None:
-    adapter_cases.server_errors(sim, SOURCE,
-                                lambda: brreg.lookup(kind="orgnr", number="912345602"))
-
-
-def test_unreachable(session: requests.Session) -> None:
-    adapter_cases.unreachable(
-        lambda base: lambda: adapter(base, session).lookup(kind="orgnr", number="912345602")
-    )
-
-
 def test_unexpected_shape_is_a_bad_response() -> None:
-    with pytest.raises(RegisterBadResponse):
+    with pytest.raises(UpstreamError):
         parse(["not", "an", "object"], "912345602")

@@ -6,8 +6,9 @@ import pytest
 import requests
 import responses
 
-from services.registry.registers import ACTIVE, INACTIVE, RegisterBadResponse, RegisterRecord
+from services.registry.registers import ACTIVE, INACTIVE, RegisterRecord
 from services.registry.registers.pl_krs import PlKrs, parse, parse_full
+from shared.upstream import UpstreamError
 from tests.registry import adapter_cases
 
 SOURCE = "krs"
@@ -75,24 +76,6 @@ def test_unknown_is_none(krs: PlKrs, sim: str) -> None:
     assert adapter_cases.stats_status(sim, SOURCE, 404) == 2  # P, then S
 
 
-def test_429(krs: PlKrs, sim: str) -> None:
-    adapter_cases.throttled(sim, SOURCE, lambda: krs.lookup(kind="krs", number=ACTIVE_KRS))
-
-
-def test_timeout(krs: PlKrs, sim: str) -> None:
-    adapter_cases.timed_out(sim, SOURCE, lambda: krs.lookup(kind="krs", number=ACTIVE_KRS))
-
-
-def test_server_errors(krs: PlKrs, sim: str) -> None:
-    adapter_cases.server_errors(sim, SOURCE, lambda: krs.lookup(kind="krs", number=ACTIVE_KRS))
-
-
-def test_unreachable(session: requests.Session) -> None:
-    adapter_cases.unreachable(
-        lambda base: lambda: adapter(base, session).lookup(kind="krs", number=ACTIVE_KRS)
-    )
-
-
 def test_other_sources_knobs_do_not_apply(krs: PlKrs, sim: str) -> None:
     adapter_cases.only_this_source(sim, SOURCE, "ares",
                                    lambda: krs.lookup(kind="krs", number=ACTIVE_KRS))
@@ -112,7 +95,7 @@ def test_deleted_without_its_full_extract_and_bad_json(session: requests.Session
     assert r.status_detail == "OdpisAktualny 204: no current extract (deleted from the KRS)"
     responses.replace(responses.GET, current, body="<html>Przerwa techniczna</html>",
                       status=200, content_type="text/html")
-    with pytest.raises(RegisterBadResponse):
+    with pytest.raises(UpstreamError):
         adapter(base, session).lookup(kind="krs", number="0000730065")
 
 
@@ -144,7 +127,7 @@ def test_full_extract_of_another_shape_keeps_the_deletion() -> None:
 
 
 def test_unexpected_shape_is_a_bad_response() -> None:
-    with pytest.raises(RegisterBadResponse):
+    with pytest.raises(UpstreamError):
         parse({"hits": []}, ACTIVE_KRS, "P")
-    with pytest.raises(RegisterBadResponse):
+    with pytest.raises(UpstreamError):
         parse({"odpis": {"dane": {"dzial1": ["x"]}}}, ACTIVE_KRS, "P")

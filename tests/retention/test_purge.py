@@ -60,9 +60,9 @@ CASEWORK = dict.fromkeys(
     ("complaints", "statements", "reviews", "document_blobs", "documents"), 0)
 
 
-def job_of(run: str, trader_id: str) -> str:
-    """The RQ job id of a trader of the default tenant in ``run``."""
-    return trace30.keys.job_id(run, "default", trader_id)
+def job_of(run: str, trader_id: str, store: Store) -> str:
+    """The RQ job id of a trader of the default tenant in ``run``, in the store's deployment."""
+    return trace30.keys.job_id(run, "default", trader_id, prefix=store.prefix)
 
 
 def trader(name: str, i: int) -> dict[str, Any]:
@@ -197,22 +197,22 @@ def seeded(client: FlaskClient, gateway_config: dict,
         store.client.hset(run.items, tid, "sealed-submission")
         store.client.hset(run.before, tid, "verified")
         store.client.set(run.lease(tid), "1")
-        queue.enqueue("trace30.jobs.reverify_trader", RUN, tid, job_id=job_of(RUN, tid))
+        queue.enqueue("trace30.jobs.reverify_trader", RUN, tid, job_id=job_of(RUN, tid, store))
     store.client.hset(run.meta, "created_at", now.isoformat())
 
     # What a worker leaves of a job that has run: out of the queue, finished, with its result.
     first = subs[0]["trader_id"]
-    done = Job.fetch(job_of(RUN, first), connection=rq_conn)
+    done = Job.fetch(job_of(RUN, first, store), connection=rq_conn)
     queue.remove(done)
     done.set_status(JobStatus.FINISHED)
     FinishedJobRegistry(queue.name, connection=rq_conn).add(done, ttl=600)
     Result.create(done, Result.Type.SUCCESSFUL, ttl=600, return_value={"trader_id": first})
     other_queue.enqueue("trace30.jobs.reverify_trader", "otherrun", first,
-                        job_id=job_of("otherrun", first))
+                        job_id=job_of("otherrun", first, store))
 
     yield Seeded(subs[:2], subs[2:], verifications, queue, other_queue)
 
-    for job_id in [job_of(r, s["trader_id"]) for r in (RUN, "otherrun") for s in subs]:
+    for job_id in [job_of(r, s["trader_id"], store) for r in (RUN, "otherrun") for s in subs]:
         rq_conn.delete(f"rq:job:{job_id}", f"rq:results:{job_id}")
     for q in (queue, other_queue):
         q.delete(delete_jobs=True)
@@ -225,7 +225,7 @@ def redis_state(store: Store, seeded: Seeded, sub: dict[str, Any]) -> dict[str, 
     vid = seeded.verifications[tid]["id"]
     fp = seeded.verifications[tid]["fingerprint"]
     cache, run, c = CacheKeys(store), RunKeys(store, RUN, "default"), store.client
-    job_id = job_of(RUN, tid)
+    job_id = job_of(RUN, tid, store)
     return {
         "verdict": bool(c.exists(cache.verdict(fp))),
         "inflight": bool(c.exists(cache.inflight(fp))),
@@ -272,7 +272,7 @@ def test_purge_dry_run_lists_then_purge_deletes_only_the_old_traders(
                        **CASEWORK, "statements": rejected, "traders": 2, "verifications": 2}
     first, second = old_hashes
     first_tid = seeded.old[0]["trader_id"]
-    assert seeded.queue.connection.exists(f"rq:results:{job_of(RUN, first_tid)}")
+    assert seeded.queue.connection.exists(f"rq:results:{job_of(RUN, first_tid, store)}")
     assert dry.by_trader[first]["redis"] == {**EXPECTED_PER_TRADER, "rq:results": 1}
     assert dry.by_trader[second]["redis"] == {**EXPECTED_PER_TRADER, "rq:results": 0}
     assert {s["trader_id"]: redis_state(store, seeded, s) for s in seeded.everyone} == everyone
@@ -303,10 +303,11 @@ def test_purge_dry_run_lists_then_purge_deletes_only_the_old_traders(
         current = client.get(f"/v1/traders/{tid}", headers=OPS).get_json()
         assert current["id"] == seeded.verifications[tid]["id"]
         assert redis_state(store, seeded, sub) == everyone[tid]
-    assert not seeded.queue.connection.exists(f"rq:results:{job_of(RUN, first_tid)}")
+    assert not seeded.queue.connection.exists(f"rq:results:{job_of(RUN, first_tid, store)}")
     # The run itself, and another deployment's job with the same trader hash, are untouched.
     assert store.client.hgetall(store.key("batch", RUN, "meta"))
-    assert seeded.other_queue.get_job_ids() == [job_of("otherrun", seeded.old[0]["trader_id"])]
+    assert seeded.other_queue.get_job_ids() == [job_of("otherrun", seeded.old[0]["trader_id"],
+                                                        store)]
     summary = done.summary()
     assert "DRY RUN" not in summary and "2 trader(s) deleted" in summary
     assert_no_personal_data(summary, seeded.everyone)
@@ -660,7 +661,7 @@ def test_purge_deletes_one_tenants_ended_trader_and_keeps_the_others_of_the_same
             store.client.hset(run.items, tid, "sealed-submission")
             store.client.set(run.lease(tid), "1")
             queue.enqueue("trace30.jobs.reverify_trader", run.run_id, tid, tenant,
-                          job_id=trace30.keys.job_id(run.run_id, tenant, tid))
+                          job_id=run.job_id(tid))
         a, b = found["shop-a"], found["shop-b"]
         assert a["fingerprint"] != b["fingerprint"]
         backdate(http, [tid], timedelta(days=400))
@@ -692,7 +693,8 @@ def test_purge_deletes_one_tenants_ended_trader_and_keeps_the_others_of_the_same
         assert http.get(f"/v1/verifications/{a['id']}", headers=b_key).status_code == 404
         assert not store.client.exists(cache.verdict(a["fingerprint"]))
         assert not store.client.hexists(RunKeys(store, runs["shop-a"], "shop-a").results, tid)
-        assert not rq_conn.exists(f"rq:job:{trace30.keys.job_id(runs['shop-a'], 'shop-a', tid)}")
+        run_a = RunKeys(store, runs["shop-a"], "shop-a")
+        assert not rq_conn.exists(f"rq:job:{run_a.job_id(tid)}")
         # shop-b's trader of the same id is all there
         current = http.get(f"/v1/traders/{tid}", headers=b_key)
         assert current.status_code == 200 and current.get_json()["id"] == b["id"]
@@ -702,7 +704,7 @@ def test_purge_deletes_one_tenants_ended_trader_and_keeps_the_others_of_the_same
         assert store.client.hexists(run_b.results, tid)
         assert store.client.hexists(run_b.items, tid)
         assert store.client.exists(run_b.lease(tid))
-        assert trace30.keys.job_id(runs["shop-b"], "shop-b", tid) in queue.get_job_ids()
+        assert run_b.job_id(tid) in queue.get_job_ids()
         again = http.post("/v1/verifications", json=sub, headers=b_key).get_json()
         assert again["cached"] is True and again["id"] == b["id"]
     finally:

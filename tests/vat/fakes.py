@@ -1,14 +1,19 @@
-"""An in-memory VIES for unit tests of the check logic: scripted answers, counted calls."""
+"""An in-memory VIES for unit tests of the check logic: scripted answers, counted calls.
+
+It keeps the adapter contract (``tests/contract/test_adapters.py``): a fault is an
+:class:`~shared.upstream.UpstreamError`, and an answer slower than the call's ``timeout_s`` is
+a timeout when the timeout passes."""
 
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from datetime import date
 
-from services.vat.vies import TraderQuery, ViesAnswer, ViesError
+from services.vat.vies import TraderQuery, ViesAnswer
 from shared.outbound import NotSent
+from shared.upstream import UpstreamError
+from tests.fakes import answer_after
 
 
 class FakeVies:
@@ -18,14 +23,14 @@ class FakeVies:
     """
 
     def __init__(self, delay_s: float = 0.0) -> None:
-        self.scripts: dict[str, deque[ViesAnswer | ViesError | NotSent]] = {}
+        self.scripts: dict[str, deque[ViesAnswer | UpstreamError | NotSent]] = {}
         self.calls: list[dict] = []
         self.delay_s = delay_s
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
 
-    def script(self, vat_number: str, *items: ViesAnswer | ViesError | NotSent | bool) -> None:
+    def script(self, vat_number: str, *items: ViesAnswer | UpstreamError | NotSent | bool) -> None:
         cc, number = vat_number[:2], vat_number[2:]
         self.scripts[vat_number] = deque(
             answer(cc, number, valid=i) if isinstance(i, bool) else i for i in items
@@ -43,13 +48,12 @@ class FakeVies:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            if self.delay_s:
-                time.sleep(self.delay_s)
+            answer_after(self.delay_s, timeout_s, "VIES")
             script = self.scripts.get(country_code + number)
             if not script:
                 return answer(country_code, number)
             item = script.popleft() if len(script) > 1 else script[0]
-            if isinstance(item, ViesError | NotSent):
+            if isinstance(item, UpstreamError | NotSent):
                 raise item
             return item
         finally:

@@ -10,11 +10,12 @@ import pytest
 
 from services.vat.cache import VatCache
 from services.vat.checks import CheckRequest, Limits, VatChecker
-from services.vat.vies import TraderQuery, ViesBadResponse, ViesFault, ViesTimeout
+from services.vat.vies import TraderQuery, ViesFault
 from shared.breaker import CircuitBreaker
 from shared.limits import ConcurrencyLimiter
 from shared.outbound import NotSent
 from shared.redis_client import Store
+from shared.upstream import Fault, UpstreamError
 from tests.conftest import FakeClock, wait_blocked
 from tests.vat.fakes import FakeVies, answer
 
@@ -25,14 +26,16 @@ FR = "FR23334175221"
 def make_checker(store: Store, vies: FakeVies, *, deadline_s: float = 2.0, cap: int = 4,
                  threshold: int = 3, cooldown_s: float = 30.0,
                  requester: str | None = None,
-                 clock: Callable[[], float] = time.time) -> VatChecker:
+                 clock: Callable[[], float] = time.time, min_call_s: float = 0.0,
+                 abandoned_hold_s: float = 0.0) -> VatChecker:
     return VatChecker(
         vies=vies,
         cache=VatCache(store, 86400, 3600, 7 * 86400, clock=clock),
         limiter=ConcurrencyLimiter(store, "vies", lease_s=deadline_s + 5),
         breaker=CircuitBreaker(store, "vies", threshold, cooldown_s, clock=clock),
         limits=Limits(deadline_s=deadline_s, retry_base_s=0.01, retry_max_s=0.05,
-                      default_cap=cap, caps={}),
+                      default_cap=cap, caps={}, min_call_s=min_call_s,
+                      abandoned_hold_s=abandoned_hold_s),
         default_requester=requester,
     )
 
@@ -91,8 +94,9 @@ def test_invalid_input_fault_is_invalid(store: Store, vies: FakeVies) -> None:
 
 @pytest.mark.parametrize(
     "error",
-    [ViesFault("MS_UNAVAILABLE"), ViesFault("MS_MAX_CONCURRENT_REQ"), ViesTimeout("slow"),
-     ViesBadResponse("garbage"), ViesFault("SOMETHING_NEW")],
+    [ViesFault("MS_UNAVAILABLE"), ViesFault("MS_MAX_CONCURRENT_REQ"),
+     UpstreamError("slow", Fault.TIMEOUT), UpstreamError("garbage", Fault.BAD_RESPONSE),
+     ViesFault("SOMETHING_NEW")],
 )
 def test_upstream_fault_is_unavailable_and_never_cached(
     store: Store, vies: FakeVies, error: Exception
@@ -340,10 +344,8 @@ def test_answer_fields_from_vies(store: Store, vies: FakeVies) -> None:
 def test_slot_of_an_abandoned_call_stays_taken(store: Store) -> None:
     """A call we gave up on still counts at VIES: its slot is held, then frees itself."""
     vies = FakeVies()
-    vies.script(FR, ViesTimeout("slow"), True)
-    checker = make_checker(store, vies, cap=1, deadline_s=0.3)
-    checker.limits = Limits(deadline_s=0.3, retry_base_s=0.01, retry_max_s=0.05, default_cap=1,
-                            caps={}, abandoned_hold_s=0.5)
+    vies.script(FR, UpstreamError("slow", Fault.TIMEOUT), True)
+    checker = make_checker(store, vies, cap=1, deadline_s=0.3, abandoned_hold_s=0.5)
     result = checker.check(CheckRequest(FR))
     assert result["status"] == "unavailable"
     assert result["error"]["code"] == "UPSTREAM_TIMEOUT"
@@ -357,9 +359,7 @@ def test_slot_of_an_abandoned_call_stays_taken(store: Store) -> None:
 def test_no_call_is_started_without_time_for_it(store: Store) -> None:
     vies = FakeVies()
     vies.script(FR, ViesFault("MS_UNAVAILABLE"))
-    checker = make_checker(store, vies, deadline_s=0.3, threshold=100)
-    checker.limits = Limits(deadline_s=0.3, retry_base_s=0.01, retry_max_s=0.05, default_cap=4,
-                            caps={}, min_call_s=0.5)
+    checker = make_checker(store, vies, deadline_s=0.3, threshold=100, min_call_s=0.5)
     result = checker.check(CheckRequest(FR))
     assert result["status"] == "unavailable"
     assert result["error"]["code"] == "DEADLINE_EXCEEDED"

@@ -16,16 +16,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from services.vat import create_app
-from services.vat.vies import (
-    FaultKind,
-    TraderQuery,
-    ViesBadResponse,
-    ViesFault,
-    ViesTimeout,
-    ViesTransportError,
-)
+from services.vat.vies import TraderQuery
 from services.vat.vies_rest import RestVies
 from shared.redis_client import Store
+from shared.upstream import Fault, UpstreamError
 from tests.conftest import AUTH, INTERNAL_TOKEN, VIES_PATH
 from tests.vat.conftest import REST_PATH
 
@@ -64,24 +58,20 @@ def test_rest_invalid_number(rest: RestVies) -> None:
 
 
 @pytest.mark.parametrize(
-    ("number", "knobs", "error", "kind"),
+    ("number", "knobs", "fault", "code"),
     [
-        ("301", {}, ViesFault, FaultKind.OUTAGE),  # MS_UNAVAILABLE
-        ("301", {"fault_http_status": 200}, ViesFault, FaultKind.OUTAGE),  # a fault with 200
-        ("600", {}, ViesFault, FaultKind.THROTTLE),  # MS_MAX_CONCURRENT_REQ
-        ("201", {}, ViesFault, FaultKind.INVALID),  # INVALID_INPUT
-        ("700", {}, ViesBadResponse, FaultKind.OUTAGE),  # truncated JSON
-        ("702", {}, ViesTransportError, FaultKind.OUTAGE),  # a gateway's HTML 503
-        ("100", {"latency_ms": 1500}, ViesTimeout, FaultKind.OUTAGE),
-        ("100", {"front_ends_down": ["rest"]}, ViesFault, FaultKind.OUTAGE),
+        ("301", {"fault_http_status": 200}, Fault.OUTAGE, "MS_UNAVAILABLE"),  # a fault with 200
+        ("201", {}, Fault.INVALID, "INVALID_INPUT"),
+        ("702", {}, Fault.UNREACHABLE, "UPSTREAM_UNREACHABLE"),  # a gateway's HTML 503
+        ("100", {"front_ends_down": ["rest"]}, Fault.OUTAGE, "SERVICE_UNAVAILABLE"),
     ],
 )
 def test_rest_faults_are_classified_like_soap(rest: RestVies, vies: str, number: str,
-                                              knobs: dict, error: type, kind: FaultKind) -> None:
+                                              knobs: dict, fault: Fault, code: str) -> None:
     configure(vies, **knobs)
-    with pytest.raises(error) as e:
+    with pytest.raises(UpstreamError) as e:
         rest.check(country_code="DE", number=number, timeout_s=0.5)
-    assert e.value.kind is kind
+    assert (e.value.fault, e.value.code) == (fault, code)
 
 
 def test_rest_check_status(rest: RestVies, vies: str) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -149,3 +150,27 @@ def test_the_shared_rate_limit_holds_the_uid_registers_quota(
     r = check(second, vat_number="CHE116281727")  # another process, the same Redis
     assert r["status"] == "unavailable" and r["error"]["code"] == "RATE_LIMITED"
     assert calls(uid) == 2
+
+
+def test_a_source_is_asked_again_no_sooner_than_its_retry_after(
+        make_client: Callable[..., FlaskClient], brreg: str) -> None:
+    """The pause after a throttle is at least the Retry-After the source sent (it was once
+    drawn between half of it and all of it)."""
+    client = make_client(VIES_DEADLINE_S=3.0, VAT_SOURCES_RETRIES=1)
+    configure(brreg, sources={"brreg": {"rate_limit": 0, "retry_after_s": 1}})
+    started = time.monotonic()
+    r = check(client, vat_number=NO)
+    assert time.monotonic() - started >= 1.0
+    assert r["status"] == "unavailable" and r["attempts"] == 2
+    assert r["error"]["code"] == "UPSTREAM_THROTTLED" and r["retry_after_s"] == 1.0
+
+
+def test_a_retry_after_past_the_deadline_is_answered_at_once(
+        make_client: Callable[..., FlaskClient], brreg: str) -> None:
+    client = make_client(VIES_DEADLINE_S=3.0, VAT_SOURCES_RETRIES=2)
+    configure(brreg, sources={"brreg": {"rate_limit": 0, "retry_after_s": 30}})
+    started = time.monotonic()
+    r = check(client, vat_number=NO)
+    assert time.monotonic() - started < 1.0
+    assert r["status"] == "unavailable" and r["attempts"] == 1
+    assert r["error"]["retryable"] is True and r["retry_after_s"] == 30.0

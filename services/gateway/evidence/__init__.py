@@ -12,6 +12,7 @@ package keeps that record durably, one concern a module:
   dashboard's lists and the purge;
 - :mod:`~services.gateway.evidence.outbox`: the webhook outbox;
 - :mod:`~services.gateway.evidence.sessions`: the dashboard's server-side sessions;
+- :mod:`~services.gateway.evidence.staff`: named staff accounts (argon2id passwords, roles);
 - :mod:`~services.gateway.evidence.casework`: review decisions, trader states, statements of
   reasons and complaints.
 
@@ -40,6 +41,7 @@ from services.gateway.evidence.db import (
     Database,
     build_engine,
 )
+from services.gateway.evidence.documents import DocumentRecord, Documents
 from services.gateway.evidence.outbox import Outbox, OutboxWrites, WebhookDelivery
 from services.gateway.evidence.schema import (
     DELIVERY_STATUSES,
@@ -54,6 +56,7 @@ from services.gateway.evidence.schema import (
     webhook_deliveries_table,
 )
 from services.gateway.evidence.sessions import Sessions
+from services.gateway.evidence.staff import Staff, StaffError, StaffMember
 from services.gateway.evidence.traders import (
     EndBeforeFirstVerification,
     Traders,
@@ -68,7 +71,8 @@ from services.gateway.evidence.verifications import (
 
 __all__ = [
     "CONNECT_TIMEOUT_S", "DELIVERY_STATUSES", "MIGRATIONS_DIR", "MIGRATION_LOCK_KEY", "STATES",
-    "Database", "EndBeforeFirstVerification", "EvidenceLog", "TraderSummary",
+    "Database", "DocumentRecord", "EndBeforeFirstVerification", "EvidenceLog", "StaffError",
+    "StaffMember", "TraderSummary",
     "Transaction", "UtcDateTime", "VerificationRecord", "WebhookDelivery", "build_engine",
     "metadata", "ops_sessions_table", "staff_actions_table", "traders_table",
     "verifications_table", "webhook_attempts_table", "webhook_deliveries_table",
@@ -88,7 +92,7 @@ class Transaction(SettleInTransaction, TraderWrites, OutboxWrites, CaseworkWrite
         self.conn = conn
 
 
-class EvidenceLog(Verifications, Traders, Sessions, Outbox, Casework):
+class EvidenceLog(Verifications, Traders, Sessions, Staff, Outbox, Documents, Casework):
     """The evidence log and webhook outbox on one database; safe to share between threads."""
 
     transaction_class = Transaction

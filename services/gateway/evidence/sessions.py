@@ -22,8 +22,10 @@ def _sha256(text: str) -> str:
 class Sessions(Database):
     """Dashboard sessions: opened at sign-in, checked on each page, revoked at sign-out."""
 
-    def open_session(self, client_id: str, lifetime: timedelta) -> str:
-        """Start a staff session for ``client_id``; return its id (for the signed cookie).
+    def open_session(self, client_id: str | None, lifetime: timedelta, *,
+                     staff_id: str | None = None) -> str:
+        """Start a dashboard session for an API client (``client_id``) or a named staff
+        member (``staff_id``); return its id (for the signed cookie).
 
         Only the id's SHA-256 is stored. Sessions that expired are deleted on the way.
         """
@@ -33,18 +35,25 @@ class Sessions(Database):
         with self._write() as conn:
             conn.execute(sa.delete(s).where(s.c.expires_at < now))
             conn.execute(sa.insert(s).values(
-                id_sha256=_sha256(session_id), client_id=client_id, created_at=now,
+                id_sha256=_sha256(session_id), client_id=client_id, staff_id=staff_id,
+                created_at=now,
                 expires_at=now + lifetime))
         return session_id
 
     def session_client(self, session_id: str) -> str | None:
         """The client of a live session (known, not expired, not revoked), or None."""
+        return self.session_owner(session_id)[0]
+
+    def session_owner(self, session_id: str) -> tuple[str | None, str | None]:
+        """``(client_id, staff_id)`` of a live session (known, not expired, not revoked); one
+        of them is set; ``(None, None)`` for no live session."""
         s = ops_sessions_table
-        query = sa.select(s.c.client_id).where(
+        query = sa.select(s.c.client_id, s.c.staff_id).where(
             s.c.id_sha256 == _sha256(session_id), s.c.revoked_at.is_(None),
             s.c.expires_at > _utcnow())
         with self._read() as conn:
-            return conn.execute(query).scalar_one_or_none()
+            row = conn.execute(query).first()
+        return (row.client_id, row.staff_id) if row else (None, None)
 
     def revoke_session(self, session_id: str) -> None:
         """End a session (sign-out): its cookie, and every copy of it, stops working."""

@@ -152,7 +152,8 @@ class Traders(Database):
         return claimed
 
     def end_relationship(self, trader_id: str, ended_at: datetime,
-                         actor: str | None = None, *, tenant: str) -> bool:
+                         actor: str | None = None, *, tenant: str,
+                         staff_id: str | None = None) -> bool:
         """Record that the platform's relationship with the trader ended at ``ended_at``, and
         with ``actor`` (who did it) a staff action, in the same transaction.
 
@@ -187,7 +188,8 @@ class Traders(Database):
                     )
                 )
             if actor is not None:
-                self._insert_action(conn, tenant=tenant, actor=actor, action="end_relationship",
+                self._insert_action(conn, tenant=tenant, actor=actor, staff_id=staff_id,
+                                    action="end_relationship",
                                     trader_id=trader_id,
                                     detail={"ended_at": ended_at.isoformat()})
             return True
@@ -217,20 +219,23 @@ class Traders(Database):
             return [(tenant, trader_id) for tenant, trader_id in conn.execute(query).all()]
 
     def record_action(self, *, tenant: str, actor: str, action: str, trader_id: str,
-                      verification_id: str | None = None, detail: dict | None = None) -> None:
-        """Keep who did what to a trader, and when (the staff audit trail)."""
+                      verification_id: str | None = None, detail: dict | None = None,
+                      staff_id: str | None = None) -> None:
+        """Keep who did what to a trader, and when (the staff audit trail): ``actor`` is the
+        :attr:`~services.gateway.actors.Actor.label`, ``staff_id`` the person's account."""
         with self._write() as conn:
             self._insert_action(conn, tenant=tenant, actor=actor, action=action,
                                 trader_id=trader_id, verification_id=verification_id,
-                                detail=detail)
+                                detail=detail, staff_id=staff_id)
 
     @staticmethod
     def _insert_action(conn: sa.Connection, *, tenant: str, actor: str, action: str,
                        trader_id: str, verification_id: str | None = None,
-                       detail: dict | None = None) -> None:
+                       detail: dict | None = None, staff_id: str | None = None) -> None:
         conn.execute(sa.insert(staff_actions_table).values(
             id=uuid.uuid4().hex, at=_utcnow(), actor=actor, action=action, tenant_id=tenant,
-            trader_id=trader_id, verification_id=verification_id, detail=detail))
+            trader_id=trader_id, verification_id=verification_id, detail=detail,
+            staff_id=staff_id))
 
     def actions(self, trader_id: str, limit: int = 100, *, tenant: str) -> list[dict[str, Any]]:
         """The trader's staff actions, newest first."""

@@ -13,9 +13,9 @@ registers simulator at the same paths):
 - :mod:`.pl_krs`: Poland, Krajowy Rejestr Sądowy, the Ministry of Justice's API KRS (no key).
 
 A lookup returns a :class:`RegisterRecord` (the register knows the number), ``None`` (it does
-not: ``not_found``) or raises a :class:`RegisterError` (no answer: ``unavailable``). Adapters
-translate every ``requests`` exception and HTTP error into that tree (:mod:`.http`), so no
-other module imports requests.
+not: ``not_found``) or raises a :class:`shared.upstream.UpstreamError` (no answer:
+``unavailable``). Adapters translate every ``requests`` exception and HTTP error into it
+(:mod:`.http`), so no other module imports requests.
 """
 
 from __future__ import annotations
@@ -25,69 +25,6 @@ from typing import Protocol, runtime_checkable
 
 ACTIVE = "active"
 INACTIVE = "inactive"
-
-
-class RegisterError(Exception):
-    """The register gave no answer about the number. ``code`` is stable and safe to show.
-
-    ``retryable``: asking again later may work. ``outage``: the fault counts towards the
-    register's circuit breaker. ``retry_after_s``: how long the register asked us to wait.
-    """
-
-    code = "UPSTREAM_ERROR"
-    retryable = True
-    outage = True
-
-    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
-
-
-class RegisterTimeout(RegisterError):
-    """The register did not answer within the timeout."""
-
-    code = "UPSTREAM_TIMEOUT"
-
-
-class RegisterUnreachable(RegisterError):
-    """The register could not be reached (connection refused or reset, DNS, TLS)."""
-
-    code = "UPSTREAM_UNREACHABLE"
-
-
-class RegisterServerError(RegisterError):
-    """The register answered with a 5xx."""
-
-    code = "UPSTREAM_SERVER_ERROR"
-
-
-class RegisterBadResponse(RegisterError):
-    """The register answered something that is not the JSON it documents."""
-
-    code = "UPSTREAM_BAD_RESPONSE"
-
-
-class RegisterThrottled(RegisterError):
-    """The register answered 429: we asked too often. Not an outage."""
-
-    code = "UPSTREAM_THROTTLED"
-    outage = False
-
-
-class RegisterAuthError(RegisterError):
-    """The register refused our credentials (401/403): a person must look at the settings."""
-
-    code = "UPSTREAM_AUTH"
-    retryable = False
-    outage = False
-
-
-class RegisterRejected(RegisterError):
-    """The register refused the request itself (another 4xx): asking again will not help."""
-
-    code = "UPSTREAM_REJECTED"
-    retryable = False
-    outage = False
 
 
 @dataclass(frozen=True)
@@ -127,6 +64,7 @@ class Register(Protocol):
         RegisterRecord | None
     ):
         """Look ``number`` (compact, valid for ``kind``) up; ``None`` when the register has no
-        such record. Raises :class:`RegisterError` when it gives no answer. ``timeout_s`` caps
-        the read timeout of this call (what is left of the check's deadline)."""
+        such record. Raises :class:`~shared.upstream.UpstreamError` when it gives no answer.
+        ``timeout_s`` caps the read timeout of this call (what is left of the check's
+        deadline)."""
         ...

@@ -24,10 +24,10 @@ from typing import Any
 from services.registry.registers import (
     ACTIVE,
     INACTIVE,
-    RegisterBadResponse,
     RegisterRecord,
     http,
 )
+from shared.upstream import Fault, UpstreamError, json_of
 
 RECORD_URL = "https://ares.gov.cz/ekonomicke-subjekty?ico={ico}"
 #: Source states of an entity that no longer exists there.
@@ -68,7 +68,7 @@ class CzAres(http.HttpRegister):
                              timeout_s=timeout_s)
         if response.status_code != 200:  # 404 NENALEZENO
             return None
-        return parse(http.json_of(response, self.title), number)
+        return parse(json_of(response, self.title), number)
 
 
 def legal_form(code: Any) -> str | None:
@@ -129,4 +129,5 @@ def parse(document: Any, ico: str) -> RegisterRecord:
             url=RECORD_URL.format(ico=ico),
         )
     except (KeyError, TypeError, AttributeError) as e:
-        raise RegisterBadResponse(f"ARES answer has an unexpected shape: {e!r}") from e
+        raise UpstreamError(f"ARES answer has an unexpected shape: {e!r}",
+                            Fault.BAD_RESPONSE) from e

@@ -19,11 +19,11 @@ import requests
 from services.registry.registers import (
     ACTIVE,
     INACTIVE,
-    RegisterBadResponse,
     RegisterRecord,
     http,
 )
 from shared.outbound import NotSent
+from shared.upstream import Fault, UpstreamError, json_of
 
 #: ``sammensatStatus`` values of a company that trades (normalised: upper case, no spaces).
 ACTIVE_STATUSES = frozenset({"NORMAL", "AKTIV", "UNDERREKONSTRUKTION", "UNDERREASSUMERING"})
@@ -70,7 +70,7 @@ class DkCvr(http.HttpRegister):
                              json=query)
         if response.status_code != 200:
             return None
-        return parse(http.json_of(response, self.title), number)
+        return parse(json_of(response, self.title), number)
 
 
 def _current(periods: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -119,4 +119,5 @@ def parse(document: Any, cvr: str) -> RegisterRecord | None:
             url=RECORD_URL.format(cvr=cvr),
         )
     except (KeyError, TypeError, AttributeError, IndexError) as e:
-        raise RegisterBadResponse(f"CVR answer has an unexpected shape: {e!r}") from e
+        raise UpstreamError(f"CVR answer has an unexpected shape: {e!r}",
+                            Fault.BAD_RESPONSE) from e

@@ -16,10 +16,10 @@ from stdnum.fr import rcs as fr_rcs
 from services.registry.registers import (
     ACTIVE,
     INACTIVE,
-    RegisterBadResponse,
     RegisterRecord,
     http,
 )
+from shared.upstream import Fault, UpstreamError, json_of
 
 COMPANY_URL = "https://annuaire-entreprises.data.gouv.fr/entreprise/{siren}"
 ESTABLISHMENT_URL = "https://annuaire-entreprises.data.gouv.fr/etablissement/{siret}"
@@ -58,7 +58,7 @@ class FrRecherche(http.HttpRegister):
                              params={"q": siret or siren, "page": 1, "per_page": 5})
         if response.status_code != 200:
             return None
-        return parse(http.json_of(response, self.title), siren, siret)
+        return parse(json_of(response, self.title), siren, siret)
 
 
 def _legal_form(code: Any) -> str | None:
@@ -110,5 +110,6 @@ def parse(document: Any, siren: str, siret: str | None = None) -> RegisterRecord
             url=url,
         )
     except (KeyError, TypeError, AttributeError) as e:
-        raise RegisterBadResponse(f"Recherche d'entreprises answer has an unexpected shape: "
-                                  f"{e!r}") from e
+        raise UpstreamError(f"Recherche d'entreprises answer has an unexpected shape: "
+                                  f"{e!r}",
+                            Fault.BAD_RESPONSE) from e

@@ -18,10 +18,10 @@ import requests
 from services.registry.registers import (
     ACTIVE,
     INACTIVE,
-    RegisterBadResponse,
     RegisterRecord,
     http,
 )
+from shared.upstream import Fault, UpstreamError, json_of
 
 ACTIVE_STATUSES = frozenset({"active", "open", "registered", "voluntary-arrangement"})
 RECORD_URL = "https://find-and-update.company-information.service.gov.uk/company/{number}"
@@ -53,7 +53,7 @@ class CompaniesHouse(http.HttpRegister):
         response = self.call("GET", f"/company/{http.segment(number)}", timeout_s=timeout_s)
         if response.status_code != 200:
             return None
-        return parse(http.json_of(response, self.title), number)
+        return parse(json_of(response, self.title), number)
 
 
 def _street(office: dict[str, Any]) -> str | None:
@@ -96,4 +96,5 @@ def parse(document: Any, number: str) -> RegisterRecord:
             url=RECORD_URL.format(number=number),
         )
     except (KeyError, TypeError, AttributeError) as e:
-        raise RegisterBadResponse(f"Companies House profile has an unexpected shape: {e!r}") from e
+        raise UpstreamError(f"Companies House profile has an unexpected shape: {e!r}",
+                            Fault.BAD_RESPONSE) from e

@@ -14,10 +14,10 @@ from typing import Any
 from services.registry.registers import (
     ACTIVE,
     INACTIVE,
-    RegisterBadResponse,
     RegisterRecord,
     http,
 )
+from shared.upstream import Fault, UpstreamError, json_of
 
 #: Registration statuses of a LEI that is maintained (GLEIF's state transition rules).
 CURRENT = frozenset({"ISSUED", "PENDING_TRANSFER", "PENDING_ARCHIVAL"})
@@ -38,7 +38,7 @@ class Gleif(http.HttpRegister):
                              headers={"Accept": "application/vnd.api+json"})
         if response.status_code != 200:
             return None  # 404: no such LEI (GLEIF never answers 410)
-        return parse(http.json_of(response, self.title), number)
+        return parse(json_of(response, self.title), number)
 
 
 def parse(document: Any, lei: str) -> RegisterRecord:
@@ -76,4 +76,5 @@ def parse(document: Any, lei: str) -> RegisterRecord:
             url=RECORD_URL.format(lei=lei),
         )
     except (KeyError, TypeError, AttributeError) as e:
-        raise RegisterBadResponse(f"GLEIF record has an unexpected shape: {e!r}") from e
+        raise UpstreamError(f"GLEIF record has an unexpected shape: {e!r}",
+                            Fault.BAD_RESPONSE) from e

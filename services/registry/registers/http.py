@@ -1,13 +1,13 @@
 """HTTP plumbing the register adapters share: pooled sessions and exception translation.
 
 :func:`request` makes one call with a ``(connect, read)`` timeout and turns whatever goes
-wrong into a :class:`~services.registry.registers.RegisterError`: timeouts, refused
+wrong into a :class:`~shared.upstream.UpstreamError`: timeouts, refused
 connections, 429 (with ``Retry-After``), 401/403, 5xx and other 4xx. 404 and 410 are answers
 about the number, so they are returned for the adapter to read (an adapter whose register
 answers with other statuses too, such as the KRS's 204 for a deleted entity, names them).
 
 A request that cannot leave the process (a URL, header or body that cannot be built or
-encoded) is :class:`shared.outbound.NotSent`, never a ``RegisterError``: the register was not
+encoded) is :class:`shared.outbound.NotSent`, never an ``UpstreamError``: the register was not
 asked, so the checker neither retries it nor counts it against the register's circuit. Adapters
 put the caller's number in a URL through :func:`segment` (percent-encoded, and refused naming
 the field when it holds text no request should carry) or check it with :func:`sendable`.
@@ -15,23 +15,13 @@ the field when it holds text no request should carry) or check it with :func:`se
 
 from __future__ import annotations
 
-import email.utils
-import time
 from typing import Any
 from urllib.parse import quote
 
 import requests
 
-from services.registry.registers import (
-    RegisterAuthError,
-    RegisterBadResponse,
-    RegisterRejected,
-    RegisterServerError,
-    RegisterThrottled,
-    RegisterTimeout,
-    RegisterUnreachable,
-)
 from shared import outbound, upstream
+from shared.upstream import Fault
 
 USER_AGENT = "trace30-registry/0.1 (+https://trace30.dev)"
 #: Statuses an adapter reads itself; every other non-2xx is an error.
@@ -46,22 +36,11 @@ def new_session(pool_size: int = 10) -> requests.Session:
     return upstream.new_session(USER_AGENT, pool_size, accept="application/json")
 
 
-def retry_after(value: str | None) -> float | None:
-    """Seconds to wait, from a ``Retry-After`` header (seconds or an HTTP date).
-
-    >>> retry_after("3"), retry_after(None), retry_after("soon")
-    (3.0, None, None)
-    """
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+#: How the registers name a status they do not read as an answer (the codes the API has always
+#: answered): 429 ``UPSTREAM_THROTTLED``, 401/403 ``UPSTREAM_AUTH``, 5xx
+#: ``UPSTREAM_SERVER_ERROR`` (with its ``Retry-After``), another 4xx ``UPSTREAM_REJECTED``.
+HTTP_FAULTS = upstream.HttpFaults(server_code="UPSTREAM_SERVER_ERROR", refused_code="UPSTREAM_AUTH",
+                                  client_error=Fault.REJECTED)
 
 
 def request(
@@ -76,30 +55,10 @@ def request(
 ) -> requests.Response:
     """One call to a register; returns responses with a status in ``answers`` (by default
     :data:`ANSWERS`)."""
-    try:
-        response = outbound.send(session, method, url, timeout=timeout, what=title, **kwargs)
-    except requests.Timeout as e:
-        raise RegisterTimeout(f"{title} did not answer in time") from e
-    except requests.RequestException as e:
-        raise RegisterUnreachable(f"{title} could not be reached: {type(e).__name__}") from e
-    status = response.status_code
-    if status in answers:
+    response = upstream.send(session, method, url, title=title, timeout=timeout, **kwargs)
+    if response.status_code in answers:
         return response
-    if status == 429:
-        raise RegisterThrottled(
-            f"{title} answered 429 Too Many Requests",
-            retry_after_s=retry_after(response.headers.get("Retry-After")),
-        )
-    if status in (401, 403):
-        raise RegisterAuthError(f"{title} refused our credentials (HTTP {status})")
-    if status >= 500:
-        raise RegisterServerError(
-            f"{title} answered HTTP {status}",
-            retry_after_s=retry_after(response.headers.get("Retry-After")),
-        )
-    if 200 <= status < 300:
-        raise RegisterBadResponse(f"{title} answered HTTP {status}")
-    raise RegisterRejected(f"{title} refused the request (HTTP {status})")
+    raise HTTP_FAULTS.fault(response, title)
 
 
 def sendable(**values: str | None) -> None:
@@ -130,14 +89,6 @@ def segment(value: str, field: str = "number") -> str:
     """
     sendable(**{field: value})
     return quote(value, safe="")
-
-
-def json_of(response: requests.Response, title: str) -> Any:
-    """The response's JSON body, or :class:`RegisterBadResponse`."""
-    try:
-        return response.json()
-    except ValueError as e:
-        raise RegisterBadResponse(f"{title} answered something that is not JSON") from e
 
 
 def timeouts(connect_s: float, read_s: float, cap_s: float | None) -> tuple[float, float]:

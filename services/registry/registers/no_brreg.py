@@ -16,10 +16,10 @@ from typing import Any
 from services.registry.registers import (
     ACTIVE,
     INACTIVE,
-    RegisterBadResponse,
     RegisterRecord,
     http,
 )
+from shared.upstream import Fault, UpstreamError, json_of
 
 RECORD_URL = "https://virksomhet.brreg.no/nb/oppslag/enheter/{orgnr}"
 
@@ -51,7 +51,7 @@ class NoBrreg(http.HttpRegister):
                 status=INACTIVE, status_raw="deleted", registered_name=None, url=url,
                 country="NO", status_detail="410 Gone: removed from the register's open data",
             )
-        document = http.json_of(response, self.title)
+        document = json_of(response, self.title)
         record = parse(document, orgnr)
         if kind == "mva" and record.status == ACTIVE and not document.get(
             "registrertIMvaregisteret"
@@ -99,4 +99,5 @@ def parse(document: Any, orgnr: str) -> RegisterRecord:
             url=RECORD_URL.format(orgnr=orgnr),
         )
     except (KeyError, TypeError, AttributeError) as e:
-        raise RegisterBadResponse(f"Enhetsregisteret answer has an unexpected shape: {e!r}") from e
+        raise UpstreamError(f"Enhetsregisteret answer has an unexpected shape: {e!r}",
+                            Fault.BAD_RESPONSE) from e

@@ -39,11 +39,10 @@ import requests
 from services.registry.registers import (
     ACTIVE,
     INACTIVE,
-    RegisterBadResponse,
-    RegisterError,
     RegisterRecord,
     http,
 )
+from shared.upstream import Fault, UpstreamError, json_of
 
 PUBLIC_URL = "https://api-krs.ms.gov.pl/api/krs/{extract}/{krs}?rejestr={register}&format=json"
 
@@ -83,7 +82,7 @@ class PlKrs(http.HttpRegister):
             if response.status_code == 204:
                 return self._deleted(number, register, end)
             if response.status_code == 200:
-                return parse(http.json_of(response, self.title), number, register)
+                return parse(json_of(response, self.title), number, register)
         return None  # 404 (or 410) from both registers
 
     def _get(self, extract: str, number: str, register: str,
@@ -103,8 +102,8 @@ class PlKrs(http.HttpRegister):
             response = self._get("OdpisPelny", number, register, end)
             if response.status_code != 200:
                 return record
-            return parse_full(http.json_of(response, self.title), record)
-        except RegisterError as e:
+            return parse_full(json_of(response, self.title), record)
+        except UpstreamError as e:
             # The deletion is known from the 204; only its date and the name are missing.
             log.warning("KRS full extract of a deleted entity unavailable: answered without "
                         "its deletion date", extra={"error": e.code})
@@ -186,7 +185,8 @@ def parse(document: Any, krs: str, register: str) -> RegisterRecord:
             url=public_url("OdpisAktualny", krs, register),
         )
     except (KeyError, TypeError, AttributeError) as e:
-        raise RegisterBadResponse(f"KRS answer has an unexpected shape: {e!r}") from e
+        raise UpstreamError(f"KRS answer has an unexpected shape: {e!r}",
+                            Fault.BAD_RESPONSE) from e
 
 
 def _latest(value: Any, key: str) -> Any:
