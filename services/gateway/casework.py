@@ -556,11 +556,13 @@ class Casework:
         if decision == "approve" and "b" in items:
             today = _now().date()
             valid = [d for d in docs if d["kind"] in IDENTITY_KINDS
-                     and (d["expires_on"] is None or _as_date(d["expires_on"]) >= today)]
+                     and (d["expires_on"] is None or _as_date(d["expires_on"]) >= today)
+                     and (d.get("name_check") or {}).get("match") is not False]
             if not valid:
                 raise BadRequest(
                     "Approving 30(1)(b) needs an identification document or eID assertion of "
-                    "the trader, not expired, among the documents relied on.",
+                    "the trader, not expired and in the trader's name (no "
+                    "DOCUMENT_NAME_MISMATCH), among the documents relied on.",
                     errors={"document_ids": ["Add a valid identity_document or eid_assertion "
                                              "of the trader."]})
         return docs

@@ -36,7 +36,8 @@ from tests.gateway.conftest import API_KEY, ONBOARDING, OPS, OPS_KEY
 
 
 def add_document(app: Flask, kind: str = "identity_document", trader_id: str = TRADER,
-                 expires_on: date | None = None, tenant: str = "default") -> str:
+                 expires_on: date | None = None, tenant: str = "default",
+                 name_check: dict | None = None) -> str:
     """A document row as the documents part stores it (the file itself is not needed)."""
     doc_id = uuid.uuid4().hex
     with evidence(app).engine.begin() as conn:
@@ -45,7 +46,7 @@ def add_document(app: Flask, kind: str = "identity_document", trader_id: str = T
             issuing_country="FR", expires_on=expires_on or date.today() + timedelta(days=365),
             content_type="application/pdf", size_bytes=10, sha256="0" * 64,
             storage="database", storage_key=doc_id, uploaded_at=datetime.now(UTC),
-            uploaded_by="client:staff"))
+            uploaded_by="client:staff", name_check=name_check))
     return doc_id
 
 
@@ -194,7 +195,9 @@ def test_approving_b_needs_a_valid_identity_document_of_the_trader(
     assert "document_ids" in missing["errors"]
     expired = add_document(casework_app, expires_on=date.today() - timedelta(days=1))
     statement_only = add_document(casework_app, kind="bank_statement")
-    problem(review(casework_api, items=["b"], document_ids=[expired, statement_only]), 400)
+    mismatched = add_document(casework_app, name_check={"match": False, "checked": True})
+    problem(review(casework_api, items=["b"],
+                   document_ids=[expired, statement_only, mismatched]), 400)
     other_traders = add_document(casework_app, trader_id="someone-else")
     unknown = problem(review(casework_api, items=["b"], document_ids=[other_traders]), 400)
     assert "document_ids" in unknown["errors"]

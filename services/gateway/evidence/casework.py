@@ -193,7 +193,8 @@ class Casework(Database):
             return []
         with self._read() as conn:
             return [dict(row) for row in conn.execute(
-                sa.select(d.c.id, d.c.kind, d.c.expires_on, d.c.sha256, d.c.uploaded_at)
+                sa.select(d.c.id, d.c.kind, d.c.expires_on, d.c.sha256, d.c.uploaded_at,
+                          d.c.name_check)
                 .where(d.c.tenant_id == tenant, d.c.trader_id == trader_id,
                        d.c.id.in_(ids))).mappings()]
 
