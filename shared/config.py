@@ -387,7 +387,8 @@ SETTINGS: dict[str, Setting] = {
     "GATEWAY_CORRECTION_DAYS": Setting(
         14.0,
         "Art 30(3): days a trader that could trade has to correct its data once its verdict "
-        "turns rejected, before the marketplace is sent trader.suspension_due.",
+        "turns rejected, or staff ask for a correction without a due date, before the "
+        "marketplace is sent trader.suspension_due.",
         float,
     ),
     "GATEWAY_PENDING_RETRY_S": Setting(

@@ -30,9 +30,10 @@ from cachetools import LRUCache
 from services.gateway import submissions
 from services.gateway.answers import Checks
 from services.gateway.cache import VerdictCache
+from services.gateway.casework import Casework, reason_messages, trader_locale
 from services.gateway.evidence import EvidenceLog, Transaction, VerificationRecord
 from services.gateway.policy import DEFAULT_POLICY, Policy
-from services.gateway.reasons import Verdict
+from services.gateway.reasons import SEVERITIES, Verdict
 from services.gateway.sealing import SealingError
 from services.gateway.upstreams import ServiceClient
 from services.gateway.verdicts import Link, decide
@@ -46,9 +47,6 @@ LEADER_GRACE_S = 1.0
 EVENT_COMPLETED = "verification.completed"
 EVENT_CHANGED = "verdict.changed"
 EVENT_SUSPENSION_DUE = "trader.suspension_due"
-#: Verdicts under which a trader may trade (or may while a person looks): losing one of them
-#: for ``rejected`` opens a correction (Art 30(3)).
-_TRADING = (Verdict.VERIFIED, Verdict.NEEDS_REVIEW)
 
 
 def _now() -> datetime:
@@ -135,6 +133,7 @@ class Verifier:
         self.settings = settings
         self.webhook_target = webhook_target  # client_id -> (url, secret) | None
         self.bodies = BodyIndex()
+        self.casework = Casework(self)
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="verification")
         self.calls = ThreadPoolExecutor(threads * 3, thread_name_prefix="upstream")
 
@@ -320,7 +319,10 @@ class Verifier:
             record.state = "settled"
             record.verdict = decision.verdict
             record.items = decision.items
-            record.reasons = decision.reasons
+            # the messages in the trader's language (the submission's locale)
+            record.reasons = reason_messages(decision.reasons, trader_locale(None,
+                                                                            sub.get("locale")),
+                                             SEVERITIES)
             record.checks = checks
             record.name_consistency = decision.name_consistency
             record.evidence = {**evidence_of(checks, links), **decision.evidence}
@@ -336,6 +338,10 @@ class Verifier:
             else:
                 record.expires_at = now + timedelta(seconds=self.settings.verdict_ttl_s)
                 record.next_retry_at = None
+            kept = self.casework.kept_approval(record)
+            if kept is not None:  # the approval in force stays: the facts did not change
+                record.evidence["approval_kept"] = {"review_id": kept["id"],
+                                                    "verification_id": kept["verification_id"]}
             result = self.view(record)
             old = previous.verdict if previous else None
             before_pending = self._verdict_before_pending(record) if old == Verdict.PENDING else old
@@ -344,10 +350,16 @@ class Verifier:
                 if notify is not None:
                     if notify:
                         self._webhook(tx, EVENT_COMPLETED, record, result)
-                    correction = self._correction(tx, record, before_pending)
-                    if old is not None and old != record.verdict:
-                        self._webhook(tx, EVENT_CHANGED, record, {
-                            **result, "previous_verdict": old, "correction": correction})
+                    if kept is not None:
+                        tx.point_trader_at(kept["verification_id"], Verdict.VERIFIED.value,
+                                           tenant=record.tenant_id, trader_id=record.trader_id)
+                    else:
+                        correction = self._correction(tx, record, before_pending)
+                        if old is not None and old != record.verdict:
+                            statement = (correction or {}).get("statement")
+                            self._webhook(tx, EVENT_CHANGED, record, {
+                                **result, "previous_verdict": old, "correction": correction,
+                                **({"statement": statement} if statement else {})})
             if notify is None:  # another run of it settled first: its answer stands
                 log.info("verification settled by another run",
                          extra={"verification": record.id})
@@ -396,19 +408,11 @@ class Verifier:
                     old: str | None) -> dict[str, Any] | None:
         """Art 30(3): a trader that could trade and is now rejected must correct its data by
         a date, after which the marketplace is told to suspend it; a trader back in order
-        closes its correction. Written in the settling transaction ``tx``; returns what the
-        ``verdict.changed`` webhook says of it. ``old``: the verdict before, ``pending``
-        looked through."""
-        if record.verdict == Verdict.REJECTED and old in _TRADING:
-            due = tx.request_correction(
-                record.trader_id, _now() + timedelta(days=self.settings.correction_days),
-                tenant=record.tenant_id)
-            return {"requested": True, "correct_by": _iso(due),
-                    "reasons": [r for r in record.reasons or [] if r["severity"] == "error"]}
-        if record.verdict in _TRADING and tx.clear_correction(record.trader_id,
-                                                               tenant=record.tenant_id):
-            return {"requested": False, "closed": True}
-        return None
+        closes its correction; every rejection gets its statement of reasons
+        (:meth:`casework.Casework.on_settled`). Written in the settling transaction ``tx``;
+        returns what the ``verdict.changed`` webhook says of it. ``old``: the verdict before,
+        ``pending`` looked through."""
+        return self.casework.on_settled(tx, record, old)
 
     def send_due_suspensions(self) -> int:
         """Send ``trader.suspension_due`` for every trader whose correction time has passed
@@ -422,17 +426,25 @@ class Verifier:
             record = self.evidence.get(verification_id)
             if record is None:
                 continue
+            state = self.evidence.trader_state(trader_id, tenant=tenant) or {}
+            correction = state.get("correction") or {}
+            statement_id = correction.get("statement_id")
             with self.evidence.transaction() as tx:
                 if not tx.claim_suspension(trader_id, now, tenant=tenant):
                     continue  # another process took it
-                log.warning("trader still rejected after its correction time: suspension due",
+                log.warning("trader not corrected after its correction time: suspension due",
                             extra={"verification": record.id})
                 self._webhook(tx, EVENT_SUSPENSION_DUE, record, {
                     **self.view(record), "correction": {
                         "requested": True,
                         "correct_by": _iso(due_at),
+                        "items": correction.get("items"),
                         "reasons": [r for r in record.reasons or []
-                                    if r["severity"] == "error"]}})
+                                    if r["severity"] == "error"],
+                        # what staff or a reviewer wrote the trader must correct, if they did
+                        "staff_reasons": correction.get("reasons"),
+                        **({"statement": self.casework.statement_ref(statement_id)}
+                           if statement_id else {})}})
             sent += 1
         return sent
 
@@ -471,6 +483,10 @@ class Verifier:
             "fingerprint": record.fingerprint,
             "attempts": record.attempts,
             "cached": False,
+            "source": record.source,
+            "settles_verification_id": record.settles_verification_id,
+            "review_id": record.review_id,
+            "approval_kept": (record.evidence or {}).get("approval_kept"),
         }
 
     def _running(self, record: VerificationRecord) -> dict[str, Any]:

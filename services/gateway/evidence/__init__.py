@@ -12,7 +12,9 @@ package keeps that record durably, one concern a module:
   dashboard's lists and the purge;
 - :mod:`~services.gateway.evidence.outbox`: the webhook outbox;
 - :mod:`~services.gateway.evidence.sessions`: the dashboard's server-side sessions;
-- :mod:`~services.gateway.evidence.staff`: named staff accounts (argon2id passwords, roles).
+- :mod:`~services.gateway.evidence.staff`: named staff accounts (argon2id passwords, roles);
+- :mod:`~services.gateway.evidence.casework`: review decisions, trader states, statements of
+  reasons and complaints.
 
 :class:`EvidenceLog` is the one front the gateway, the dashboard and the CLI use, and
 :class:`Transaction` the writes that stand or fall together.
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from services.gateway.evidence.casework import Casework, CaseworkWrites
 from services.gateway.evidence.db import (
     CONNECT_TIMEOUT_S,
     MIGRATION_LOCK_KEY,
@@ -76,7 +79,7 @@ __all__ = [
 ]
 
 
-class Transaction(SettleInTransaction, TraderWrites, OutboxWrites):
+class Transaction(SettleInTransaction, TraderWrites, OutboxWrites, CaseworkWrites):
     """Writes that stand or fall together, on one connection in one transaction.
 
     Settling a verification, the trader's correction it opens or closes, and the webhooks that
@@ -89,7 +92,7 @@ class Transaction(SettleInTransaction, TraderWrites, OutboxWrites):
         self.conn = conn
 
 
-class EvidenceLog(Verifications, Traders, Sessions, Staff, Outbox, Documents):
+class EvidenceLog(Verifications, Traders, Sessions, Staff, Outbox, Documents, Casework):
     """The evidence log and webhook outbox on one database; safe to share between threads."""
 
     transaction_class = Transaction

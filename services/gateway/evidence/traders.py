@@ -122,7 +122,8 @@ class Traders(Database):
 
     def due_suspensions(self, now: datetime,
                         limit: int = 100) -> list[tuple[str, str, str, datetime]]:
-        """Traders still rejected after their correction time, not yet reported, relationship
+        """Traders not corrected after their correction time (state ``correction_requested``,
+        or still rejected), not yet reported, relationship
         ongoing, in every tenant: ``(tenant, trader_id, current verification id, correction
         due time)``. Each is then claimed with :meth:`Transaction.claim_suspension`, in the
         transaction that writes its webhook."""
@@ -130,7 +131,10 @@ class Traders(Database):
         due = (sa.select(tt.c.tenant_id, tt.c.trader_id, tt.c.current_verification_id,
                          tt.c.correction_due_at)
                .where(tt.c.correction_due_at <= now)
-               .where(tt.c.current_verdict == Verdict.REJECTED.value)
+               # a correction open (migration 0008: state), or one opened before the state
+               .where(sa.or_(tt.c.state == "correction_requested",
+                             tt.c.current_verdict == Verdict.REJECTED.value))
+               .where(tt.c.state != "suspended")
                .where(tt.c.suspension_due_sent_at.is_(None))
                .where(tt.c.ended_at.is_(None))
                .order_by(tt.c.correction_due_at).limit(limit))

@@ -58,13 +58,19 @@ class VerificationRecord:
     vat_key: str | None = None  # the normalised VAT number checked
     registration_key: str | None = None  # "CC:kind:normalised number" of the registration
     tenant_id: str = "default"  # the marketplace whose trader it is
+    #: ``automated`` (the checks decided) or ``manual`` (a reviewer's decision, ``review_id``,
+    #: settling the automated verification ``settles_verification_id``; migration 0008)
+    source: str = "automated"
+    settles_verification_id: str | None = None
+    review_id: str | None = None
 
 
 _RECORD_COLUMNS = (
     "id", "trader_id", "client_id", "fingerprint", "state", "verdict", "items", "reasons",
     "checks", "name_consistency", "evidence", "submission", "account_fingerprint", "request_id",
     "created_at", "settled_at", "checked_at", "expires_at", "attempts", "next_retry_at",
-    "vat_key", "registration_key", "tenant_id",
+    "vat_key", "registration_key", "tenant_id", "source", "settles_verification_id",
+    "review_id",
 )  # fmt: skip
 
 
