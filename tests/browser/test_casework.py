@@ -17,6 +17,7 @@ outbox (the marketplace's URL is never called in these tests).
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -186,13 +187,22 @@ def test_a_reviewer_works_a_needs_review_trader_to_verified_with_a_document(
 def test_the_review_form_is_worked_with_the_keyboard_with_visible_focus(
         page: Page, gw: LiveGateway, api: FlaskClient) -> None:
     needs_review(api)
+    # the marketplace sent the register extract it holds
+    sent = api.post(f"/v1/traders/{TRADER}/documents", headers=ONBOARDING,
+                    content_type="multipart/form-data",
+                    data={"file": (io.BytesIO(tiny_pdf("Extract")), "extract.pdf",
+                                   "application/pdf"),
+                          "kind": "register_extract", "issuing_country": "FR",
+                          "name_shown": NAME})
+    assert sent.status_code == 201, sent.get_json()
+    document_id = sent.get_json()["id"]
     add_staff(gw, "k.keys", "Kim Keys")
     sign_in(page, gw, "k.keys")
     open_trader(page, gw, TRADER)
     review = page.locator("#review")
     controls = [f"input#review-item-{k}" for k in "abcde"] + [
-        "textarea#review-note", "button:Approve", "button:Reject",
-        "button:Request information"]
+        f"input#review-doc-{document_id}", "textarea#review-note", "button:Approve",
+        "button:Reject", "button:Request information"]
     # from the control before the form, Tab walks the form in order, each focus visible
     page.locator("#document-name").focus()
     page.keyboard.press("Tab")  # the upload button
@@ -209,9 +219,11 @@ def test_the_review_form_is_worked_with_the_keyboard_with_visible_focus(
     page.locator("#review-item-a").focus()
     page.keyboard.press("Space")
     expect(review.locator("#review-item-a")).to_be_checked()
-    page.keyboard.press("Tab")
-    for _ in range(4):
+    for _ in range(5):  # (b) to (e), the document
         page.keyboard.press("Tab")
+    page.keyboard.press("Space")
+    expect(review.locator(f"#review-doc-{document_id}")).to_be_checked()
+    page.keyboard.press("Tab")
     expect(review.locator("#review-note")).to_be_focused()
     page.keyboard.type("Send the current register extract.")
     for _ in range(3):
@@ -220,7 +232,11 @@ def test_the_review_form_is_worked_with_the_keyboard_with_visible_focus(
     page.keyboard.press("Enter")
     expect(page.locator(".flash")).to_contain_text("Decision recorded: request information")
     expect(page.locator(".trader-state")).to_have_text("correction_requested")
+    expect(page.locator("#timeline tr.event-decision")).to_contain_text(
+        "decision request_information of a by staff:k.keys: Send the current register extract.")
     assert_accessible(page)
+    review_row = gw.evidence.reviews(TRADER, tenant="default")[0]
+    assert review_row["document_ids"] == [document_id]
 
 
 def test_a_correction_comes_due_the_marketplace_suspends_and_the_statement_says_how_to_complain(
@@ -268,7 +284,9 @@ def test_a_correction_comes_due_the_marketplace_suspends_and_the_statement_says_
     assert resp.status_code == 200, resp.get_json()
     statement_id = resp.get_json()["statement"]["id"]
     page.reload()
-    expect(page.locator(".trader-state")).to_have_text("suspended")
+    state = page.locator("#state")
+    expect(state.get_by_role("heading", level=2)).to_have_text("State (Art 30(3))")
+    expect(state.locator(".trader-state")).to_have_text("suspended")
     expect(page.get_by_role("button", name="Reinstate")).to_be_visible()
     assert_accessible(page)
     assert trader_api(api, SHOP)["trader"]["state"] == "suspended"
