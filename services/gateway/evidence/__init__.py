@@ -12,7 +12,8 @@ package keeps that record durably, one concern a module:
   dashboard's lists and the purge;
 - :mod:`~services.gateway.evidence.outbox`: the webhook outbox;
 - :mod:`~services.gateway.evidence.sessions`: the dashboard's server-side sessions;
-- :mod:`~services.gateway.evidence.staff`: named staff accounts (argon2id passwords, roles).
+- :mod:`~services.gateway.evidence.staff`: named staff accounts (argon2id passwords, roles);
+- :mod:`~services.gateway.evidence.disclosures`: Art 30(6) disclosures and legal holds.
 
 :class:`EvidenceLog` is the one front the gateway, the dashboard and the CLI use, and
 :class:`Transaction` the writes that stand or fall together.
@@ -38,6 +39,7 @@ from services.gateway.evidence.db import (
     Database,
     build_engine,
 )
+from services.gateway.evidence.disclosures import Disclosures
 from services.gateway.evidence.outbox import Outbox, OutboxWrites, WebhookDelivery
 from services.gateway.evidence.schema import (
     DELIVERY_STATUSES,
@@ -88,7 +90,7 @@ class Transaction(SettleInTransaction, TraderWrites, OutboxWrites):
         self.conn = conn
 
 
-class EvidenceLog(Verifications, Traders, Sessions, Staff, Outbox):
+class EvidenceLog(Verifications, Traders, Sessions, Staff, Outbox, Disclosures):
     """The evidence log and webhook outbox on one database; safe to share between threads."""
 
     transaction_class = Transaction
