@@ -248,7 +248,8 @@ def purge(settings: dict[str, Any], *, retention_months: int, dry_run: bool,
             redis_side.close()
     verb = "would delete" if dry_run else "deleted"
     log.info("retention purge %s %d trader(s) ended before %s (per tenant: %s): SQL rows %s; "
-             "Redis %s; %d held", verb, len(report.traders), report.cutoff.isoformat(timespec="seconds"),
+             "Redis %s; %d held", verb, len(report.traders),
+             report.cutoff.isoformat(timespec="seconds"),
              _counts(report.by_tenant), _counts(report.sql),
              report.redis_skipped or _counts(report.redis), len(report.held),
              extra={"dry_run": dry_run, "held": len(report.held), "traders": len(report.traders),
