@@ -35,6 +35,7 @@ import io
 import json
 import uuid
 import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -297,7 +298,8 @@ def _members(bundle: bytes | str | Path) -> dict[str, bytes]:
             if len(names) != len(set(names)):
                 raise BundleInvalid("the zip holds two members of the same name")
             return {name: zf.read(name) for name in names if not name.endswith("/")}
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as e:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError, ValueError,
+            KeyError, NotImplementedError, UnicodeDecodeError) as e:
         if isinstance(e, BundleInvalid):
             raise
         raise BundleInvalid(f"not a readable zip ({type(e).__name__}: {e})") from e
