@@ -385,6 +385,7 @@ def trace30(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
                           capture_output=True, text=True, timeout=120, check=False)
 
 
+@pytest.mark.slow
 def test_cli_export_verify_hold_and_purge(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/cli.sqlite3"
     env = {"TRACE30_SANDBOX": "1", "TRACE30_DATABASE_URL": url,
