@@ -33,6 +33,7 @@ import base64
 import hashlib
 import io
 import json
+import logging
 import uuid
 import zipfile
 import zlib
@@ -55,6 +56,8 @@ from services.gateway import sealing
 from services.gateway.evidence import EvidenceLog
 from shared.config import ENV_PREFIX, SETTINGS
 from shared.errors import ConfigError
+
+log = logging.getLogger("trace30.gateway.disclosures")
 
 WELL_KNOWN_PATH = "/.well-known/trace30-disclosure-key"
 MANIFEST = "manifest.json"
@@ -279,6 +282,11 @@ def disclose(evidence: EvidenceLog, *, tenant: str, trader_ids: list[str], autho
         for trader_id in trader_ids:
             evidence.place_hold(trader_id, tenant=tenant, by=actor,
                                 reason=f"disclosure {bundle.id} to {authority} ({reference})")
+    log.info("disclosure %s of %d trader(s) of tenant %s made by %s (key %s)%s", bundle.id,
+             len(trader_ids), tenant, actor, bundle.manifest["key_id"],
+             "; legal hold placed" if hold else "",
+             extra={"disclosure": bundle.id, "tenant": tenant, "traders": len(trader_ids),
+                    "actor": actor, "hold": hold})
     return bundle
 
 
