@@ -535,6 +535,19 @@ SETTINGS: dict[str, Setting] = {
         str,
         "dHJhY2UzMC1zYW5kYm94LXNlYWxpbmcta2V5LTAwMDE=",
     ),
+    # Disclosures to authorities (DSA Art 30(6)): services/gateway/disclosures.py
+    "DISCLOSURE_SIGNING_KEY": Setting(
+        None,
+        "Ed25519 private key signing the manifest of every disclosure bundle: PEM (PKCS#8) or "
+        "the base64 of the 32 raw bytes. Its public key is published at "
+        "/.well-known/trace30-disclosure-key. Required outside sandbox to disclose (the "
+        "gateway starts without it; a disclosure is refused); the sandbox key is the public "
+        "base64 of b'trace30-sandbox-disclosure-key-1', refused outside sandbox.",
+        str,
+        "dHJhY2UzMC1zYW5kYm94LWRpc2Nsb3N1cmUta2V5LTE=",
+    ),
+    "DISCLOSURE_MAX_TRADERS": Setting(
+        50, "The most traders one disclosure bundle may cover.", int),
     "WEBHOOK_TIMEOUT_S": Setting(5.0, "Connect and read timeout of one webhook POST.", float),
     "WEBHOOK_MAX_ATTEMPTS": Setting(8, "Attempts at a webhook before it is marked failed.", int),
     "WEBHOOK_BACKOFF_BASE_S": Setting(

@@ -106,6 +106,10 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]  # flask-smorest
         decorator: Callable[[View], View] = super().response(status_code, schema, **options)
         return decorator
 
+    def doc(self, **kwargs: Any) -> Callable[[View], View]:
+        decorator: Callable[[View], View] = super().doc(**kwargs)
+        return decorator
+
     def alt_response(self, status_code: int | str, response: Any = None,
                      **options: Any) -> Callable[[View], View]:
         decorator: Callable[[View], View] = super().alt_response(status_code, response,

@@ -13,6 +13,7 @@ from services.gateway.reasons import Verdict
 from shared.config import load
 from shared.errors import ConfigError
 from shared.redis_client import require_url
+from trace30.export import export
 from trace30.staff import staff
 
 
@@ -128,6 +129,7 @@ def purge(dry_run: bool, retention_months: int | None) -> None:
 
 
 main.add_command(staff)
+main.add_command(export)
 
 if __name__ == "__main__":
     main()

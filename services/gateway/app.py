@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from services.gateway import access, api, dashboard, documents
+from services.gateway import access, api, dashboard, disclosures_api, documents
 from services.gateway.documents import views as _document_views  # noqa: F401 (its /ops routes)
 from services.gateway.verifications import RetryLoop
 from services.gateway.webhooks import WebhookWorker
@@ -57,6 +57,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for exc in (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError):
         app.register_error_handler(exc, store_unavailable("the evidence log"))
     openapi.register_blueprint(api.bp)
+    disclosures_api.init_app(app, openapi)  # Art 30(6) disclosures, legal holds
     return app
 
 

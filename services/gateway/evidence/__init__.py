@@ -15,6 +15,7 @@ package keeps that record durably, one concern a module:
 - :mod:`~services.gateway.evidence.staff`: named staff accounts (argon2id passwords, roles);
 - :mod:`~services.gateway.evidence.casework`: review decisions, trader states, statements of
   reasons and complaints.
+- :mod:`~services.gateway.evidence.disclosures`: Art 30(6) disclosures and legal holds.
 
 :class:`EvidenceLog` is the one front the gateway, the dashboard and the CLI use, and
 :class:`Transaction` the writes that stand or fall together.
@@ -41,6 +42,7 @@ from services.gateway.evidence.db import (
     Database,
     build_engine,
 )
+from services.gateway.evidence.disclosures import Disclosures
 from services.gateway.evidence.documents import DocumentRecord, Documents
 from services.gateway.evidence.outbox import Outbox, OutboxWrites, WebhookDelivery
 from services.gateway.evidence.schema import (
@@ -92,7 +94,8 @@ class Transaction(SettleInTransaction, TraderWrites, OutboxWrites, CaseworkWrite
         self.conn = conn
 
 
-class EvidenceLog(Verifications, Traders, Sessions, Staff, Outbox, Documents, Casework):
+class EvidenceLog(Verifications, Traders, Sessions, Staff, Outbox, Documents, Casework,
+                  Disclosures):
     """The evidence log and webhook outbox on one database; safe to share between threads."""
 
     transaction_class = Transaction

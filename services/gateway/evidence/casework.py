@@ -105,7 +105,7 @@ class CaseworkWrites:
 
     def add_action(self, *, tenant: str, actor: str, action: str, trader_id: str,
                    staff_id: str | None = None, verification_id: str | None = None,
-                   detail: dict | None = None) -> None:
+                   detail: dict[str, Any] | None = None) -> None:
         """A staff action in this transaction (the audit trail)."""
         self.conn.execute(sa.insert(staff_actions_table).values(
             id=new_id(), at=_utcnow(), actor=actor, action=action, tenant_id=tenant,
