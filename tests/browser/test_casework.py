@@ -19,20 +19,26 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from flask.testing import FlaskClient
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FilePayload, Page, expect
 
-from services.gateway.evidence.schema import traders_table
 from services.gateway.reasons import ITEMS
 from services.gateway.verifications import RetryLoop
 from tests.browser.a11y import assert_accessible, focus_is_visible, focused
 from tests.browser.conftest import LiveGateway
-from tests.gateway.casework_util import GOOD, HOOK_URL, TRADER, hooks, needs_review, verify
+from tests.gateway.casework_util import (
+    GOOD,
+    HOOK_URL,
+    TRADER,
+    hooks,
+    needs_review,
+    pass_correction_time,
+    verify,
+)
 from tests.gateway.conftest import ONBOARDING, api_keys
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -67,14 +73,14 @@ def tiny_pdf(text: str = "Identity card") -> bytes:
 
 
 @pytest.fixture
-def marketplace_hooks(gateway_config: dict) -> dict:
+def marketplace_hooks(gateway_config: dict[str, Any]) -> dict[str, Any]:
     """The marketplace's API client has a webhook URL: casework webhooks go to the outbox."""
     gateway_config["GATEWAY_API_KEYS"] = api_keys(HOOK_URL)
     return gateway_config
 
 
 @pytest.fixture
-def gw(marketplace_hooks: dict, live_gateway: LiveGateway) -> LiveGateway:
+def gw(marketplace_hooks: dict[str, Any], live_gateway: LiveGateway) -> LiveGateway:
     return live_gateway
 
 
@@ -106,18 +112,8 @@ def open_trader(page: Page, gw: LiveGateway, trader_id: str) -> None:
 def trader_api(api: FlaskClient, trader_id: str) -> dict[str, Any]:
     resp = api.get(f"/v1/traders/{trader_id}", headers=ONBOARDING)
     assert resp.status_code == 200, resp.get_json()
-    return resp.get_json()
-
-
-def let_the_correction_time_pass(gw: LiveGateway, trader_id: str) -> None:
-    """The clock passes the correction's due time (which the dashboard only lets a reviewer
-    set to a later day): the due time is moved to a minute ago, as if the days had gone by."""
-    with gw.evidence.engine.begin() as conn:
-        moved = conn.execute(sa.update(traders_table)
-                             .where(traders_table.c.trader_id == trader_id)
-                             .values(correction_due_at=datetime.now(UTC)
-                                     - timedelta(minutes=1)))
-        assert moved.rowcount == 1
+    body: dict[str, Any] = resp.get_json()
+    return body
 
 
 def test_a_reviewer_works_a_needs_review_trader_to_verified_with_a_document(
@@ -143,7 +139,7 @@ def test_a_reviewer_works_a_needs_review_trader_to_verified_with_a_document(
     digest = hashlib.sha256(pdf).hexdigest()
     docs = page.locator("#documents")
     docs.get_by_label("File").set_input_files(
-        files=[{"name": "identity-card.pdf", "mimeType": "application/pdf", "buffer": pdf}])
+        files=FilePayload(name="identity-card.pdf", mimeType="application/pdf", buffer=pdf))
     docs.get_by_label("Kind").select_option("identity_document")
     docs.get_by_label(re.compile("Issuing country")).fill("FR")
     docs.get_by_label("Expires on").fill((date.today() + timedelta(days=3 * 365)).isoformat())
@@ -267,7 +263,7 @@ def test_a_correction_comes_due_the_marketplace_suspends_and_the_statement_says_
     assert early.status_code == 409 and "not due yet" in early.get_json()["detail"]
 
     # the due time passes; the sweeper tells the marketplace, once
-    let_the_correction_time_pass(gw, SHOP)
+    pass_correction_time(gw.app, SHOP)
     page.reload()
     expect(page.locator(".suspension-due")).to_have_text("the time is up: suspension is due")
     loop = RetryLoop(gw.app.extensions["trace30.gateway"])

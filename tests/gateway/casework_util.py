@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from services.gateway.evidence import EvidenceLog, webhook_deliveries_table
+from services.gateway.evidence.schema import traders_table
 from tests.gateway.conftest import ONBOARDING, OPS
 
 #: Never called: the sender does not run in these tests; the outbox's rows are read.
@@ -87,3 +89,15 @@ def problem(resp: Any, status: int) -> dict[str, Any]:
     assert resp.status_code == status, (resp.status_code, resp.get_data(as_text=True))
     assert resp.mimetype == "application/problem+json"
     return resp.get_json()
+
+
+def pass_correction_time(app: Flask, trader_id: str = TRADER) -> None:
+    """The clock passes the trader's correction due time: the stored due time is moved to a
+    minute ago, as if the days had gone by (no sleeping, no race with a due time seconds
+    away)."""
+    with evidence(app).engine.begin() as conn:
+        moved = conn.execute(sa.update(traders_table)
+                             .where(traders_table.c.trader_id == trader_id)
+                             .values(correction_due_at=datetime.now(UTC)
+                                     - timedelta(minutes=1)))
+        assert moved.rowcount == 1
