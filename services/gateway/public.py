@@ -96,21 +96,21 @@ class CardQuerySchema(ma.Schema):
                            "type": "string", "example": "2025-03-01"})
 
 
-class AddressSchema(ma.Schema):
+class CardAddressSchema(ma.Schema):
     street = fields.String(allow_none=True)
     postcode = fields.String(allow_none=True)
     city = fields.String(allow_none=True)
     country_code = fields.String(allow_none=True)
 
 
-class RegisterSchema(ma.Schema):
+class CardRegisterSchema(ma.Schema):
     name = fields.String(allow_none=True, metadata={"description": "The trade register"})
     country_code = fields.String(allow_none=True)
     in_register = fields.Boolean(metadata={"description": "False: a trader in no trade "
                                            "register (a sole trader)"})
 
 
-class CertificationSchema(ma.Schema):
+class CardCertificationSchema(ma.Schema):
     statement = fields.String()
     accepted_at = fields.String(allow_none=True)
     text_version = fields.String(allow_none=True)
@@ -123,13 +123,13 @@ class PublicCardSchema(ma.Schema):
     trader_id = fields.String()
     as_of = fields.String(allow_none=True, metadata={"description": "The ``at`` asked for"})
     name = fields.String(allow_none=True)
-    address = fields.Nested(AddressSchema, allow_none=True)
+    address = fields.Nested(CardAddressSchema, allow_none=True)
     telephone = fields.String(allow_none=True)
     email = fields.String(allow_none=True)
-    register = fields.Nested(RegisterSchema, allow_none=True)
+    register = fields.Nested(CardRegisterSchema, allow_none=True)
     registration_number = fields.String(allow_none=True)
     vat_number = fields.String(allow_none=True)
-    self_certification = fields.Nested(CertificationSchema, allow_none=True)
+    self_certification = fields.Nested(CardCertificationSchema, allow_none=True)
 
 
 def card_fields(sub: dict[str, Any], shown: tuple[str, ...],

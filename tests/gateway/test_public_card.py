@@ -1,0 +1,311 @@
+"""The public trader card (DSA Art 30(7)): ``GET /public/v1/{tenant}/traders/{id}``.
+
+The evidence log is seeded directly (verifications with their sealed submission, trader states
+written into the traders table), so no upstream service is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from services.gateway import api, create_app, shutdown
+from services.gateway.evidence import EvidenceLog, traders_table
+from shared.redis_client import Store
+from tests.conftest import INTERNAL_TOKEN
+from tests.gateway.conftest import api_keys
+from tests.gateway.evidence_fixtures import T0, make_record
+
+IBAN = "DE89370400440532013000"
+HOLDER = "Hidden Holder Holdings"
+DOC_REF = "PASS-X12345678"
+REASON_TEXT = "reviewer-only note about the trader"
+
+SUB: dict[str, Any] = {
+    "trader_id": "t-1",
+    "name": "Müller & <Söhne> GmbH",
+    "address": {"street": "Hauptstr. 1", "postcode": "10115", "city": "Berlin",
+                "country_code": "DE"},
+    "email": "contact@mueller.example",
+    "phone": "+49 30 1234567",
+    "identification": {"type": "passport", "reference": DOC_REF},
+    "payment": {"kind": "iban", "iban": IBAN, "bic": "COBADEFFXXX", "account_holder": HOLDER},
+    "registration": {"country_code": "DE", "number": "HRB 12345", "kind": "HRB",
+                     "register": "Amtsgericht Berlin-Charlottenburg"},
+    "vat_number": "DE123456789",
+    "self_certification": {"accepted": True, "accepted_at": "2025-02-28T10:00:00+00:00",
+                           "accepted_at_source": "client", "text_version": "2024-02"},
+}
+#: What the card must never show, in any form: (b), (c), reasons, internal notes.
+SECRETS = [IBAN, "DE89", "0532013000", HOLDER, DOC_REF, "passport", "COBADEFF", REASON_TEXT,
+           "VAT_INVALID", "needs_review", "verified", "fp-", "acct-", "WAPIAAAA", "payment",
+           "identification", "reasons", "iban"]
+
+
+@pytest.fixture
+def public_config(store: Store, tmp_path) -> dict:
+    return {
+        "TESTING": True, "SANDBOX": True, "INTERNAL_TOKEN": INTERNAL_TOKEN,
+        "REDIS_STORE": store, "DATABASE_URL": f"sqlite:///{tmp_path}/evidence.sqlite3",
+        "GATEWAY_API_KEYS": api_keys(), "GATEWAY_BACKGROUND": False,
+    }
+
+
+@pytest.fixture
+def app(public_config: dict) -> Iterator[Flask]:
+    app = create_app(public_config)
+    yield app
+    shutdown(app)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def evidence(app: Flask) -> EvidenceLog:
+    return app.extensions[api.EXTENSION].evidence
+
+
+def seed(app: Flask, vid: str, trader_id: str = "t-1", tenant: str = "default",
+         at: datetime = T0, verdict: str = "verified", **sub_changes: Any) -> None:
+    sub = {**SUB, "trader_id": trader_id, **sub_changes}
+    record = make_record(vid, trader_id, tenant_id=tenant, created_at=at, settled_at=at,
+                         checked_at=at, verdict=verdict,
+                         reasons=[{"code": "VAT_INVALID", "item": "30(1)(d)",
+                                   "detail": REASON_TEXT}])
+    evidence(app).save(record, private_submission=sub)
+
+
+def set_trader(app: Flask, trader_id: str = "t-1", tenant: str = "default",
+               **values: Any) -> None:
+    tt = traders_table
+    with evidence(app).engine.begin() as conn:
+        conn.execute(sa.update(tt).where(tt.c.tenant_id == tenant, tt.c.trader_id == trader_id)
+                     .values(**values))
+
+
+def strings(value: Any) -> Iterator[str]:
+    """Every key and every scalar of a JSON document, as text."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield str(k)
+            yield from strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from strings(v)
+    elif value is not None:
+        yield str(value)
+
+
+def assert_no_secret(text: str) -> None:
+    lowered = text.lower()
+    for secret in SECRETS:
+        assert secret.lower() not in lowered, secret
+
+
+def test_card_shows_30_7_data_and_nothing_of_b_or_c(app: Flask, client: FlaskClient) -> None:
+    seed(app, "v1")
+    r = client.get("/public/v1/default/traders/t-1")
+    assert r.status_code == 200, r.get_json()
+    assert r.mimetype == "application/json"
+    card = r.get_json()
+    assert card == {
+        "tenant": "default", "trader_id": "t-1", "as_of": None,
+        "name": SUB["name"], "address": SUB["address"], "telephone": SUB["phone"],
+        "email": SUB["email"],
+        "register": {"name": "Amtsgericht Berlin-Charlottenburg", "country_code": "DE",
+                     "in_register": True},
+        "registration_number": "HRB 12345",
+        "self_certification": {
+            "statement": app.config["PUBLIC_CARD_CERTIFICATION_TEXT"],
+            "accepted_at": "2025-02-28T10:00:00+00:00", "text_version": "2024-02"},
+    }
+    for text in strings(card):  # every field, key and value
+        assert_no_secret(text)
+    assert_no_secret(r.get_data(as_text=True))
+
+
+def test_html_fragment_is_escaped_without_scripts(app: Flask, client: FlaskClient) -> None:
+    seed(app, "v1", name='<script>alert(1)</script><img src=x onerror="alert(2)">')
+    r = client.get("/public/v1/default/traders/t-1", headers={"Accept": "text/html"})
+    assert r.status_code == 200
+    assert r.mimetype == "text/html"
+    html = r.get_data(as_text=True)
+    assert "<script" not in html.lower()
+    assert not re.search(r"<[^>]*\son\w+\s*=", html, re.IGNORECASE)  # no event handler
+    assert "style=" not in html.lower()
+    assert "&lt;script&gt;" in html
+    assert "contact@mueller.example" in html and "HRB 12345" in html
+    assert "2025-02-28" in html
+    assert_no_secret(html)
+    assert "default-src 'none'" in r.headers["Content-Security-Policy"]
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Accept" in r.headers["Vary"]
+
+
+def test_etag_and_304(app: Flask, client: FlaskClient) -> None:
+    seed(app, "v1")
+    app.config["PUBLIC_CARD_MAX_AGE_S"] = 120
+    r = client.get("/public/v1/default/traders/t-1")
+    etag = r.headers["ETag"]
+    assert etag.startswith('"') and not etag.startswith("W/")
+    assert r.headers["Cache-Control"] == "public, max-age=120"
+    again = client.get("/public/v1/default/traders/t-1", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+    assert again.headers["ETag"] == etag
+    html = client.get("/public/v1/default/traders/t-1", headers={"Accept": "text/html"})
+    assert html.headers["ETag"] != etag  # another body, another validator
+    # a change of the data changes the ETag: the 304 stops
+    seed(app, "v2", at=T0 + timedelta(days=1), email="new@mueller.example")
+    changed = client.get("/public/v1/default/traders/t-1", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+
+
+@pytest.mark.parametrize("case", ["unknown", "needs_review", "rejected", "pending", "suspended",
+                                  "ended", "other_tenant", "tenant_not_public", "bad_tenant"])
+def test_no_card_unless_the_trader_may_trade(app: Flask, client: FlaskClient,
+                                             case: str) -> None:
+    url = "/public/v1/default/traders/t-1"
+    if case in ("needs_review", "rejected", "pending"):
+        seed(app, "v1", verdict=case)
+    else:
+        seed(app, "v1")
+    if case == "unknown":
+        url = "/public/v1/default/traders/t-2"
+    elif case == "suspended":
+        set_trader(app, state="suspended", suspended_at=T0 + timedelta(days=1))
+    elif case == "ended":
+        set_trader(app, ended_at=T0 + timedelta(days=1))
+    elif case == "other_tenant":
+        url = "/public/v1/shop-b/traders/t-1"
+    elif case == "tenant_not_public":
+        app.config["PUBLIC_CARD_TENANTS"] = frozenset({"shop-b"})
+    elif case == "bad_tenant":
+        url = "/public/v1/Not%20A%20Tenant/traders/t-1"
+    r = client.get(url)
+    assert r.status_code == 404
+    assert r.mimetype == "application/problem+json"
+    assert_no_secret(r.get_data(as_text=True))
+
+
+def test_approved_by_a_reviewer_and_correction_requested_still_show(
+        app: Flask, client: FlaskClient) -> None:
+    seed(app, "v1", verdict="needs_review")
+    assert client.get("/public/v1/default/traders/t-1").status_code == 404
+    seed(app, "v1-manual", at=T0 + timedelta(hours=2))  # the reviewer's approval: verified
+    set_trader(app, state="correction_requested")
+    assert client.get("/public/v1/default/traders/t-1").status_code == 200
+
+
+def test_tenants_are_kept_apart(app: Flask, client: FlaskClient) -> None:
+    seed(app, "va", tenant="shop-a", name="Shop A's trader")
+    seed(app, "vb", tenant="shop-b", name="Shop B's trader")
+    a = client.get("/public/v1/shop-a/traders/t-1").get_json()
+    b = client.get("/public/v1/shop-b/traders/t-1").get_json()
+    assert (a["name"], b["name"]) == ("Shop A's trader", "Shop B's trader")
+    assert client.get("/public/v1/default/traders/t-1").status_code == 404
+    app.config["PUBLIC_CARD_TENANTS"] = frozenset({"shop-a"})
+    assert client.get("/public/v1/shop-a/traders/t-1").status_code == 200
+    assert client.get("/public/v1/shop-b/traders/t-1").status_code == 404
+
+
+def test_fields_are_configurable(app: Flask, client: FlaskClient) -> None:
+    seed(app, "v1")
+    app.config["PUBLIC_CARD_FIELDS"] = ("name", "vat_number")
+    card = client.get("/public/v1/default/traders/t-1").get_json()
+    assert card == {"tenant": "default", "trader_id": "t-1", "as_of": None,
+                    "name": SUB["name"], "vat_number": "DE123456789"}
+    html = client.get("/public/v1/default/traders/t-1",
+                      headers={"Accept": "text/html"}).get_data(as_text=True)
+    assert "DE123456789" in html and "contact@mueller.example" not in html
+
+
+def test_a_field_30_7_does_not_allow_stops_start_up(public_config: dict) -> None:
+    from shared.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="PUBLIC_CARD_FIELDS"):
+        create_app({**public_config, "PUBLIC_CARD_FIELDS": "name,iban"})
+
+
+def test_card_at_a_past_date(app: Flask, client: FlaskClient) -> None:
+    seed(app, "v1", email="old@mueller.example")
+    seed(app, "v2", at=T0 + timedelta(days=10), verdict="rejected")
+    seed(app, "v3", at=T0 + timedelta(days=20), email="new@mueller.example")
+    suspended = T0 + timedelta(days=30)
+    set_trader(app, state="suspended", suspended_at=suspended)
+
+    def get(at: str) -> Any:
+        return client.get("/public/v1/default/traders/t-1", query_string={"at": at})
+
+    assert client.get("/public/v1/default/traders/t-1").status_code == 404  # suspended now
+    assert get("2025-02-28").status_code == 404  # before the first verification
+    first = get("2025-03-05")
+    assert first.status_code == 200
+    assert first.get_json()["email"] == "old@mueller.example"
+    assert first.get_json()["as_of"] == "2025-03-05T23:59:59.999999+00:00"
+    assert get("2025-03-12T12:00:00+00:00").status_code == 404  # rejected then
+    assert get("2025-03-25").get_json()["email"] == "new@mueller.example"
+    assert get((suspended + timedelta(hours=1)).isoformat()).status_code == 404
+    assert first.headers["ETag"] != get("2025-03-06").headers["ETag"]
+    # reinstated later: the card is back, and the suspension still shows in the past
+    set_trader(app, state="reinstated", reinstated_at=suspended + timedelta(days=2))
+    assert client.get("/public/v1/default/traders/t-1").status_code == 200
+    assert get((suspended + timedelta(days=1)).isoformat()).status_code == 404
+
+
+@pytest.mark.parametrize("at", ["yesterday", "2025-13-01", "2025-03-01T10:00:00",
+                                "1999-12-31", "2999-01-01", "x" * 100])
+def test_bad_dates_are_400(app: Flask, client: FlaskClient, at: str) -> None:
+    seed(app, "v1")
+    r = client.get("/public/v1/default/traders/t-1", query_string={"at": at})
+    assert r.status_code == 400
+    assert r.mimetype == "application/problem+json"
+    assert "at" in json.dumps(r.get_json()["errors"])
+
+
+def test_rate_limit_per_ip(app: Flask, client: FlaskClient) -> None:
+    seed(app, "v1")
+    app.config.update(PUBLIC_CARD_RATE_PER_MINUTE=1, PUBLIC_CARD_BURST=3)
+    ip_a = {"REMOTE_ADDR": "192.0.2.10"}
+    codes = [client.get("/public/v1/default/traders/t-1", environ_base=ip_a).status_code
+             for _ in range(3)]
+    assert codes == [200, 200, 200]
+    limited = client.get("/public/v1/default/traders/unknown", environ_base=ip_a)
+    assert limited.status_code == 429
+    assert limited.mimetype == "application/problem+json"
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    # another address has its own allowance
+    other = client.get("/public/v1/default/traders/t-1",
+                       environ_base={"REMOTE_ADDR": "192.0.2.11"})
+    assert other.status_code == 200
+    # the key is a digest: the address itself is nowhere in Redis
+    store: Store = app.extensions["trace30.redis"]
+    keys = list(store.client.scan_iter(store.prefix + "*"))
+    assert keys and not any("192.0.2" in k for k in keys)
+
+
+def test_no_credentials_needed_and_documented(app: Flask, client: FlaskClient) -> None:
+    seed(app, "v1")
+    r = client.get("/public/v1/default/traders/t-1",
+                   headers={"Authorization": "Bearer not-a-key"})
+    assert r.status_code == 200
+    spec = client.get("/openapi.json").get_json()
+    assert "/public/v1/{tenant}/traders/{trader_id}" in spec["paths"]
+
+
+def test_card_time_is_not_now_dependent(app: Flask, client: FlaskClient) -> None:
+    """The same data gives the same bytes (and ETag) on every request, so a CDN can keep it."""
+    seed(app, "v1")
+    first = client.get("/public/v1/default/traders/t-1")
+    second = client.get("/public/v1/default/traders/t-1")
+    assert first.data == second.data and first.headers["ETag"] == second.headers["ETag"]
+    assert datetime.now(UTC).isoformat()[:16] not in first.get_data(as_text=True)
