@@ -45,8 +45,8 @@ from marshmallow import ValidationError, fields
 from services.gateway import api
 from services.gateway.access import valid_tenant
 from services.gateway.evidence import traders_table, verifications_table
-from services.gateway.sealing import SealingError
 from services.gateway.schemas import check_date
+from services.gateway.sealing import SealingError
 from services.gateway.verifications import certification_of
 from shared.errors import NotFound, ServiceUnavailable, TooManyRequests
 from shared.limits import RateLimiter
