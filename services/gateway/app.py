@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from services.gateway import access, api, dashboard, public
+from services.gateway import access, api, dashboard, public, transparency
 from services.gateway.verifications import RetryLoop
 from services.gateway.webhooks import WebhookWorker
 from services.gateway.wiring import build_verifier, build_webhook_sender
@@ -56,6 +56,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.register_error_handler(exc, store_unavailable("the evidence log"))
     openapi.register_blueprint(api.bp)
     public.init_app(app, openapi)  # the public trader card, /public/v1 (Art 30(7))
+    openapi.register_blueprint(transparency.bp)  # GET /v1/reports/traceability
     return app
 
 
