@@ -203,11 +203,14 @@ class _Countries:
         self.of_verification: dict[str, str] = {}
         self.created_at: dict[str, datetime] = {}
         self.of_trader: dict[str, str] = {}
+        self.settles: dict[str, str] = {}
 
     def remember(self, row: Any) -> None:
         self.of_verification[row.id] = country_of(row.registration_key, row.vat_key,
                                                   row.submission)
         self.created_at[row.id] = row.created_at
+        if getattr(row, "settles_verification_id", None):
+            self.settles[row.id] = row.settles_verification_id
 
     def load_verifications(self, ids: Iterable[str]) -> None:
         t = verifications_table
@@ -232,8 +235,11 @@ class _Countries:
                                                                row.vat_key, row.submission)
 
     def country(self, verification_id: str | None, trader_id: str) -> str:
-        if verification_id and verification_id in self.of_verification:
-            return self.of_verification[verification_id]
+        """The verification's country; a reviewer's (``manual``) verification that says none
+        counts in that of the verification it settles; else the trader's."""
+        for vid in (verification_id, self.settles.get(verification_id or "")):
+            if vid and self.of_verification.get(vid, UNKNOWN) != UNKNOWN:
+                return self.of_verification[vid]
         return self.of_trader.get(trader_id, UNKNOWN)
 
 
@@ -306,8 +312,9 @@ def traceability(engine: sa.Engine, *, tenant: str, start: date, end: date,
                 events.append(("complaints_decided", c.verification_id, c.trader_id,
                                c.decided_at, c.status))
         countries.load_verifications(vid for _, vid, _, _, _ in events if vid)
+        countries.load_verifications(countries.settles.values())
         countries.load_traders(trader for _, vid, trader, _, _ in events
-                               if not vid or vid not in countries.of_verification)
+                               if countries.country(vid, trader) == UNKNOWN)
     buckets: defaultdict[tuple[str, str], _Bucket] = defaultdict(_Bucket)
     total = _Bucket()
     for figure, vid, trader_id, at, extra in events:

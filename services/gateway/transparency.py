@@ -30,9 +30,9 @@ class ReportQuerySchema(ma.Schema):
         "description": "json (default) or csv; Accept: text/csv asks for csv too"})
 
 
-class ReportRowSchema(ma.Schema):
-    period = fields.String()
-    country = fields.String()
+class ReportFiguresSchema(ma.Schema):
+    """The figures of a row, or of the whole range (``totals``)."""
+
     traders_submitted = fields.Integer()
     verified = fields.Integer()
     sent_to_review = fields.Integer()
@@ -52,6 +52,13 @@ class ReportRowSchema(ma.Schema):
     items = fields.Dict(keys=fields.String(), values=fields.Integer())
 
 
+class ReportRowSchema(ReportFiguresSchema):
+    """One period and country."""
+
+    period = fields.String()
+    country = fields.String()
+
+
 class TraceabilityReportSchema(ma.Schema):
     tenant = fields.String()
     from_ = fields.String(data_key="from")
@@ -60,7 +67,7 @@ class TraceabilityReportSchema(ma.Schema):
     closed = fields.Boolean(metadata={"description": "The range ended before today (UTC): "
                                       "its figures no longer change"})
     rows = fields.List(fields.Nested(ReportRowSchema))
-    totals = fields.Nested(ReportRowSchema(exclude=("period", "country")))
+    totals = fields.Nested(ReportFiguresSchema)
 
 
 @bp.get("/traceability")
