@@ -17,8 +17,8 @@ the sealed submission's fields, so the payment account (30(1)(c)), the identity 
   and the relationship has not ended. Otherwise 404, saying no more.
 - **``?at=DATE``** (Art 32: informing buyers of an illegal product they bought earlier): the
   card in force then, from the latest verification settled by that time (a date alone means the
-  end of that day, UTC). The traders table keeps only the latest suspension, reinstatement and
-  end of relationship, so those are what ``at`` is checked against.
+  end of that day, UTC). Suspensions and reinstatements are read from their history
+  (statements of reasons, staff actions); the end of the relationship is the trader's latest.
 - **Caching.** ``ETag`` is the SHA-256 of the body (a strong validator), ``If-None-Match``
   answers 304, ``Cache-Control: public, max-age=TRACE30_PUBLIC_CARD_MAX_AGE_S``; ``Vary:
   Accept``.
@@ -44,7 +44,12 @@ from marshmallow import ValidationError, fields
 
 from services.gateway import api
 from services.gateway.access import valid_tenant
-from services.gateway.evidence import traders_table, verifications_table
+from services.gateway.evidence import (
+    staff_actions_table,
+    traders_table,
+    verifications_table,
+)
+from services.gateway.evidence.schema import statements_table
 from services.gateway.schemas import check_date
 from services.gateway.sealing import SealingError
 from services.gateway.verifications import certification_of
@@ -183,9 +188,7 @@ def verification_in_force(engine: sa.Engine, tenant: str, trader_id: str,
             return str(trader.current_verification_id)
         if trader.ended_at is not None and trader.ended_at <= at:
             return None
-        if (trader.suspended_at is not None and trader.suspended_at <= at
-                and not (trader.reinstated_at is not None
-                         and trader.suspended_at <= trader.reinstated_at <= at)):
+        if _suspended_at(conn, tenant, trader_id, trader, at):
             return None
         # the one the trader's row pointed at then: the newest (by creation) settled by `at`
         row = conn.execute(
@@ -195,6 +198,32 @@ def verification_in_force(engine: sa.Engine, tenant: str, trader_id: str,
             .order_by(t.c.created_at.desc(), t.c.id.desc()).limit(1)
         ).first()
     return str(row.id) if row is not None and row.verdict == "verified" else None
+
+
+def _suspended_at(conn: sa.Connection, tenant: str, trader_id: str, trader: Any,
+                  at: datetime) -> bool:
+    """Whether the trader was suspended at ``at``: the latest suspension or reinstatement by
+    then decides (statements of reasons of kind ``suspension``, the staff actions ``suspend``
+    and ``reinstate``, and the trader row's latest ``suspended_at`` / ``reinstated_at``; at the
+    same instant a suspension wins)."""
+    st, sa_ = statements_table, staff_actions_table
+    events: list[tuple[datetime, bool]] = [
+        (when, suspend) for when, suspend in ((trader.suspended_at, True),
+                                              (trader.reinstated_at, False))
+        if when is not None and when <= at]
+    last_statement = conn.execute(
+        sa.select(sa.func.max(st.c.created_at))
+        .where(st.c.tenant_id == tenant, st.c.trader_id == trader_id,
+               st.c.kind == "suspension", st.c.created_at <= at)).scalar()
+    if last_statement is not None:
+        events.append((last_statement, True))
+    for action, when in conn.execute(
+            sa.select(sa_.c.action, sa.func.max(sa_.c.at))
+            .where(sa_.c.tenant_id == tenant, sa_.c.trader_id == trader_id,
+                   sa_.c.action.in_(("suspend", "reinstate")), sa_.c.at <= at)
+            .group_by(sa_.c.action)):
+        events.append((when, action == "suspend"))
+    return bool(events) and max(events)[1]
 
 
 def _client_ip() -> str:

@@ -51,10 +51,11 @@ SECRETS = [IBAN, "DE89", "0532013000", HOLDER, DOC_REF, "passport", "COBADEFF", 
 
 
 @pytest.fixture
-def public_config(store: Store, tmp_path) -> dict:
+def public_config(store: Store, database_url: str) -> dict:
+    """A gateway on this test's evidence log (SQLite and PostgreSQL), no upstream needed."""
     return {
         "TESTING": True, "SANDBOX": True, "INTERNAL_TOKEN": INTERNAL_TOKEN,
-        "REDIS_STORE": store, "DATABASE_URL": f"sqlite:///{tmp_path}/evidence.sqlite3",
+        "REDIS_STORE": store, "DATABASE_URL": database_url,
         "GATEWAY_API_KEYS": api_keys(), "GATEWAY_BACKGROUND": False,
     }
 
@@ -309,3 +310,33 @@ def test_card_time_is_not_now_dependent(app: Flask, client: FlaskClient) -> None
     second = client.get("/public/v1/default/traders/t-1")
     assert first.data == second.data and first.headers["ETag"] == second.headers["ETag"]
     assert datetime.now(UTC).isoformat()[:16] not in first.get_data(as_text=True)
+
+
+def test_past_suspensions_come_from_their_history(app: Flask, client: FlaskClient) -> None:
+    """Suspended, reinstated, suspended again: the trader row keeps only the last suspension;
+    the statements of reasons and the staff actions tell the earlier one."""
+    from services.gateway.evidence import staff_actions_table
+    from services.gateway.evidence.schema import statements_table
+
+    seed(app, "v1")
+    s1, r1, s2 = (T0 + timedelta(days=d) for d in (5, 8, 20))
+    with evidence(app).engine.begin() as conn:
+        conn.execute(sa.insert(statements_table).values(
+            id="st1", tenant_id="default", trader_id="t-1", kind="suspension", automated=False,
+            content={}, created_at=s1))
+        conn.execute(sa.insert(staff_actions_table).values(
+            id="a1", at=r1, actor="staff:x", action="reinstate", trader_id="t-1",
+            tenant_id="default"))
+        # the same trader id at another tenant is suspended: nothing to do with this one
+        conn.execute(sa.insert(staff_actions_table).values(
+            id="a2", at=r1 + timedelta(days=1), actor="staff:x", action="suspend",
+            trader_id="t-1", tenant_id="shop-b"))
+    set_trader(app, state="suspended", suspended_at=s2, reinstated_at=r1)
+
+    def status(at: datetime) -> int:
+        return client.get("/public/v1/default/traders/t-1",
+                          query_string={"at": at.isoformat()}).status_code
+
+    assert [status(s1 - timedelta(hours=1)), status(s1 + timedelta(hours=1)),
+            status(r1 + timedelta(days=2)), status(s2 + timedelta(hours=1))] == \
+        [200, 404, 200, 404]
