@@ -266,6 +266,12 @@ def _cacheable(body: bytes, mimetype: str, headers: dict[str, str]) -> Response:
 @bp.alt_response(404, description="No card: unknown trader or tenant, or the trader may not "
                  "trade (not verified, suspended, relationship ended) at that time")
 @bp.alt_response(429, description="Too many requests from this IP; see Retry-After")
+@bp.doc(security=[], responses={"200": {
+    "description": "The card (JSON), or with Accept: text/html an embeddable HTML fragment",
+    "content": {
+    "application/json": {"schema": PublicCardSchema},
+    "text/html": {"schema": {"type": "string",
+                             "description": "An HTML fragment: escaped text, no script"}}}}})
 def trader_card(query: dict[str, Any], tenant: str, trader_id: str) -> Response:
     """The public trader card (Art 30(7)), no credentials needed."""
     cfg = current_app.config

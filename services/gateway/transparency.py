@@ -74,6 +74,12 @@ class TraceabilityReportSchema(ma.Schema):
 @bp.arguments(ReportQuerySchema(), location="query")
 @bp.response(200, TraceabilityReportSchema(), content_type="application/json",
              description="The report; with format=csv, text/csv: period,country,figure,value")
+@bp.doc(responses={"200": {
+    "description": "The report: JSON, or with format=csv (or Accept: text/csv) CSV",
+    "content": {
+    "application/json": {"schema": TraceabilityReportSchema},
+    "text/csv": {"schema": {"type": "string",
+                            "description": "period,country,figure,value; a line a figure"}}}}})
 @require("ops")
 def traceability_report(query: dict[str, Any]) -> Any:
     """Per period and country: traders submitted, verified, sent to review, rejected,

@@ -300,7 +300,10 @@ def test_no_credentials_needed_and_documented(app: Flask, client: FlaskClient) -
                    headers={"Authorization": "Bearer not-a-key"})
     assert r.status_code == 200
     spec = client.get("/openapi.json").get_json()
-    assert "/public/v1/{tenant}/traders/{trader_id}" in spec["paths"]
+    operation = spec["paths"]["/public/v1/{tenant}/traders/{trader_id}"]["get"]
+    assert operation["security"] == []  # no credentials
+    assert {"application/json", "text/html"} <= set(operation["responses"]["200"]["content"])
+    assert operation["responses"]["200"]["description"]
 
 
 def test_card_time_is_not_now_dependent(app: Flask, client: FlaskClient) -> None:
