@@ -18,7 +18,8 @@ Per period (a month or a day, UTC) and country, for one tenant:
   ``rejected`` in the period, of the seconds from the submission (for a reviewer's decision:
   the automated verification it settles) to the decision; null when there was none;
 - ``reasons`` and ``items``: for the verifications settled in the period, how many carried each
-  reason code, and how many had a reason on each Art 30(1) item.
+  reason code that rejects or sends to review (severity ``error`` or ``warning``), and how many
+  had such a reason on each Art 30(1) item.
 
 **Country**: the registration's country (``registration_key``), else the VAT number's
 (``vat_key``; ``EL`` is Greece, ``GR``), else what the redacted submission (kept in clear)
@@ -74,6 +75,9 @@ _REVIEW_FIGURE = {"approve": "reviewer_approved", "reject": "reviewer_rejected",
                   "request_information": "reviewer_requested_information"}
 _STATEMENT_FIGURE = {"correction_request": "corrections_requested", "suspension": "suspended"}
 _CHUNK = 500
+#: The reasons counted: those that rejected a trader or sent it to a person (not the upstream
+#: faults of a pending verdict, nor what was only recorded).
+COUNTED_SEVERITIES = ("error", "warning")
 
 
 class ReportError(ValueError):
@@ -343,9 +347,10 @@ def _count(bucket: _Bucket, figure: str, trader_id: str, extra: Any,
                                                  row.created_at) \
                 if row.source == "manual" else row.created_at
             bucket.decision_s.append((row.settled_at - submitted).total_seconds())
-        reasons = row.reasons if isinstance(row.reasons, list) else []
-        codes = {str(r["code"]) for r in reasons if isinstance(r, dict) and r.get("code")}
-        items = {str(r["item"]) for r in reasons if isinstance(r, dict) and r.get("item")}
+        reasons = [r for r in (row.reasons if isinstance(row.reasons, list) else [])
+                   if isinstance(r, dict) and r.get("severity") in COUNTED_SEVERITIES]
+        codes = {str(r["code"]) for r in reasons if r.get("code")}
+        items = {str(r["item"]) for r in reasons if r.get("item")}
         bucket.reasons.update(codes)
         bucket.items.update(items)
     elif figure == "complaints_decided":

@@ -139,7 +139,12 @@ def seed(engine: sa.Engine, tenant: str = TENANT, n: int = 60, rng_seed: int = 7
         verification(vid, trader, country, i, created,
                      state="settled" if verdict else "running", verdict=verdict,
                      settled_at=settled if verdict else None,
-                     reasons=[{"code": c, "item": it, "severity": "error"} for c, it in reasons])
+                     reasons=[{"code": c, "item": it, "severity": rng.choice(["error", "warning"])}
+                              for c, it in reasons]
+                     # recorded only, or an upstream's fault: not counted
+                     + [{"code": "VIES_REST_FALLBACK", "item": "30(1)(d)", "severity": "info"},
+                        {"code": "VIES_UNAVAILABLE", "item": "30(1)(b)",
+                         "severity": "pending"}])
         expected.note("traders_submitted", created, country, trader)
         if verdict:
             figure = {"verified": "verified", "needs_review": "sent_to_review",
