@@ -343,3 +343,28 @@ def test_past_suspensions_come_from_their_history(app: Flask, client: FlaskClien
     assert [status(s1 - timedelta(hours=1)), status(s1 + timedelta(hours=1)),
             status(r1 + timedelta(days=2)), status(s2 + timedelta(hours=1))] == \
         [200, 404, 200, 404]
+
+
+def test_card_of_a_trader_verified_through_the_api(gateway: Flask) -> None:
+    """End to end: a submission verified by the real services gives a card with its 30(7)
+    data, and nothing of its payment account or identification."""
+    from tests.gateway.conftest import ONBOARDING
+    from tests.gateway.test_flow import GOOD
+
+    client = gateway.test_client()
+    verified = client.post("/v1/verifications", json=GOOD, headers=ONBOARDING)
+    assert verified.get_json()["verdict"] == "verified", verified.get_json()
+    r = client.get(f"/public/v1/default/traders/{GOOD['trader_id']}")
+    assert r.status_code == 200, r.get_json()
+    card = r.get_json()
+    assert (card["name"], card["email"], card["telephone"], card["registration_number"]) == (
+        GOOD["name"], GOOD["email"], GOOD["phone"], GOOD["registration"]["number"])
+    assert card["self_certification"]["accepted_at"] == "2026-11-28T10:00:00+00:00"
+    for html in (False, True):
+        text = client.get(f"/public/v1/default/traders/{GOOD['trader_id']}",
+                          headers={"Accept": "text/html"} if html else {}).get_data(as_text=True)
+        # (the account holder is the trader's name here: it is on the card as the name)
+        for secret in (GOOD["payment"]["iban"], GOOD["payment"]["iban"][-8:],
+                       GOOD["identification"]["reference"],
+                       "national_id", "verified", "fingerprint", "consultation"):
+            assert secret.lower() not in text.lower(), secret
