@@ -226,6 +226,20 @@ def _suspended_at(conn: sa.Connection, tenant: str, trader_id: str, trader: Any,
     return bool(events) and max(events)[1]
 
 
+def _submission(evidence: Any, vid: str) -> dict | None:
+    """The full submission behind verification ``vid``: its own sealed one, or for a reviewer's
+    (``manual``) verification kept without one, that of the verification it settles."""
+    sub = evidence.private_submission(vid)
+    if sub is None:
+        t = verifications_table
+        with evidence.engine.connect() as conn:
+            settles = conn.execute(sa.select(t.c.settles_verification_id)
+                                   .where(t.c.id == vid)).scalar()
+        if settles:
+            sub = evidence.private_submission(settles)
+    return sub  # type: ignore[no-any-return]
+
+
 def _client_ip() -> str:
     if current_app.config["PUBLIC_CARD_TRUST_FORWARDED_FOR"]:
         forwarded = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
@@ -282,7 +296,7 @@ def trader_card(query: dict[str, Any], tenant: str, trader_id: str) -> Response:
     evidence = current_app.extensions[api.EXTENSION].evidence
     vid = verification_in_force(evidence.engine, tenant, trader_id, at)
     try:
-        sub = evidence.private_submission(vid) if vid else None
+        sub = _submission(evidence, vid) if vid else None
     except SealingError as e:
         log.error("public card: sealed submission does not open", extra={"verification": vid})
         raise ServiceUnavailable("The trader card cannot be shown now.") from e

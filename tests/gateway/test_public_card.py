@@ -18,7 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from services.gateway import api, create_app, shutdown
-from services.gateway.evidence import EvidenceLog, traders_table
+from services.gateway.evidence import EvidenceLog, traders_table, verifications_table
 from shared.redis_client import Store
 from tests.conftest import INTERNAL_TOKEN
 from tests.gateway.conftest import api_keys
@@ -202,9 +202,16 @@ def test_approved_by_a_reviewer_and_correction_requested_still_show(
         app: Flask, client: FlaskClient) -> None:
     seed(app, "v1", verdict="needs_review")
     assert client.get("/public/v1/default/traders/t-1").status_code == 404
-    seed(app, "v1-manual", at=T0 + timedelta(hours=2))  # the reviewer's approval: verified
+    # the reviewer's approval: a manual verification, verified, here kept without a sealed
+    # submission of its own (the card then shows that of the verification it settles)
+    evidence(app).save(make_record("v1-manual", "t-1", created_at=T0 + timedelta(hours=2),
+                                   settled_at=T0 + timedelta(hours=2)))
+    with evidence(app).engine.begin() as conn:
+        conn.execute(sa.update(verifications_table).where(verifications_table.c.id == "v1-manual")
+                     .values(source="manual", settles_verification_id="v1"))
     set_trader(app, state="correction_requested")
-    assert client.get("/public/v1/default/traders/t-1").status_code == 200
+    r = client.get("/public/v1/default/traders/t-1")
+    assert r.status_code == 200 and r.get_json()["email"] == SUB["email"]
 
 
 def test_tenants_are_kept_apart(app: Flask, client: FlaskClient) -> None:
