@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-.PHONY: help install run test bench lint clean nginx browser
+.PHONY: help install run test bench lint clean nginx browser pdf
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -22,7 +22,7 @@ install: $(STAMP) ## create .venv and install trace30 with its test tools
 run: $(STAMP) ## start the suite under gunicorn (TRACE30_SANDBOX=1: with the simulators)
 	$(VENV)/bin/trace30 run
 
-test: $(STAMP) nginx browser ## run the whole test suite (needs Redis on :6379 and PostgreSQL on :5432)
+test: $(STAMP) nginx browser pdf ## run the whole test suite (needs Redis on :6379 and PostgreSQL on :5432)
 	$(PY) -m pytest
 
 # tests/deploy/test_edge.py runs the real nginx in front of the gateway (deploy/nginx/); CI and
@@ -37,6 +37,13 @@ nginx: ## install nginx for the reverse-proxy tests when it is missing (Debian, 
 browser: ## install Chromium for the browser tests when it is missing (Debian, as root)
 	@test -x /usr/bin/chromium || \
 	  (apt-get update && apt-get install -y --no-install-recommends chromium)
+
+# Disclosure reports (services/gateway/disclosures.py) are printed to PDF by WeasyPrint, which
+# loads Pango (and HarfBuzz, fontconfig) from the system; DejaVu gives it a font to print with.
+pdf: ## install WeasyPrint's system libraries when they are missing (Debian, as root)
+	@(ldconfig -p | grep -q 'libpangoft2-1.0.so.0' && fc-list 2>/dev/null | grep -qi dejavu) || \
+	  (apt-get update && apt-get install -y --no-install-recommends libpango-1.0-0 \
+	   libpangoft2-1.0-0 libharfbuzz-subset0 fontconfig fonts-dejavu-core)
 
 BENCHES := vat_overhead registry_formats payment_throughput gateway batch_follow batch
 

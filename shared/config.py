@@ -422,7 +422,8 @@ SETTINGS: dict[str, Setting] = {
     "GATEWAY_CORRECTION_DAYS": Setting(
         14.0,
         "Art 30(3): days a trader that could trade has to correct its data once its verdict "
-        "turns rejected, before the marketplace is sent trader.suspension_due.",
+        "turns rejected, or staff ask for a correction without a due date, before the "
+        "marketplace is sent trader.suspension_due.",
         float,
     ),
     "GATEWAY_PENDING_RETRY_S": Setting(
@@ -499,6 +500,46 @@ SETTINGS: dict[str, Setting] = {
         "pending). Unset: the defaults listed in the README. Read and checked at start-up; "
         "GET /v1/reasons shows the policy in force and its SHA-256, stored with each verdict.",
     ),
+    # Gateway: supporting documents (issue 12; services/gateway/documents)
+    "GATEWAY_DOCUMENT_MAX_BYTES": Setting(
+        10 * 1024 * 1024,
+        "Largest supporting document (a PDF, JPEG or PNG file) accepted, bytes; larger: 413, "
+        "refused before the body is read. The upload routes take bodies up to this plus 64 KiB "
+        "for the form's other fields: raise the reverse proxy's client_max_body_size for "
+        "/v1/traders/*/documents and /ops/traders/*/documents accordingly.", int,
+    ),
+    "GATEWAY_DOCUMENT_STORAGE": Setting(
+        "database",
+        "Where the sealed document files are kept: 'database' (the evidence log's "
+        "document_blobs table), 'filesystem' (TRACE30_GATEWAY_DOCUMENT_DIR) or 's3' (an "
+        "S3-compatible bucket: TRACE30_GATEWAY_DOCUMENT_S3_*). Each file is sealed with the "
+        "evidence sealing keys first, whatever the backend.",
+    ),
+    "GATEWAY_DOCUMENT_DIR": Setting(
+        "var/trace30-documents",
+        "Folder of the 'filesystem' document storage (created, mode 0700; files 0600). Every "
+        "gateway process and `trace30 purge` must see the same folder.",
+    ),
+    "GATEWAY_DOCUMENT_S3_BUCKET": Setting(
+        None, "Bucket of the 's3' document storage (required with it)."
+    ),
+    "GATEWAY_DOCUMENT_S3_PREFIX": Setting(
+        "trace30-documents/", "Key prefix of the document files in the bucket."
+    ),
+    "GATEWAY_DOCUMENT_S3_ENDPOINT_URL": Setting(
+        None, "Endpoint of an S3-compatible store (MinIO, Ceph...); unset: AWS S3."
+    ),
+    "GATEWAY_DOCUMENT_S3_REGION": Setting(None, "Region of the bucket; unset: boto3's default."),
+    "GATEWAY_DOCUMENT_S3_ACCESS_KEY_ID": Setting(
+        None, "Access key of the 's3' storage; unset: boto3's default credential chain "
+        "(environment, instance or pod role)."
+    ),
+    "GATEWAY_DOCUMENT_S3_SECRET_ACCESS_KEY": Setting(
+        None, "Secret key going with TRACE30_GATEWAY_DOCUMENT_S3_ACCESS_KEY_ID."
+    ),
+    "GATEWAY_DOCUMENT_S3_TIMEOUT_S": Setting(
+        10.0, "Connect and read timeout of one call to the S3 store, seconds.", float
+    ),
     # Gateway: the public trader card (DSA Art 30(7), services/gateway/public.py)
     "PUBLIC_CARD_TENANTS": Setting(
         "*",
@@ -565,6 +606,19 @@ SETTINGS: dict[str, Setting] = {
         str,
         "dHJhY2UzMC1zYW5kYm94LXNlYWxpbmcta2V5LTAwMDE=",
     ),
+    # Disclosures to authorities (DSA Art 30(6)): services/gateway/disclosures.py
+    "DISCLOSURE_SIGNING_KEY": Setting(
+        None,
+        "Ed25519 private key signing the manifest of every disclosure bundle: PEM (PKCS#8) or "
+        "the base64 of the 32 raw bytes. Its public key is published at "
+        "/.well-known/trace30-disclosure-key. Required outside sandbox to disclose (the "
+        "gateway starts without it; a disclosure is refused); the sandbox key is the public "
+        "base64 of b'trace30-sandbox-disclosure-key-1', refused outside sandbox.",
+        str,
+        "dHJhY2UzMC1zYW5kYm94LWRpc2Nsb3N1cmUta2V5LTE=",
+    ),
+    "DISCLOSURE_MAX_TRADERS": Setting(
+        50, "The most traders one disclosure bundle may cover.", int),
     "WEBHOOK_TIMEOUT_S": Setting(5.0, "Connect and read timeout of one webhook POST.", float),
     "WEBHOOK_MAX_ATTEMPTS": Setting(8, "Attempts at a webhook before it is marked failed.", int),
     "WEBHOOK_BACKOFF_BASE_S": Setting(

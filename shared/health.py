@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from flask import Blueprint, Flask, current_app, jsonify
+from flask import Blueprint, Flask, Response, current_app, jsonify
 
 from shared.errors import ServiceUnavailable
 
@@ -23,13 +23,13 @@ bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
-def healthz():
+def healthz() -> Response:
     """Liveness: the process serves requests."""
     return jsonify(status="ok", service=current_app.name)
 
 
 @bp.get("/readyz")
-def readyz():
+def readyz() -> Response:
     """Readiness: every registered check passes."""
     checks: dict[str, Check] = current_app.extensions[EXTENSION]
     results: dict[str, str] = {}

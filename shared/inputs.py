@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import re
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from itertools import accumulate
 from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
@@ -269,8 +269,9 @@ _MAX_BODY_ATTR = "_trace30_max_body_bytes"
 _LIMIT_KEY = "trace30.max_body_bytes"
 
 
-def max_body(limit_bytes: int) -> Callable[[F], F]:
-    """Let one route take bodies up to ``limit_bytes`` instead of ``TRACE30_MAX_BODY_BYTES``.
+def max_body(limit_bytes: int | Callable[[Mapping[str, Any]], int]) -> Callable[[F], F]:
+    """Let one route take bodies up to ``limit_bytes`` instead of ``TRACE30_MAX_BODY_BYTES``
+    (or a function of the app's config giving it: a configurable limit).
 
     Put it on the view function, under the route decorator (e.g. the document upload of issue
     12: ``@max_body(10 * 1024 * 1024)``); the reverse proxy's limit for that location must be
@@ -287,6 +288,8 @@ def max_body(limit_bytes: int) -> Callable[[F], F]:
 def _body_limit() -> int:
     view = current_app.view_functions.get(request.endpoint or "")
     route_limit = getattr(view, _MAX_BODY_ATTR, None)
+    if callable(route_limit):
+        route_limit = route_limit(current_app.config)
     limit = int(current_app.config["MAX_CONTENT_LENGTH"] if route_limit is None else route_limit)
     request.environ[_LIMIT_KEY] = limit
     request.max_content_length = limit  # Flask 3.1: per request; Werkzeug's streams obey it

@@ -14,7 +14,7 @@ import re
 import sys
 import time
 import uuid
-from typing import Any
+from typing import Any, TextIO
 
 from flask import Flask, Response, g, has_request_context, request
 
@@ -51,16 +51,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str, ensure_ascii=False)
 
 
+class _JsonHandler(logging.StreamHandler[TextIO]):
+    """The handler :func:`configure` adds (once per process)."""
+
+
 def configure(service: str, level: str = "INFO") -> None:
     """Send the root logger's records as JSON to stderr (once per process)."""
     root = logging.getLogger()
     for handler in root.handlers:
-        if getattr(handler, "_trace30", False):
+        if isinstance(handler, _JsonHandler):
             handler.setFormatter(JsonFormatter(service))
             break
     else:
-        handler = logging.StreamHandler(sys.stderr)
-        handler._trace30 = True  # type: ignore[attr-defined]
+        handler = _JsonHandler(sys.stderr)
         handler.setFormatter(JsonFormatter(service))
         root.addHandler(handler)
     root.setLevel(level.upper())
@@ -69,7 +72,8 @@ def configure(service: str, level: str = "INFO") -> None:
 def current_request_id() -> str | None:
     """The id of the request being served, to pass on to the next service."""
     if has_request_context():
-        return g.get("request_id")
+        request_id: str | None = g.get("request_id")
+        return request_id
     return None
 
 

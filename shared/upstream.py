@@ -215,7 +215,7 @@ def backoff_s(
     >>> max(backoff_s(n, 0.2, 2.0) for n in range(1, 100)) <= 2.0
     True
     """
-    ceiling = min(max_s, base_s * 2 ** min(attempt - 1, 60))
+    ceiling: float = min(max_s, base_s * 2 ** min(attempt - 1, 60))
     return ceiling / 2 + rand() * ceiling / 2
 
 

@@ -28,7 +28,8 @@ def control_blueprint(name: str, extension: str) -> Blueprint:
     bp = Blueprint(name, __name__)
 
     def state() -> SimulatorState:
-        return current_app.extensions[extension]
+        sim: SimulatorState = current_app.extensions[extension]
+        return sim
 
     @bp.get("/_sim/health")
     def sim_health() -> Response:

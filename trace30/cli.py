@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -12,11 +13,12 @@ from services.gateway.reasons import Verdict
 from shared.config import load
 from shared.errors import ConfigError
 from shared.redis_client import require_url
+from trace30.export import export
 from trace30.report import report
 from trace30.staff import staff
 
 
-def _settings() -> dict:
+def _settings() -> dict[str, Any]:
     try:
         return load()
     except ConfigError as e:
@@ -128,6 +130,7 @@ def purge(dry_run: bool, retention_months: int | None) -> None:
 
 
 main.add_command(staff)
+main.add_command(export)
 main.add_command(report)
 
 if __name__ == "__main__":

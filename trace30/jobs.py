@@ -29,6 +29,7 @@ import contextlib
 import json
 import logging
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -119,7 +120,7 @@ def _gateway() -> Gateway:
 
 
 @contextmanager
-def _lease(store: Store, key: str, lease_s: float):
+def _lease(store: Store, key: str, lease_s: float) -> Iterator[None]:
     """Hold ``key`` while the block runs, renewing it every third of ``lease_s``."""
     stop = threading.Event()
     store.client.set(key, "1", px=int(lease_s * 1000))

@@ -23,6 +23,20 @@ data stays. For each such trader, in this order:
    verifications, its trader row, its webhook deliveries and their attempts, in one
    transaction. A dry run runs the same deletes and rolls them back: it counts what the purge
    would delete with the code that deletes.
+3. The supporting documents' files kept outside the database (the ``filesystem`` or ``s3``
+   document storage, :mod:`services.gateway.documents`): their keys are read before the SQL
+   transaction and the files deleted after its commit (a crash in between leaves sealed files
+   that no row names; nothing can read them without the sealing keys). The ``database``
+   storage's files are rows of ``document_blobs``, deleted in step 2.
+
+Legal holds and the disclosures log (Art 30(6), :mod:`services.gateway.disclosures`): a
+trader under a legal hold in force (``POST /v1/traders/{id}/hold``, ``trace30 export --hold``)
+is skipped, whatever its end date, and reported as held (``held``: hashes, with the tenant)
+until the hold is released; the next purge after the release deletes it. When a trader is
+purged, its released holds are deleted with it, and every entry of the disclosures log naming
+it keeps its row (who disclosed what to which authority, when, on what basis, the files'
+hashes) with the trader's id replaced by ``purged:<trader hash>``: the log of disclosures
+stays, the trader's id does not (``disclosures`` in the report: entries rewritten).
 
 SQL comes last on purpose: ``ended_before`` reads the trader list from SQL, so a purge that
 stops half-way (Redis down, a crash) leaves the trader listed and the next purge finishes it.
@@ -74,6 +88,7 @@ from rq.results import Result
 from services.gateway import sealing
 from services.gateway.access import DEFAULT_TENANT
 from services.gateway.cache import CacheKeys
+from services.gateway.documents import DocumentService, StorageError, build_storage
 from services.gateway.evidence import EvidenceLog
 from shared.redis_client import Store, connect
 from shared.retention import purge_cutoff
@@ -147,6 +162,15 @@ class PurgeReport:
     by_tenant: dict[str, int] = field(default_factory=dict)
     #: why Redis was not searched (None: it was)
     redis_skipped: str | None = None
+    #: the document storage backend, and the document files kept outside the database that
+    #: were (or would be) deleted after the SQL transaction, all traders together
+    document_storage: str = "database"
+    document_files: int = 0
+    #: hashes of the traders skipped because a legal hold is in force, with their tenant
+    held: list[str] = field(default_factory=list)
+    held_tenant_of: dict[str, str] = field(default_factory=dict)
+    #: disclosures log entries whose trader id was replaced by the purged trader's hash
+    disclosures: int = 0
 
     def add(self, tenant: str, hashed: str, sql: dict[str, int],
             redis_counts: dict[str, int]) -> None:
@@ -166,8 +190,9 @@ class PurgeReport:
         cutoff = self.cutoff.isoformat(timespec="seconds")
         head = (f"Retention purge{' (DRY RUN: nothing was deleted)' if self.dry_run else ''}: "
                 f"traders whose relationship ended before {cutoff}")
+        held = self._held_lines()
         if not self.traders:
-            return f"{head}\nNo such trader: nothing {verb}."
+            return "\n".join([head, f"No such trader: nothing {verb}.", *held])
         redis_line = (f"Redis: {self.redis_skipped}" if self.redis_skipped
                       else f"Redis entries {verb}: {_counts(self.redis)}")
         lines = [head, f"{len(self.traders)} trader(s) {verb} (hashed ids), per tenant: "
@@ -178,8 +203,19 @@ class PurgeReport:
             if not self.redis_skipped:
                 part += f"; Redis {_counts(counts['redis'])}"
             lines.append(part)
-        lines += [f"SQL rows {verb}: {_counts(self.sql)}", redis_line]
+        lines += [f"SQL rows {verb}: {_counts(self.sql)}", redis_line,
+                  f"Disclosures log entries pseudonymised: {self.disclosures}", *held]
+        if self.document_storage != "database":
+            lines.append(f"Document files ({self.document_storage} storage) {verb}: "
+                         f"{self.document_files}")
         return "\n".join(lines)
+
+    def _held_lines(self) -> list[str]:
+        """The legal holds' part of :meth:`summary`."""
+        if not self.held:
+            return ["Held (legal hold in force, skipped): 0"]
+        return [f"Held (legal hold in force, skipped): {len(self.held)} trader(s) (hashed ids)",
+                *(f"  {h}  tenant={self.held_tenant_of[h]}" for h in self.held)]
 
 
 def _counts(counts: dict[str, int]) -> str:
@@ -211,6 +247,9 @@ def purge(settings: dict[str, Any], *, retention_months: int, dry_run: bool,
     evidence = EvidenceLog(settings["DATABASE_URL"], keys)
     redis_side: _RedisSide | None = None
     try:
+        files = DocumentService(evidence, build_storage(settings, evidence),
+                                max_bytes=settings["GATEWAY_DOCUMENT_MAX_BYTES"])
+        report.document_storage = files.storage.name
         traders = evidence.ended_before(report.cutoff)  # (tenant, trader id), every tenant
         if not settings["REDIS_URL"]:
             report.redis_skipped = NO_REDIS
@@ -218,25 +257,32 @@ def purge(settings: dict[str, Any], *, retention_months: int, dry_run: bool,
             hashes = {trader_hash(trader_id, tenant) for tenant, trader_id in traders}
             redis_side = _RedisSide.open(settings, hashes)
         for tenant, trader_id in traders:
-            _purge_one(evidence, redis_side, tenant, trader_id, report)
+            _purge_one(evidence, redis_side, files, tenant, trader_id, report)
     finally:
         evidence.close()
         if redis_side is not None:
             redis_side.close()
     verb = "would delete" if dry_run else "deleted"
     log.info("retention purge %s %d trader(s) ended before %s (per tenant: %s): SQL rows %s; "
-             "Redis %s", verb, len(report.traders), report.cutoff.isoformat(timespec="seconds"),
+             "Redis %s; %d held", verb, len(report.traders),
+             report.cutoff.isoformat(timespec="seconds"),
              _counts(report.by_tenant), _counts(report.sql),
-             report.redis_skipped or _counts(report.redis),
-             extra={"dry_run": dry_run, "traders": len(report.traders),
+             report.redis_skipped or _counts(report.redis), len(report.held),
+             extra={"dry_run": dry_run, "held": len(report.held), "traders": len(report.traders),
                     "traders_per_tenant": report.by_tenant,
                     "sql_rows": report.sql, "redis_entries": report.redis})
     return report
 
 
-def _purge_one(evidence: EvidenceLog, redis_side: _RedisSide | None, tenant: str,
-               trader_id: str, report: PurgeReport) -> None:
+def _purge_one(evidence: EvidenceLog, redis_side: _RedisSide | None, files: DocumentService,
+               tenant: str, trader_id: str, report: PurgeReport) -> None:
     hashed = trader_hash(trader_id, tenant)
+    if evidence.hold(trader_id, tenant=tenant) is not None:  # a legal hold: skip, report
+        report.held.append(hashed)
+        report.held_tenant_of[hashed] = tenant
+        log.info("retention purge: trader %s of tenant %s is under a legal hold: skipped",
+                 hashed, tenant, extra={"trader": hashed, "tenant": tenant, "held": True})
+        return
     try:
         with _holding(redis_side, hashed, report.dry_run) as held:
             if not held:
@@ -251,8 +297,15 @@ def _purge_one(evidence: EvidenceLog, redis_side: _RedisSide | None, tenant: str
                     verification_ids=[r.id for r in records],
                     fingerprints=list(dict.fromkeys(r.fingerprint for r in records)),
                     dry_run=report.dry_run)
+            disclosed = _purge_disclosure_records(evidence, trader_id, hashed, tenant,
+                                                  report.dry_run)
+            # The document files kept outside the database: listed before the SQL delete
+            # (which forgets their keys), deleted after its commit; a dry run deletes none.
+            file_keys = files.files_of(trader_id, tenant=tenant)
             sql = evidence.purge_trader(trader_id, tenant=tenant, dry_run=report.dry_run)
-    except (sa.exc.SQLAlchemyError, redis.RedisError, OSError) as e:
+            report.document_files += (len(file_keys) if report.dry_run
+                                      else files.purge_files(file_keys))
+    except (sa.exc.SQLAlchemyError, redis.RedisError, OSError, StorageError) as e:
         log.error("retention purge stopped at trader %s of tenant %s: %s", hashed, tenant,
                   type(e).__name__, extra={"trader": hashed, "tenant": tenant,
                                            "error": type(e).__name__})
@@ -266,11 +319,23 @@ def _purge_one(evidence: EvidenceLog, redis_side: _RedisSide | None, tenant: str
                  hashed, tenant, extra={"trader": hashed, "tenant": tenant})
         return
     report.add(tenant, hashed, sql, redis_counts)
+    report.disclosures += disclosed
     log.info("retention purge %s trader %s of tenant %s: SQL rows %s; Redis %s",
              "would delete" if report.dry_run else "deleted", hashed, tenant, _counts(sql),
              report.redis_skipped or _counts(redis_counts),
              extra={"trader": hashed, "tenant": tenant, "dry_run": report.dry_run,
                     "sql_rows": sql, "redis_entries": redis_counts})
+
+
+def _purge_disclosure_records(evidence: EvidenceLog, trader_id: str, hashed: str, tenant: str,
+                              dry_run: bool) -> int:
+    """Before the trader's rows go: its released legal holds are deleted, and the disclosures
+    log entries naming it keep their row with ``purged:<hash>`` for its id (see the module
+    docstring); the entries rewritten. Run before :meth:`EvidenceLog.purge_trader`, so a purge
+    that stops between the two leaves the trader listed and the next one finishes it."""
+    evidence.delete_holds(trader_id, tenant=tenant, dry_run=dry_run)
+    return evidence.pseudonymise_disclosures(trader_id, f"purged:{hashed}", tenant=tenant,
+                                             dry_run=dry_run)
 
 
 @contextlib.contextmanager

@@ -94,7 +94,7 @@ def moved_urls(port_map: dict[int, int], sandbox: bool = True) -> dict[str, str]
     return env
 
 
-def _wait_ready(c: Component, proc: subprocess.Popen, timeout_s: float = 30) -> bool:
+def _wait_ready(c: Component, proc: subprocess.Popen[bytes], timeout_s: float = 30) -> bool:
     end = time.monotonic() + timeout_s
     while time.monotonic() < end and proc.poll() is None:
         try:
@@ -107,7 +107,7 @@ def _wait_ready(c: Component, proc: subprocess.Popen, timeout_s: float = 30) -> 
 
 def run(sandbox: bool, host: str = "127.0.0.1", offset: int = 0) -> int:
     """Start the suite and supervise it until Ctrl-C or a process dies; return an exit code."""
-    procs: list[tuple[Component, subprocess.Popen]] = []
+    procs: list[tuple[Component, subprocess.Popen[bytes]]] = []
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     if offset:
         env.update(moved_urls({c.port - offset: c.port for c in components(host, offset)},

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import hmac
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
 from flask import Flask, current_app, g, request
 
@@ -38,7 +38,8 @@ SANDBOX_KEY = "trace30-sandbox-key"
 SANDBOX_WEBHOOK_SECRET = "trace30-sandbox-webhook-secret"  # noqa: S105 (documented, sandbox only)
 EXTENSION = "trace30.gateway.clients"
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def load_clients(configured: Sequence[Client], *, sandbox: bool,
@@ -59,7 +60,8 @@ def load_clients(configured: Sequence[Client], *, sandbox: bool,
 def client_for_key(key: str) -> Client | None:
     """The configured client whose API key is ``key`` (compared in constant time)."""
     digest = key_digest(key)
-    for client in current_app.extensions[EXTENSION]:
+    clients: list[Client] = current_app.extensions[EXTENSION]
+    for client in clients:
         if hmac.compare_digest(client.key_sha256, digest):
             return client
     return None
@@ -77,24 +79,25 @@ def _authenticate() -> None:
     g.client = client
 
 
-def require(*scopes: str) -> Callable[[F], F]:
+def require(*scopes: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Let the view run only for a client holding one of ``scopes``."""
 
-    def decorator(view: F) -> F:
+    def decorator(view: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             if not set(scopes) & g.client.scopes:
                 raise Forbidden(f"This route needs the scope {' or '.join(scopes)}.")
             return view(*args, **kwargs)
 
-        return wrapper  # type: ignore[return-value]
+        return wrapper
 
     return decorator
 
 
 def client_by_id(client_id: str) -> Client | None:
     """The configured client ``client_id`` (for webhook secrets)."""
-    for client in current_app.extensions[EXTENSION]:
+    clients: list[Client] = current_app.extensions[EXTENSION]
+    for client in clients:
         if client.id == client_id:
             return client
     return None

@@ -15,10 +15,20 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Response, current_app, g, request, url_for
+from flask import Response, current_app, g, render_template, request, url_for
 
 from services.gateway import actors
 from services.gateway.access import require
+from services.gateway.casework_schemas import (
+    ComplaintDecisionSchema,
+    ComplaintOutSchema,
+    ComplaintSchema,
+    CorrectionSchema,
+    ReviewResultSchema,
+    ReviewSchema,
+    StatementSchema,
+    TraderStateSchema,
+)
 from services.gateway.evidence import EndBeforeFirstVerification
 from services.gateway.policy import DEFAULT_ACTIONS
 from services.gateway.reasons import CATALOGUE
@@ -45,7 +55,8 @@ _WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
 
 
 def _verifier() -> Verifier:
-    return current_app.extensions[EXTENSION]
+    verifier: Verifier = current_app.extensions[EXTENSION]
+    return verifier
 
 
 def prefer_wait(header: str | None, default: float, maximum: float) -> float:
@@ -88,7 +99,8 @@ def _body_key() -> bytes:
     """The request body's :class:`BodyIndex` key (computed once per request)."""
     if "body_key" not in g:
         g.body_key = BodyIndex.key(g.client.id, request.mimetype, request.get_data(cache=True))
-    return g.body_key
+    key: bytes = g.body_key
+    return key
 
 
 @bp.before_request
@@ -135,7 +147,8 @@ def get_trader(trader_id: str) -> dict[str, Any]:
     record = _verifier().evidence.current(trader_id, tenant=g.client.tenant)
     if record is None:
         raise NotFound(f"No settled verification for trader {trader_id}.")
-    return _verifier().view(record)
+    return {**_verifier().view(record),
+            "trader": _verifier().casework.trader_view(trader_id, tenant=g.client.tenant)}
 
 
 @bp.get("/traders/<trader_id>/history")
@@ -209,3 +222,116 @@ def reasons() -> dict[str, Any]:
                          "action": policy.actions[r.code],
                          "default_action": DEFAULT_ACTIONS[r.code]}
                         for r in CATALOGUE.values()]}
+
+
+# -- casework: review decisions, corrections and suspension, statements, complaints ------------
+# (the rules: services/gateway/casework.py)
+
+
+def _reviewer_label(name: str) -> str:
+    """A person named by an API client: ``<name> via client:<id>``."""
+    return f"{name} via {actors.current().label}"
+
+
+@bp.post("/traders/<trader_id>/reviews")
+@bp.arguments(ReviewSchema())
+@bp.response(201, ReviewResultSchema())
+@require("ops")
+def review_trader(body: dict[str, Any], trader_id: str) -> Any:
+    """A reviewer's decision (``approve`` | ``reject`` | ``request_information``) on the
+    trader's current verification: a new ``manual`` verification settling the automated one,
+    ``verdict.changed``, and for a rejection or a request for information a statement of
+    reasons and a correction (Art 30(3)). ``approve`` needs a ``needs_review`` trader (409
+    otherwise); approving (b) needs a valid identity document among ``document_ids``."""
+    actor = actors.current()
+    return _verifier().casework.decide(
+        trader_id, actor, reviewer=_reviewer_label(body["reviewer"]),
+        decision=body["decision"], items=body["items"], note=body["note"],
+        document_ids=body["document_ids"]), 201
+
+
+@bp.post("/traders/<trader_id>/corrections")
+@bp.arguments(CorrectionSchema())
+@bp.response(201, TraderStateSchema())
+@require("ops")
+def request_correction(body: dict[str, Any], trader_id: str) -> Any:
+    """Ask the trader to correct its data (Art 30(3)): ``correction_requested`` until
+    ``due_at``, a statement of reasons, ``trader.correction_requested``."""
+    return _verifier().casework.request_correction(
+        trader_id, actors.current(), items=body["items"], reasons=body["reasons"],
+        due_at=body.get("due_at")), 201
+
+
+@bp.post("/traders/<trader_id>/suspension")
+@bp.response(200, TraderStateSchema())
+@require("onboarding", "ops")
+def confirm_suspension(trader_id: str) -> Any:
+    """The marketplace confirms it suspended the trader, whose correction time passed:
+    ``suspended``, a statement of reasons, ``trader.suspended``."""
+    return _verifier().casework.confirm_suspension(trader_id, actors.current())
+
+
+@bp.post("/traders/<trader_id>/reinstatement")
+@bp.response(200, TraderStateSchema())
+@require("ops")
+def reinstate_trader(trader_id: str) -> Any:
+    """Lift a suspension once the trader's current verdict is ``verified``:
+    ``reinstated``, ``trader.reinstated``."""
+    return _verifier().casework.reinstate(trader_id, actors.current())
+
+
+@bp.get("/statements/<statement_id>")
+@bp.response(200, StatementSchema())
+@bp.doc(responses={"200": {"content": {
+    "application/json": {"schema": {"$ref": "#/components/schemas/Statement"}},
+    "text/html": {"schema": {"type": "string",
+                             "description": "The printable page (Accept: text/html)"}}}}})
+@require("onboarding", "ops", "batch")
+def get_statement(statement_id: str) -> Any:
+    """A statement of reasons (DSA Art 17): the facts, the legal ground, the sources consulted
+    and when, whether automated, how to complain. ``Accept: text/html``: a printable page."""
+    row = _verifier().evidence.statement(statement_id, tenant=g.client.tenant)
+    if row is None:
+        raise NotFound(f"No statement {statement_id}.")
+    statement = _verifier().casework.statement_view(row)
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    if best == "text/html" and request.accept_mimetypes["text/html"] > (
+            request.accept_mimetypes["application/json"]):
+        return statement_page(statement)
+    return statement
+
+
+def statement_page(statement: dict[str, Any]) -> Response:
+    """The printable HTML page of a statement (no script), with the dashboard's headers."""
+    from services.gateway.dashboard import SECURITY_HEADERS
+    from services.gateway.i18n import translate
+
+    html = render_template("ops/statement.html", s=statement,
+                           t=lambda text, **kw: translate(statement["locale"], text, **kw))
+    response = Response(html, 200, mimetype="text/html")
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+@bp.post("/traders/<trader_id>/complaints")
+@bp.arguments(ComplaintSchema())
+@bp.response(201, ComplaintOutSchema())
+@require("onboarding", "ops")
+def file_complaint(body: dict[str, Any], trader_id: str) -> Any:
+    """The trader's complaint against a decision (Art 20, 30(4)), named by its statement:
+    ``complaint.received``; staff decide it."""
+    return _verifier().casework.complain(
+        trader_id, actors.current(), statement_id=body["statement_id"], text=body["text"],
+        locale=body.get("locale")), 201
+
+
+@bp.post("/complaints/<complaint_id>/decision")
+@bp.arguments(ComplaintDecisionSchema())
+@bp.response(200, ComplaintOutSchema())
+@require("ops")
+def decide_complaint(body: dict[str, Any], complaint_id: str) -> Any:
+    """Decide a complaint (``upheld`` | ``rejected``, a note), by a person other than the one
+    who took the contested decision (403 otherwise): ``complaint.decided``."""
+    return _verifier().casework.decide_complaint(
+        complaint_id, actors.current(), decided_by=_reviewer_label(body["decided_by"]),
+        outcome=body["outcome"], note=body["note"])

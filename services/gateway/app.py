@@ -16,7 +16,16 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from services.gateway import access, api, dashboard, public, transparency
+from services.gateway import (
+    access,
+    api,
+    dashboard,
+    disclosures_api,
+    documents,
+    public,
+    transparency,
+)
+from services.gateway.documents import views as _document_views  # noqa: F401 (its /ops routes)
 from services.gateway.verifications import RetryLoop
 from services.gateway.webhooks import WebhookWorker
 from services.gateway.wiring import build_verifier, build_webhook_sender
@@ -50,11 +59,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         for thread in background:
             thread.start()
     app.extensions["trace30.gateway.background"] = background
+    documents.init_app(app, evidence)  # supporting documents: storage, /v1 routes
     health.add_check(app, "database", evidence.ping)
     # The evidence log down (or SQLite locked past its busy timeout): 503 with Retry-After.
     for exc in (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError):
         app.register_error_handler(exc, store_unavailable("the evidence log"))
     openapi.register_blueprint(api.bp)
+    disclosures_api.init_app(app, openapi)  # Art 30(6) disclosures, legal holds
     public.init_app(app, openapi)  # the public trader card, /public/v1 (Art 30(7))
     openapi.register_blueprint(transparency.bp)  # GET /v1/reports/traceability
     return app

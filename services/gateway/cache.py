@@ -28,8 +28,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable
-from typing import Any, ClassVar, cast
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar, TypeVar, cast
 
 import redis
 from cachetools import TTLCache
@@ -38,6 +38,8 @@ from services.gateway.reasons import Verdict
 from shared.redis_client import Store
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 RESULT_TTL_S = 300
 
@@ -92,7 +94,7 @@ class VerdictCache:
             TTLCache(10_000, local_ttl_s) if local_ttl_s > 0 else None)
         self._lock = threading.Lock()
 
-    def _safe(self, what: str, fn: Any, default: Any) -> Any:
+    def _safe(self, what: str, fn: Callable[[], T], default: T) -> T:
         try:
             return fn()
         except redis.RedisError as e:
@@ -102,13 +104,13 @@ class VerdictCache:
 
     def get(self, fingerprint: str) -> tuple[str, str] | None:
         """The cached verdict for ``fingerprint``: its verification id and its JSON."""
-        raw = None
+        raw: str | None = None
         if self._local is not None:
             with self._lock:
                 raw = self._local.get(fingerprint)
         if raw is None:
-            raw = self._safe("get", lambda: self.store.client.get(
-                self.keys.verdict(fingerprint)), None)
+            raw = self._safe("get", lambda: cast(str | None, self.store.client.get(
+                self.keys.verdict(fingerprint))), None)
             if raw and self._local is not None:
                 with self._lock:
                     self._local[fingerprint] = raw
@@ -176,7 +178,8 @@ class VerdictCache:
         while True:
             raw = self._safe("wait", lambda: self.store.client.get(key), None)
             if raw:
-                return json.loads(raw)
+                result: dict[str, Any] = json.loads(raw)
+                return result
             if time.monotonic() >= end:
                 return None
             time.sleep(0.02)

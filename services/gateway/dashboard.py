@@ -59,7 +59,7 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from marshmallow import fields, validate
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from services.gateway import access, actors, api
+from services.gateway import access, actors, api, casework
 from services.gateway.actors import Actor
 from services.gateway.evidence import EndBeforeFirstVerification, EvidenceLog, StaffMember
 from services.gateway.reasons import ITEMS, Verdict
@@ -191,6 +191,8 @@ def _wants_html() -> bool:
 def _security_headers(response: Response) -> Response:
     if _on_ops():
         for name, value in SECURITY_HEADERS.items():
+            if name == "Content-Security-Policy" and name in response.headers:
+                continue  # a stricter policy set by the view (a document file) stays
             response.headers[name] = value
     return response
 
@@ -216,7 +218,8 @@ def _html_for_browsers(handler: Callable[[Any], Response]) -> Callable[[Any], Re
 
 
 def _verifier() -> Verifier:
-    return current_app.extensions[api.EXTENSION]
+    verifier: Verifier = current_app.extensions[api.EXTENSION]
+    return verifier
 
 
 def _evidence() -> EvidenceLog:
@@ -340,7 +343,8 @@ def _web_url(value: Any) -> str | None:
 
 def _load(schema: ma.Schema, data: dict[str, Any], what: str) -> dict[str, Any]:
     try:
-        return schema.load(data)
+        loaded: dict[str, Any] = schema.load(data)
+        return loaded
     except ma.ValidationError as e:
         fields_at_fault = ", ".join(sorted(map(str, e.messages)))
         raise BadRequest(f"The {what} has invalid values: {fields_at_fault}",
@@ -601,3 +605,195 @@ def verification(verification_id: str) -> str:
         deliveries=evidence.deliveries(verification_id), item_labels=ITEM_LABELS,
         certification=certification_of(sub),
     )
+
+
+# -- casework: review queue, decisions, corrections, statements, complaints ----------------------
+# (the rules: services/gateway/casework.py; the trader page's sections: ops/_casework.html)
+
+#: Rows of the review queue and of the complaints list.
+QUEUE_LIMIT = 200
+
+
+def _waited(since: datetime | None, now: datetime) -> str:
+    """How long something has waited, as ``3 d 4 h`` / ``2 h 5 min`` / ``7 min``.
+
+    >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> _waited(t, t + timedelta(days=3, hours=4)), _waited(t, t + timedelta(minutes=7))
+    ('3 d 4 h', '7 min')
+    """
+    if since is None:
+        return "—"
+    minutes = max(0, int((now - since).total_seconds() // 60))
+    days, hours, mins = minutes // 1440, minutes % 1440 // 60, minutes % 60
+    if days:
+        return f"{days} d {hours} h"
+    return f"{hours} h {mins} min" if hours else f"{mins} min"
+
+
+@bp.app_template_global("casework_of")
+def casework_of(trader_id: str) -> dict[str, Any]:
+    """What the trader page's casework sections show (``ops/_casework.html``): the state, the
+    open correction, the documents to rely on, and the timeline, newest first."""
+    actor = actors.current()
+    evidence, tenant = _evidence(), actor.tenant
+    state = _verifier().casework.trader_view(trader_id, tenant=tenant) or {
+        "state": "active", "correction": None}
+    reviews = evidence.reviews(trader_id, tenant=tenant)
+    statements = evidence.statements(trader_id, tenant=tenant)
+    complaints = evidence.complaints(tenant=tenant, trader_id=trader_id)
+    documents = evidence.documents_of(trader_id, tenant=tenant)
+    timeline: list[dict[str, Any]] = []
+    for v in evidence.history(trader_id, limit=HISTORY_LIMIT, tenant=tenant):
+        kept = (v.evidence or {}).get("approval_kept")
+        timeline.append({"at": v.settled_at or v.created_at, "kind": "verification",
+                         "what": f"{v.source} verification: {v.verdict or v.state}"
+                                 + (" (same facts: the approval in force is kept)"
+                                    if kept else ""),
+                         "link": url_for("ops.verification", verification_id=v.id)})
+    for d in documents:
+        timeline.append({"at": d["uploaded_at"], "kind": "document",
+                         "what": f"document uploaded: {d['kind']} by {d['uploaded_by']}",
+                         "link": None})
+    for r in reviews:
+        timeline.append({"at": r["decided_at"], "kind": "decision",
+                         "what": f"decision {r['decision']} of {', '.join(r['items'] or [])} "
+                                 f"by {r['reviewer']}: {r['note']}",
+                         "link": url_for("ops.verification",
+                                         verification_id=r["verification_id"])
+                         if r["verification_id"] else None})
+    for s in statements:
+        timeline.append({"at": s["created_at"], "kind": "statement",
+                         "what": f"statement of reasons: {s['kind'].replace('_', ' ')}"
+                                 f" ({'automated' if s['automated'] else s['decided_by']})",
+                         "link": url_for("ops.statement", statement_id=s["id"])})
+    for c in complaints:
+        timeline.append({"at": c["received_at"], "kind": "complaint",
+                         "what": "complaint received",
+                         "link": url_for("ops.complaint", complaint_id=c["id"])})
+        if c["decided_at"]:
+            timeline.append({"at": c["decided_at"], "kind": "complaint",
+                             "what": f"complaint {c['status']} by {c['decided_by']}",
+                             "link": url_for("ops.complaint", complaint_id=c["id"])})
+    for a in evidence.actions(trader_id, tenant=tenant):
+        timeline.append({"at": a["at"], "kind": "staff action",
+                         "what": f"{a['action'].replace('_', ' ')} by {a['actor']}",
+                         "link": None})
+    if state.get("state_changed_at"):
+        timeline.append({"at": datetime.fromisoformat(state["state_changed_at"]),
+                         "kind": "state", "what": f"state: {state['state']}", "link": None})
+    timeline.sort(key=lambda e: e["at"] or datetime.min.replace(tzinfo=UTC), reverse=True)
+    due_at = (state.get("correction") or {}).get("due_at")
+    due_passed = isinstance(due_at, str) and datetime.fromisoformat(due_at) <= datetime.now(UTC)
+    return {"state": state, "documents": documents, "timeline": timeline,
+            "due_passed": due_passed,
+            "may_act": actor.may("reviewer"), "items": ITEMS,
+            "default_due": (datetime.now(UTC) + timedelta(
+                days=_verifier().settings.correction_days)).date()}
+
+
+@bp.get("/queue")
+def queue() -> str:
+    """The review queue: ``needs_review`` traders, the longest waiting first."""
+    now = datetime.now(UTC)
+    rows = [{"record": r, "waited": _waited(r.settled_at, now)}
+            for r in _evidence().review_queue(tenant=actors.current().tenant,
+                                              limit=QUEUE_LIMIT)]
+    return render_template("ops/queue.html", rows=rows)
+
+
+@bp.post("/traders/<trader_id>/reviews")
+def review(trader_id: str) -> Any:
+    """A reviewer's decision (like ``POST /v1/traders/{id}/reviews``), by the signed-in
+    person."""
+    actor = actors.current()
+    decision = request.form.get("decision", "")
+    result = _verifier().casework.decide(
+        trader_id, actor, reviewer=actor.label, decision=decision,
+        items=request.form.getlist("items"), note=request.form.get("note", ""),
+        document_ids=[d for d in request.form.getlist("document_ids") if d])
+    flash(f"Decision recorded: {decision.replace('_', ' ')}; the verdict is now "
+          f"{result['verification']['verdict'].replace('_', ' ')}.")
+    return redirect(url_for("ops.trader", trader_id=trader_id), 303)
+
+
+class CorrectionForm(ma.Schema):
+    """The "request correction" form."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    reasons = fields.String(required=True, validate=validate.Length(min=1, max=5000),
+                            error_messages={"required": "Say what to correct."})
+    due_on = fields.Date()
+
+    @ma.validates("due_on")
+    def _in_future(self, value: date, **_: Any) -> None:
+        if value <= datetime.now(UTC).date():
+            raise ma.ValidationError("Must be after today.")
+
+
+@bp.post("/traders/<trader_id>/corrections")
+def correction(trader_id: str) -> Any:
+    """Ask the trader to correct its data (like ``POST /v1/traders/{id}/corrections``)."""
+    form = _load(CorrectionForm(), _given(request.form), "form")
+    due_on: date | None = form.get("due_on")
+    due_at = datetime(due_on.year, due_on.month, due_on.day, 23, 59, 59,
+                      tzinfo=UTC) if due_on else None
+    result = _verifier().casework.request_correction(
+        trader_id, actors.current(), items=request.form.getlist("items"),
+        reasons=form["reasons"], due_at=due_at)
+    flash(f"Correction requested; due {_when(result['correction']['due_at'])}.")
+    return redirect(url_for("ops.trader", trader_id=trader_id), 303)
+
+
+@bp.post("/traders/<trader_id>/reinstatement")
+def reinstatement(trader_id: str) -> Any:
+    """Lift the trader's suspension (like ``POST /v1/traders/{id}/reinstatement``)."""
+    _verifier().casework.reinstate(trader_id, actors.current())
+    flash("Suspension lifted: the trader is reinstated.")
+    return redirect(url_for("ops.trader", trader_id=trader_id), 303)
+
+
+@bp.get("/statements/<statement_id>")
+def statement(statement_id: str) -> Response:
+    """A statement of reasons, as the trader reads it (printable)."""
+    row = _evidence().statement(statement_id, tenant=actors.current().tenant)
+    if row is None:
+        raise NotFound(f"No statement {statement_id}.")
+    return api.statement_page(_verifier().casework.statement_view(row))
+
+
+@bp.get("/complaints")
+def complaints() -> str:
+    """Open complaints, the oldest first."""
+    now = datetime.now(UTC)
+    rows = [{**c, "waited": _waited(c["received_at"], now)}
+            for c in _evidence().complaints(tenant=actors.current().tenant, status="open",
+                                            limit=QUEUE_LIMIT)]
+    return render_template("ops/complaints.html", rows=rows)
+
+
+@bp.get("/complaints/<complaint_id>")
+def complaint(complaint_id: str) -> str:
+    """A complaint, the statement it contests, and the decision form."""
+    actor = actors.current()
+    row = _evidence().complaint(complaint_id, tenant=actor.tenant)
+    if row is None:
+        raise NotFound(f"No complaint {complaint_id}.")
+    contested = _evidence().statement(row["statement_id"], tenant=actor.tenant)
+    same = (row["contested_by"] is not None
+            and casework.person(row["contested_by"]) == casework.person(actor.label))
+    return render_template("ops/complaint.html", c=row, statement=contested,
+                           may_decide=actor.may("reviewer") and not same, same_person=same)
+
+
+@bp.post("/complaints/<complaint_id>/decision")
+def complaint_decision(complaint_id: str) -> Any:
+    """Decide a complaint (like ``POST /v1/complaints/{id}/decision``), as the signed-in
+    person."""
+    actor = actors.current()
+    result = _verifier().casework.decide_complaint(
+        complaint_id, actor, decided_by=actor.label,
+        outcome=request.form.get("outcome", ""), note=request.form.get("note", ""))
+    flash(f"Complaint {result['status']}.")
+    return redirect(url_for("ops.complaint", complaint_id=complaint_id), 303)

@@ -69,7 +69,7 @@ CSP = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 
 CLOCK_SKEW = timedelta(minutes=1)
 
 
-class AtField(fields.Field):
+class AtField(fields.Field[datetime]):
     """A date (``2025-03-01``: the end of that day, UTC) or a date-time with its offset."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kw: Any) -> datetime:
@@ -226,7 +226,7 @@ def _suspended_at(conn: sa.Connection, tenant: str, trader_id: str, trader: Any,
     return bool(events) and max(events)[1]
 
 
-def _submission(evidence: Any, vid: str) -> dict | None:
+def _submission(evidence: Any, vid: str) -> dict[str, Any] | None:
     """The full submission behind verification ``vid``: its own sealed one, or for a reviewer's
     (``manual``) verification kept without one, that of the verification it settles."""
     sub = evidence.private_submission(vid)

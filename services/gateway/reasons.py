@@ -72,6 +72,10 @@ _CATALOGUE = [
     # (b) identification
     Reason("MISSING_IDENTIFICATION", ITEM_B, "error",
            "Provide a copy of an identification document or an electronic identification."),
+    # (b) supporting documents (issue 12: services/gateway/documents)
+    Reason("DOCUMENT_NAME_MISMATCH", ITEM_B, "warning",
+           "The name on the document you sent differs from the trader's name; send a "
+           "document in the trader's name, or correct the name you declared."),
     # (c) payment account
     Reason("MISSING_PAYMENT", ITEM_C, "error", "Provide the trader's payment account (IBAN)."),
     Reason("IBAN_INVALID", ITEM_C, "error",
@@ -158,6 +162,9 @@ _CATALOGUE = [
 
 #: code → :class:`Reason`
 CATALOGUE: dict[str, Reason] = {r.code: r for r in _CATALOGUE}
+#: Codes raised outside the automated verdict, which ``verdicts.decide`` never gives: a
+#: supporting document's name check (services/gateway/documents).
+OUTSIDE_THE_VERDICT = frozenset({"DOCUMENT_NAME_MISMATCH"})
 
 
 def reason(code: str, detail: str | None = None) -> dict[str, str]:

@@ -116,7 +116,7 @@ def _country_code(text: Any) -> str | None:
 
 
 def country_of(registration_key: str | None, vat_key: str | None,
-               submission: dict | None) -> str:
+               submission: dict[str, Any] | None) -> str:
     """The country a verification counts in (see the module's doc).
 
     >>> country_of("DE:HRB:12345", "FR123", None), country_of(None, "EL094259216", None)
@@ -126,9 +126,9 @@ def country_of(registration_key: str | None, vat_key: str | None,
     >>> country_of(None, None, {}), country_of(":HRB:1", None, None)
     ('unknown', 'unknown')
     """
-    sub: dict = submission if isinstance(submission, dict) else {}
-    reg: dict = sub["registration"] if isinstance(sub.get("registration"), dict) else {}
-    address: dict = sub["address"] if isinstance(sub.get("address"), dict) else {}
+    sub: dict[str, Any] = submission if isinstance(submission, dict) else {}
+    reg: dict[str, Any] = sub["registration"] if isinstance(sub.get("registration"), dict) else {}
+    address: dict[str, Any] = sub["address"] if isinstance(sub.get("address"), dict) else {}
     for candidate in ((registration_key or "").split(":")[0], vat_key,
                       reg.get("country_code"), sub.get("vat_number"),
                       address.get("country_code")):

@@ -172,6 +172,11 @@ class SubmissionSchema(ma.Schema):
     registration = fields.Nested(RegistrationSchema)
     vat_number = Text(max_length=64, single_line=True)
     self_certification = fields.Nested(SelfCertificationSchema)
+    locale = Text(max_length=35, single_line=True, validate=validate.Regexp(
+        r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$", error="Must be a language tag, e.g. fr-FR."),
+        metadata={"description": "The trader's language (a language tag) for the messages it "
+                  "reads: reasons, corrections, statements; en, fr and de are supported, any "
+                  "other falls back to en"})
 
     @validates_schema
     def _phone(self, data: dict[str, Any], **_: Any) -> None:
@@ -215,6 +220,20 @@ class VerificationSchema(ma.Schema):
     fingerprint = fields.String()
     cached = fields.Boolean()
     attempts = fields.Integer()
+    source = fields.String(metadata={"description": "automated (the checks decided) or manual "
+                                     "(a reviewer's decision)"})
+    settles_verification_id = fields.String(allow_none=True, metadata={
+        "description": "manual: the automated verification the decision settles"})
+    review_id = fields.String(allow_none=True)
+    approval_kept = fields.Dict(allow_none=True, metadata={
+        "description": "An automated verification that found the same facts as an approval in "
+                       "force: {review_id, verification_id}; the trader's verdict stays the "
+                       "approved one"})
+    statement = fields.Dict(allow_none=True, metadata={
+        "description": "The statement of reasons of a rejection: {id, url}"})
+    trader = fields.Dict(allow_none=True, metadata={
+        "description": "GET /v1/traders/{id}: the trader's Art 30(3) state (state, correction "
+                       "{items, reasons, due_at}, suspended_at, reinstated_at)"})
 
 
 class HistorySchema(ma.Schema):

@@ -115,6 +115,17 @@ class Sealer:
             raise SealingError("the sealed document is not a JSON object")
         return document
 
+    def seal_bytes(self, plain: bytes) -> bytes:
+        """Encrypt a file (a supporting document) into an opaque token, with the first key."""
+        return self._fernet.encrypt(plain)
+
+    def unseal_bytes(self, token: bytes) -> bytes:
+        """The file sealed in ``token``; :class:`SealingError` if no key opens it."""
+        try:
+            return self._fernet.decrypt(token)
+        except InvalidToken as e:
+            raise SealingError(_CANNOT_OPEN) from e
+
     def reseal(self, token: str) -> str:
         """``token`` sealed again with the first key (after a rotation), same content."""
         try:

@@ -54,7 +54,7 @@ def normalise(submission: dict[str, Any]) -> dict[str, Any]:
     >>> normalise({"registration": {"number": "B1", "not_registered": False}})
     {'registration': {'number': 'B1'}}
     """
-    sub = _trim(submission)
+    sub: dict[str, Any] = _trim(submission)
     registration = sub.get("registration")
     if registration and registration.get("not_registered") is False:
         del registration["not_registered"]  # the default: no different from leaving it out

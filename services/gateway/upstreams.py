@@ -16,9 +16,15 @@ from typing import Any
 
 import requests
 
+from services.gateway.answers import InputInvalid, Unavailable
 from shared.upstream import new_session
 
 log = logging.getLogger(__name__)
+
+
+#: What :meth:`ServiceClient.call` answers: the service's own JSON object (one of the result
+#: types of :mod:`services.gateway.answers`, by service), or the gateway's own answer.
+Answer = dict[str, Any] | Unavailable | InputInvalid
 
 
 class ServiceClient:
@@ -34,7 +40,7 @@ class ServiceClient:
         self.session = new_session(None, pool_size)
 
     def call(self, body: dict[str, Any], *, deadline: float,
-             request_id: str | None = None) -> dict[str, Any]:
+             request_id: str | None = None) -> Answer:
         """The service's answer to ``body``, or an ``unavailable``/``input_invalid`` answer."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -57,19 +63,24 @@ class ServiceClient:
                                 started)
         if resp.status_code == 200:
             try:
-                return resp.json()
+                answer = resp.json()
             except ValueError:
+                answer = None
+            if not isinstance(answer, dict) or not isinstance(answer.get("status"), str):
                 return self._logged(_unavailable("SERVICE_BAD_RESPONSE", "Unreadable answer."),
                                     started)
+            return answer
         if resp.status_code in (400, 422):
             problem = _json_or_empty(resp)
-            return {"status": "input_invalid", "errors": problem.get("errors") or {},
-                    "detail": problem.get("detail")}
+            invalid: InputInvalid = {"status": "input_invalid",
+                                     "errors": problem.get("errors") or {},
+                                     "detail": problem.get("detail")}
+            return invalid
         return self._logged(_unavailable(f"SERVICE_HTTP_{resp.status_code}",
                                          f"The {self.name} service answered "
                                          f"HTTP {resp.status_code}."), started)
 
-    def _logged(self, answer: dict[str, Any], started: float) -> dict[str, Any]:
+    def _logged(self, answer: Unavailable, started: float) -> Unavailable:
         log.warning("service call failed", extra={
             "upstream": self.name, "code": answer["error"]["code"],
             "ms": round((time.monotonic() - started) * 1000, 1)})
@@ -84,6 +95,6 @@ def _json_or_empty(resp: requests.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _unavailable(code: str, message: str) -> dict[str, Any]:
+def _unavailable(code: str, message: str) -> Unavailable:
     return {"status": "unavailable", "error": {"code": code, "retryable": True,
                                                "message": message}}

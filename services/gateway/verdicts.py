@@ -25,6 +25,14 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
+from services.gateway.answers import (
+    Checks,
+    ErrorInfo,
+    InputInvalid,
+    PaymentAnswer,
+    RegistryAnswer,
+    VatAnswer,
+)
 from services.gateway.policy import DEFAULT_POLICY, Policy
 from services.gateway.reasons import ITEMS, Verdict, reason
 from shared import names
@@ -74,25 +82,27 @@ def _contact_reasons(sub: dict[str, Any]) -> list[dict[str, str]]:
     return out
 
 
-def _vat_reasons(vat: dict[str, Any] | None) -> list[dict[str, str]]:
+def _code(error: ErrorInfo | None) -> str | None:
+    return error["code"] if error else None
+
+
+def _vat_reasons(vat: VatAnswer | None) -> list[dict[str, str]]:
     if vat is None:
         return []
-    status = vat.get("status")
-    if status == "valid":
-        return [reason("VAT_CHECKED_STALE")] if vat.get("stale") else []
-    if status == "invalid":
+    if vat["status"] == "valid":
+        return [reason("VAT_CHECKED_STALE")] if vat["stale"] else []
+    if vat["status"] == "invalid":
         # VIES not listing a well-formed number is not proof it is wrong: numbers registered
         # for domestic trade only are not in VIES. A wrong format or check digit is, and so
         # is a national register's own answer (HMRC, the Swiss UID register: reason = source).
-        if vat.get("reason") == "vies" or str(vat.get("source") or "").startswith("vies"):
-            return [reason("VAT_NOT_IN_VIES", vat.get("detail"))]
-        return [reason("VAT_INVALID", vat.get("detail"))]
-    if status == "unverifiable":  # no online source (a non-EU prefix, GB without HMRC)
-        return [reason("VAT_UNVERIFIABLE", vat.get("detail"))]
-    if status == "input_invalid":
+        if vat["reason"] == "vies" or vat["source"].startswith("vies"):
+            return [reason("VAT_NOT_IN_VIES", vat["detail"])]
+        return [reason("VAT_INVALID", vat["detail"])]
+    if vat["status"] == "unverifiable":  # no online source (a non-EU prefix, GB without HMRC)
+        return [reason("VAT_UNVERIFIABLE", vat["detail"])]
+    if vat["status"] == "input_invalid":
         return [reason("VAT_INPUT_INVALID", _fields(vat))]
-    error = vat.get("error") or {}
-    code = error.get("code")
+    code = _code(vat["error"])
     if code == "VAT_BLOCKED":
         return [reason("VAT_BLOCKED")]
     if code in _REQUESTER_FAULTS:
@@ -100,51 +110,50 @@ def _vat_reasons(vat: dict[str, Any] | None) -> list[dict[str, str]]:
     return [reason("VAT_UNAVAILABLE", code)]
 
 
-def _registry_reasons(reg: dict[str, Any] | None) -> list[dict[str, str]]:
+def _registry_reasons(reg: RegistryAnswer | None) -> list[dict[str, str]]:
     if reg is None:
         return []
-    status = reg.get("status")
-    if status == "active":
+    if reg["status"] == "active":
         return []
-    if status == "inactive":
-        return [reason("REGISTER_INACTIVE", reg.get("status_raw"))]
-    if status == "not_found":
+    if reg["status"] == "inactive":
+        return [reason("REGISTER_INACTIVE", reg["status_raw"])]
+    if reg["status"] == "not_found":
         return [reason("REGISTER_NOT_FOUND")]
-    if status == "invalid":
-        return [reason("REGISTRATION_NUMBER_INVALID", reg.get("detail"))]
-    if status == "unverifiable":
-        return [reason("REGISTER_UNVERIFIABLE", reg.get("detail"))]
-    if status == "input_invalid":
+    if reg["status"] == "invalid":
+        return [reason("REGISTRATION_NUMBER_INVALID", reg["detail"])]
+    if reg["status"] == "unverifiable":
+        return [reason("REGISTER_UNVERIFIABLE", reg["detail"])]
+    if reg["status"] == "input_invalid":
         return [reason("REGISTRATION_INPUT_INVALID", _fields(reg))]
-    return [reason("REGISTER_UNAVAILABLE", (reg.get("error") or {}).get("code"))]
+    return [reason("REGISTER_UNAVAILABLE", _code(reg["error"]))]
 
 
-def _payment_reasons(pay: dict[str, Any] | None, links: Sequence[Link],
+def _payment_reasons(pay: PaymentAnswer | None, links: Sequence[Link],
                      holder_given: bool) -> list[dict[str, str]]:
     if pay is None:
         return [reason("MISSING_PAYMENT")]
-    status = pay.get("status")
-    if status == "input_invalid":
+    if pay["status"] == "input_invalid":
         return [reason("PAYMENT_INPUT_INVALID", _fields(pay))]
-    kind = pay.get("kind") or "iban"  # an account without an IBAN: never IBAN_INVALID
-    if status == "invalid":
+    if pay["status"] == "invalid":
+        kind = pay["kind"]  # an account without an IBAN: never IBAN_INVALID
         return [reason("IBAN_INVALID" if kind == "iban" else "PAYMENT_ACCOUNT_INVALID",
-                       ", ".join(pay.get("errors") or []) or None)]
-    if status != "valid":
-        return [reason("PAYMENT_CHECK_UNAVAILABLE", (pay.get("error") or {}).get("code"))]
+                       ", ".join(pay["errors"]) or None)]
+    if pay["status"] != "valid":
+        return [reason("PAYMENT_CHECK_UNAVAILABLE", _code(pay["error"]))]
+    kind = pay["kind"]
     out = [] if kind == "iban" else [reason("PAYMENT_ACCOUNT_NOT_IBAN", kind)]
     # The bank's Verification of Payee answer and the local holder/trader name comparison:
     # the worse of the two counts.
-    payee = (pay.get("payee") or {}).get("result")
-    results = {payee, (pay.get("holder_match") or {}).get("result")}
+    payee = pay["payee"]["result"] if pay["payee"] else None
+    results = {payee, pay["holder_match"]["result"]}
     if "no_match" in results:
         out.append(reason("PAYEE_NAME_MISMATCH"))
     elif "close_match" in results:
         out.append(reason("PAYEE_NAME_CLOSE_MATCH"))
     elif payee == "not_possible" and holder_given:
         out.append(reason("PAYEE_NAME_NOT_CHECKED"))
-    if any(c.get("name") == "bic_iban_consistency" and c.get("result") == "warning"
-           for c in pay.get("checks") or []):
+    if any(c["name"] == "bic_iban_consistency" and c["result"] == "warning"
+           for c in pay["checks"]):
         out.append(reason("BIC_WARNING"))
     shared = [link for link in links if "account" in link.via]
     if shared:
@@ -193,25 +202,25 @@ def _registration_expected(sub: dict[str, Any]) -> list[dict[str, str]]:
     return [reason("REGISTRATION_EXPECTED", f"legal form {form}{said}")]
 
 
-def _source_addresses(checks: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _source_addresses(checks: Checks) -> dict[str, dict[str, str | None]]:
     """The addresses the sources other than the trader hold: VIES's (its approximate-matching
     parts, and its address line) and the business register's (its address line)."""
-    vat, reg = checks.get("vat") or {}, checks.get("registry") or {}
-    found: dict[str, dict[str, Any]] = {}
-    if vat.get("status") == "valid":
-        trader = vat.get("trader") or {}
+    vat, reg = checks["vat"], checks["registry"]
+    found: dict[str, dict[str, str | None]] = {}
+    if vat is not None and vat["status"] == "valid":
+        trader = vat["trader"] or {}
         parts = {k: trader.get(k) for k in ("street", "postcode", "city") if trader.get(k)}
-        if parts or vat.get("address"):
-            found["vies"] = {**parts, "text": vat.get("address")}
-    if reg.get("status") in ("active", "inactive"):
-        parts = {k: v for k, v in (reg.get("registered_address") or {}).items()
+        if parts or vat["address"]:
+            found["vies"] = {**parts, "text": vat["address"]}
+    if reg is not None and (reg["status"] == "active" or reg["status"] == "inactive"):
+        parts = {k: v for k, v in (reg["registered_address"] or {}).items()
                  if k in ("street", "postcode", "city") and v}
-        if parts or reg.get("address"):
-            found["register"] = {**parts, "text": reg.get("address")}
+        if parts or reg["address"]:
+            found["register"] = {**parts, "text": reg["address"]}
     return found
 
 
-def address_corroboration(sub: dict[str, Any], checks: dict[str, Any]) -> dict[str, Any]:
+def address_corroboration(sub: dict[str, Any], checks: Checks) -> dict[str, Any]:
     """The declared address, each source's, and how they compare (the evidence of 30(1)(a))."""
     address = sub.get("address") or {}
     declared = {k: address.get(k) for k in ("street", "postcode", "city", "country_code")
@@ -243,20 +252,20 @@ def _self_cert_reasons(sub: dict[str, Any]) -> list[dict[str, str]]:
     return []
 
 
-def _fields(check: dict[str, Any]) -> str | None:
-    errors = check.get("errors")
+def _fields(check: InputInvalid) -> str | None:
+    errors = check["errors"]
     return ", ".join(sorted(errors)) if isinstance(errors, dict) else None
 
 
-def name_consistency(sub: dict[str, Any], checks: dict[str, Any]) -> dict[str, Any]:
+def name_consistency(sub: dict[str, Any], checks: Checks) -> dict[str, Any]:
     """The names the sources hold for the trader, and each pair's score and verdict."""
-    vat, reg, pay = checks.get("vat") or {}, checks.get("registry") or {}, checks.get("payment")
+    vat, reg, pay = checks["vat"], checks["registry"], checks["payment"]
     country = (sub.get("address") or {}).get("country_code")
     found = {
         "declared": sub.get("name"),
-        "vies": vat.get("name") if vat.get("status") == "valid" else None,
-        "register": reg.get("registered_name") if reg.get("status") in ("active", "inactive")
-        else None,
+        "vies": vat["name"] if vat is not None and vat["status"] == "valid" else None,
+        "register": reg["registered_name"] if reg is not None and (
+            reg["status"] == "active" or reg["status"] == "inactive") else None,
         "account_holder": (sub.get("payment") or {}).get("account_holder") if pay else None,
     }
     present = {k: v for k, v in found.items() if v}
@@ -268,7 +277,7 @@ def name_consistency(sub: dict[str, Any], checks: dict[str, Any]) -> dict[str, A
     return {"names": present, "pairs": pairs}
 
 
-def _name_reasons(consistency: dict[str, Any], reg: dict[str, Any] | None) -> list[dict]:
+def _name_reasons(consistency: dict[str, Any]) -> list[dict[str, str]]:
     out = []
     for pair in consistency["pairs"]:
         if pair["a"] == "declared" and pair["verdict"] == "no_match":
@@ -291,7 +300,7 @@ def _item_status(item_reasons: list[dict[str, str]], *, missing: bool = False,
     return "verified"
 
 
-def decide(sub: dict[str, Any], checks: dict[str, Any],
+def decide(sub: dict[str, Any], checks: Checks,
            links: Sequence[Link] = (), policy: Policy = DEFAULT_POLICY) -> Decision:
     """The verdict for submission ``sub`` given the services' answers in ``checks``, under
     the verdict ``policy``.
@@ -308,12 +317,11 @@ def decide(sub: dict[str, Any], checks: dict[str, Any],
     address = [] if contact else _address_reasons(corroboration)
     ident = [] if _present((sub.get("identification") or {}).get("type")) else [
         reason("MISSING_IDENTIFICATION")]
-    payment = _payment_reasons(checks.get("payment"), links,
+    payment = _payment_reasons(checks["payment"], links,
                                _present((sub.get("payment") or {}).get("account_holder")))
     expected = _registration_expected(sub)
-    register = (_vat_reasons(checks.get("vat")) + _registry_reasons(checks.get("registry"))
-                + expected + _name_reasons(consistency, checks.get("registry"))
-                + register_links)
+    register = (_vat_reasons(checks["vat"]) + _registry_reasons(checks["registry"])
+                + expected + _name_reasons(consistency) + register_links)
     cert = _self_cert_reasons(sub)
     reasons = contact + address + identity_links + ident + payment + register + cert
     for r in reasons:  # the marketplace's policy says what each reason does
@@ -322,12 +330,12 @@ def decide(sub: dict[str, Any], checks: dict[str, Any],
     confirmed_name = any(p["a"] == "declared" and p["b"] in ("vies", "register")
                          and p["verdict"] != "no_match" for p in consistency["pairs"])
     confirmed_address = any(s["verdict"] == "match" for s in corroboration["sources"])
-    has_d = checks.get("vat") is not None or checks.get("registry") is not None or bool(expected)
+    has_d = checks["vat"] is not None or checks["registry"] is not None or bool(expected)
     items = {
         ITEMS["a"]: _item_status(contact + address + identity_links, missing=bool(contact),
                                  verified=confirmed_name and confirmed_address),
         ITEMS["b"]: "missing" if ident else "unverified",  # presence only: documents not read
-        ITEMS["c"]: _item_status(payment, missing=checks.get("payment") is None),
+        ITEMS["c"]: _item_status(payment, missing=checks["payment"] is None),
         ITEMS["d"]: _item_status(register) if has_d else "not_applicable",
         ITEMS["e"]: "missing" if not sub.get("self_certification") else _item_status(cert),
     }

@@ -28,10 +28,12 @@ from typing import Any
 from cachetools import LRUCache
 
 from services.gateway import submissions
+from services.gateway.answers import Checks
 from services.gateway.cache import VerdictCache
+from services.gateway.casework import Casework, reason_messages, trader_locale
 from services.gateway.evidence import EvidenceLog, Transaction, VerificationRecord
 from services.gateway.policy import DEFAULT_POLICY, Policy
-from services.gateway.reasons import Verdict
+from services.gateway.reasons import SEVERITIES, Verdict
 from services.gateway.sealing import SealingError
 from services.gateway.upstreams import ServiceClient
 from services.gateway.verdicts import Link, decide
@@ -45,9 +47,6 @@ LEADER_GRACE_S = 1.0
 EVENT_COMPLETED = "verification.completed"
 EVENT_CHANGED = "verdict.changed"
 EVENT_SUSPENSION_DUE = "trader.suspension_due"
-#: Verdicts under which a trader may trade (or may while a person looks): losing one of them
-#: for ``rejected`` opens a correction (Art 30(3)).
-_TRADING = (Verdict.VERIFIED, Verdict.NEEDS_REVIEW)
 
 
 def _now() -> datetime:
@@ -94,7 +93,8 @@ class BodyIndex:
 
     def get(self, key: bytes) -> str | None:
         with self._lock:
-            return self._fingerprints.get(key)
+            fingerprint: str | None = self._fingerprints.get(key)
+            return fingerprint
 
     def put(self, key: bytes, fingerprint: str) -> None:
         with self._lock:
@@ -133,6 +133,7 @@ class Verifier:
         self.settings = settings
         self.webhook_target = webhook_target  # client_id -> (url, secret) | None
         self.bodies = BodyIndex()
+        self.casework = Casework(self)
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="verification")
         self.calls = ThreadPoolExecutor(threads * 3, thread_name_prefix="upstream")
 
@@ -240,7 +241,8 @@ class Verifier:
 
     # -- waiting ----------------------------------------------------------------------------------
 
-    def _await(self, record: VerificationRecord, future: Future, wait_s: float) -> Outcome:
+    def _await(self, record: VerificationRecord, future: Future[dict[str, Any]],
+               wait_s: float) -> Outcome:
         try:
             return Outcome(200, future.result(timeout=wait_s))
         except FutureTimeout:
@@ -305,7 +307,8 @@ class Verifier:
         previous = self.evidence.current(record.trader_id, tenant=record.tenant_id)
         try:
             checks = self._fan_out(sub, request_id, priority)
-            account = (checks.get("payment") or {}).get("account_fingerprint")
+            pay = checks["payment"]
+            account = pay["account_fingerprint"] if pay and "checked_at" in pay else None
             vat_key, registration_key = identity_keys(checks)
             links = self.evidence.linked_traders(
                 record.trader_id, tenant=record.tenant_id, account_fingerprint=account,
@@ -316,7 +319,10 @@ class Verifier:
             record.state = "settled"
             record.verdict = decision.verdict
             record.items = decision.items
-            record.reasons = decision.reasons
+            # the messages in the trader's language (the submission's locale)
+            record.reasons = reason_messages(decision.reasons, trader_locale(None,
+                                                                            sub.get("locale")),
+                                             SEVERITIES)
             record.checks = checks
             record.name_consistency = decision.name_consistency
             record.evidence = {**evidence_of(checks, links), **decision.evidence}
@@ -332,6 +338,10 @@ class Verifier:
             else:
                 record.expires_at = now + timedelta(seconds=self.settings.verdict_ttl_s)
                 record.next_retry_at = None
+            kept = self.casework.kept_approval(record)
+            if kept is not None:  # the approval in force stays: the facts did not change
+                record.evidence["approval_kept"] = {"review_id": kept["id"],
+                                                    "verification_id": kept["verification_id"]}
             result = self.view(record)
             old = previous.verdict if previous else None
             before_pending = self._verdict_before_pending(record) if old == Verdict.PENDING else old
@@ -340,10 +350,16 @@ class Verifier:
                 if notify is not None:
                     if notify:
                         self._webhook(tx, EVENT_COMPLETED, record, result)
-                    correction = self._correction(tx, record, before_pending)
-                    if old is not None and old != record.verdict:
-                        self._webhook(tx, EVENT_CHANGED, record, {
-                            **result, "previous_verdict": old, "correction": correction})
+                    if kept is not None:
+                        tx.point_trader_at(kept["verification_id"], Verdict.VERIFIED.value,
+                                           tenant=record.tenant_id, trader_id=record.trader_id)
+                    else:
+                        correction = self._correction(tx, record, before_pending)
+                        if old is not None and old != record.verdict:
+                            statement = (correction or {}).get("statement")
+                            self._webhook(tx, EVENT_CHANGED, record, {
+                                **result, "previous_verdict": old, "correction": correction,
+                                **({"statement": statement} if statement else {})})
             if notify is None:  # another run of it settled first: its answer stands
                 log.info("verification settled by another run",
                          extra={"verification": record.id})
@@ -370,39 +386,33 @@ class Verifier:
                     Verdict.PENDING)
 
     def _fan_out(self, sub: dict[str, Any], request_id: str | None,
-                 priority: str = "interactive") -> dict[str, Any]:
+                 priority: str = "interactive") -> Checks:
         deadline = time.monotonic() + self.settings.deadline_s
         bodies = upstream_bodies(sub, priority)
         futures = {name: self.calls.submit(self.clients[name].call, body, deadline=deadline,
                                            request_id=request_id)
                    for name, body in bodies.items() if body is not None}
-        checks: dict[str, Any] = dict.fromkeys(bodies)
+        # The services' JSON: each is read as its answer type (services.gateway.answers).
+        answers: dict[str, Any] = dict.fromkeys(bodies)
         for name, fut in futures.items():
             try:
-                checks[name] = fut.result(timeout=max(0.0, deadline - time.monotonic()) + 1)
+                answers[name] = fut.result(timeout=max(0.0, deadline - time.monotonic()) + 1)
             except FutureTimeout:
-                checks[name] = {"status": "unavailable", "error": {
+                answers[name] = {"status": "unavailable", "error": {
                     "code": "GATEWAY_DEADLINE", "retryable": True,
                     "message": "The service did not answer within the deadline."}}
-        return checks
+        return {"vat": answers["vat"], "registry": answers["registry"],
+                "payment": answers["payment"]}
 
     def _correction(self, tx: Transaction, record: VerificationRecord,
                     old: str | None) -> dict[str, Any] | None:
         """Art 30(3): a trader that could trade and is now rejected must correct its data by
         a date, after which the marketplace is told to suspend it; a trader back in order
-        closes its correction. Written in the settling transaction ``tx``; returns what the
-        ``verdict.changed`` webhook says of it. ``old``: the verdict before, ``pending``
-        looked through."""
-        if record.verdict == Verdict.REJECTED and old in _TRADING:
-            due = tx.request_correction(
-                record.trader_id, _now() + timedelta(days=self.settings.correction_days),
-                tenant=record.tenant_id)
-            return {"requested": True, "correct_by": _iso(due),
-                    "reasons": [r for r in record.reasons or [] if r["severity"] == "error"]}
-        if record.verdict in _TRADING and tx.clear_correction(record.trader_id,
-                                                               tenant=record.tenant_id):
-            return {"requested": False, "closed": True}
-        return None
+        closes its correction; every rejection gets its statement of reasons
+        (:meth:`casework.Casework.on_settled`). Written in the settling transaction ``tx``;
+        returns what the ``verdict.changed`` webhook says of it. ``old``: the verdict before,
+        ``pending`` looked through."""
+        return self.casework.on_settled(tx, record, old)
 
     def send_due_suspensions(self) -> int:
         """Send ``trader.suspension_due`` for every trader whose correction time has passed
@@ -416,17 +426,25 @@ class Verifier:
             record = self.evidence.get(verification_id)
             if record is None:
                 continue
+            state = self.evidence.trader_state(trader_id, tenant=tenant) or {}
+            correction = state.get("correction") or {}
+            statement_id = correction.get("statement_id")
             with self.evidence.transaction() as tx:
                 if not tx.claim_suspension(trader_id, now, tenant=tenant):
                     continue  # another process took it
-                log.warning("trader still rejected after its correction time: suspension due",
+                log.warning("trader not corrected after its correction time: suspension due",
                             extra={"verification": record.id})
                 self._webhook(tx, EVENT_SUSPENSION_DUE, record, {
                     **self.view(record), "correction": {
                         "requested": True,
                         "correct_by": _iso(due_at),
+                        "items": correction.get("items"),
                         "reasons": [r for r in record.reasons or []
-                                    if r["severity"] == "error"]}})
+                                    if r["severity"] == "error"],
+                        # what staff or a reviewer wrote the trader must correct, if they did
+                        "staff_reasons": correction.get("reasons"),
+                        **({"statement": self.casework.statement_ref(statement_id)}
+                           if statement_id else {})}})
             sent += 1
         return sent
 
@@ -465,6 +483,10 @@ class Verifier:
             "fingerprint": record.fingerprint,
             "attempts": record.attempts,
             "cached": False,
+            "source": record.source,
+            "settles_verification_id": record.settles_verification_id,
+            "review_id": record.review_id,
+            "approval_kept": (record.evidence or {}).get("approval_kept"),
         }
 
     def _running(self, record: VerificationRecord) -> dict[str, Any]:
@@ -483,7 +505,7 @@ class Verifier:
         self.calls.shutdown(wait=False, cancel_futures=True)
 
 
-def _log_failure(future: Future) -> None:
+def _log_failure(future: Future[dict[str, Any]]) -> None:
     if not future.cancelled() and future.exception() is not None:
         log.error("verification failed", exc_info=future.exception())
 
@@ -530,7 +552,7 @@ def upstream_bodies(sub: dict[str, Any],
     return {"vat": vat, "registry": registry, "payment": payment}
 
 
-def identity_keys(checks: dict[str, Any]) -> tuple[str | None, str | None]:
+def identity_keys(checks: Checks) -> tuple[str | None, str | None]:
     """The VAT number and the registration ("CC:kind:number") the checks read, where their
     format was valid: the keys that link traders sharing an identity.
 
@@ -541,11 +563,11 @@ def identity_keys(checks: dict[str, Any]) -> tuple[str | None, str | None]:
     >>> identity_keys({"vat": {"format_valid": False, "vat_number": "FR1"}, "registry": None})
     (None, None)
     """
-    vat, reg = checks.get("vat") or {}, checks.get("registry") or {}
-    vat_key = vat.get("vat_number") if vat.get("format_valid") else None
+    vat, reg = checks["vat"], checks["registry"]
+    vat_key = vat["vat_number"] if vat and "format_valid" in vat and vat["format_valid"] else None
     registration_key = None
-    if reg.get("format_valid") and reg.get("normalised"):
-        registration_key = f"{reg.get('country_code') or ''}:{reg.get('kind')}:{reg['normalised']}"
+    if reg and "format_valid" in reg and reg["format_valid"] and reg["normalised"]:
+        registration_key = f"{reg['country_code'] or ''}:{reg['kind']}:{reg['normalised']}"
     return vat_key, registration_key
 
 
@@ -564,21 +586,26 @@ def certification_of(sub: dict[str, Any]) -> dict[str, Any] | None:
                                      "text_version")}
 
 
-def evidence_of(checks: dict[str, Any], links: Sequence[Link] = ()) -> dict[str, Any]:
+def evidence_of(checks: Checks, links: Sequence[Link] = ()) -> dict[str, Any]:
     """The proof of each check a regulator may ask for, pulled out of the answers, and the
     other traders this one shares a payment account, VAT number or registration with."""
-    vat, reg, pay = (checks.get(k) or {} for k in ("vat", "registry", "payment"))
+    vat_answer, reg_answer, pay_answer = checks["vat"], checks["registry"], checks["payment"]
+    # the services' own results (None: not asked, or the service gave no answer of its own)
+    vat = vat_answer if vat_answer and "checked_at" in vat_answer else None
+    reg = reg_answer if reg_answer and "checked_at" in reg_answer else None
+    pay = pay_answer if pay_answer and "checked_at" in pay_answer else None
     return {
-        "vies_consultation_number": vat.get("consultation_number"),
-        "vies_request_date": vat.get("request_date"),
-        "vies_checked_at": vat.get("checked_at"),
-        "vies_status": vat.get("status"),
-        "register_source": reg.get("source"),
-        "register_status_raw": reg.get("status_raw"),
-        "register_checked_at": reg.get("checked_at"),
-        "payment_bank": pay.get("bank"),
-        "payee_verification": pay.get("holder_match"),
-        "sandbox": bool(vat.get("sandbox") or reg.get("sandbox") or pay.get("sandbox")),
+        "vies_consultation_number": vat["consultation_number"] if vat else None,
+        "vies_request_date": vat["request_date"] if vat else None,
+        "vies_checked_at": vat["checked_at"] if vat else None,
+        "vies_status": vat_answer["status"] if vat_answer else None,
+        "register_source": reg["source"] if reg else None,
+        "register_status_raw": reg["status_raw"] if reg else None,
+        "register_checked_at": reg["checked_at"] if reg else None,
+        "payment_bank": pay["bank"] if pay else None,
+        "payee_verification": pay["holder_match"] if pay else None,
+        "sandbox": bool((vat and vat["sandbox"]) or (reg and reg["sandbox"])
+                        or (pay and pay["sandbox"])),
         "linked_traders": [{"trader_id": link.trader_id, "verdict": link.verdict,
                             "via": sorted(link.via)} for link in links],
     }

@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import requests
 
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 USER_AGENT = "trace30-webhooks/0.1"
 
 
-def encode_body(payload: dict) -> bytes:
+def encode_body(payload: dict[str, Any]) -> bytes:
     """The bytes sent (and signed) for ``payload``: compact UTF-8 JSON.
 
     >>> encode_body({"trader": "Müller", "n": 1})

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import current_app
 
 from services.payment.checks import CheckRequest, PaymentChecker
+from services.payment.results import PaymentCheckBody, PaymentCheckResult
 from services.payment.schemas import PaymentCheckRequestSchema, PaymentCheckResultSchema
 from shared.openapi import Blueprint
 
@@ -21,7 +20,7 @@ EXTENSION = "trace30.payment"
 @bp.post("/check")
 @bp.arguments(PaymentCheckRequestSchema)
 @bp.response(200, PaymentCheckResultSchema)
-def check(body: dict[str, Any]) -> dict[str, Any]:
+def check(body: PaymentCheckBody) -> PaymentCheckResult:
     """Check a trader's payment account details.
 
     An invalid IBAN or BIC is an answer (``status: invalid`` with ``errors``), not an HTTP

@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 import time
-from typing import Any
+from typing import TypedDict
 
 import redis
 
@@ -26,6 +26,14 @@ log = logging.getLogger(__name__)
 
 #: The longest a NOAP answer is reused, seconds.
 NOAP_TTL_S = 3600
+
+
+class _Entry(TypedDict):
+    """A stored answer: no IBAN, no name asked about."""
+
+    stored_at: float
+    result: str
+    matched_name: str | None
 
 
 class PayeeCache:
@@ -51,15 +59,15 @@ class PayeeCache:
             return None
         if not raw:
             return None
-        entry: dict[str, Any] = json.loads(raw)
-        return PayeeAnswer(entry["result"], entry.get("matched_name"))
+        entry: _Entry = json.loads(raw)
+        return PayeeAnswer(entry["result"], entry["matched_name"])
 
     def put(self, key: str, answer: PayeeAnswer) -> None:
         """Store a provider answer (only MTCH, CMTC, NMTC, NOAP exist as answers)."""
         if answer.result not in RESULTS:
             raise ValueError(f"not a payee answer: {answer.result!r}")
-        entry = {"stored_at": time.time(), "result": answer.result,
-                 "matched_name": answer.matched_name}
+        entry: _Entry = {"stored_at": time.time(), "result": answer.result,
+                         "matched_name": answer.matched_name}
         try:
             ttl = min(self.ttl_s, NOAP_TTL_S) if answer.result == "NOAP" else self.ttl_s
             self.store.client.set(key, json.dumps(entry), ex=ttl)

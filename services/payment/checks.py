@@ -37,13 +37,21 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
-from typing import Any
 
 from services.payment import accounts, bics, codes, ibans, sepa
 from services.payment.cache import PayeeCache
 from services.payment.fingerprints import Fingerprinter
 from services.payment.ibans import FAIL, NOT_AVAILABLE, PASS, WARNING, Check
 from services.payment.payee import PayeeAnswer, PayeeVerification
+from services.payment.results import (
+    Bank,
+    ErrorInfo,
+    HolderMatch,
+    NameResult,
+    Payee,
+    PaymentCheckResult,
+    Status,
+)
 from shared import names
 from shared.breaker import CircuitBreaker
 from shared.outbound import NotSent
@@ -55,11 +63,12 @@ BREAKER_KEY = "vop"
 #: What a caller is told to wait before asking again after a provider fault, seconds.
 RETRY_AFTER_S = 30.0
 #: The provider's codes, in the API's words.
-PAYEE_RESULTS = {"MTCH": "match", "CMTC": "close_match", "NMTC": "no_match",
+PAYEE_RESULTS: dict[str, NameResult] = {"MTCH": "match", "CMTC": "close_match", "NMTC": "no_match",
                  "NOAP": "not_possible"}
 PAYEE_WARNINGS = {"CMTC": codes.PAYEE_CLOSE_MATCH, "NMTC": codes.PAYEE_NO_MATCH,
                   "NOAP": codes.PAYEE_NOT_POSSIBLE}
-HOLDER_RESULTS = {"match": "match", "close": "close_match", "no_match": "no_match"}
+HOLDER_RESULTS: dict[str, NameResult] = {"match": "match", "close": "close_match",
+                                         "no_match": "no_match"}
 
 
 def _directory_source() -> str:
@@ -100,7 +109,7 @@ def _now() -> str:
     return _clock[1]
 
 
-def holder_match(holder: str | None, trader: str | None, country: str | None) -> dict[str, Any]:
+def holder_match(holder: str | None, trader: str | None, country: str | None) -> HolderMatch:
     """The local pre-check of ``account_holder`` against ``trader_name`` (``shared.names``).
 
     >>> holder_match("ACME GmbH", "Acme Gesellschaft mit beschränkter Haftung", "DE")["result"]
@@ -147,7 +156,7 @@ class PaymentChecker:
         self.fingerprint = fingerprint
         self.sandbox = sandbox
 
-    def check(self, req: CheckRequest) -> dict[str, Any]:
+    def check(self, req: CheckRequest) -> PaymentCheckResult:
         """Check one set of payment details; never raises for a provider fault.
 
         Raises :class:`shared.outbound.NotSent` when the provider's request cannot be built.
@@ -174,9 +183,9 @@ class PaymentChecker:
         elif holder["result"] == "no_match":
             warnings.append(codes.HOLDER_NO_MATCH)
 
-        status = "invalid" if errors else "valid"
-        payee: dict[str, Any] | None = None
-        error: dict[str, Any] | None = None
+        status: Status = "invalid" if errors else "valid"
+        payee: Payee | None = None
+        error: ErrorInfo | None = None
         retry_after: float | None = None
         if req.verify_payee:
             name_field = "account_holder" if req.account_holder else "trader_name"
@@ -198,7 +207,7 @@ class PaymentChecker:
                     warnings.append(PAYEE_WARNINGS[payee["code"]])
 
         bank = iban.bank
-        result = {
+        result: PaymentCheckResult = {
             "status": status,
             "kind": "iban",
             "iban_masked": ibans.mask(iban.text),
@@ -236,13 +245,13 @@ class PaymentChecker:
             })
         return result
 
-    def _check_not_iban(self, req: CheckRequest) -> dict[str, Any]:
+    def _check_not_iban(self, req: CheckRequest) -> PaymentCheckResult:
         """Check an account without an IBAN (``kind`` ``account`` or ``other``): what can be
         checked locally, the fingerprint and the holder's name; never the payee's bank
         (Verification of Payee covers IBANs in SEPA only)."""
         started = time.perf_counter()
         checks: list[Check] = []
-        bank: dict[str, Any] = {"name": None, "bic": None, "source": None}
+        bank: Bank = {"name": None, "bic": None, "source": None}
         cc: str | None = None
         if req.kind == "account":
             assert req.account_number is not None and req.country_code is not None
@@ -270,14 +279,14 @@ class PaymentChecker:
             warnings.append(codes.HOLDER_CLOSE_MATCH)
         elif holder["result"] == "no_match":
             warnings.append(codes.HOLDER_NO_MATCH)
-        payee = None
+        payee: Payee | None = None
         if req.verify_payee:
             payee = _payee_skipped(
                 "account_holder" if req.account_holder else "trader_name",
                 "Not asked: Verification of Payee covers IBAN accounts in SEPA only.")
             warnings.append(codes.PAYEE_NOT_POSSIBLE)
-        status = "invalid" if errors else "valid"
-        result = {
+        status: Status = "invalid" if errors else "valid"
+        result: PaymentCheckResult = {
             "status": status,
             "kind": req.kind,
             "iban_masked": None,
@@ -307,7 +316,7 @@ class PaymentChecker:
 
     def _verify(
         self, name: str, name_field: str, iban: str, bic: str | None, fingerprint: str
-    ) -> tuple[dict[str, Any], dict[str, Any] | None, float | None]:
+    ) -> tuple[Payee, ErrorInfo | None, float | None]:
         """Ask the provider (or the cache); return the ``payee`` part, an error, a retry-after."""
         key = self.cache.key(fingerprint, name)
         cached = self.cache.get(key)
@@ -363,11 +372,11 @@ def _sepa_check_for(code: str) -> Check:
                  codes.SEPA_NOT_MEMBER)
 
 
-def _error(code: str, retryable: bool, message: str) -> dict[str, Any]:
+def _error(code: str, retryable: bool, message: str) -> ErrorInfo:
     return {"code": code, "retryable": retryable, "message": message}
 
 
-def _payee(answer: PayeeAnswer, name_field: str, source: str) -> dict[str, Any]:
+def _payee(answer: PayeeAnswer, name_field: str, source: str) -> Payee:
     return {
         "result": PAYEE_RESULTS[answer.result],
         "code": answer.result,
@@ -383,11 +392,11 @@ def _payee(answer: PayeeAnswer, name_field: str, source: str) -> dict[str, Any]:
     }
 
 
-def _payee_skipped(name_field: str, detail: str) -> dict[str, Any]:
+def _payee_skipped(name_field: str, detail: str) -> Payee:
     return {"result": "not_possible", "code": None, "matched_name": None,
             "name_checked": name_field, "source": None, "detail": detail}
 
 
-def _payee_down(name_field: str) -> dict[str, Any]:
+def _payee_down(name_field: str) -> Payee:
     return {"result": None, "code": None, "matched_name": None, "name_checked": name_field,
             "source": "vop", "detail": "The payee-verification provider gave no answer."}

@@ -53,6 +53,7 @@ from schwifty.checksum import algorithms
 from schwifty.domain import Component, IBANSpec
 
 from services.payment import codes
+from services.payment.results import CheckInfo
 
 PASS, FAIL, NOT_AVAILABLE, WARNING = "pass", "fail", "not_available", "warning"
 
@@ -80,7 +81,7 @@ class Check:
     result: str
     detail: str
     code: str | None = None
-    _dict: dict[str, Any] = field(init=False, repr=False, compare=False)
+    _dict: CheckInfo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Passing checks are shared per country (see _passes); building their dict once keeps
@@ -88,7 +89,7 @@ class Check:
         object.__setattr__(self, "_dict", {"name": self.name, "result": self.result,
                                            "detail": self.detail, "code": self.code})
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> CheckInfo:
         """The check as the API shows it (shared between answers: read it, do not change it)."""
         return self._dict
 
@@ -500,4 +501,6 @@ def _national(cc: str, bban: str, bank: BankEntry | None) -> Check:
             ok = rule.algo.validate(parts, expected)
     except (exceptions.SchwiftyException, ValueError, IndexError):
         ok = False
-    return rule.passed if ok else rule.failed  # type: ignore[return-value]
+    answer = rule.passed if ok else rule.failed
+    assert answer is not None  # a rule with an algorithm has both answers
+    return answer

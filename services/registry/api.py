@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import current_app
 
 from services.registry.checks import CheckRequest, RegistryChecker
 from services.registry.kinds import KindError
+from services.registry.results import RegistryCheckBody, RegistryCheckResult
 from services.registry.schemas import RegistryCheckRequestSchema, RegistryCheckResultSchema
 from shared.errors import BadRequest
 from shared.openapi import Blueprint
@@ -23,7 +22,7 @@ EXTENSION = "trace30.registry"
 @bp.post("/check")
 @bp.arguments(RegistryCheckRequestSchema)
 @bp.response(200, RegistryCheckResultSchema)
-def check(body: dict[str, Any]) -> dict[str, Any]:
+def check(body: RegistryCheckBody) -> RegistryCheckResult:
     """Check a business-registration number: format, then the official register.
 
     ``status`` is active, inactive, not_found, invalid, unverifiable (no register can be

@@ -15,10 +15,10 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import redis
 
+from services.registry.results import RegistryCheckResult
 from shared.redis_client import Store
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ NEGATIVE = frozenset({"not_found"})
 class CachedAnswer:
     """A stored answer and its age in seconds."""
 
-    result: dict[str, Any]
+    result: RegistryCheckResult
     age_s: float
 
 
@@ -65,7 +65,7 @@ class RegistryCache:
             limit = min(limit, max_age_s)
         return cached if cached.age_s <= limit else None
 
-    def put(self, key: str, result: dict[str, Any]) -> None:
+    def put(self, key: str, result: RegistryCheckResult) -> None:
         """Store a definitive answer (found or not found); anything else is refused."""
         status = result["status"]
         if status not in self.ttl:

@@ -33,13 +33,19 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import redis
 
 from services.registry import kinds
 from services.registry.cache import RegistryCache
 from services.registry.registers import Register, RegisterRecord
+from services.registry.results import (
+    NameMatch,
+    RegistryCheckResult,
+    RegistryResultBase,
+    Source,
+    Status,
+)
 from shared import names
 from shared.breaker import CircuitBreaker
 from shared.limits import RateLimiter
@@ -97,7 +103,7 @@ def _now() -> str:
 
 
 def name_match(declared: str | None, registered: str | None, country: str | None,
-               registered_form: str | None = None) -> dict[str, Any] | None:
+               registered_form: str | None = None) -> NameMatch | None:
     """The name comparison as the API shows it; None without both names.
 
     Registers often keep the legal form apart from the name (France's ``BOULANGERIE MARTIN``
@@ -162,39 +168,42 @@ class RegistryChecker:
 
     # -- the whole check -----------------------------------------------------------------------
 
-    def check(self, req: CheckRequest) -> dict[str, Any]:
+    def check(self, req: CheckRequest) -> RegistryCheckResult:
         """Check one number. Raises :class:`kinds.KindError` for a request that does not fit
         (the API answers 400); an upstream fault is an ``unavailable`` answer, never raised."""
         country = kinds.country_code(req.country_code)
         try:
             kind = kinds.resolve(country, req.kind, req.number)
         except kinds.NoKindFits as e:
-            return self._answer(self._base(None, country, kinds.clean(req.number), False),
-                                "invalid", reason="format", detail=str(e))
+            return {**self._answer(self._base(None, country, kinds.clean(req.number), False),
+                                   "invalid"), "reason": "format", "detail": str(e)}
         if req.register and not (kind and kind.takes_register):
             raise kinds.KindError("register", "register is only used with a kind that names "
                                   "its register court (handelsregisternummer).")
         if kind is None:
-            return self._answer(
-                self._base(None, country, kinds.clean(req.number), None), "unverifiable",
-                detail=f"trace30 knows no registration number format of {country}. "
+            return {
+                **self._answer(self._base(None, country, kinds.clean(req.number), None),
+                               "unverifiable"),
+                "detail": f"trace30 knows no registration number format of {country}. "
                 + ASK_FOR_EXTRACT,
-            )
+            }
         parsed = kinds.check_format(kind, req.number, req.register)
         base = self._base(kind.name, country or kind.country, parsed.normalised,
                           parsed.format_valid)
         if not parsed.format_valid:
-            return self._answer(base, "invalid", reason=parsed.reason, detail=parsed.detail)
+            return {**self._answer(base, "invalid"), "reason": parsed.reason,
+                    "detail": parsed.detail}
         if kind.source is None or kind.source not in self.registers:
             where = f" of {kind.country}" if kind.country else ""
             why = self.missing.get(kind.source or "") or (
                 f"No official register{where} that can be queried for free is connected "
                 f"for {kind.name} numbers."
             )
-            return self._answer(base, "unverifiable", detail=f"{why} {ASK_FOR_EXTRACT}")
+            return {**self._answer(base, "unverifiable"), "detail": f"{why} {ASK_FOR_EXTRACT}"}
         register = self.registers[kind.source]
         key = self.cache.key(register.source, kind.name, parsed.normalised)
         cached = self.cache.get(key, req.max_age_s) if req.max_age_s != 0 else None
+        result: RegistryCheckResult
         if cached:
             result = {**cached.result, "cached": True}
         else:
@@ -209,7 +218,7 @@ class RegistryChecker:
     # -- steps ---------------------------------------------------------------------------------
 
     def _base(self, kind: str | None, country: str | None, normalised: str,
-              format_valid: bool | None) -> dict[str, Any]:
+              format_valid: bool | None) -> RegistryResultBase:
         return {
             "kind": kind,
             "country_code": country,
@@ -234,17 +243,17 @@ class RegistryChecker:
             "sandbox": self.sandbox,
         }
 
-    def _answer(self, base: dict[str, Any], status: str, **fields: Any) -> dict[str, Any]:
-        return {**base, "status": status, "checked_at": _now(), **fields}
+    def _answer(self, base: RegistryResultBase, status: Status) -> RegistryCheckResult:
+        return {**base, "status": status, "checked_at": _now()}
 
-    def _source(self, register: Register, url: str | None) -> dict[str, Any]:
+    def _source(self, register: Register, url: str | None) -> Source:
         return {"id": register.source, "name": register.title, "url": url}
 
     def _throttled_key(self, source: str) -> str:
         return self.store.key("registry", "throttled", source)
 
     def _lookup(self, register: Register, kind: str, number: str,
-                base: dict[str, Any]) -> dict[str, Any]:
+                base: RegistryResultBase) -> RegistryCheckResult:
         source = register.source
         started = time.monotonic()
         deadline = started + self.limits.deadline_s
@@ -300,42 +309,44 @@ class RegistryChecker:
         return self._log(self._unavailable(base, register, last.code, last.retryable,
                                            retry_after, run.attempts, str(last)), started)
 
-    def _found(self, base: dict[str, Any], register: Register, record: RegisterRecord | None,
-               attempts: int) -> dict[str, Any]:
+    def _found(self, base: RegistryResultBase, register: Register,
+               record: RegisterRecord | None, attempts: int) -> RegistryCheckResult:
         if record is None:
-            return self._answer(
-                base, "not_found", attempts=attempts, source=self._source(register, None),
-                detail=f"{register.title} has no record of this number.",
-            )
-        return self._answer(
-            base,
-            record.status,
-            attempts=attempts,
-            source=self._source(register, record.url),
-            country_code=base["country_code"] or record.country,
-            registered_name=record.registered_name,
-            legal_form=record.legal_form,
-            address=record.address,
-            registered_address=record.address_parts,
-            status_raw=record.status_raw,
-            status_detail=record.status_detail,
-            ceased_on=record.ceased_on,
-            registered_as=record.registered_as,
-        )
+            return {
+                **self._answer(base, "not_found"),
+                "attempts": attempts,
+                "source": self._source(register, None),
+                "detail": f"{register.title} has no record of this number.",
+            }
+        return {
+            **self._answer(base, record.status),
+            "attempts": attempts,
+            "source": self._source(register, record.url),
+            "country_code": base["country_code"] or record.country,
+            "registered_name": record.registered_name,
+            "legal_form": record.legal_form,
+            "address": record.address,
+            "registered_address": record.address_parts,
+            "status_raw": record.status_raw,
+            "status_detail": record.status_detail,
+            "ceased_on": record.ceased_on,
+            "registered_as": record.registered_as,
+        }
 
-    def _unavailable(self, base: dict[str, Any], register: Register, code: str, retryable: bool,
-                     retry_after_s: float | None, attempts: int, message: str) -> dict[str, Any]:
-        return self._answer(
-            base, "unavailable",
-            error={"code": code, "retryable": retryable, "message": message},
-            retry_after_s=round(retry_after_s, 1) if retry_after_s is not None else None,
-            source=self._source(register, None),
-            attempts=attempts,
-            detail=f"{register.title} gave no answer; ask again later." if retryable else
+    def _unavailable(self, base: RegistryResultBase, register: Register, code: str,
+                     retryable: bool, retry_after_s: float | None, attempts: int,
+                     message: str) -> RegistryCheckResult:
+        return {
+            **self._answer(base, "unavailable"),
+            "error": {"code": code, "retryable": retryable, "message": message},
+            "retry_after_s": round(retry_after_s, 1) if retry_after_s is not None else None,
+            "source": self._source(register, None),
+            "attempts": attempts,
+            "detail": f"{register.title} gave no answer; ask again later." if retryable else
             f"{register.title} refused our request; the operators must look at it.",
-        )
+        }
 
-    def _log(self, result: dict[str, Any], started: float) -> dict[str, Any]:
+    def _log(self, result: RegistryCheckResult, started: float) -> RegistryCheckResult:
         log.info(
             "registry check",
             extra={
@@ -343,8 +354,8 @@ class RegistryChecker:
                 "country": result["country_code"],
                 "number": kinds.mask(result["normalised"]),
                 "status": result["status"],
-                "source": (result.get("source") or {}).get("id"),
-                "fault": (result.get("error") or {}).get("code"),
+                "source": result["source"]["id"] if result["source"] else None,
+                "fault": result["error"]["code"] if result["error"] else None,
                 "attempts": result["attempts"],
                 "register_ms": round((time.monotonic() - started) * 1000, 1),
             },

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from flask import Response, current_app
 
 from services.vat.checks import CheckRequest, VatChecker
+from services.vat.results import VatCheckBody, VatCheckResult
 from services.vat.schemas import VatCheckRequestSchema, VatCheckResultSchema
 from services.vat.vies import TraderQuery
 from shared.openapi import Blueprint
@@ -18,11 +18,14 @@ bp = Blueprint("vat", __name__, url_prefix="/v1/vat",
 
 EXTENSION = "trace30.vat"
 
+#: The answer's schema: every answer is dumped through it, so only its fields ever leave.
+RESULT_SCHEMA = VatCheckResultSchema()
+
 
 @bp.post("/check")
 @bp.arguments(VatCheckRequestSchema())  # an instance: webargs reuses it
-@bp.response(200, VatCheckResultSchema())
-def check(body: dict[str, Any]) -> Response:
+@bp.response(200, RESULT_SCHEMA)
+def check(body: VatCheckBody) -> Response:
     """Check a VAT number: locally, then against its register (VIES; HMRC for GB, the UID
     register for CH, Brønnøysund for NO; ``unverifiable`` where no online source exists).
 
@@ -31,7 +34,7 @@ def check(body: dict[str, Any]) -> Response:
     """
     checker: VatChecker = current_app.extensions[EXTENSION]
     trader = body.get("trader")
-    result = checker.check(
+    result: VatCheckResult = checker.check(
         CheckRequest(
             vat_number=body["vat_number"],
             requester_vat_number=body.get("requester_vat_number"),
@@ -41,6 +44,6 @@ def check(body: dict[str, Any]) -> Response:
             priority=body["priority"],
         )
     )
-    # The checker builds exactly VatCheckResultSchema's fields; serialising the dict directly
-    # spares a schema dump on the hot (cached) path. The schema still documents the answer.
-    return Response(json.dumps(result), mimetype="application/json")
+    # Dumped through the schema, then encoded once, in the schema's order: flask-smorest's
+    # own path (dump, then jsonify sorting the keys) costs the cached check more.
+    return Response(json.dumps(RESULT_SCHEMA.dump(result)), mimetype="application/json")

@@ -25,11 +25,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 import redis
 from cachetools import TTLCache
 
+from services.vat.results import VatCheckResult
 from shared.redis_client import Store
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 class CachedAnswer:
     """A stored answer and its age in seconds."""
 
-    result: dict[str, Any]
+    result: VatCheckResult
     age_s: float
 
 
@@ -86,7 +87,7 @@ class VatCache:
         limit = ttl if max_age_s is None else min(ttl, max_age_s)
         return cached.age_s <= limit
 
-    def put(self, key: str, result: dict[str, Any]) -> None:
+    def put(self, key: str, result: VatCheckResult) -> None:
         """Store a definitive (``valid``/``invalid``) result; anything else is refused."""
         status = result["status"]
         if status not in self.keep:
@@ -102,7 +103,8 @@ class VatCache:
         if self._local is None:
             return None
         with self._lock:
-            return self._local.get(key)
+            raw: str | None = self._local.get(key)
+            return raw
 
     def _local_put(self, key: str, raw: str) -> None:
         if self._local is not None:

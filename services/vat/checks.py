@@ -38,13 +38,13 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import redis
 
 from services.vat import numbers
 from services.vat.cache import VatCache
 from services.vat.outside import NO_SOURCE_DETAIL, OutsideChecker
+from services.vat.results import VatCheckResult, VatResultBase
 from services.vat.vies import TraderQuery, Vies, ViesAnswer
 from services.vat.vies_rest import MemberStateStatus
 from shared.breaker import CircuitBreaker
@@ -166,7 +166,7 @@ class VatChecker:
 
     # -- the whole check -----------------------------------------------------------------------
 
-    def check(self, req: CheckRequest) -> dict[str, Any]:
+    def check(self, req: CheckRequest) -> VatCheckResult:
         """Check one number; always returns a result, never raises for an upstream fault.
 
         Raises :class:`shared.outbound.NotSent` when the VIES request cannot be built.
@@ -205,7 +205,7 @@ class VatChecker:
 
     # -- steps ---------------------------------------------------------------------------------
 
-    def _base(self, parsed: numbers.ParsedVat) -> dict[str, Any]:
+    def _base(self, parsed: numbers.ParsedVat) -> VatResultBase:
         return {
             "vat_number": parsed.vat_number,
             "country_code": parsed.country_code,
@@ -237,9 +237,9 @@ class VatChecker:
         parsed: numbers.ParsedVat,
         trader: TraderQuery | None,
         requester: tuple[str, str] | None,
-        base: dict[str, Any],
+        base: VatResultBase,
         background: bool = False,
-    ) -> dict[str, Any]:
+    ) -> VatCheckResult:
         """Ask VIES through :class:`~shared.upstream.GuardedCall`, retrying transient faults
         until the deadline, in a slot of the member state's cap; at the first outage (or with
         the SOAP front end's circuit open) the REST front end once.
@@ -255,11 +255,11 @@ class VatChecker:
                                 self.limits.abandoned_hold_s)
         tried_rest = False
 
-        def attempt(timeout_s: float, attempts: int) -> dict[str, Any]:
+        def attempt(timeout_s: float, attempts: int) -> VatCheckResult:
             return self._ask_front(self.vies, SOAP, parsed, trader, requester, base, timeout_s,
                                    attempts)
 
-        def on_fault(error: UpstreamError, attempts: int) -> dict[str, Any] | None:
+        def on_fault(error: UpstreamError, attempts: int) -> VatCheckResult | None:
             nonlocal tried_rest
             if error.outage and not tried_rest:  # the other front end, once, at the first outage
                 tried_rest = True
@@ -309,7 +309,7 @@ class VatChecker:
 
     def _ask_front(self, front: Vies, source: str, parsed: numbers.ParsedVat,
                    trader: TraderQuery | None, requester: tuple[str, str] | None,
-                   base: dict[str, Any], timeout_s: float, attempts: int) -> dict[str, Any]:
+                   base: VatResultBase, timeout_s: float, attempts: int) -> VatCheckResult:
         """One call of a VIES front end (SOAP or REST): its answer as a result; VIES refusing
         the number (``INVALID_INPUT``, an answer: the state is up) is ``invalid``."""
         try:
@@ -328,11 +328,11 @@ class VatChecker:
         parsed: numbers.ParsedVat,
         trader: TraderQuery | None,
         requester: tuple[str, str] | None,
-        base: dict[str, Any],
+        base: VatResultBase,
         deadline: float,
         slot: _MemberStateSlot,
         attempts: int = 0,
-    ) -> dict[str, Any] | None:
+    ) -> VatCheckResult | None:
         """Ask the VIES REST API once, within ``deadline``; its answer, or None when it gave
         none (the caller then answers with SOAP's fault). REST has its own breaker per member
         state; the call takes a slot of the member state's cap like a SOAP call."""
@@ -342,7 +342,7 @@ class VatChecker:
             return None
         rest = self.rest
 
-        def attempt(timeout_s: float, n: int) -> dict[str, Any]:
+        def attempt(timeout_s: float, n: int) -> VatCheckResult:
             return self._ask_front(rest, REST, parsed, trader, requester, base, timeout_s,
                                    attempts + n)
 
@@ -352,7 +352,7 @@ class VatChecker:
                      extra={"country": parsed.country_code})
         return run.value
 
-    def _from_answer(self, base: dict[str, Any], a: ViesAnswer, attempts: int) -> dict[str, Any]:
+    def _from_answer(self, base: VatResultBase, a: ViesAnswer, attempts: int) -> VatCheckResult:
         return {
             **base,
             "status": "valid" if a.valid else "invalid",
@@ -371,13 +371,13 @@ class VatChecker:
 
     def _unavailable(
         self,
-        base: dict[str, Any],
+        base: VatResultBase,
         code: str,
         retryable: bool,
         retry_after_s: float | None,
         attempts: int,
         message: str,
-    ) -> dict[str, Any]:
+    ) -> VatCheckResult:
         return {
             **base,
             "status": "unavailable",
@@ -388,13 +388,13 @@ class VatChecker:
             "checked_at": _now(),
         }
 
-    def _log(self, result: dict[str, Any], started: float) -> dict[str, Any]:
+    def _log(self, result: VatCheckResult, started: float) -> VatCheckResult:
         log.info(
             "vat check",
             extra={
                 "vat": numbers.mask(result["vat_number"]),
                 "status": result["status"],
-                "fault": (result.get("error") or {}).get("code"),
+                "fault": result["error"]["code"] if result["error"] else None,
                 "attempts": result["attempts"],
                 "vies_ms": round((time.monotonic() - started) * 1000, 1),
             },

@@ -111,7 +111,7 @@ class HmrcVat:
             if response.status_code != 200:
                 raise HTTP_FAULTS.fault(response, f"{TITLE} OAuth")
             body = json_of(response, TITLE)
-            token = _field(body, "access_token")
+            token: str | None = _field(body, "access_token")
             try:
                 expires_in = float(body.get("expires_in", 0))
             except (TypeError, ValueError, AttributeError) as e:

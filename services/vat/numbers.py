@@ -145,7 +145,7 @@ def _parse_outside_vies(country: str, number: str) -> ParsedVat:
         if scheme == CH:
             ch_uid.validate("CHE" + number)
         else:
-            validator.validate(number)  # type: ignore[attr-defined]
+            validator.validate(number)
     except InvalidChecksum as e:
         return ParsedVat(country, number, False, "checksum", str(e), scheme=scheme)
     except ValidationError as e:

@@ -26,11 +26,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import redis
 
 from services.vat import numbers
+from services.vat.results import VatCheckResult, VatResultBase
 from services.vat.sources import SourceAnswer, VatSource
 from shared.breaker import CircuitBreaker
 from shared.limits import RateLimiter
@@ -100,7 +100,7 @@ class OutsideChecker:
                                                min_call_s=MIN_CALL_S, throttle_needs_wait=True),
                                 name="vat-source")
 
-    def check(self, parsed: numbers.ParsedVat, base: dict[str, Any]) -> dict[str, Any]:
+    def check(self, parsed: numbers.ParsedVat, base: VatResultBase) -> VatCheckResult:
         """Check ``parsed`` (format-valid, scheme not ``vies``); never raises for a fault."""
         source = self.sources.get(parsed.scheme)
         if source is None:
@@ -157,8 +157,8 @@ class OutsideChecker:
     # -- answers ---------------------------------------------------------------------------------
 
     @staticmethod
-    def _answer(base: dict[str, Any], source: str, a: SourceAnswer,
-                attempts: int) -> dict[str, Any]:
+    def _answer(base: VatResultBase, source: str, a: SourceAnswer,
+                attempts: int) -> VatCheckResult:
         return {
             **base,
             "status": "valid" if a.valid else "invalid",
@@ -174,14 +174,14 @@ class OutsideChecker:
         }
 
     @staticmethod
-    def _unverifiable(base: dict[str, Any], source: str, detail: str) -> dict[str, Any]:
+    def _unverifiable(base: VatResultBase, source: str, detail: str) -> VatCheckResult:
         return {**base, "status": "unverifiable", "reason": "no_source", "detail": detail,
                 "source": source, "checked_at": _now()}
 
     @staticmethod
-    def _unavailable(base: dict[str, Any], source: str, code: str, retryable: bool,
+    def _unavailable(base: VatResultBase, source: str, code: str, retryable: bool,
                      retry_after_s: float | None, attempts: int,
-                     message: str) -> dict[str, Any]:
+                     message: str) -> VatCheckResult:
         return {
             **base,
             "status": "unavailable",
@@ -193,12 +193,12 @@ class OutsideChecker:
         }
 
     @staticmethod
-    def _log(result: dict[str, Any], started: float) -> dict[str, Any]:
+    def _log(result: VatCheckResult, started: float) -> VatCheckResult:
         log.info("vat check", extra={
             "vat": numbers.mask(result["vat_number"]),
             "status": result["status"],
             "source": result["source"],
-            "fault": (result.get("error") or {}).get("code"),
+            "fault": result["error"]["code"] if result["error"] else None,
             "attempts": result["attempts"],
             "source_ms": round((time.monotonic() - started) * 1000, 1),
         })

@@ -173,7 +173,8 @@ class DeadlineTransport(Transport):
     def __init__(self, session: requests.Session, connect_timeout_s: float,
                  read_timeout_s: float, *, title: str = "VIES", http_code: bool = False,
                  cap_connect: bool = False) -> None:
-        super().__init__(session=session, timeout=5, operation_timeout=read_timeout_s)
+        super().__init__(  # type: ignore[no-untyped-call]  # zeep is untyped
+            session=session, timeout=5, operation_timeout=read_timeout_s)
         self.connect_timeout_s = connect_timeout_s
         self.read_timeout_s = read_timeout_s
         self.title = title

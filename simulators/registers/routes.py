@@ -52,7 +52,8 @@ def gate(source: str) -> Response | None:
 
 def source_of(path: str) -> str | None:
     """The register a request path belongs to, by its prefix (unknown paths included)."""
-    for prefix, source in current_app.extensions["registers_simulator_prefixes"].items():
+    prefixes: dict[str, str] = current_app.extensions["registers_simulator_prefixes"]
+    for prefix, source in prefixes.items():
         if path == prefix or path.startswith(prefix + "/"):
             return source
     return None

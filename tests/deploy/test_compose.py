@@ -156,14 +156,15 @@ def test_batch_workers_share_the_gateways_store(compose: dict, sandbox: dict) ->
 
 
 def test_dashboard_templates_are_package_data() -> None:
-    """``pip install .`` (the Dockerfile's) ships the dashboard's templates and stylesheet."""
+    """``pip install .`` (the Dockerfile's) ships the dashboard's templates and stylesheet, and
+    the message catalogues."""
     text = (ROOT / "pyproject.toml").read_text()
     gateway = ROOT / "services/gateway"
     shipped = [p for pattern in re.findall(r'"services\.gateway" = \[(.*?)\]', text)
                for p in re.findall(r'"([^"]+)"', pattern)]
     assert shipped
     files = {f for pattern in shipped for f in gateway.glob(pattern)}
-    assert {f for f in gateway.rglob("*") if f.suffix in (".html", ".css")} == files
+    assert {f for f in gateway.rglob("*") if f.suffix in (".html", ".css", ".po")} == files
 
 
 def published(services: dict) -> dict[str, str]:

@@ -79,8 +79,9 @@ def _hostile(case: Any, slot: int, text: str) -> Any:
     if not places:
         return case
     where, path = places[slot % len(places)]
-    if where != "body" and any(0xD800 <= ord(c) <= 0xDFFF for c in text):
-        text = "a\x00b"  # a URL cannot carry a lone surrogate (no UTF-8 for it)
+    in_text = where != "body" or (case.media_type or "").startswith("multipart/")
+    if in_text and any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+        text = "a\x00b"  # a URL or a form cannot carry a lone surrogate (no UTF-8 for it)
     return _rebuilt(case, **{where: _replace(getattr(case, where), path, text)})
 
 

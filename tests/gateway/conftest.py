@@ -4,6 +4,7 @@ is in ``tests/gateway/fixtures.py``, which every test package has."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
 from flask import Flask
@@ -34,3 +35,20 @@ def client(gateway: Flask) -> FlaskClient:
 @pytest.fixture
 def webhook_port() -> int:
     return free_port()
+
+
+@pytest.fixture
+def casework_app(gateway_config: dict) -> Iterator[Flask]:
+    """A gateway whose marketplace client has a webhook URL: the webhooks of the casework are
+    written to the outbox (the tests read it; the sender does not run)."""
+    from services.gateway import create_app, shutdown
+    from tests.gateway.casework_util import HOOK_URL
+
+    app = create_app({**gateway_config, "GATEWAY_API_KEYS": api_keys(HOOK_URL)})
+    yield app
+    shutdown(app)
+
+
+@pytest.fixture
+def casework_api(casework_app: Flask) -> FlaskClient:
+    return casework_app.test_client()

@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from services.gateway.verdicts import decide
 from tests.conftest import Suite
+from tests.gateway import service_answers
 from tests.gateway.test_dashboard import page, sign_in
 from tests.gateway.test_flow import post, submission, upstream_calls
 
@@ -128,8 +129,8 @@ def test_kind_iban_said_or_not_is_the_same_submission(client: FlaskClient) -> No
 
 def test_decide_keeps_iban_invalid_for_ibans() -> None:
     sub = submission()
-    checks: dict[str, Any] = {"vat": None, "registry": None,
-                              "payment": {"status": "invalid", "errors": ["IBAN_CHECKSUM"]}}
+    checks: dict[str, Any] = service_answers.checks(
+        None, None, {"status": "invalid", "errors": ["IBAN_CHECKSUM"]})
     assert "IBAN_INVALID" in codes(vars(decide(sub, checks)))
     checks["payment"]["kind"] = "account"
     decision = decide(sub, checks)

@@ -265,8 +265,11 @@ def test_purge_dry_run_lists_then_purge_deletes_only_the_old_traders(
     assert dry.dry_run and dry.redis_skipped is None
     assert dry.traders == old_hashes[::-1]
     # staff_actions: each trader's recorded end of relationship goes too
+    # a rejected trader has its statement of reasons (Art 17), purged with it
+    rejected = sum(seeded.verifications[s["trader_id"]]["verdict"] == "rejected"
+                   for s in seeded.old)
     assert dry.sql == {"webhook_attempts": 0, "webhook_deliveries": 0, "staff_actions": 2,
-                       **CASEWORK, "traders": 2, "verifications": 2}
+                       **CASEWORK, "statements": rejected, "traders": 2, "verifications": 2}
     first, second = old_hashes
     first_tid = seeded.old[0]["trader_id"]
     assert seeded.queue.connection.exists(f"rq:results:{job_of(RUN, first_tid, store)}")
@@ -676,7 +679,9 @@ def test_purge_deletes_one_tenants_ended_trader_and_keeps_the_others_of_the_same
         assert report.traders == [hashed] and report.by_tenant == {"shop-a": 1}
         assert report.tenant_of == {hashed: "shop-a"}
         assert report.sql == {"webhook_attempts": 0, "webhook_deliveries": 0,
-                              "staff_actions": 1, **CASEWORK, "traders": 1, "verifications": 1}
+                              "staff_actions": 1, **CASEWORK,
+                              "statements": int(a["verdict"] == "rejected"),
+                              "traders": 1, "verifications": 1}
         assert {kind: n for kind, n in report.redis.items() if n} == {
             "gateway:verdict": 1, "gateway:result": 1, "batch:results": 1, "batch:items": 1,
             "batch:lease": 1, "rq:jobs": 1}

@@ -41,6 +41,31 @@ def test_answer_has_exactly_the_documented_fields(client: FlaskClient, number: s
     assert set(check(client, vat_number=number)) == set(VatCheckResultSchema().fields)
 
 
+class _Leaky:
+    """A checker whose result carries a field the schema does not document (a personal one)."""
+
+    def __init__(self, checker: VatChecker) -> None:
+        self.checker = checker
+
+    def check(self, req: CheckRequest) -> dict:
+        return {**self.checker.check(req), "owner_email": "jane@example.com",
+                "error": {"code": "X", "retryable": True, "message": "m", "iban": "DE89..."}}
+
+
+def test_the_answer_is_serialised_through_its_schema(app, client: FlaskClient) -> None:
+    """A field the checker adds that VatCheckResultSchema does not list never reaches the
+    caller, at the top or nested: the API dumps through the schema, not the dict as it is."""
+    from services.vat.schemas import VatCheckResultSchema
+
+    app.extensions["trace30.vat"] = _Leaky(app.extensions["trace30.vat"])
+    resp = client.post(URL, json={"vat_number": "DE100"}, headers=AUTH)
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert set(body) == set(VatCheckResultSchema().fields)
+    assert body["error"] == {"code": "X", "retryable": True, "message": "m"}
+    assert "jane@example.com" not in resp.get_data(as_text=True)
+
+
 def test_de301_is_unavailable_ms_unavailable(client: FlaskClient) -> None:
     r = check(client, vat_number="DE301")
     assert r["status"] == "unavailable"

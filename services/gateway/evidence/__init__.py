@@ -12,7 +12,10 @@ package keeps that record durably, one concern a module:
   dashboard's lists and the purge;
 - :mod:`~services.gateway.evidence.outbox`: the webhook outbox;
 - :mod:`~services.gateway.evidence.sessions`: the dashboard's server-side sessions;
-- :mod:`~services.gateway.evidence.staff`: named staff accounts (argon2id passwords, roles).
+- :mod:`~services.gateway.evidence.staff`: named staff accounts (argon2id passwords, roles);
+- :mod:`~services.gateway.evidence.casework`: review decisions, trader states, statements of
+  reasons and complaints.
+- :mod:`~services.gateway.evidence.disclosures`: Art 30(6) disclosures and legal holds.
 
 :class:`EvidenceLog` is the one front the gateway, the dashboard and the CLI use, and
 :class:`Transaction` the writes that stand or fall together.
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from services.gateway.evidence.casework import Casework, CaseworkWrites
 from services.gateway.evidence.db import (
     CONNECT_TIMEOUT_S,
     MIGRATION_LOCK_KEY,
@@ -38,6 +42,8 @@ from services.gateway.evidence.db import (
     Database,
     build_engine,
 )
+from services.gateway.evidence.disclosures import Disclosures
+from services.gateway.evidence.documents import DocumentRecord, Documents
 from services.gateway.evidence.outbox import Outbox, OutboxWrites, WebhookDelivery
 from services.gateway.evidence.schema import (
     DELIVERY_STATUSES,
@@ -67,15 +73,15 @@ from services.gateway.evidence.verifications import (
 
 __all__ = [
     "CONNECT_TIMEOUT_S", "DELIVERY_STATUSES", "MIGRATIONS_DIR", "MIGRATION_LOCK_KEY", "STATES",
-    "Database", "EndBeforeFirstVerification", "EvidenceLog", "StaffError", "StaffMember",
-    "TraderSummary",
+    "Database", "DocumentRecord", "EndBeforeFirstVerification", "EvidenceLog", "StaffError",
+    "StaffMember", "TraderSummary",
     "Transaction", "UtcDateTime", "VerificationRecord", "WebhookDelivery", "build_engine",
     "metadata", "ops_sessions_table", "staff_actions_table", "traders_table",
     "verifications_table", "webhook_attempts_table", "webhook_deliveries_table",
 ]
 
 
-class Transaction(SettleInTransaction, TraderWrites, OutboxWrites):
+class Transaction(SettleInTransaction, TraderWrites, OutboxWrites, CaseworkWrites):
     """Writes that stand or fall together, on one connection in one transaction.
 
     Settling a verification, the trader's correction it opens or closes, and the webhooks that
@@ -88,7 +94,8 @@ class Transaction(SettleInTransaction, TraderWrites, OutboxWrites):
         self.conn = conn
 
 
-class EvidenceLog(Verifications, Traders, Sessions, Staff, Outbox):
+class EvidenceLog(Verifications, Traders, Sessions, Staff, Outbox, Documents, Casework,
+                  Disclosures):
     """The evidence log and webhook outbox on one database; safe to share between threads."""
 
     transaction_class = Transaction

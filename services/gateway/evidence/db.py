@@ -165,7 +165,7 @@ class Database:
         with self._write() as conn:
             yield self.transaction_class(self, conn)
 
-    def _for_update(self, query: sa.Select) -> sa.Select:
+    def _for_update(self, query: sa.Select[Any]) -> sa.Select[Any]:
         """``query`` locking its rows on PostgreSQL (SQLite's BEGIN IMMEDIATE already does)."""
         return query.with_for_update() if self.dialect == "postgresql" else query
 

@@ -26,7 +26,7 @@ class WebhookDelivery:
     client_id: str
     url: str
     event: str
-    payload: dict
+    payload: dict[str, Any]
     verification_id: str
     trader_id: str
     status: str  # pending | delivered | failed
@@ -42,7 +42,7 @@ class OutboxWrites:
 
     conn: sa.Connection
 
-    def enqueue_webhook(self, *, client_id: str, url: str, event: str, payload: dict,
+    def enqueue_webhook(self, *, client_id: str, url: str, event: str, payload: dict[str, Any],
                         verification_id: str, trader_id: str, tenant: str) -> str:
         """Put a webhook in the outbox; the sender delivers it once this transaction commits.
         Returns the delivery id."""
@@ -59,7 +59,7 @@ class OutboxWrites:
 class Outbox(Database):
     """The webhook outbox."""
 
-    def enqueue_webhook(self, *, client_id: str, url: str, event: str, payload: dict,
+    def enqueue_webhook(self, *, client_id: str, url: str, event: str, payload: dict[str, Any],
                         verification_id: str, trader_id: str, tenant: str) -> str:
         """Store a webhook to send as soon as a sender is free; returns the delivery id."""
         with self.transaction() as tx:

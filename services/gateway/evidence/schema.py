@@ -346,3 +346,45 @@ complaints_table = sa.Table(
     sa.Index(None, "tenant_id", "trader_id", "received_at"),
     sa.Index(None, "tenant_id", "status", "received_at"),
 )
+
+
+# --- Disclosures (migration 0009): Art 30(6) bundles handed to authorities, and legal holds.
+
+#: The log of every disclosure bundle (DSA Art 30(6)): who (``actor``, ``staff_id``), to whom
+#: (``authority``, ``reference``), when, under what ``legal_basis``, which traders and which
+#: files (``{name: sha256}``) and the signed manifest's SHA-256 and key id. The bundle itself is
+#: not kept. The retention purge keeps the row but replaces a purged trader's id in
+#: ``trader_ids`` by its :func:`trace30.keys.trader_hash` (``"purged:<hash>"``).
+disclosures_table = sa.Table(
+    "disclosures",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("staff_id", sa.String(32)),
+    sa.Column("authority", sa.String(255), nullable=False),
+    sa.Column("reference", sa.String(255), nullable=False),
+    sa.Column("legal_basis", sa.Text, nullable=False),
+    sa.Column("trader_ids", _json(), nullable=False),
+    sa.Column("files", _json(), nullable=False),
+    sa.Column("manifest_sha256", sa.String(64), nullable=False),
+    sa.Column("key_id", sa.String(64), nullable=False),
+    sa.Index(None, "tenant_id", "at"),
+)
+
+#: Legal holds: while a trader has a hold not yet released, the retention purge skips it (and
+#: reports it as held). A released hold stays as a record until the trader is purged.
+legal_holds_table = sa.Table(
+    "legal_holds",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("trader_id", sa.String(255), nullable=False),
+    sa.Column("placed_at", UtcDateTime, nullable=False),
+    sa.Column("placed_by", sa.String(255), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("released_at", UtcDateTime),
+    sa.Column("released_by", sa.String(255)),
+    sa.Index(None, "tenant_id", "trader_id", "released_at"),
+)

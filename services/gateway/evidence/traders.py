@@ -122,7 +122,8 @@ class Traders(Database):
 
     def due_suspensions(self, now: datetime,
                         limit: int = 100) -> list[tuple[str, str, str, datetime]]:
-        """Traders still rejected after their correction time, not yet reported, relationship
+        """Traders not corrected after their correction time (state ``correction_requested``,
+        or still rejected), not yet reported, relationship
         ongoing, in every tenant: ``(tenant, trader_id, current verification id, correction
         due time)``. Each is then claimed with :meth:`Transaction.claim_suspension`, in the
         transaction that writes its webhook."""
@@ -130,7 +131,10 @@ class Traders(Database):
         due = (sa.select(tt.c.tenant_id, tt.c.trader_id, tt.c.current_verification_id,
                          tt.c.correction_due_at)
                .where(tt.c.correction_due_at <= now)
-               .where(tt.c.current_verdict == Verdict.REJECTED.value)
+               # a correction open (migration 0008: state), or one opened before the state
+               .where(sa.or_(tt.c.state == "correction_requested",
+                             tt.c.current_verdict == Verdict.REJECTED.value))
+               .where(tt.c.state != "suspended")
                .where(tt.c.suspension_due_sent_at.is_(None))
                .where(tt.c.ended_at.is_(None))
                .order_by(tt.c.correction_due_at).limit(limit))
@@ -215,7 +219,7 @@ class Traders(Database):
             return [(tenant, trader_id) for tenant, trader_id in conn.execute(query).all()]
 
     def record_action(self, *, tenant: str, actor: str, action: str, trader_id: str,
-                      verification_id: str | None = None, detail: dict | None = None,
+                      verification_id: str | None = None, detail: dict[str, Any] | None = None,
                       staff_id: str | None = None) -> None:
         """Keep who did what to a trader, and when (the staff audit trail): ``actor`` is the
         :attr:`~services.gateway.actors.Actor.label`, ``staff_id`` the person's account."""
@@ -227,7 +231,8 @@ class Traders(Database):
     @staticmethod
     def _insert_action(conn: sa.Connection, *, tenant: str, actor: str, action: str,
                        trader_id: str, verification_id: str | None = None,
-                       detail: dict | None = None, staff_id: str | None = None) -> None:
+                       detail: dict[str, Any] | None = None,
+                       staff_id: str | None = None) -> None:
         conn.execute(sa.insert(staff_actions_table).values(
             id=uuid.uuid4().hex, at=_utcnow(), actor=actor, action=action, tenant_id=tenant,
             trader_id=trader_id, verification_id=verification_id, detail=detail,

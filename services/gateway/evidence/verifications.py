@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from services.gateway.answers import Checks
 from services.gateway.evidence.db import Database, _utcnow, log
 from services.gateway.evidence.schema import (
     STATES,
@@ -40,12 +41,12 @@ class VerificationRecord:
     fingerprint: str
     state: str  # "running" | "settled"
     verdict: str | None  # verified | needs_review | rejected | pending; None while running
-    items: dict | None
-    reasons: list | None
-    checks: dict | None
-    name_consistency: dict | None
-    evidence: dict | None  # {"vies_consultation_number", "register_source", ...}
-    submission: dict  # the REDACTED submission, shown to staff
+    items: dict[str, str] | None
+    reasons: list[dict[str, Any]] | None
+    checks: Checks | None  # each service's answer (services.gateway.answers)
+    name_consistency: dict[str, Any] | None
+    evidence: dict[str, Any] | None  # {"vies_consultation_number", "register_source", ...}
+    submission: dict[str, Any]  # the REDACTED submission, shown to staff
     account_fingerprint: str | None  # keyed HMAC of the IBAN, from the payment service
     request_id: str | None
     created_at: datetime
@@ -57,13 +58,19 @@ class VerificationRecord:
     vat_key: str | None = None  # the normalised VAT number checked
     registration_key: str | None = None  # "CC:kind:normalised number" of the registration
     tenant_id: str = "default"  # the marketplace whose trader it is
+    #: ``automated`` (the checks decided) or ``manual`` (a reviewer's decision, ``review_id``,
+    #: settling the automated verification ``settles_verification_id``; migration 0008)
+    source: str = "automated"
+    settles_verification_id: str | None = None
+    review_id: str | None = None
 
 
 _RECORD_COLUMNS = (
     "id", "trader_id", "client_id", "fingerprint", "state", "verdict", "items", "reasons",
     "checks", "name_consistency", "evidence", "submission", "account_fingerprint", "request_id",
     "created_at", "settled_at", "checked_at", "expires_at", "attempts", "next_retry_at",
-    "vat_key", "registration_key", "tenant_id",
+    "vat_key", "registration_key", "tenant_id", "source", "settles_verification_id",
+    "review_id",
 )  # fmt: skip
 
 
@@ -112,7 +119,8 @@ class SettleInTransaction:
 class Verifications(Database):
     """Verifications: saved, read, linked, leased for a run."""
 
-    def save(self, record: VerificationRecord, private_submission: dict | None = None) -> None:
+    def save(self, record: VerificationRecord,
+             private_submission: dict[str, Any] | None = None) -> None:
         """Insert or update ``record`` (by id); seal ``private_submission`` if given.
 
         A later save without ``private_submission`` keeps the sealed one; ``created_at`` is
@@ -322,7 +330,7 @@ class Verifications(Database):
             records = {r["id"]: _record_from_row(r) for r in rows}
         return [records[i] for i in claimed if i in records]
 
-    def private_submission(self, verification_id: str) -> dict | None:
+    def private_submission(self, verification_id: str) -> dict[str, Any] | None:
         """The full submission of a verification, unsealed; None if none was kept.
 
         Raises :class:`~services.gateway.sealing.SealingError` if no configured key opens it.

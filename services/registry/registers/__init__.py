@@ -21,10 +21,12 @@ not: ``not_found``) or raises a :class:`shared.upstream.UpstreamError` (no answe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Final, Literal, Protocol, runtime_checkable
 
-ACTIVE = "active"
-INACTIVE = "inactive"
+#: What a register says of a record it holds.
+Found = Literal["active", "inactive"]
+ACTIVE: Final = "active"
+INACTIVE: Final = "inactive"
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class RegisterRecord:
     page, for a person to look at.
     """
 
-    status: str
+    status: Found
     status_raw: str
     registered_name: str | None
     url: str

@@ -24,6 +24,7 @@ from typing import Any
 from services.registry.registers import (
     ACTIVE,
     INACTIVE,
+    Found,
     RegisterRecord,
     http,
 )
@@ -109,6 +110,7 @@ def parse(document: Any, ico: str) -> RegisterRecord:
             f"stavZdroje{primary.capitalize()}")
         state = states.get(field)
         ceased_on = document.get("datumZaniku") or None
+        status: Found
         status, detail = ACTIVE, None
         if ceased_on:
             status, detail = INACTIVE, f"datumZaniku {ceased_on}"

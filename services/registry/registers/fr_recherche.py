@@ -16,6 +16,7 @@ from stdnum.fr import rcs as fr_rcs
 from services.registry.registers import (
     ACTIVE,
     INACTIVE,
+    Found,
     RegisterRecord,
     http,
 )
@@ -76,7 +77,7 @@ def parse(document: Any, siren: str, siret: str | None = None) -> RegisterRecord
             return None
         state = str(unit.get("etat_administratif") or "")
         headquarters = unit.get("siege") or {}
-        status = ACTIVE if state == "A" else INACTIVE
+        status: Found = ACTIVE if state == "A" else INACTIVE
         raw, detail, url = state, None, COMPANY_URL.format(siren=siren)
         address, located = headquarters.get("adresse"), headquarters
         ceased_on = unit.get("date_fermeture")

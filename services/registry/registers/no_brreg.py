@@ -16,6 +16,7 @@ from typing import Any
 from services.registry.registers import (
     ACTIVE,
     INACTIVE,
+    Found,
     RegisterRecord,
     http,
 )
@@ -66,6 +67,7 @@ class NoBrreg(http.HttpRegister):
 def parse(document: Any, orgnr: str) -> RegisterRecord:
     """A record from an ``enheter`` document."""
     try:
+        status: Found
         status, raw, detail = ACTIVE, "active", None
         if document.get("slettedato"):
             status, raw, detail = INACTIVE, "deleted", f"slettedato {document['slettedato']}"

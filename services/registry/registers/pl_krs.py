@@ -39,6 +39,7 @@ import requests
 from services.registry.registers import (
     ACTIVE,
     INACTIVE,
+    Found,
     RegisterRecord,
     http,
 )
@@ -158,6 +159,7 @@ def parse(document: Any, krs: str, register: str) -> RegisterRecord:
         section1 = data.get("dzial1") or {}
         entity = section1.get("danePodmiotu") or {}
         section6 = data.get("dzial6") or {}
+        status: Found
         status, raw, detail, ceased_on = ACTIVE, "active", None, None
         deleted_on = next((f for f in DELETION_DATES if header.get(f)), None)
         if deleted_on or header.get("stanPozycji") == DELETED_POSITION:

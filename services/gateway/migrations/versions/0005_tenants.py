@@ -50,7 +50,7 @@ _INDEXES = (
 _TABLES = ("verifications", "traders", "webhook_deliveries", "staff_actions")
 
 
-def _tenant_column() -> sa.Column:
+def _tenant_column() -> sa.Column[str]:
     return sa.Column("tenant_id", sa.String(64), nullable=False, server_default="default")
 
 
