@@ -36,6 +36,7 @@ from services.gateway.evidence.schema import (
     reviews_table,
     statements_table,
 )
+from shared.config import load
 from shared.errors import ConfigError
 from tests.gateway.conftest import ONBOARDING, OPS
 from tests.gateway.evidence_fixtures import SEALING_KEYS, T0, make_record
@@ -230,8 +231,9 @@ def test_the_signing_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def purge_settings(database_url: str) -> dict[str, Any]:
-    return {"DATABASE_URL": database_url, "EVIDENCE_SEALING_KEYS": SEALING_KEYS,
-            "SANDBOX": True, "REDIS_URL": None}
+    """The settings ``trace30 purge`` runs with (every setting loaded, as the command does)."""
+    return load({}, {"DATABASE_URL": database_url, "EVIDENCE_SEALING_KEYS": SEALING_KEYS,
+                     "SANDBOX": True, "REDIS_URL": None})
 
 
 def test_the_purge_skips_and_reports_held_traders_until_released(
