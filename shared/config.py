@@ -88,6 +88,41 @@ def parse_caps(text: str | None) -> dict[str, int]:
     return caps
 
 
+#: What the public trader card may show (Art 30(7): 30(1)(a), (d) and (e)); ``vat_number`` only
+#: if the marketplace wants it. Never 30(1)(b) (identity documents) or (c) (payment account).
+PUBLIC_CARD_ALLOWED_FIELDS = ("name", "address", "telephone", "email", "register",
+                              "registration_number", "vat_number", "self_certification")
+PUBLIC_CARD_DEFAULT_FIELDS = tuple(f for f in PUBLIC_CARD_ALLOWED_FIELDS if f != "vat_number")
+
+
+def parse_public_fields(text: str) -> tuple[str, ...]:
+    """The public card's fields, in the card's order; ValueError for one 30(7) does not allow.
+
+    >>> parse_public_fields("email, name")
+    ('name', 'email')
+    >>> parse_public_fields("name,iban")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: 'iban' is not a field the public card may show (Art 30(7)): use name, ...
+    """
+    wanted = [part.strip() for part in text.split(",") if part.strip()]
+    for name in wanted:
+        if name not in PUBLIC_CARD_ALLOWED_FIELDS:
+            raise ValueError(f"{name!r} is not a field the public card may show (Art 30(7)): "
+                             f"use {', '.join(PUBLIC_CARD_ALLOWED_FIELDS)}")
+    return tuple(f for f in PUBLIC_CARD_ALLOWED_FIELDS if f in wanted)
+
+
+def parse_public_tenants(text: str) -> frozenset[str] | None:
+    """The tenants with public cards: None for every tenant (``*``).
+
+    >>> parse_public_tenants("*") is None, sorted(parse_public_tenants("shop-a, shop-b"))
+    (True, ['shop-a', 'shop-b'])
+    """
+    names = {part.strip() for part in text.split(",") if part.strip()}
+    return None if "*" in names else frozenset(names)
+
+
 @dataclass(frozen=True)
 class Setting:
     """One setting: its default (whose type the value is coerced to) and what it is for.
@@ -504,6 +539,42 @@ SETTINGS: dict[str, Setting] = {
     ),
     "GATEWAY_DOCUMENT_S3_TIMEOUT_S": Setting(
         10.0, "Connect and read timeout of one call to the S3 store, seconds.", float
+    ),
+    # Gateway: the public trader card (DSA Art 30(7), services/gateway/public.py)
+    "PUBLIC_CARD_TENANTS": Setting(
+        "*",
+        "Tenants whose traders have a public card at /public/v1/{tenant}/traders/{id}, "
+        "comma-separated; '*' every tenant, empty none. Another tenant's card answers 404.",
+        parse=parse_public_tenants,
+    ),
+    "PUBLIC_CARD_FIELDS": Setting(
+        ",".join(PUBLIC_CARD_DEFAULT_FIELDS),
+        "What the public card shows, comma-separated, within what Art 30(7) allows: "
+        f"{', '.join(PUBLIC_CARD_ALLOWED_FIELDS)}. Payment account (30(1)(c)) and identity "
+        "document (30(1)(b)) data are never shown, whatever is set.",
+        parse=parse_public_fields,
+    ),
+    "PUBLIC_CARD_MAX_AGE_S": Setting(
+        300, "Cache-Control max-age of the public card, seconds (how long a CDN may serve it "
+        "without asking again; a suspension shows within this time).", int,
+    ),
+    "PUBLIC_CARD_RATE_PER_MINUTE": Setting(
+        60, "Public card requests per client IP and minute; past it 429 with Retry-After.", int,
+    ),
+    "PUBLIC_CARD_BURST": Setting(
+        20, "Public card requests a client IP may make at once before the rate applies.", int,
+    ),
+    "PUBLIC_CARD_TRUST_FORWARDED_FOR": Setting(
+        False,
+        "Take the client IP of the public card's rate limit from the last address of "
+        "X-Forwarded-For (set only when every request comes through the project's nginx or "
+        "a CDN that sets it). Off: the TCP peer's address.",
+        bool,
+    ),
+    "PUBLIC_CARD_CERTIFICATION_TEXT": Setting(
+        "The trader has certified that it offers only products or services that comply with "
+        "the applicable rules of Union law.",
+        "The self-certification statement (Art 30(1)(e)) the public card shows with its date.",
     ),
     # Gateway: evidence log and webhooks (settings of services/gateway/evidence go here)
     # Batch re-verification and retention (trace30 reverify / worker / purge)

@@ -86,6 +86,12 @@ class ContentTooLarge(Trace30Error):
     status, title, slug = 413, "Content too large", "content-too-large"
 
 
+class TooManyRequests(Trace30Error):
+    """The client made too many requests; ``headers`` carries ``Retry-After``."""
+
+    status, title, slug = 429, "Too many requests", "too-many-requests"
+
+
 class ServiceUnavailable(Trace30Error):
     """A dependency the service needs to answer at all (not an upstream verdict) is down."""
 

@@ -16,7 +16,15 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from services.gateway import access, api, dashboard, disclosures_api, documents
+from services.gateway import (
+    access,
+    api,
+    dashboard,
+    disclosures_api,
+    documents,
+    public,
+    transparency,
+)
 from services.gateway.documents import views as _document_views  # noqa: F401 (its /ops routes)
 from services.gateway.verifications import RetryLoop
 from services.gateway.webhooks import WebhookWorker
@@ -58,6 +66,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.register_error_handler(exc, store_unavailable("the evidence log"))
     openapi.register_blueprint(api.bp)
     disclosures_api.init_app(app, openapi)  # Art 30(6) disclosures, legal holds
+    public.init_app(app, openapi)  # the public trader card, /public/v1 (Art 30(7))
+    openapi.register_blueprint(transparency.bp)  # GET /v1/reports/traceability
     return app
 
 

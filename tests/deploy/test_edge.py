@@ -232,7 +232,13 @@ def test_nginx_limits_fit_the_gateway() -> None:
     gunicorn = runpy.run_path(str(ROOT / "deploy" / "gunicorn.conf.py"))
     assert gunicorn["worker_class"] == "gthread"
     assert seconds(upstream["keepalive_timeout"][0]) < gunicorn["keepalive"]
-    assert server["client_max_body_size"] == ["1m"]
+    # 1 MiB (TRACE30_MAX_BODY_BYTES) everywhere; only the document upload routes take the
+    # file (TRACE30_GATEWAY_DOCUMENT_MAX_BYTES) plus its form
+    assert server["client_max_body_size"][0] == "1m"
+    uploads = directives(text, "location ~ ^/(v1|ops)/traders/[^/]+/documents$")
+    assert uploads["client_max_body_size"] == ["11m"]
+    assert SETTINGS["GATEWAY_DOCUMENT_MAX_BYTES"].default + 64 * 1024 <= 11 * 1024 * 1024
+    assert server["client_max_body_size"] == ["1m", "11m"]  # nothing else raises it
     assert server["proxy_request_buffering"] == server["proxy_buffering"] == ["on"]
     headers = {h.split()[0].lower(): h.split(maxsplit=1)[1] for h in server["proxy_set_header"]}
     assert {"host", "x-forwarded-for", "x-forwarded-proto", "x-request-id"} <= set(headers)

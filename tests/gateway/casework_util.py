@@ -4,7 +4,6 @@ review (its payment account is shared with another trader), the webhooks in the 
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,37 +15,11 @@ from flask.testing import FlaskClient
 from services.gateway.evidence import EvidenceLog, webhook_deliveries_table
 from services.gateway.evidence.schema import traders_table
 from tests.gateway.conftest import ONBOARDING, OPS
+from tests.gateway.test_flow import GOOD, submission
 
 #: Never called: the sender does not run in these tests; the outbox's rows are read.
 HOOK_URL = "http://127.0.0.1:9/hooks"
 TRADER = "atelier-dupont"
-IBAN = "FR7630004000030001234567897"
-
-GOOD: dict[str, Any] = {
-    "trader_id": "boulangerie-martin",
-    "name": "Boulangerie Martin SAS",
-    "address": {"street": "4 rue du Four", "postcode": "75006", "city": "Paris",
-                "country_code": "FR"},
-    "email": "contact@boulangerie-martin.example",
-    "phone": "+33 1 42 22 00 00",
-    "identification": {"type": "national_id", "reference": "FR-ID-778899"},
-    "payment": {"iban": IBAN, "account_holder": "Boulangerie Martin SAS"},
-    "registration": {"country_code": "FR", "number": "812345676", "kind": "siren"},
-    "vat_number": "FR19812345676",
-    "self_certification": {"accepted": True, "accepted_at": "2026-11-28T10:00:00+00:00"},
-}
-
-
-def submission(**changes: Any) -> dict[str, Any]:
-    sub = copy.deepcopy(GOOD)
-    for key, value in changes.items():
-        if value is None:
-            sub.pop(key, None)
-        else:
-            sub[key] = value
-    return sub
-
-
 def evidence(app: Flask) -> EvidenceLog:
     return app.extensions["trace30.gateway"].evidence
 

@@ -231,8 +231,7 @@ def test_the_signing_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def purge_settings(database_url: str) -> dict[str, Any]:
-    """The settings ``trace30 purge`` would load (every default, e.g. the document storage
-    the purge deletes files from), without Redis."""
+    """The settings ``trace30 purge`` runs with (every setting loaded, as the command does)."""
     return load({}, {"DATABASE_URL": database_url, "EVIDENCE_SEALING_KEYS": SEALING_KEYS,
                      "SANDBOX": True, "REDIS_URL": None})
 
