@@ -607,6 +607,13 @@ SETTINGS: dict[str, Setting] = {
         "dHJhY2UzMC1zYW5kYm94LXNlYWxpbmcta2V5LTAwMDE=",
     ),
     # Disclosures to authorities (DSA Art 30(6)): services/gateway/disclosures.py
+    "EVIDENCE_CHAIN": Setting(
+        True, "Append every write of a fact (verification, staff action, review, statement, "
+        "complaint, document, disclosure, legal hold) to the evidence log's tamper-evident hash "
+        "chain, in the same transaction (`trace30 audit verify`). Off only to measure its cost "
+        "(bench/chain.py): rows written with it off are reported as written outside the log.",
+        bool,
+    ),
     "DISCLOSURE_SIGNING_KEY": Setting(
         None,
         "Ed25519 private key signing the manifest of every disclosure bundle: PEM (PKCS#8) or "

@@ -1,5 +1,5 @@
 """The ``trace30`` command line (click): run the suite, re-verify traders, purge old ones,
-manage staff accounts, report the transparency figures."""
+manage staff accounts, report the transparency figures, audit the evidence chain."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from services.gateway.reasons import Verdict
 from shared.config import load
 from shared.errors import ConfigError
 from shared.redis_client import require_url
+from trace30.audit import audit
 from trace30.export import export
 from trace30.report import report
 from trace30.staff import staff
@@ -132,6 +133,7 @@ def purge(dry_run: bool, retention_months: int | None) -> None:
 main.add_command(staff)
 main.add_command(export)
 main.add_command(report)
+main.add_command(audit)
 
 if __name__ == "__main__":
     main()

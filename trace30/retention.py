@@ -85,11 +85,12 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.results import Result
 
-from services.gateway import sealing
+from services.gateway import disclosures, sealing
 from services.gateway.access import DEFAULT_TENANT
 from services.gateway.cache import CacheKeys
 from services.gateway.documents import DocumentService, StorageError, build_storage
 from services.gateway.evidence import EvidenceLog
+from shared.errors import ConfigError
 from shared.redis_client import Store, connect
 from shared.retention import purge_cutoff
 from trace30.jobs import raw_connection
@@ -244,7 +245,9 @@ def purge(settings: dict[str, Any], *, retention_months: int, dry_run: bool,
         raise ValueError("retention_months must not be negative")
     report = PurgeReport(cutoff=purge_cutoff(now, retention_months), dry_run=dry_run)
     keys = sealing.check_keys(settings["EVIDENCE_SEALING_KEYS"], sandbox=settings["SANDBOX"])
-    evidence = EvidenceLog(settings["DATABASE_URL"], keys)
+    evidence = EvidenceLog(settings["DATABASE_URL"], keys,
+                           chain=settings.get("EVIDENCE_CHAIN", True))
+    signer = _tombstone_signer(settings)
     redis_side: _RedisSide | None = None
     try:
         files = DocumentService(evidence, build_storage(settings, evidence),
@@ -257,7 +260,7 @@ def purge(settings: dict[str, Any], *, retention_months: int, dry_run: bool,
             hashes = {trader_hash(trader_id, tenant) for tenant, trader_id in traders}
             redis_side = _RedisSide.open(settings, hashes)
         for tenant, trader_id in traders:
-            _purge_one(evidence, redis_side, files, tenant, trader_id, report)
+            _purge_one(evidence, redis_side, files, tenant, trader_id, report, signer)
     finally:
         evidence.close()
         if redis_side is not None:
@@ -275,7 +278,7 @@ def purge(settings: dict[str, Any], *, retention_months: int, dry_run: bool,
 
 
 def _purge_one(evidence: EvidenceLog, redis_side: _RedisSide | None, files: DocumentService,
-               tenant: str, trader_id: str, report: PurgeReport) -> None:
+               tenant: str, trader_id: str, report: PurgeReport, signer: Any = None) -> None:
     hashed = trader_hash(trader_id, tenant)
     if evidence.hold(trader_id, tenant=tenant) is not None:  # a legal hold: skip, report
         report.held.append(hashed)
@@ -302,7 +305,8 @@ def _purge_one(evidence: EvidenceLog, redis_side: _RedisSide | None, files: Docu
             # The document files kept outside the database: listed before the SQL delete
             # (which forgets their keys), deleted after its commit; a dry run deletes none.
             file_keys = files.files_of(trader_id, tenant=tenant)
-            sql = evidence.purge_trader(trader_id, tenant=tenant, dry_run=report.dry_run)
+            sql = evidence.purge_trader(trader_id, tenant=tenant, dry_run=report.dry_run,
+                                        signer=signer)
             report.document_files += (len(file_keys) if report.dry_run
                                       else files.purge_files(file_keys))
     except (sa.exc.SQLAlchemyError, redis.RedisError, OSError, StorageError) as e:
@@ -325,6 +329,19 @@ def _purge_one(evidence: EvidenceLog, redis_side: _RedisSide | None, files: Docu
              report.redis_skipped or _counts(redis_counts),
              extra={"trader": hashed, "tenant": tenant, "dry_run": report.dry_run,
                     "sql_rows": sql, "redis_entries": redis_counts})
+
+
+def _tombstone_signer(settings: dict[str, Any]) -> Any:
+    """The key that signs the hash chain's purge tombstones: the disclosure signing key (the
+    sandbox one in sandbox). Without one configured the tombstones are chained but unsigned,
+    and the purge says so in its log."""
+    try:
+        return disclosures.signing_key(settings.get("DISCLOSURE_SIGNING_KEY"),
+                                       sandbox=bool(settings.get("SANDBOX")))
+    except ConfigError:
+        log.warning("retention purge: TRACE30_DISCLOSURE_SIGNING_KEY is not set; the evidence "
+                    "chain's tombstones are not signed")
+        return None
 
 
 def _purge_disclosure_records(evidence: EvidenceLog, trader_id: str, hashed: str, tenant: str,

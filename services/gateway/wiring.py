@@ -66,7 +66,8 @@ def build_verifier(settings: Mapping[str, Any], *, store: Store | None = None,
         for name, path in SERVICES
     }
     verifier = Verifier(
-        clients=upstream, evidence=EvidenceLog(settings["DATABASE_URL"], keys),
+        clients=upstream, evidence=EvidenceLog(settings["DATABASE_URL"], keys,
+                                                      chain=settings["EVIDENCE_CHAIN"]),
         cache=VerdictCache(store, settings["GATEWAY_VERDICT_TTL_S"],
                            lock_ttl_s=settings["GATEWAY_DEADLINE_S"] + 10,
                            local_ttl_s=settings["GATEWAY_LOCAL_CACHE_TTL_S"]),

@@ -29,6 +29,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.dialects import postgresql, sqlite
 
+from services.gateway.evidence import chain as _chain
 from services.gateway.sealing import Sealer
 
 if TYPE_CHECKING:
@@ -117,11 +118,19 @@ def _sqlite_begin(conn: sa.Connection) -> None:
 class Database:
     """The connection side of the evidence log, shared by its parts; safe between threads."""
 
-    def __init__(self, url: str, sealing_keys: str) -> None:
-        """Build the engine (connections are opened lazily) and the sealer; no I/O."""
+    def __init__(self, url: str, sealing_keys: str, *, chain: bool = True) -> None:
+        """Build the engine (connections are opened lazily) and the sealer; no I/O.
+
+        ``chain``: append every write of a fact to the tamper-evident hash chain
+        (:mod:`~services.gateway.evidence.chain`; ``TRACE30_EVIDENCE_CHAIN``). Off only for the
+        bench's baseline: ``trace30 audit verify`` then names the rows written unchained.
+        """
         self.engine = build_engine(url)
         self.dialect = self.engine.dialect.name
         self._sealer = Sealer(sealing_keys)
+        self.chained = chain
+        if chain:
+            _chain.install(self.engine)
 
     def __repr__(self) -> str:
         return f"EvidenceLog({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -143,9 +152,17 @@ class Database:
             if self.dialect == "sqlite":
                 conn.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
             with conn.begin() as transaction:
-                yield conn
-                if rollback:
-                    transaction.rollback()
+                if self.chained and not rollback:
+                    _chain.track(conn)
+                try:
+                    yield conn
+                    if rollback:
+                        transaction.rollback()
+                    elif self.chained:
+                        # the chain entries of what was written, just before the commit
+                        _chain.flush(conn, self.dialect)
+                finally:
+                    _chain.untrack(conn)
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:

@@ -388,3 +388,23 @@ legal_holds_table = sa.Table(
     sa.Column("released_by", sa.String(255)),
     sa.Index(None, "tenant_id", "trader_id", "released_at"),
 )
+
+
+# --- The tamper-evident evidence log (migration 0010; services/gateway/evidence/chain.py).
+
+#: One hash chain per database: an entry for every write of a fact row (its state after the
+#: write, ``row_hash``), or a purge's ``tombstone`` (``detail``: the removed rows' hashes,
+#: signed); ``hash`` = SHA-256 of the entry's canonical JSON followed by ``prev_hash``.
+evidence_chain_table = sa.Table(
+    "evidence_chain",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # row | tombstone
+    sa.Column("table_name", sa.String(64), nullable=False),
+    sa.Column("row_key", sa.String(255), nullable=False),
+    sa.Column("row_hash", sa.String(64)),  # null: the row was deleted by the application
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("detail", _json()),
+)

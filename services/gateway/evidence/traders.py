@@ -11,10 +11,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from services.gateway.evidence import chain
 from services.gateway.evidence.db import Database, _utcnow, log
 from services.gateway.evidence.schema import (
     UtcDateTime,
@@ -33,6 +34,9 @@ from services.gateway.evidence.schema import (
 from services.gateway.evidence.verifications import VerificationRecord, _record_from_row
 from services.gateway.reasons import Verdict
 from shared.errors import BadRequest
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 
 @dataclass
@@ -247,8 +251,8 @@ class Traders(Database):
         with self._read() as conn:
             return [dict(row) for row in conn.execute(query).mappings()]
 
-    def purge_trader(self, trader_id: str, *, tenant: str,
-                     dry_run: bool = False) -> dict[str, int]:
+    def purge_trader(self, trader_id: str, *, tenant: str, dry_run: bool = False,
+                     signer: Ed25519PrivateKey | None = None) -> dict[str, int]:
         """Delete everything the log holds about a trader of ``tenant``, in one transaction
         (the same trader id in another tenant is another trader, and stays).
 
@@ -263,6 +267,10 @@ class Traders(Database):
         s, t = staff_actions_table, verifications_table
         docs, blobs = documents_table, document_blobs_table
         with self._write(rollback=dry_run) as conn:
+            from trace30.keys import trader_hash  # the pseudonym the purge reports
+
+            chain.tombstone(conn, tenant=tenant, trader_id=trader_id,
+                            trader=trader_hash(trader_id, tenant), signer=signer)
             deliveries = sa.select(d.c.id).where(d.c.tenant_id == tenant,
                                                  d.c.trader_id == trader_id)
             stored = sa.select(docs.c.storage_key).where(

@@ -1,0 +1,255 @@
+"""The tamper-evident evidence log (issue 13 point 4): the hash chain, on SQLite and PostgreSQL.
+
+Every fact written through the log appends a chain entry in the same transaction; tampering
+with plain SQL (an UPDATE, a DELETE, a swap of two rows or of two entries, an INSERT) is found
+by :func:`chain.verify` and by ``trace30 audit verify``, which names the first problem.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from services.gateway.evidence import EvidenceLog, chain, verifications_table
+from services.gateway.evidence.schema import evidence_chain_table
+from tests.gateway.evidence_fixtures import SEALING_KEYS, T0, make_record
+from tests.multiprocess import together
+from trace30.audit import audit
+from trace30.keys import trader_hash
+
+
+def _verify(log: EvidenceLog, public: Any = None) -> chain.Report:
+    with log.engine.connect() as conn:
+        return chain.verify(conn, public)
+
+
+def _entries(log: EvidenceLog) -> list[dict[str, Any]]:
+    with log.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(sa.select(evidence_chain_table)
+                                              .order_by(evidence_chain_table.c.seq)).mappings()]
+
+
+def _fill(log: EvidenceLog) -> None:
+    """Two traders' verifications (one saved running, then settled) and staff actions."""
+    log.save(make_record("v-1", "trader-1", state="running", verdict=None, settled_at=None))
+    log.save(make_record("v-1", "trader-1"))
+    log.save(make_record("v-2", "trader-2", verdict="rejected"))
+    log.record_action(tenant="default", actor="staff:ann", action="reverify",
+                      trader_id="trader-1", verification_id="v-1")
+    log.record_action(tenant="default", actor="staff:bob", action="end_relationship",
+                      trader_id="trader-2")
+
+
+def _sql(log: EvidenceLog, statement: str, **params: Any) -> None:
+    """Plain SQL, outside the log (as someone with database access would tamper)."""
+    with log.engine.begin() as conn:
+        conn.execute(sa.text(statement), params)
+
+
+def test_an_intact_log_verifies_and_each_write_appends_an_entry(evidence_log: EvidenceLog):
+    _fill(evidence_log)
+    entries = _entries(evidence_log)
+    # v-1 twice (running, then settled), v-2 once, two staff actions
+    assert [(e["table_name"], e["row_key"]) for e in entries] == [
+        ("verifications", "v-1"), ("verifications", "v-1"), ("verifications", "v-2"),
+        ("staff_actions", entries[3]["row_key"]), ("staff_actions", entries[4]["row_key"])]
+    assert [e["seq"] for e in entries] == [1, 2, 3, 4, 5]
+    assert entries[0]["prev_hash"] == chain.GENESIS
+    assert all(b["prev_hash"] == a["hash"] for a, b in zip(entries, entries[1:], strict=False))
+    report = _verify(evidence_log)
+    assert report.intact, chain.problems_text(report.problems)
+    assert (report.entries, report.rows, report.head_seq) == (5, 4, 5)
+    assert report.head_hash == entries[-1]["hash"]
+
+
+def test_a_bookkeeping_update_appends_nothing(evidence_log: EvidenceLog):
+    _fill(evidence_log)
+    before = len(_entries(evidence_log))
+    with evidence_log._write() as conn:  # the retry schedule only: not a fact
+        conn.execute(sa.update(verifications_table).where(verifications_table.c.id == "v-1")
+                     .values(next_retry_at=T0, attempts=3))
+    assert len(_entries(evidence_log)) == before
+    assert _verify(evidence_log).intact
+
+
+def test_a_plain_sql_update_of_a_verdict_is_named(evidence_log: EvidenceLog):
+    _fill(evidence_log)
+    _sql(evidence_log, "UPDATE verifications SET verdict = 'verified' WHERE id = 'v-2'")
+    report = _verify(evidence_log)
+    first = report.problems[0]
+    assert (first.what, first.table, first.key, first.seq) == ("edited", "verifications",
+                                                               "v-2", 3)
+    assert len(report.problems) == 1
+
+
+def test_a_plain_sql_delete_of_a_staff_action_is_named(evidence_log: EvidenceLog):
+    _fill(evidence_log)
+    action = _entries(evidence_log)[4]
+    _sql(evidence_log, "DELETE FROM staff_actions WHERE id = :id", id=action["row_key"])
+    first = _verify(evidence_log).problems[0]
+    assert (first.what, first.table, first.key, first.seq) == (
+        "deleted", "staff_actions", action["row_key"], 5)
+
+
+def test_a_swap_of_two_rows_contents_is_named(evidence_log: EvidenceLog):
+    _fill(evidence_log)
+    # the verdicts of v-1 and v-2 exchanged
+    _sql(evidence_log, "UPDATE verifications SET verdict = CASE id WHEN 'v-1' THEN 'rejected' "
+                       "ELSE 'verified' END WHERE id IN ('v-1', 'v-2')")
+    problems = _verify(evidence_log).problems
+    assert [(p.what, p.key, p.seq) for p in problems] == [("edited", "v-1", 2),
+                                                          ("edited", "v-2", 3)]
+
+
+def test_a_swap_of_two_chain_entries_is_named(evidence_log: EvidenceLog):
+    _fill(evidence_log)
+    # entries 2 and 3 exchange places: their seq swapped (through a free number)
+    _sql(evidence_log, "UPDATE evidence_chain SET seq = 100 WHERE seq = 2")
+    _sql(evidence_log, "UPDATE evidence_chain SET seq = 2 WHERE seq = 3")
+    _sql(evidence_log, "UPDATE evidence_chain SET seq = 3 WHERE seq = 100")
+    first = _verify(evidence_log).problems[0]
+    assert (first.what, first.seq) == ("removed or reordered", 2)
+
+
+def test_a_rewritten_entry_and_a_removed_entry_are_named(evidence_log: EvidenceLog):
+    _fill(evidence_log)
+    _sql(evidence_log, "UPDATE evidence_chain SET row_hash = :h WHERE seq = 4", h="0" * 64)
+    first = _verify(evidence_log).problems[0]
+    assert (first.what, first.seq) == ("edited", 4)
+    _sql(evidence_log, "DELETE FROM evidence_chain WHERE seq = 2")
+    first = _verify(evidence_log).problems[0]
+    assert (first.what, first.seq, first.detail) == ("removed or reordered", 3,
+                                                     "entry 2 is missing")
+
+
+def test_a_row_inserted_with_plain_sql_is_named(evidence_log: EvidenceLog):
+    _fill(evidence_log)
+    _sql(evidence_log, "INSERT INTO staff_actions (id, at, actor, action, trader_id, tenant_id) "
+                       "VALUES ('forged', :at, 'staff:eve', 'reverify', 'trader-1', 'default')",
+         at=T0)
+    problems = _verify(evidence_log).problems
+    assert [(p.what, p.table, p.key, p.seq) for p in problems] == [
+        ("inserted outside the log", "staff_actions", "forged", None)]
+
+
+def test_a_rolled_back_write_appends_nothing(evidence_log: EvidenceLog):
+    _fill(evidence_log)
+    with pytest.raises(RuntimeError), evidence_log.transaction() as tx:
+        tx.conn.execute(sa.update(verifications_table).where(
+            verifications_table.c.id == "v-1").values(verdict="rejected"))
+        raise RuntimeError
+    assert len(_entries(evidence_log)) == 5
+    assert _verify(evidence_log).intact
+
+
+def _writer(log: EvidenceLog, prefix: str, count: int) -> None:
+    for i in range(count):
+        log.save(make_record(f"{prefix}-{i}", f"trader-{prefix}"))
+        log.record_action(tenant="default", actor="staff:x", action="reverify",
+                          trader_id=f"trader-{prefix}", verification_id=f"{prefix}-{i}")
+
+
+def test_concurrent_threads_form_one_unbroken_chain(evidence_log: EvidenceLog):
+    threads = [threading.Thread(target=_writer, args=(evidence_log, f"t{n}", 8))
+               for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    entries = _entries(evidence_log)
+    assert [e["seq"] for e in entries] == list(range(1, 4 * 8 * 2 + 1))
+    report = _verify(evidence_log)
+    assert report.intact, chain.problems_text(report.problems)
+
+
+def _process_writer(barrier: Any, url: str, prefix: str) -> int:
+    log = EvidenceLog(url, SEALING_KEYS)
+    try:
+        barrier.wait()
+        _writer(log, prefix, 5)
+    finally:
+        log.close()
+    return 0
+
+
+@pytest.mark.slow
+def test_concurrent_processes_form_one_unbroken_chain(evidence_log: EvidenceLog,
+                                                      database_url: str):
+    together(_process_writer, [(database_url, "p1"), (database_url, "p2"),
+                               (database_url, "p3")])
+    assert [e["seq"] for e in _entries(evidence_log)] == list(range(1, 3 * 5 * 2 + 1))
+    assert _verify(evidence_log).intact
+
+
+def test_a_purge_leaves_a_signed_tombstone_and_a_verifiable_chain(evidence_log: EvidenceLog):
+    _fill(evidence_log)
+    key = Ed25519PrivateKey.generate()
+    counts = evidence_log.purge_trader("trader-1", tenant="default", signer=key)
+    assert counts["verifications"] == 1 and counts["staff_actions"] == 1
+    stone = _entries(evidence_log)[-1]
+    assert stone["kind"] == "tombstone" and stone["row_key"] == trader_hash("trader-1",
+                                                                             "default")
+    removed = {(t, k) for t, k, _ in stone["detail"]["removed"]}
+    assert ("verifications", "v-1") in removed and len(removed) == 2
+    assert "trader-1" not in json.dumps(stone["detail"])  # ids and hashes only
+    assert chain.verify_tombstone(stone["detail"], key.public_key())
+    assert not chain.verify_tombstone(stone["detail"], Ed25519PrivateKey.generate().public_key())
+    report = _verify(evidence_log, key.public_key())
+    assert report.intact, chain.problems_text(report.problems)
+    # a forged tombstone (its list changed, hash recomputed or not) is found
+    forged = dict(stone["detail"], removed=stone["detail"]["removed"][:1])
+    with evidence_log.engine.begin() as conn:
+        conn.execute(sa.update(evidence_chain_table).where(
+            evidence_chain_table.c.seq == stone["seq"]).values(detail=forged))
+    assert _verify(evidence_log, key.public_key()).problems[0].seq == stone["seq"]
+
+
+def test_a_dry_run_purge_appends_nothing(evidence_log: EvidenceLog):
+    _fill(evidence_log)
+    evidence_log.purge_trader("trader-1", tenant="default", dry_run=True)
+    assert len(_entries(evidence_log)) == 5
+
+
+def test_the_chain_off_appends_nothing(database_url: str):
+    log = EvidenceLog(database_url, SEALING_KEYS, chain=False)
+    log.migrate()
+    try:
+        log.save(make_record("v-1"))
+        assert _entries(log) == []
+        assert _verify(log).problems[0].what == "inserted outside the log"
+    finally:
+        log.close()
+
+
+def test_the_cli_verifies_names_the_first_problem_and_signs_the_head(
+        evidence_log: EvidenceLog, database_url: str, monkeypatch: pytest.MonkeyPatch):
+    _fill(evidence_log)
+    key = Ed25519PrivateKey.generate()
+    raw = key.private_bytes_raw()
+    monkeypatch.setenv("TRACE30_DATABASE_URL", database_url)
+    monkeypatch.setenv("TRACE30_DISCLOSURE_SIGNING_KEY", base64.b64encode(raw).decode())
+    runner = CliRunner()
+    result = runner.invoke(audit, ["verify"])
+    assert result.exit_code == 0, result.output
+    assert "intact: 5 entries, 4 fact rows; head 5" in result.output
+    result = runner.invoke(audit, ["head"])
+    assert result.exit_code == 0, result.output
+    head = json.loads(result.output)
+    assert head["seq"] == 5 and head["hash"] == _entries(evidence_log)[-1]["hash"]
+    assert chain.verify_head(head, key.public_key())
+    assert not chain.verify_head(dict(head, seq=4), key.public_key())
+    _sql(evidence_log, "UPDATE verifications SET verdict = 'verified' WHERE id = 'v-2'")
+    result = runner.invoke(audit, ["verify", "--format", "json"])
+    assert result.exit_code == 1
+    found = json.loads(result.output)
+    assert found["intact"] is False
+    assert found["first_problem"] == {"problem": "edited", "table": "verifications",
+                                      "key": "v-2", "seq": 3,
+                                      "detail": "the row differs from its latest chain entry"}
