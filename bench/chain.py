@@ -1,0 +1,125 @@
+"""The cost of the tamper-evident evidence log's hash chain, on PostgreSQL.
+
+What every submission writes to the evidence log, with the chain on and off, in the same run:
+the verification saved ``running`` with its sealed submission, then settled in one transaction
+with the trader's row pointed at it (as the gateway does), and a staff action. Several threads
+write at once (the chain serialises writers on an advisory lock at commit), each on its own
+trader. Rounds alternate chain on / off so that the machine's noise falls on both alike.
+Target: submissions per second with the chain / without >= 0.9. The chain written with it on is
+verified at the end.
+
+Run: ``.venv/bin/python bench/chain.py`` (needs PostgreSQL; ``TRACE30_BENCH_DATABASE_URL``,
+default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``; works in a schema of its own,
+dropped after).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from cryptography.fernet import Fernet
+from sqlalchemy.pool import NullPool
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from services.gateway.evidence import EvidenceLog, VerificationRecord, chain  # noqa: E402
+
+URL = os.environ.get("TRACE30_BENCH_DATABASE_URL",
+                     "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+THREADS = int(os.environ.get("TRACE30_BENCH_THREADS", "4"))
+PER_THREAD = 60
+ROUNDS = 3
+TARGET = 0.9
+
+
+def _record(vid: str, trader: str, *, settled: bool) -> VerificationRecord:
+    now = datetime.now(UTC)
+    return VerificationRecord(
+        id=vid, trader_id=trader, client_id="bench", fingerprint="fp-" + vid,
+        state="settled" if settled else "running", verdict="verified" if settled else None,
+        items={"a": "ok", "b": "ok", "c": "ok", "d": "ok", "e": "ok"}, reasons=[],
+        checks={"vat": {"status": "valid"}, "registry": {"status": "found"}},
+        name_consistency={"score": 0.97}, evidence={"vies_consultation_number": "WAPI1"},
+        submission={"trader_id": trader, "payment": {"iban": "FR76 **** 7897"}},
+        account_fingerprint="acct-" + trader, request_id="req-" + vid, created_at=now,
+        settled_at=now if settled else None, checked_at=now if settled else None,
+        expires_at=None)
+
+
+def _submit(log: EvidenceLog, vid: str, trader: str) -> None:
+    running = _record(vid, trader, settled=False)
+    log.save(running, private_submission={"iban": "FR7630004000030001234567897"})
+    settled = replace(_record(vid, trader, settled=True), created_at=running.created_at)
+    with log.transaction() as tx:
+        tx.settle(settled, expected_attempts=0)
+    log.record_action(tenant="default", actor="client:bench", action="reverify",
+                      trader_id=trader, verification_id=vid)
+
+
+def _rate(log: EvidenceLog, tag: str) -> float:
+    """Submissions per second, THREADS threads writing PER_THREAD each."""
+    def work(n: int) -> None:
+        for i in range(PER_THREAD):
+            _submit(log, f"{tag}-{n}-{i}", f"bench-{tag}-{n}")
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(THREADS)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return THREADS * PER_THREAD / (time.perf_counter() - start)
+
+
+def main() -> int:
+    schema = f"bench_chain_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(URL, poolclass=NullPool)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    url = f"{URL}?options=-csearch_path%3D{schema}"
+    keys = Fernet.generate_key().decode()
+    on, off = EvidenceLog(url, keys), EvidenceLog(url, keys, chain=False)
+    try:
+        on.migrate()
+        _rate(on, "warm-on")
+        _rate(off, "warm-off")
+        with_chain, without = [], []
+        for r in range(ROUNDS):
+            without.append(_rate(off, f"off{r}"))
+            with_chain.append(_rate(on, f"on{r}"))
+        best_on, best_off = max(with_chain), max(without)
+        ratio = best_on / best_off
+        with on.engine.connect() as conn:
+            report = chain.verify(conn)
+        chained = report.entries
+        print(f"evidence log writes on PostgreSQL, {THREADS} threads x {PER_THREAD} "
+              f"submissions, best of {ROUNDS} rounds each:")
+        print(f"  without the chain: {best_off:7.1f} submissions/s  "
+              f"(rounds: {', '.join(f'{x:.1f}' for x in without)})")
+        print(f"  with the chain:    {best_on:7.1f} submissions/s  "
+              f"(rounds: {', '.join(f'{x:.1f}' for x in with_chain)})")
+        print(f"  ratio: {ratio:.3f} (target >= {TARGET}); {chained} chain entries, "
+              f"the rows written with it off reported as outside the log: "
+              f"{sum(p.what == 'inserted outside the log' for p in report.problems)}")
+        ok = ratio >= TARGET and all(p.what == "inserted outside the log"
+                                     for p in report.problems)
+        print("  OK" if ok else "  BELOW TARGET")
+        return 0 if ok else 1
+    finally:
+        on.close()
+        off.close()
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
