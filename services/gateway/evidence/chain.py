@@ -7,8 +7,9 @@ to ``evidence_chain`` in the same transaction, for the row's new state:
 - ``row_hash`` = SHA-256 of the canonical JSON (sorted keys, no spaces, UTF-8) of the row's fact
   columns (every column but :data:`BOOKKEEPING`: a verification's ``attempts`` and
   ``next_retry_at`` change on every retry and are not facts);
-- ``hash`` = SHA-256 of ``canonical({seq, at, kind, table, key, row_hash, detail})`` followed
-  by the previous entry's ``hash`` (``prev_hash``; 64 zeros before the first entry).
+- ``hash`` = SHA-256 of ``canonical({at, kind, table, key, row_hash, detail})`` followed by the
+  previous entry's ``hash`` (``prev_hash``; 64 zeros before the first entry); ``seq`` counts
+  up from 1 without a gap.
 
 A legitimate UPDATE (a verification settled, a complaint decided) appends a new entry; the audit
 compares each row's current content with its **latest** entry. A DELETE made by the application
@@ -109,11 +110,19 @@ def row_hash(table: sa.Table, row: sa.RowMapping | dict[str, Any]) -> str:
     return hashlib.sha256(canonical(facts)).hexdigest()
 
 
-def entry_hash(*, seq: int, at: str, kind: str, table: str, key: str, row_hash: str | None,
-               detail: Any, prev_hash: str) -> str:
-    """The hash of one chain entry, chained to the previous entry's."""
-    body = canonical({"seq": seq, "at": at, "kind": kind, "table": table, "key": key,
+def entry_body(*, at: str, kind: str, table: str, key: str, row_hash: str | None,
+               detail: Any) -> bytes:
+    """What an entry's hash covers besides the previous hash (its place in the chain is bound
+    by ``prev_hash``; ``seq`` must count up from 1 without a gap, checked apart)."""
+    return canonical({"at": at, "kind": kind, "table": table, "key": key,
                       "row_hash": row_hash, "detail": detail})
+
+
+def entry_hash(*, at: str, kind: str, table: str, key: str, row_hash: str | None,
+               detail: Any, prev_hash: str) -> str:
+    """The hash of one chain entry, chained to the previous entry's: SHA-256 of
+    :func:`entry_body` followed by ``prev_hash`` (ASCII hex)."""
+    body = entry_body(at=at, kind=kind, table=table, key=key, row_hash=row_hash, detail=detail)
     return hashlib.sha256(body + prev_hash.encode("ascii")).hexdigest()
 
 
@@ -279,16 +288,27 @@ def flush(conn: sa.Connection, dialect: str) -> int:
                 continue
             pending.append({"kind": "row", "table_name": name, "row_key": key,
                             "row_hash": found.get(key), "detail": None})
+    stamp = _stamp(at)
     if dialect == "postgresql":
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(CHAIN_LOCK_KEY)))
+        if len(pending) == 1:  # the usual case: one round trip, the hash computed by the server
+            item = pending[0]
+            body = entry_body(at=stamp, kind=item["kind"], table=item["table_name"],
+                              key=item["row_key"], row_hash=item["row_hash"],
+                              detail=item["detail"])
+            conn.execute(_APPEND_ONE, {**item, "at": at, "body": body,
+                                       "detail": None if item["detail"] is None
+                                       else json.dumps(item["detail"])})
+            dirty.clear()
+            stones.clear()
+            return 1
     head = conn.execute(sa.select(evidence_chain_table.c.seq, evidence_chain_table.c.hash)
                         .order_by(evidence_chain_table.c.seq.desc()).limit(1)).first()
     seq, prev = (head[0], head[1]) if head else (0, GENESIS)
-    stamp = _stamp(at)
     rows = []
     for item in pending:
         seq += 1
-        digest = entry_hash(seq=seq, at=stamp, kind=item["kind"], table=item["table_name"],
+        digest = entry_hash(at=stamp, kind=item["kind"], table=item["table_name"],
                             key=item["row_key"], row_hash=item["row_hash"],
                             detail=item["detail"], prev_hash=prev)
         rows.append({**item, "seq": seq, "at": at, "prev_hash": prev, "hash": digest})
@@ -297,6 +317,20 @@ def flush(conn: sa.Connection, dialect: str) -> int:
     dirty.clear()
     stones.clear()
     return len(rows)
+
+
+#: PostgreSQL: append one entry after the head, its hash computed by the server
+#: (``sha256(body || prev_hash)``, the same bytes as :func:`entry_hash`). Run after the chain's
+#: advisory lock is held, so this statement's snapshot has the latest head.
+_APPEND_ONE = sa.text(
+    "INSERT INTO evidence_chain (seq, at, kind, table_name, row_key, row_hash, prev_hash, "
+    "hash, detail) "
+    "SELECT h.seq + 1, :at, :kind, :table_name, :row_key, :row_hash, h.hash, "
+    "encode(sha256(:body || convert_to(h.hash, 'UTF8')), 'hex'), CAST(:detail AS json) "
+    "FROM (SELECT seq, hash FROM evidence_chain UNION ALL SELECT 0, '" + GENESIS + "' "
+    "ORDER BY seq DESC LIMIT 1) AS h"
+).bindparams(sa.bindparam("at", type_=sa.DateTime(timezone=True)),
+             sa.bindparam("body", type_=sa.LargeBinary))
 
 
 def _stamp(at: datetime) -> str:
@@ -360,7 +394,7 @@ def verify(conn: sa.Connection, public: Ed25519PublicKey | None = None) -> Repor
         if e["prev_hash"] != prev:
             chain_problems.append(Problem("removed or reordered", *where,
                                           "prev_hash is not the previous entry's hash"))
-        recomputed = entry_hash(seq=e["seq"], at=_stamp(e["at"]), kind=e["kind"],
+        recomputed = entry_hash(at=_stamp(e["at"]), kind=e["kind"],
                                 table=e["table_name"], key=e["row_key"],
                                 row_hash=e["row_hash"], detail=e["detail"],
                                 prev_hash=e["prev_hash"])
