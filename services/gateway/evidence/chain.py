@@ -271,6 +271,7 @@ def flush(conn: sa.Connection, dialect: str) -> int:
     at = datetime.now(UTC)
     pending: list[dict[str, Any]] = []
     buried = set()
+    locked = False  # the PostgreSQL advisory lock held (taken with the first rows read)
     for stone, signer in stones:
         detail = stone.detail(signer)
         buried.update((t, k) for t, k, _ in stone.removed)
@@ -281,8 +282,14 @@ def flush(conn: sa.Connection, dialect: str) -> int:
         keys = sorted(str(k) for k in dirty[name])
         if not keys:
             continue
-        found = {str(r["id"]): row_hash(table, r) for r in conn.execute(
-            sa.select(table).where(table.c.id.in_(keys))).mappings()}
+        query = sa.select(table).where(table.c.id.in_(keys))
+        if dialect == "postgresql" and not locked:  # the chain's lock, in the same round trip
+            query = query.add_columns(
+                sa.func.pg_advisory_xact_lock(CHAIN_LOCK_KEY).label("chain_lock"))
+        found = {}
+        for r in conn.execute(query).mappings():
+            found[str(r["id"])] = row_hash(table, r)
+            locked = True
         for key in keys:
             if key not in found and (name, key) in buried:
                 continue
@@ -290,7 +297,8 @@ def flush(conn: sa.Connection, dialect: str) -> int:
                             "row_hash": found.get(key), "detail": None})
     stamp = _stamp(at)
     if dialect == "postgresql":
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(CHAIN_LOCK_KEY)))
+        if not locked:
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(CHAIN_LOCK_KEY)))
         if len(pending) == 1:  # the usual case: one round trip, the hash computed by the server
             item = pending[0]
             body = entry_body(at=stamp, kind=item["kind"], table=item["table_name"],
