@@ -8,6 +8,7 @@ by :func:`chain.verify` and by ``trace30 audit verify``, which names the first p
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import threading
 from typing import Any
@@ -62,7 +63,7 @@ def test_an_intact_log_verifies_and_each_write_appends_an_entry(evidence_log: Ev
         ("staff_actions", entries[3]["row_key"]), ("staff_actions", entries[4]["row_key"])]
     assert [e["seq"] for e in entries] == [1, 2, 3, 4, 5]
     assert entries[0]["prev_hash"] == chain.GENESIS
-    assert all(b["prev_hash"] == a["hash"] for a, b in zip(entries, entries[1:], strict=False))
+    assert all(b["prev_hash"] == a["hash"] for a, b in itertools.pairwise(entries))
     report = _verify(evidence_log)
     assert report.intact, chain.problems_text(report.problems)
     assert (report.entries, report.rows, report.head_seq) == (5, 4, 5)

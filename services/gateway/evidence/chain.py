@@ -270,7 +270,7 @@ def flush(conn: sa.Connection, dialect: str) -> int:
         return 0
     at = datetime.now(UTC)
     pending: list[dict[str, Any]] = []
-    buried = set()
+    buried: set[tuple[str, str]] = set()
     locked = False  # the PostgreSQL advisory lock held (taken with the first rows read)
     for stone, signer in stones:
         detail = stone.detail(signer)
@@ -335,10 +335,10 @@ _APPEND_ONE = sa.text(
     "hash, detail) "
     "SELECT h.seq + 1, :at, :kind, :table_name, :row_key, :row_hash, h.hash, "
     "encode(sha256(:body || convert_to(h.hash, 'UTF8')), 'hex'), CAST(:detail AS json) "
-    "FROM (SELECT seq, hash FROM evidence_chain UNION ALL SELECT 0, '" + GENESIS + "' "
+    "FROM (SELECT seq, hash FROM evidence_chain UNION ALL SELECT 0, :genesis "
     "ORDER BY seq DESC LIMIT 1) AS h"
 ).bindparams(sa.bindparam("at", type_=sa.DateTime(timezone=True)),
-             sa.bindparam("body", type_=sa.LargeBinary))
+             sa.bindparam("body", type_=sa.LargeBinary), sa.bindparam("genesis", GENESIS))
 
 
 def _stamp(at: datetime) -> str:
