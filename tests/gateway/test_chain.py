@@ -254,3 +254,29 @@ def test_the_cli_verifies_names_the_first_problem_and_signs_the_head(
     assert found["first_problem"] == {"problem": "edited", "table": "verifications",
                                       "key": "v-2", "seq": 3,
                                       "detail": "the row differs from its latest chain entry"}
+
+
+def test_the_retention_purge_signs_its_tombstone_with_the_disclosure_key(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from services.gateway import disclosures
+    from shared.config import load
+    from trace30.retention import purge
+
+    url = f"sqlite:///{tmp_path / 'evidence.sqlite3'}"
+    log = EvidenceLog(url, SEALING_KEYS)
+    log.migrate()
+    now = datetime.now(UTC)
+    try:
+        _fill(log)
+        log.end_relationship("trader-1", now - timedelta(days=400), tenant="default")
+        settings = load({}, {"SANDBOX": True, "EVIDENCE_SEALING_KEYS": SEALING_KEYS,
+                             "DATABASE_URL": url, "REDIS_URL": None})
+        report = purge(settings, retention_months=6, dry_run=False, now=now)
+        assert report.traders == [trader_hash("trader-1", "default")]
+        stone = _entries(log)[-1]
+        public = disclosures.parse_private_key(disclosures.SANDBOX_KEY).public_key()
+        assert stone["kind"] == "tombstone" and chain.verify_tombstone(stone["detail"], public)
+        assert _verify(log, public).intact
+    finally:
+        log.close()

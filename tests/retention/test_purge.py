@@ -493,11 +493,11 @@ def test_a_failing_trader_stops_the_purge_without_naming_it(
     real = EvidenceLog.purge_trader
 
     def flaky(self: EvidenceLog, trader_id: str, *, tenant: str,
-              dry_run: bool = False) -> dict[str, int]:
+              dry_run: bool = False, signer: Any = None) -> dict[str, int]:
         if trader_id == "shop-second":
             raise sa.exc.OperationalError("DELETE FROM traders WHERE trader_id = ?",
                                           (trader_id,), Exception("disk I/O error"))
-        return real(self, trader_id, tenant=tenant, dry_run=dry_run)
+        return real(self, trader_id, tenant=tenant, dry_run=dry_run, signer=signer)
 
     monkeypatch.setattr(EvidenceLog, "purge_trader", flaky)
     settings = load({}, {"SANDBOX": False, "EVIDENCE_SEALING_KEYS": SEALING_KEYS,
