@@ -66,9 +66,14 @@ def _submit(log: EvidenceLog, vid: str, trader: str) -> None:
 
 def _rate(log: EvidenceLog, tag: str) -> float:
     """Submissions per second, THREADS threads writing PER_THREAD each."""
+    errors: list[BaseException] = []
+
     def work(n: int) -> None:
-        for i in range(PER_THREAD):
-            _submit(log, f"{tag}-{n}-{i}", f"bench-{tag}-{n}")
+        try:
+            for i in range(PER_THREAD):
+                _submit(log, f"{tag}-{n}-{i}", f"bench-{tag}-{n}")
+        except BaseException as e:  # a thread's error must fail the bench, not shorten it
+            errors.append(e)
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(THREADS)]
     start = time.perf_counter()
@@ -76,6 +81,8 @@ def _rate(log: EvidenceLog, tag: str) -> float:
         thread.start()
     for thread in threads:
         thread.join()
+    if errors:
+        raise errors[0]
     return THREADS * PER_THREAD / (time.perf_counter() - start)
 
 
@@ -109,8 +116,9 @@ def main() -> int:
         print(f"  ratio: {ratio:.3f} (target >= {TARGET}); {chained} chain entries, "
               f"the rows written with it off reported as outside the log: "
               f"{sum(p.what == 'inserted outside the log' for p in report.problems)}")
-        ok = ratio >= TARGET and all(p.what == "inserted outside the log"
-                                     for p in report.problems)
+        expected = 3 * THREADS * PER_THREAD * (ROUNDS + 1)  # 3 facts written per submission
+        ok = ratio >= TARGET and chained == expected and all(
+            p.what == "inserted outside the log" for p in report.problems)
         print("  OK" if ok else "  BELOW TARGET")
         return 0 if ok else 1
     finally:
