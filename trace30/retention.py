@@ -90,6 +90,7 @@ from services.gateway.access import DEFAULT_TENANT
 from services.gateway.cache import CacheKeys
 from services.gateway.documents import DocumentService, StorageError, build_storage
 from services.gateway.evidence import EvidenceLog
+from services.gateway.evidence.traders import TraderHeld
 from shared.errors import ConfigError
 from shared.redis_client import Store, connect
 from shared.retention import purge_cutoff
@@ -277,14 +278,18 @@ def purge(settings: dict[str, Any], *, retention_months: int, dry_run: bool,
     return report
 
 
+def _skip_held(report: PurgeReport, hashed: str, tenant: str) -> None:
+    report.held.append(hashed)
+    report.held_tenant_of[hashed] = tenant
+    log.info("retention purge: trader %s of tenant %s is under a legal hold: skipped",
+             hashed, tenant, extra={"trader": hashed, "tenant": tenant, "held": True})
+
+
 def _purge_one(evidence: EvidenceLog, redis_side: _RedisSide | None, files: DocumentService,
                tenant: str, trader_id: str, report: PurgeReport, signer: Any = None) -> None:
     hashed = trader_hash(trader_id, tenant)
     if evidence.hold(trader_id, tenant=tenant) is not None:  # a legal hold: skip, report
-        report.held.append(hashed)
-        report.held_tenant_of[hashed] = tenant
-        log.info("retention purge: trader %s of tenant %s is under a legal hold: skipped",
-                 hashed, tenant, extra={"trader": hashed, "tenant": tenant, "held": True})
+        _skip_held(report, hashed, tenant)
         return
     try:
         with _holding(redis_side, hashed, report.dry_run) as held:
@@ -305,8 +310,12 @@ def _purge_one(evidence: EvidenceLog, redis_side: _RedisSide | None, files: Docu
             # The document files kept outside the database: listed before the SQL delete
             # (which forgets their keys), deleted after its commit; a dry run deletes none.
             file_keys = files.files_of(trader_id, tenant=tenant)
-            sql = evidence.purge_trader(trader_id, tenant=tenant, dry_run=report.dry_run,
-                                        signer=signer)
+            try:
+                sql = evidence.purge_trader(trader_id, tenant=tenant, dry_run=report.dry_run,
+                                            signer=signer)
+            except TraderHeld:  # a hold placed since the check above: nothing was deleted
+                _skip_held(report, hashed, tenant)
+                return
             report.document_files += (len(file_keys) if report.dry_run
                                       else files.purge_files(file_keys))
     except (sa.exc.SQLAlchemyError, redis.RedisError, OSError, StorageError) as e:

@@ -36,6 +36,7 @@ from services.gateway.evidence.schema import (
     reviews_table,
     statements_table,
 )
+from services.gateway.evidence.traders import TraderHeld
 from shared.config import load
 from shared.errors import ConfigError
 from tests.gateway.conftest import ONBOARDING, OPS
@@ -434,3 +435,24 @@ def test_cli_export_verify_hold_and_purge(tmp_path: Path) -> None:
     assert "1 trader(s) deleted" in purged.stdout and "skipped): 0" in purged.stdout
     assert not log.history("boulangerie-martin", tenant="default")
     log.close()
+
+
+def test_a_hold_placed_after_the_purge_listed_the_trader_still_wins(
+        evidence_log: EvidenceLog, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The purge checks the hold again in the transaction that deletes: a hold placed between
+    its first look and the delete keeps the trader, and it is reported as held."""
+    seed(evidence_log, "late-hold")
+    assert evidence_log.end_relationship("late-hold", ENDED, actor="client:shop",
+                                         tenant="default")
+    evidence_log.place_hold("late-hold", tenant="default", reason="DSC request 42",
+                            by="client:staff")
+    with pytest.raises(TraderHeld):
+        evidence_log.purge_trader("late-hold", tenant="default")
+    assert evidence_log.history("late-hold", tenant="default")
+    # the purge's first look misses the hold (placed "just after" it): the delete still sees it
+    monkeypatch.setattr(EvidenceLog, "hold", lambda self, trader_id, *, tenant: None)
+    report = purge(purge_settings(database_url), retention_months=6, dry_run=False,
+                   now=AFTER_RETENTION)
+    held = trader_hash("late-hold", "default")
+    assert report.held == [held] and report.traders == []
+    assert evidence_log.history("late-hold", tenant="default")

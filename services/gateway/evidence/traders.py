@@ -23,6 +23,7 @@ from services.gateway.evidence.schema import (
     complaints_table,
     document_blobs_table,
     documents_table,
+    legal_holds_table,
     reviews_table,
     staff_actions_table,
     statements_table,
@@ -47,6 +48,10 @@ class TraderSummary:
     verdict: str | None  # the current verdict; None: no settled verification yet
     ended_at: datetime | None  # when the relationship ended; None: ongoing
     current: VerificationRecord | None
+
+
+class TraderHeld(RuntimeError):
+    """The trader is under a legal hold in force: the purge must not delete it."""
 
 
 class EndBeforeFirstVerification(ValueError):
@@ -267,6 +272,13 @@ class Traders(Database):
         s, t = staff_actions_table, verifications_table
         docs, blobs = documents_table, document_blobs_table
         with self._write(rollback=dry_run) as conn:
+            # A legal hold placed since the purge listed the trader wins: checked again in
+            # the deleting transaction, nothing is deleted (TraderHeld rolls it back).
+            h = legal_holds_table
+            if conn.execute(sa.select(h.c.id).where(
+                    h.c.tenant_id == tenant, h.c.trader_id == trader_id,
+                    h.c.released_at.is_(None)).limit(1)).first() is not None:
+                raise TraderHeld(trader_id)
             from trace30.keys import trader_hash  # the pseudonym the purge reports
 
             chain.tombstone(conn, tenant=tenant, trader_id=trader_id,
