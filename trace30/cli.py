@@ -11,6 +11,8 @@ import click
 
 from services.gateway.reasons import Verdict
 from shared.config import load
+from shared.context import request_id as current_request_id
+from shared.context import safe_request_id
 from shared.errors import ConfigError
 from shared.redis_client import require_url
 from trace30.audit import audit
@@ -24,6 +26,12 @@ def _settings() -> dict[str, Any]:
         return load()
     except ConfigError as e:
         raise click.ClickException(str(e)) from e
+
+
+def _request_id(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and safe_request_id(value) != value:
+        raise click.BadParameter("a request id is 1 to 64 letters, digits, '.', '_', ':' or '-'.")
+    return value
 
 
 @click.group()
@@ -73,20 +81,30 @@ def run(host: str, port_offset: int) -> None:
               help="Stop following after this many seconds (the run goes on).")
 @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("var/reports"), show_default=True)
+@click.option("--request-id", callback=_request_id,
+              help="The request id the run's jobs log and send to the services (default: a "
+              "new one, printed); e.g. the ticket that asked for the run.")
 def reverify(tenant: str, select_all: bool, not_checked_days: int | None,
              verdicts: tuple[str, ...], input_path: Path | None, run_id: str | None, wait: bool,
-             timeout_s: float | None, report_dir: Path) -> None:
+             timeout_s: float | None, report_dir: Path, request_id: str | None) -> None:
     """Queue a re-verification job per trader, follow the run, report what changed."""
+    from shared import tracing
     from trace30 import batch
 
     settings = _settings()
+    tracing.configure(settings, "reverify")
     try:
-        code = batch.reverify_command(
-            settings, tenant=tenant, select_all=select_all, not_checked_days=not_checked_days,
-            verdicts=list(verdicts), input_path=input_path, run_id=run_id, wait=wait,
-            timeout_s=timeout_s, report_dir=report_dir)
+        with tracing.background("trace30 reverify", request_id=request_id) as trace:
+            click.echo(f"request id {current_request_id()}, trace {trace.trace_id}", err=True)
+            code = batch.reverify_command(
+                settings, tenant=tenant, select_all=select_all,
+                not_checked_days=not_checked_days, verdicts=list(verdicts),
+                input_path=input_path, run_id=run_id, wait=wait, timeout_s=timeout_s,
+                report_dir=report_dir)
     except batch.BatchError as e:
         raise click.ClickException(str(e)) from e
+    finally:
+        tracing.shutdown()  # export the run's span
     sys.exit(code)
 
 
