@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import pytest
 import responses
@@ -201,3 +202,49 @@ def test_the_gateway_forwards_the_request_id_and_its_trace() -> None:
     assert sent["traceparent"] == TRACEPARENT  # this hop's span is the next one's parent
     client.call({"vat_number": "DE100"}, deadline=time.monotonic() + 5)
     assert "traceparent" not in responses.calls[1].request.headers  # nothing to forward
+
+
+def test_the_sweeper_runs_a_verification_again_with_the_id_that_submitted_it() -> None:
+    from services.gateway.verifications import RetryLoop
+
+    seen: list[tuple[str | None, TraceParent | None]] = []
+
+    class Verifier:
+        def retry(self, record: object) -> None:
+            seen.append((context.request_id(), context.trace()))
+
+    record = SimpleNamespace(id="v1", state="pending", request_id="rid-submitted")
+    assert RetryLoop(Verifier())._run_one(record)
+    (rid, trace), = seen
+    assert rid == "rid-submitted" and trace is not None
+    assert context.request_id() is None  # the sweeper's thread keeps none of it
+
+
+def test_each_webhook_delivery_is_logged_under_its_delivery_id() -> None:
+    from services.gateway.webhooks import WebhookSender
+
+    due = [SimpleNamespace(id="delivery-1"), SimpleNamespace(id="delivery-2")]
+    seen: list[str | None] = []
+
+    class Outbox:
+        def claim_due_webhooks(self, *_args: object) -> list[object]:
+            return [due.pop(0)] if due else []
+
+    class Sender(WebhookSender):
+        def attempt(self, delivery: object) -> bool:
+            seen.append(context.request_id())
+            return True
+
+    sender = Sender(Outbox(), lambda _client: None)
+    assert sender.deliver_due() == 2
+    sender.close()
+    assert seen == ["delivery-1", "delivery-2"]
+
+
+def test_a_job_is_queued_with_the_runs_id_and_trace() -> None:
+    from trace30.jobs import job_meta
+
+    trace = TraceParent.parse(TRACEPARENT)
+    with context.bound("rid-run", trace):
+        assert job_meta() == {"request_id": "rid-run", "traceparent": TRACEPARENT}
+    assert job_meta() == {}
