@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import requests
 from tests.conftest import INTERNAL_TOKEN, REDIS_URL, ROOT, Processes, Suite, gunicorn_argv
 from tests.e2e.test_suite import README_TRADER
 from tests.gateway.conftest import API_KEY, api_keys
+from tests.shared.test_tracing import CLIENT, CONSUMER, SERVER, OtlpReceiver
 from trace30.keys import job_key_pattern
 
 pytestmark = pytest.mark.slow  # the suite as real processes
@@ -39,12 +41,27 @@ def json_lines(text: str, request_id: str) -> list[dict[str, Any]]:
     return found
 
 
+@pytest.fixture(params=["plain", "opentelemetry"])
+def collector(request: pytest.FixtureRequest) -> Iterator[OtlpReceiver | None]:
+    """None (tracing off: trace30's own traceparent), or a collector every process sends its
+    spans to (tracing on: OpenTelemetry's spans)."""
+    if request.param == "plain":
+        yield None
+        return
+    receiver = OtlpReceiver()
+    yield receiver
+    receiver.close()
+
+
 def test_one_request_id_across_gateway_vat_service_and_a_batch_job(
-        suite: Suite, processes: Processes, redis_prefix: str, tmp_path: Path) -> None:
+        suite: Suite, processes: Processes, redis_prefix: str, tmp_path: Path,
+        collector: OtlpReceiver | None) -> None:
     suite.reset()
     common = {"TRACE30_SANDBOX": "1", "TRACE30_INTERNAL_TOKEN": INTERNAL_TOKEN,
               "TRACE30_REDIS_URL": REDIS_URL, "TRACE30_REDIS_PREFIX": redis_prefix,
               "TRACE30_LOG_LEVEL": "INFO"}
+    if collector is not None:
+        common |= {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, "OTEL_BSP_SCHEDULE_DELAY": "100"}
     vat = processes.start(gunicorn_argv("services.vat.wsgi:app", threads=4),
                           env={**suite.env, **common})
     env = {**common, "TRACE30_DATABASE_URL": f"sqlite:///{tmp_path}/evidence.sqlite3",
@@ -101,6 +118,22 @@ def test_one_request_id_across_gateway_vat_service_and_a_batch_job(
     calls = [r for r in lines["vat"] if r["msg"] == "request" and r["path"] == "/v1/vat/check"]
     assert {r["trace_id"] for r in calls} == {TRACE_ID, batch_trace}, outputs["vat"]
     assert {r["service"] for r in (*gw, *job, *calls)} == {"gateway", "worker", "vat"}
+    if collector is None:
+        return
+    # With OpenTelemetry on, the spans tell the same story: the run's span, the job's span
+    # under it (from the job's meta), the VAT service's server span under the job's call.
+    spans = collector.wait_for({"trace30-vat"}, batch_trace)
+    spans = collector.wait_for({"trace30-reverify", "trace30-worker"}, batch_trace,
+                               kind=CONSUMER)
+    by_id = {s["span_id"]: s for s in spans}
+    run_span = next(s for s in spans if s["service"] == "trace30-reverify")
+    job_span = next(s for s in spans if s["name"] == "reverify_trader")
+    assert job_span["service"] == "trace30-worker" and job_span["parent_id"] == run_span["span_id"]
+    vat_server = next(s for s in spans if s["service"] == "trace30-vat" and s["kind"] == SERVER)
+    caller = by_id[vat_server["parent_id"]]
+    assert caller["service"] == "trace30-worker" and caller["kind"] == CLIENT
+    assert {s["span_id"] for s in spans} >= {r["span_id"] for r in job}  # lines name spans
+    collector.wait_for({"trace30-gateway", "trace30-vat"}, TRACE_ID)
 
 
 def _drop_jobs(redis_prefix: str) -> None:

@@ -30,7 +30,7 @@ from tests.gateway.conftest import API_KEY, api_keys
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 PARENT_ID = "b7ad6b7169203331"
 TRACEPARENT = f"00-{TRACE_ID}-{PARENT_ID}-01"
-SERVER, CLIENT = 2, 3  # OTLP's SpanKind numbers
+SERVER, CLIENT, CONSUMER = 2, 3, 5  # OTLP's SpanKind numbers
 HEADERS = {"Authorization": f"Bearer {API_KEY}", "Prefer": "wait=20",
            "traceparent": TRACEPARENT, "X-Request-ID": "rid-traced"}
 
@@ -173,15 +173,17 @@ class OtlpReceiver:
                         "trace_id": span.trace_id.hex(), "span_id": span.span_id.hex(),
                         "parent_id": span.parent_span_id.hex(), "kind": span.kind})
 
-    def wait_for(self, services: set[str], timeout_s: float = 20) -> list[dict[str, Any]]:
-        """The spans of the trace once each of ``services`` has sent its server span."""
+    def wait_for(self, services: set[str], trace_id: str = TRACE_ID, *, kind: int = SERVER,
+                 timeout_s: float = 20) -> list[dict[str, Any]]:
+        """The spans of trace ``trace_id`` once each of ``services`` has sent one of
+        ``kind``."""
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
-            spans = [s for s in self.spans if s["trace_id"] == TRACE_ID]
-            if services <= {s["service"] for s in spans if s["kind"] == SERVER}:
+            spans = [s for s in self.spans if s["trace_id"] == trace_id]
+            if services <= {s["service"] for s in spans if s["kind"] == kind}:
                 return spans
             time.sleep(0.1)
-        raise AssertionError(f"no spans of {services} in trace {TRACE_ID}: {self.spans}")
+        raise AssertionError(f"no spans of {services} in trace {trace_id}: {self.spans}")
 
     def close(self) -> None:
         self.server.shutdown()
