@@ -123,6 +123,24 @@ def parse_public_tenants(text: str) -> frozenset[str] | None:
     return None if "*" in names else frozenset(names)
 
 
+def parse_http_url(text: str) -> str:
+    """An http(s) URL with a host, as given; ValueError if not.
+
+    >>> parse_http_url("http://otel-collector:4318")
+    'http://otel-collector:4318'
+    >>> parse_http_url("otel-collector:4318")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'otel-collector:4318' is not an http(s) URL: write e.g. 'http://otel-collector:4318'
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{text!r} is not an http(s) URL: write e.g. 'http://otel-collector:4318'")
+    return text.strip()
+
+
 @dataclass(frozen=True)
 class Setting:
     """One setting: its default (whose type the value is coerced to) and what it is for.
@@ -640,7 +658,8 @@ SETTINGS: dict[str, Setting] = {
     "OTEL_EXPORTER_OTLP_ENDPOINT": Setting(
         None, "Base URL of an OTLP/HTTP collector (e.g. http://otel-collector:4318): set, every "
         "process sends its spans to {url}/v1/traces (protobuf); unset, OpenTelemetry is off "
-        "and not even imported. Read as OTEL_EXPORTER_OTLP_ENDPOINT (no TRACE30_ prefix)."
+        "and not even imported. Read as OTEL_EXPORTER_OTLP_ENDPOINT (no TRACE30_ prefix).",
+        parse=parse_http_url,
     ),
     "OTEL_SERVICE_NAME": Setting(
         None, "The service name spans are reported under; unset: trace30-<service> "

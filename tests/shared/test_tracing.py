@@ -223,3 +223,10 @@ def test_gateway_and_vat_service_export_one_trace_over_otlp(
     assert caller["service"] == "trace30-gateway" and caller["kind"] == CLIENT
     assert caller["parent_id"] == gateway_server["span_id"]
     assert "/healthz" not in {s["name"] for s in spans}
+
+
+def test_an_endpoint_that_is_no_url_stops_start_up_naming_it() -> None:
+    from shared.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^OTEL_EXPORTER_OTLP_ENDPOINT is not valid"):
+        load({"OTEL_EXPORTER_OTLP_ENDPOINT": "otel-collector:4318"})
