@@ -12,18 +12,7 @@ from typing import Any
 
 from flask import Flask
 
-from shared import (
-    auth,
-    config,
-    errors,
-    health,
-    hosts,
-    inputs,
-    logs,
-    openapi,
-    redis_client,
-    tracing,
-)
+from shared import auth, config, errors, health, hosts, inputs, logs, openapi, redis_client, tracing
 
 
 def create_base_app(
