@@ -173,3 +173,12 @@ def test_the_command_usage_and_configuration_errors(cli: Any) -> None:
     # outside sandbox without the internal token the services refuse to start: said, exit 2
     code, _, err = cli("vat", "DE136695976", TRACE30_SANDBOX="0", TRACE30_INTERNAL_TOKEN="")
     assert code == 2 and "TRACE30_INTERNAL_TOKEN" in err
+
+
+def test_redis_down_is_no_verdict(config: dict[str, Any]) -> None:
+    """The shared limiter's store down: the service's own answer, unavailable, exit 3."""
+    down = {**config, "REDIS_STORE": None, "REDIS_URL": "redis://127.0.0.1:1/0",
+            "REDIS_TIMEOUT_S": 0.5}
+    outcome = check.run("vat", {"vat_number": "DE136695976"}, down)
+    assert (outcome.exit, outcome.body["status"]) == (Exit.NO_VERDICT, "unavailable")
+    assert outcome.body["error"]["code"] == "STORE_UNAVAILABLE"
