@@ -111,14 +111,18 @@ $$
 
 
 def _postgresql() -> bool:
-    return bool(op.get_bind().dialect.name == "postgresql")
+    return bool(op.get_context().dialect.name == "postgresql")
+
+
+def _sql(statement: str) -> sa.TextClause:
+    """``statement`` as it is (its ``:`` are not parameters), online or printed offline."""
+    return sa.text(statement.replace(":", "\\:"))
 
 
 def _triggers() -> None:
     """PostgreSQL: the row hash, the trigger function, a trigger on each fact table."""
-    bind = op.get_bind()  # the driver's own SQL: ':' is not a parameter there
-    bind.exec_driver_sql(_ROW_HASH)
-    bind.exec_driver_sql(_NOTE)
+    op.execute(_sql(_ROW_HASH))
+    op.execute(_sql(_NOTE))
     for table, skip in _FACTS.items():
         arguments = ", ".join(f"'{column}'" for column in skip)
         op.execute(f"CREATE TRIGGER trace30_chain AFTER INSERT OR UPDATE OR DELETE ON {table} "
