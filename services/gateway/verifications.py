@@ -653,6 +653,8 @@ class RetryLoop(threading.Thread):
             done += sum(f.result() for f in futures)
             more = self._full(records)
         self.verifier.send_due_suspensions()
+        # The evidence chain's back-stop: entries a dead process left in the inbox.
+        evidence.sequence_chain()
         return done
 
     def _full(self, records: list[VerificationRecord]) -> bool:

@@ -129,14 +129,21 @@ class Database:
         self.dialect = self.engine.dialect.name
         self._sealer = Sealer(sealing_keys)
         self.chained = chain
-        if chain:
-            _chain.install(self.engine)
+        self._sequencer: _chain.Sequencer | None = None
+        if chain and self.dialect == "postgresql":
+            _chain.switch_on(self.engine)  # the triggers note this log's writes
+            self._sequencer = _chain.Sequencer(self.engine)
+        elif chain:
+            _chain.install(self.engine)  # SQLite: the application notes them
 
     def __repr__(self) -> str:
         return f"EvidenceLog({self.engine.url.render_as_string(hide_password=True)!r})"
 
     def close(self) -> None:
-        """Close every pooled connection (at shutdown, or in a child after a fork)."""
+        """Chain what waits, and close every pooled connection (at shutdown, or in a child
+        after a fork)."""
+        if self._sequencer is not None:
+            self._sequencer.close()
         self.engine.dispose()
 
     def ping(self) -> None:
@@ -163,6 +170,17 @@ class Database:
                         _chain.flush(conn, self.dialect)
                 finally:
                     _chain.untrack(conn)
+            if self._sequencer is not None and not rollback:
+                self._sequencer.poke()  # chain what the triggers noted (not in this thread)
+
+    def sequence_chain(self, *, durable: bool = False) -> int:
+        """Chain every entry waiting in the inbox now, in this thread (the sweeper; ``trace30
+        audit head`` with ``durable``, so the head it signs survives a crash); how many. The
+        inbox is used on PostgreSQL only (SQLite appends in the writing transaction)."""
+        if self.dialect != "postgresql":
+            return 0
+        with self.engine.connect() as conn:
+            return _chain.sequence(conn, durable=durable)
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
