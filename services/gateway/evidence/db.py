@@ -49,6 +49,12 @@ MIGRATION_LOCK_KEY = zlib.crc32(b"trace30.gateway.evidence.migrate")
 #: Seconds to wait for a PostgreSQL connection before the request fails (and answers 503).
 CONNECT_TIMEOUT_S = 5
 
+#: A pooled PostgreSQL connection idle longer than this is pinged before it is handed out (a
+#: server restart or an idle timeout may have closed it); one used more recently is not: the
+#: ping was a round trip on every transaction. If one of those is dead after all, its request
+#: fails once (503, Retry-After) and the pool replaces every connection opened before.
+PING_AFTER_IDLE_S = 10.0
+
 
 # An execution option read by the SQLite "begin" hook below.
 _SQLITE_BEGIN = "trace30_sqlite_begin"
@@ -71,8 +77,10 @@ def build_engine(url: str) -> sa.Engine:
     backend = parsed.get_backend_name()
     if backend == "postgresql":
         # A database that does not answer must fail a request, not hang it (503, Retry-After).
-        return sa.create_engine(parsed, pool_pre_ping=True,
-                                connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
+        engine = sa.create_engine(parsed, connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
+        sa.event.listen(engine, "checkout", _ping_if_idle)
+        sa.event.listen(engine, "checkin", _note_checkin)
+        return engine
     if backend != "sqlite":
         raise ConfigError(
             f"TRACE30_DATABASE_URL: {backend!r} is not supported; use sqlite:///path or "
@@ -86,6 +94,26 @@ def build_engine(url: str) -> sa.Engine:
     sa.event.listen(engine, "connect", _sqlite_connect)
     sa.event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info["trace30_idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """SQLAlchemy's pessimistic disconnect handling, for connections idle a while only."""
+    since = record.info.get("trace30_idle_since")
+    if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+        return  # new, or used a moment ago
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+        dbapi_connection.rollback()
+    except Exception as e:  # the connection is gone: the pool opens another
+        raise sa.exc.DisconnectionError() from e
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
