@@ -23,6 +23,7 @@ from flask import Flask
 
 from shared.clients import parse_api_keys
 from shared.errors import ConfigError
+from shared.metrics import parse_exposure, parse_networks
 
 ENV_PREFIX = "TRACE30_"
 
@@ -635,6 +636,24 @@ SETTINGS: dict[str, Setting] = {
     "WEBHOOK_POLL_S": Setting(1.0, "How often each gateway process looks for due webhooks.", float),
     "WEBHOOK_TOLERANCE_S": Setting(
         300, "How old a webhook signature receivers accept (documented for receivers).", int
+    ),
+    # Metrics (shared/metrics.py)
+    "METRICS": Setting(
+        "internal",
+        "Who may read /metrics (Prometheus text format) on every service: 'off' (no route), "
+        "'internal' (the internal bearer token, or an address of TRACE30_METRICS_NETWORKS "
+        "that no proxy relayed) or 'public' (anyone; the sandbox default). The gateway's "
+        "nginx never passes /metrics on.",
+        str,
+        "public",
+        parse=parse_exposure,
+    ),
+    "METRICS_NETWORKS": Setting(
+        "",
+        "Comma-separated addresses or CIDR networks (10.0.0.0/8) whose requests read /metrics "
+        "without the token when TRACE30_METRICS=internal, e.g. the Prometheus servers' network. "
+        "Never list the address of a proxy in front of the service.",
+        parse=parse_networks,
     ),
 }
 

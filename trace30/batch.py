@@ -156,6 +156,10 @@ def enqueue(settings: dict[str, Any], store: Store, queue: Queue, run_id: str,
         for chunk in _chunks(list(items.items())):
             store.client.hset(keys.items, mapping=dict(chunk))
     store.client.hsetnx(keys.meta, "created_at", datetime.now(UTC).isoformat())
+    index, now = RunKeys.index(store), time.time()  # the runs the metrics report
+    store.client.zadd(index, {run_id: now}, nx=True)
+    store.client.zremrangebyscore(index, "-inf", now - ttl)
+    store.client.expire(index, ttl)
     for key in (keys.items, keys.meta, keys.results):
         store.client.expire(key, ttl)
     done = set(_hkeys(store, keys.results))

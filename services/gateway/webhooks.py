@@ -41,6 +41,7 @@ from services.gateway.signatures import (  # noqa: F401 (re-exported for the sen
     signature_header,
     verify,
 )
+from shared import metrics
 from shared.upstream import backoff_s
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,8 @@ class WebhookSender:
             "attempt": number,
             "duration_ms": round(duration_ms, 1),
         }
+        metrics.webhook_attempt(delivery.event, "delivered" if delivered else
+                                "retrying" if next_attempt_at is not None else "failed")
         if delivered:
             log.info("webhook delivered", extra=fields)
         elif next_attempt_at is not None:
