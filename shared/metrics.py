@@ -41,7 +41,6 @@ from typing import Protocol
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
@@ -61,6 +60,9 @@ log = logging.getLogger(__name__)
 EXTENSION = "trace30.metrics"
 PATH = "/metrics"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+#: The text format every Prometheus reads (our names are all of its classic alphabet).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 #: ``TRACE30_METRICS`` values.
 EXPOSURES = ("off", "internal", "public")
@@ -314,7 +316,7 @@ def scrape() -> Response:
     """The metrics in Prometheus's text format."""
     _check_access()
     body = exposition(current_app.extensions[EXTENSION]["collectors"])
-    return Response(body, content_type=CONTENT_TYPE_LATEST,
+    return Response(body, content_type=CONTENT_TYPE,
                     headers={"Cache-Control": "no-store"})
 
 
