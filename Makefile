@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 .PHONY: help install run test bench lint clean nginx browser pdf
+.PHONY: promtool
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -22,7 +23,7 @@ install: $(STAMP) ## create .venv and install trace30 with its test tools
 run: $(STAMP) ## start the suite under gunicorn (TRACE30_SANDBOX=1: with the simulators)
 	$(VENV)/bin/trace30 run
 
-test: $(STAMP) nginx browser pdf ## run the whole test suite (needs Redis on :6379 and PostgreSQL on :5432)
+test: $(STAMP) nginx browser pdf promtool ## run the whole test suite (needs Redis on :6379 and PostgreSQL on :5432)
 	$(PY) -m pytest
 
 # tests/deploy/test_edge.py runs the real nginx in front of the gateway (deploy/nginx/); CI and
@@ -56,3 +57,9 @@ lint: $(STAMP) ## ruff and mypy (CI runs this after the tests)
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache
+
+# tests/deploy/test_monitoring.py checks deploy/prometheus/ (the alert rules, their unit tests,
+# the scrape configuration) with promtool, from Debian's package prometheus.
+promtool: ## install promtool for the monitoring tests when it is missing (Debian, as root)
+	@command -v promtool >/dev/null || \
+	  (apt-get update && apt-get install -y --no-install-recommends prometheus)
