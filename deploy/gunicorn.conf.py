@@ -45,17 +45,17 @@ preload_app = False
 # Metrics (shared/metrics.py). Each worker is a process with counters of its own: in
 # prometheus-client's multiprocess mode every worker writes its values to files in
 # PROMETHEUS_MULTIPROC_DIR, and /metrics, whichever worker answers, adds them all up. The
-# variable must be set before a worker imports prometheus_client, so here, in the master: unset,
-# a fresh folder of this master's (in memory under /dev/shm when there is one). One folder per
-# gunicorn master: on_starting empties it.
-if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
-        prefix="trace30-metrics-", dir=worker_tmp_dir)
+# variable must be set before a worker imports prometheus_client: on_starting sets it in the
+# master, before the first fork (unset: a fresh folder of this master's, in memory under
+# /dev/shm when there is one). One folder per gunicorn master: on_starting empties it.
 
 
 def on_starting(server: object) -> None:
-    """Forget the values of an earlier master that used the same folder."""
-    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    """Set up the folder of the workers' metrics and forget an earlier master's values."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        directory = tempfile.mkdtemp(prefix="trace30-metrics-", dir=worker_tmp_dir)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
     os.makedirs(directory, exist_ok=True)
     for name in os.listdir(directory):
         if name.endswith(".db"):

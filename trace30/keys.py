@@ -222,9 +222,9 @@ class RunKeys:
 
     @classmethod
     def index(cls, store: Store) -> str:
-        """The sorted set of the deployment's run ids, each scored by when it was first queued
-        (seconds since the epoch): the gateway's metrics read the runs' progress from it. It
-        names runs, never traders."""
+        """The hash of the deployment's run ids, each with when it was first queued (seconds
+        since the epoch): the gateway's metrics read the runs' progress from it. It names
+        runs, never traders."""
         return store.key(cls.INDEX)
 
     @classmethod

@@ -112,8 +112,11 @@ class QueueGauges:
                 pipe.llen(key)
             else:
                 pipe.zcard(key)
-        pipe.zrevrangebyscore(index, "+inf", self.clock() - self.ttl_s, start=0, num=MAX_RUNS)
-        *counts, runs = pipe.execute()
+        pipe.hgetall(index)
+        *counts, index_runs = pipe.execute()
+        since = self.clock() - self.ttl_s
+        runs = sorted((r for r, at in index_runs.items() if float(at) >= since),
+                      key=lambda r: float(index_runs[r]), reverse=True)[:MAX_RUNS]
         jobs = GaugeMetricFamily("trace30_rq_jobs",
                                  "Re-verification jobs in the RQ queue and its registries.",
                                  labels=["queue", "state"])
