@@ -4,6 +4,7 @@ the batch runs."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 import redis
 from flask.testing import FlaskClient
+import requests
 from rq import Queue
 
 from services.gateway.evidence import EvidenceLog
@@ -119,3 +121,31 @@ def test_the_queue_gauges_read_rq_and_the_batch_runs(
     assert found[("trace30_batch_run_traders", run)] == 3
     assert found[("trace30_batch_run_done", run)] == 1
     assert all("trader-" not in str(key) for key in found)
+
+
+def test_webhook_attempts_are_counted_by_outcome(evidence_log: EvidenceLog) -> None:
+    """A receiver failing twice: two attempts 'retrying', then 'delivered'; a receiver that
+    never answers 2xx, with one attempt allowed: 'failed' (given up)."""
+    from prometheus_client import REGISTRY
+
+    from tests.gateway.test_webhooks import enqueue, make_sender
+    from tests.gateway.webhook_receiver import WebhookReceiver
+
+    def count(outcome: str) -> float:
+        return REGISTRY.get_sample_value("trace30_webhook_attempts_total", {
+            "event": "verification.completed", "outcome": outcome}) or 0.0
+
+    before = {o: count(o) for o in ("delivered", "retrying", "failed")}
+    with requests.Session() as session, WebhookReceiver(fail_first=2) as receiver:
+        enqueue(evidence_log, receiver.url)
+        sender = make_sender(evidence_log, session, backoff_base_s=0.01, backoff_max_s=0.02)
+        deadline = time.monotonic() + 20
+        while count("delivered") == before["delivered"] and time.monotonic() < deadline:
+            sender.deliver_due()
+            time.sleep(0.02)
+    with requests.Session() as session, WebhookReceiver(fail_first=99) as receiver:
+        enqueue(evidence_log, receiver.url, vid="v2")
+        assert make_sender(evidence_log, session, max_attempts=1).deliver_due() == 1
+    assert count("retrying") - before["retrying"] == 2
+    assert count("delivered") - before["delivered"] == 1
+    assert count("failed") - before["failed"] == 1

@@ -211,3 +211,36 @@ def test_processes_add_up_in_multiprocess_mode(tmp_path: Path,
     found = samples(text)
     labels = {"service": "vat", "method": "GET", "route": "/healthz", "status": "200"}
     assert value(found, "trace30_http_requests_total", **labels) == 7
+
+
+def test_a_guarded_call_without_a_slot_or_that_raises_is_counted() -> None:
+    """No slot before the deadline: ``no_slot`` and a slot timeout; a request that could not be
+    sent (raised through the guarded call): ``error``."""
+    from prometheus_client import REGISTRY
+
+    from shared.outbound import NotSent
+    from shared.upstream import GuardedCall, Retry
+
+    class NoTurn:
+        def acquire(self, deadline: float) -> None:
+            return None
+
+        def release(self, token: object, error: object) -> None:
+            raise AssertionError("nothing to release")
+
+    def count(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, {"upstream": "bench", "key": "XX", **labels}) or 0
+
+    def unsendable(timeout_s: float, attempt: int) -> None:
+        raise NotSent("no", {"number": "cannot be sent"})
+
+    before = (count("trace30_upstream_checks_total", outcome="no_slot", code=""),
+              count("trace30_upstream_slot_timeouts_total"),
+              count("trace30_upstream_checks_total", outcome="error", code=""))
+    call = GuardedCall(None, Retry(0.0, 0.0), name="bench")
+    assert call.run("XX", 0.0, lambda t, n: n, slot=NoTurn()).no_slot
+    with pytest.raises(NotSent):
+        call.run("XX", 1e12, unsendable)
+    assert count("trace30_upstream_checks_total", outcome="no_slot", code="") == before[0] + 1
+    assert count("trace30_upstream_slot_timeouts_total") == before[1] + 1
+    assert count("trace30_upstream_checks_total", outcome="error", code="") == before[2] + 1
