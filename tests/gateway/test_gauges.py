@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 import redis
-from flask.testing import FlaskClient
 import requests
+from flask.testing import FlaskClient
 from rq import Queue
 
 from services.gateway.evidence import EvidenceLog
