@@ -319,6 +319,9 @@ class GuardedCall:
     :class:`~shared.outbound.NotSent` (nothing was sent) is raised at once: never retried, never
     counted. Redis errors are the caller's, unless ``store_optional`` (the upstream is then
     asked without the breaker). ``clock`` and ``sleep`` are injectable for tests.
+
+    Metrics (:mod:`shared.metrics`), labelled ``name`` and ``key``: each check's outcome, fault
+    code and time, each attempt's outcome and time, each wait for a turn of ``slot``.
     """
 
     def __init__(self, breaker: CircuitBreaker | None, retry: Retry, *, name: str = "upstream",
