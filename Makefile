@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 .PHONY: help install run test bench lint clean nginx browser pdf
+.PHONY: promtool
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -22,7 +23,7 @@ install: $(STAMP) ## create .venv and install trace30 with its test tools
 run: $(STAMP) ## start the suite under gunicorn (TRACE30_SANDBOX=1: with the simulators)
 	$(VENV)/bin/trace30 run
 
-test: $(STAMP) nginx browser pdf ## run the whole test suite (needs Redis on :6379 and PostgreSQL on :5432)
+test: $(STAMP) nginx browser pdf promtool ## run the whole test suite (needs Redis on :6379 and PostgreSQL on :5432)
 	$(PY) -m pytest
 
 # tests/deploy/test_edge.py runs the real nginx in front of the gateway (deploy/nginx/); CI and
@@ -45,7 +46,7 @@ pdf: ## install WeasyPrint's system libraries when they are missing (Debian, as 
 	  (apt-get update && apt-get install -y --no-install-recommends libpango-1.0-0 \
 	   libpangoft2-1.0-0 libharfbuzz-subset0 fontconfig fonts-dejavu-core)
 
-BENCHES := vat_overhead registry_formats payment_throughput gateway batch_follow batch chain tracing
+BENCHES := vat_overhead registry_formats payment_throughput gateway batch_follow batch chain tracing metrics_overhead
 
 bench: $(STAMP) ## run the benchmarks in bench/ and print their figures (needs Redis)
 	@for b in $(BENCHES); do echo "== bench/$$b.py"; $(PY) bench/$$b.py || exit 1; done
@@ -56,3 +57,9 @@ lint: $(STAMP) ## ruff and mypy (CI runs this after the tests)
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache
+
+# tests/deploy/test_monitoring.py checks deploy/prometheus/ (the alert rules, their unit tests,
+# the scrape configuration) with promtool, from Debian's package prometheus.
+promtool: ## install promtool for the monitoring tests when it is missing (Debian, as root)
+	@command -v promtool >/dev/null || \
+	  (apt-get update && apt-get install -y --no-install-recommends prometheus)

@@ -16,6 +16,8 @@ their ports off public networks.
 """
 
 import os
+import tempfile
+from typing import Any
 
 bind = os.environ.get("TRACE30_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("TRACE30_WORKERS", "2"))
@@ -39,3 +41,29 @@ loglevel = os.environ.get("TRACE30_LOG_LEVEL", "info").lower()
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 # App factories run in each worker after the fork: one VIES client and one pool per process.
 preload_app = False
+
+# Metrics (shared/metrics.py). Each worker is a process with counters of its own: in
+# prometheus-client's multiprocess mode every worker writes its values to files in
+# PROMETHEUS_MULTIPROC_DIR, and /metrics, whichever worker answers, adds them all up. The
+# variable must be set before a worker imports prometheus_client: on_starting sets it in the
+# master, before the first fork (unset: a fresh folder of this master's, in memory under
+# /dev/shm when there is one). One folder per gunicorn master: on_starting empties it.
+
+
+def on_starting(server: object) -> None:
+    """Set up the folder of the workers' metrics and forget an earlier master's values."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        directory = tempfile.mkdtemp(prefix="trace30-metrics-", dir=worker_tmp_dir)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        if name.endswith(".db"):
+            os.remove(os.path.join(directory, name))
+
+
+def child_exit(server: object, worker: Any) -> None:
+    """A worker exited: its live gauges go (its counters stay, as Prometheus expects)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
+from shared import metrics
 from shared.redis_client import Store
 
 
@@ -56,11 +57,14 @@ class CircuitBreaker:
         state = cast(dict[str, str], self.store.client.hgetall(self._key(key)))
         open_until = float(state.get("open_until", 0) or 0)
         if not open_until:
+            metrics.breaker_state(self.name, key, "closed")
             return Decision(True)
         now = self.clock()
         code = state.get("code")
         if now < open_until:
+            metrics.breaker_state(self.name, key, "open")
             return Decision(False, open_until - now, code)
+        metrics.breaker_state(self.name, key, "half_open")
         # Half-open: exactly one caller gets to probe; the others keep getting the fast answer.
         probe_key = self._key(key) + ":probe"
         if self.store.client.set(probe_key, "1", nx=True, px=int(self.cooldown_s * 1000) or 1):
@@ -72,6 +76,7 @@ class CircuitBreaker:
         k = self._key(key)
         if self.store.client.exists(k):
             self.store.client.delete(k, k + ":probe")
+        metrics.breaker_state(self.name, key, "closed")
 
     def record_failure(self, key: str, code: str) -> bool:
         """Count an outage fault; return True when this opened the circuit."""
@@ -86,6 +91,7 @@ class CircuitBreaker:
         pipe.hset(k, mapping={"open_until": self.clock() + self.cooldown_s, "code": code})
         pipe.delete(k + ":probe")
         pipe.execute()
+        metrics.breaker_state(self.name, key, "open", opened=True)
         return True
 
     def trip(self, key: str, code: str) -> None:
@@ -98,6 +104,7 @@ class CircuitBreaker:
         pipe.expire(k, int(self.cooldown_s * 10) + 60)
         pipe.delete(k + ":probe")
         pipe.execute()
+        metrics.breaker_state(self.name, key, "open", opened=True)
 
     def is_open(self, key: str) -> bool:
         """Whether the circuit of ``key`` is open now (a check stops retrying then)."""

@@ -23,6 +23,7 @@ from flask import Flask
 
 from shared.clients import parse_api_keys
 from shared.errors import ConfigError
+from shared.metrics import parse_exposure, parse_networks
 
 ENV_PREFIX = "TRACE30_"
 
@@ -668,6 +669,24 @@ SETTINGS: dict[str, Setting] = {
     "OTEL_EXPORTER_OTLP_TIMEOUT": Setting(
         10.0, "Timeout of one export of spans to the collector, seconds (as the Python SDK "
         "reads it). Read as OTEL_EXPORTER_OTLP_TIMEOUT.", float
+    ),
+    # Metrics (shared/metrics.py)
+    "METRICS": Setting(
+        "internal",
+        "Who may read /metrics (Prometheus text format) on every service: 'off' (no route), "
+        "'internal' (the internal bearer token, or an address of TRACE30_METRICS_NETWORKS "
+        "that no proxy relayed) or 'public' (anyone; the sandbox default). The gateway's "
+        "nginx never passes /metrics on.",
+        str,
+        "public",
+        parse=parse_exposure,
+    ),
+    "METRICS_NETWORKS": Setting(
+        "",
+        "Comma-separated addresses or CIDR networks (10.0.0.0/8) whose requests read /metrics "
+        "without the token when TRACE30_METRICS=internal, e.g. the Prometheus servers' network. "
+        "Never list the address of a proxy in front of the service.",
+        parse=parse_networks,
     ),
 }
 

@@ -12,7 +12,19 @@ from typing import Any
 
 from flask import Flask
 
-from shared import auth, config, errors, health, hosts, inputs, logs, openapi, redis_client, tracing
+from shared import (
+    auth,
+    config,
+    errors,
+    health,
+    hosts,
+    inputs,
+    logs,
+    metrics,
+    openapi,
+    redis_client,
+    tracing,
+)
 
 
 def create_base_app(
@@ -31,6 +43,7 @@ def create_base_app(
     app = Flask(import_name)
     app.name = service
     config.init_app(app, config_overrides)
+    metrics.init_app(app)  # first: every request is timed and counted, refused ones too
     tracing.init_app(app, service)  # before logs: the request's span first, then its log context
     logs.init_app(app, service)
     errors.init_app(app)

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 EXTENSION = "trace30.hosts"
 
 #: Paths that answer whatever the Host: orchestrators' probes (see the module docstring).
-PROBE_PATHS = frozenset({"/healthz", "/readyz"})
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})  # Prometheus scrapes by pod IP
 
 #: Allowed outside sandbox when ``ALLOWED_HOSTS`` is unset, besides every dotless name.
 LOOPBACK = ("localhost", "127.0.0.1", "[::1]")

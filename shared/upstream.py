@@ -34,7 +34,7 @@ import redis
 import requests
 from requests.adapters import HTTPAdapter
 
-from shared import outbound
+from shared import metrics, outbound
 from shared.breaker import CircuitBreaker, Decision, Outcome
 from shared.limits import RateLimiter
 
@@ -293,6 +293,17 @@ class Guarded(Generic[T]):
         """Whether ``value`` is the answer."""
         return self.error is None and self.denied is None and not self.no_slot
 
+    @property
+    def outcome(self) -> tuple[str, str | None]:
+        """What the check came to, as metrics name it: (outcome, fault code)."""
+        if self.denied is not None:
+            return "circuit_open", self.denied.code
+        if self.no_slot:
+            return "no_slot", None
+        if self.error is not None:
+            return self.error.fault.label, self.error.code
+        return "answered", None
+
 
 class GuardedCall:
     """The one loop of every check that asks an upstream.
@@ -308,6 +319,9 @@ class GuardedCall:
     :class:`~shared.outbound.NotSent` (nothing was sent) is raised at once: never retried, never
     counted. Redis errors are the caller's, unless ``store_optional`` (the upstream is then
     asked without the breaker). ``clock`` and ``sleep`` are injectable for tests.
+
+    Metrics (:mod:`shared.metrics`), labelled ``name`` and ``key``: each check's outcome, fault
+    code and time, each attempt's outcome and time, each wait for a turn of ``slot``.
     """
 
     def __init__(self, breaker: CircuitBreaker | None, retry: Retry, *, name: str = "upstream",
@@ -330,16 +344,25 @@ class GuardedCall:
         raises an :class:`UpstreamError` that ends the check. ``on_fault(error, attempts)``,
         after each fault is counted, may end the check with an answer of its own (a fallback),
         or log it and return None."""
-        decision = self._allow(key)
-        if decision is not None and not decision.allowed:
-            return Guarded(denied=decision)
-        outcome = None
-        if decision is not None and self.breaker is not None:
-            outcome = self.breaker.outcome(key, decision)
+        started = time.perf_counter()
+        result: Guarded[T] | None = None
         try:
-            return self._attempts(key, deadline, attempt, slot, on_fault, decision, outcome)
+            decision = self._allow(key)
+            if decision is not None and not decision.allowed:
+                result = Guarded(denied=decision)
+                return result
+            outcome = None
+            if decision is not None and self.breaker is not None:
+                outcome = self.breaker.outcome(key, decision)
+            try:
+                result = self._attempts(key, deadline, attempt, slot, on_fault, decision, outcome)
+                return result
+            finally:
+                self._record(key, outcome)
         finally:
-            self._record(key, outcome)
+            # Raised (a request not sent, the store down): counted as "error".
+            ended, code = result.outcome if result is not None else ("error", None)
+            metrics.upstream_check(self.name, key, ended, code, time.perf_counter() - started)
 
     def _attempts(self, key: str, deadline: float, attempt: Callable[[float, int], T],
                   slot: Slot | None, on_fault: Callable[[UpstreamError, int], T | None] | None,
@@ -348,7 +371,13 @@ class GuardedCall:
         attempts = 0
         last: UpstreamError | None = None
         while True:
-            token = slot.acquire(deadline) if slot is not None else True
+            if slot is not None:
+                waited = time.perf_counter()
+                token = slot.acquire(deadline)
+                metrics.slot_wait(self.name, key, time.perf_counter() - waited,
+                                  got=token is not None)
+            else:
+                token = True
             if token is None:
                 if last is None:
                     return Guarded(no_slot=True)
@@ -360,6 +389,7 @@ class GuardedCall:
                 break
             attempts += 1
             error: UpstreamError | None = None
+            called = time.perf_counter()
             try:
                 value = attempt(max(0.05, deadline - self.clock()), attempts)
             except UpstreamError as e:
@@ -367,6 +397,8 @@ class GuardedCall:
             finally:
                 if slot is not None:
                     slot.release(token, error)
+            metrics.upstream_attempt(self.name, key, error.fault.label if error else "answered",
+                                     time.perf_counter() - called)
             if error is None:
                 if outcome is not None:
                     outcome.answered()

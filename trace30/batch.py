@@ -156,6 +156,12 @@ def enqueue(settings: dict[str, Any], store: Store, queue: Queue, run_id: str,
         for chunk in _chunks(list(items.items())):
             store.client.hset(keys.items, mapping=dict(chunk))
     store.client.hsetnx(keys.meta, "created_at", datetime.now(UTC).isoformat())
+    index, now = RunKeys.index(store), time.time()  # the runs the metrics report
+    store.client.hsetnx(index, run_id, now)
+    old = [r for r, at in store.client.hgetall(index).items() if float(at) < now - ttl]
+    if old:
+        store.client.hdel(index, *old)
+    store.client.expire(index, ttl)
     for key in (keys.items, keys.meta, keys.results):
         store.client.expire(key, ttl)
     done = set(_hkeys(store, keys.results))

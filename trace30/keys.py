@@ -190,6 +190,8 @@ class RunKeys:
     RESULTS: ClassVar[str] = "results"
     BEFORE: ClassVar[str] = "before"
     LEASE: ClassVar[str] = "lease"
+    #: The deployment's runs (outside ``batch:``: no run's key), for metrics.
+    INDEX: ClassVar[str] = "batch-runs"
 
     def __init__(self, store: Store, run_id: str, tenant: str) -> None:
         self.store = store
@@ -217,6 +219,13 @@ class RunKeys:
         """The kinds of the run's hashes whose fields are trader ids (of the run's tenant):
         results, items, before."""
         return cls.RESULTS, cls.ITEMS, cls.BEFORE
+
+    @classmethod
+    def index(cls, store: Store) -> str:
+        """The hash of the deployment's run ids, each with when it was first queued (seconds
+        since the epoch): the gateway's metrics read the runs' progress from it. It names
+        runs, never traders."""
+        return store.key(cls.INDEX)
 
     @classmethod
     def pattern(cls, store: Store) -> str:

@@ -22,6 +22,7 @@ from services.gateway import (
     dashboard,
     disclosures_api,
     documents,
+    gauges,
     public,
     transparency,
 )
@@ -29,7 +30,7 @@ from services.gateway.documents import views as _document_views  # noqa: F401 (i
 from services.gateway.verifications import RetryLoop
 from services.gateway.webhooks import WebhookWorker
 from services.gateway.wiring import build_verifier, build_webhook_sender
-from shared import health
+from shared import health, metrics
 from shared.errors import store_unavailable
 from shared.factory import create_base_app
 
@@ -61,6 +62,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["trace30.gateway.background"] = background
     documents.init_app(app, evidence)  # supporting documents: storage, /v1 routes
     health.add_check(app, "database", evidence.ping)
+    metrics.add_collector(app, gauges.EvidenceGauges(evidence))  # backlogs, read at each scrape
+    metrics.add_collector(app, gauges.QueueGauges(app.extensions["trace30.redis"], c))
     # The evidence log down (or SQLite locked past its busy timeout): 503 with Retry-After.
     for exc in (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError):
         app.register_error_handler(exc, store_unavailable("the evidence log"))

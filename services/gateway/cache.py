@@ -35,6 +35,7 @@ import redis
 from cachetools import TTLCache
 
 from services.gateway.reasons import Verdict
+from shared import metrics
 from shared.redis_client import Store
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ class VerdictCache:
             if raw and self._local is not None:
                 with self._lock:
                     self._local[fingerprint] = raw
+        metrics.cache_lookup("gateway_verdict", bool(raw))
         if not raw:
             return None
         verification_id, _, body = raw.partition("\n")

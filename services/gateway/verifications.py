@@ -37,7 +37,7 @@ from services.gateway.reasons import SEVERITIES, Verdict
 from services.gateway.sealing import SealingError
 from services.gateway.upstreams import ServiceClient
 from services.gateway.verdicts import Link, decide
-from shared import context, tracing
+from shared import context, metrics, tracing
 
 log = logging.getLogger(__name__)
 
@@ -366,6 +366,7 @@ class Verifier:
                          extra={"verification": record.id})
                 settled = self.evidence.get(record.id)
                 return self.view(settled) if settled is not None else result
+            metrics.verdict(record.verdict, priority)
             if previous is not None and previous.fingerprint != record.fingerprint:
                 # Only the trader's current submission may answer from the cache: a trader
                 # going back to earlier data is verified again, not told an old verdict.

@@ -41,7 +41,7 @@ from services.gateway.signatures import (  # noqa: F401 (re-exported for the sen
     signature_header,
     verify,
 )
-from shared import tracing
+from shared import metrics, tracing
 from shared.upstream import backoff_s
 
 log = logging.getLogger(__name__)
@@ -142,6 +142,8 @@ class WebhookSender:
             "attempt": number,
             "duration_ms": round(duration_ms, 1),
         }
+        metrics.webhook_attempt(delivery.event, "delivered" if delivered else
+                                "retrying" if next_attempt_at is not None else "failed")
         if delivered:
             log.info("webhook delivered", extra=fields)
         elif next_attempt_at is not None:

@@ -31,6 +31,7 @@ import redis
 from cachetools import TTLCache
 
 from services.vat.results import VatCheckResult
+from shared import metrics
 from shared.redis_client import Store
 
 log = logging.getLogger(__name__)
@@ -74,10 +75,13 @@ class VatCache:
                 raw = cast(str | None, self.store.client.get(key))
             except redis.RedisError as e:
                 log.warning("vat cache unavailable", extra={"error": type(e).__name__})
+                metrics.cache_lookup("vat", False)
                 return None
             if not raw:
+                metrics.cache_lookup("vat", False)
                 return None
             self._local_put(key, raw)
+        metrics.cache_lookup("vat", True)
         entry = json.loads(raw)
         return CachedAnswer(entry["result"], self.clock() - entry["stored_at"])
 

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from services.gateway.evidence.db import Database, _utcnow, log
 from services.gateway.evidence.schema import webhook_attempts_table, webhook_deliveries_table
+from services.gateway.evidence.verifications import Backlog
 
 
 @dataclass
@@ -58,6 +59,16 @@ class OutboxWrites:
 
 class Outbox(Database):
     """The webhook outbox."""
+
+    def outbox_backlog(self) -> Backlog:
+        """The webhooks still to deliver (one scan of the ``(status, next_attempt_at)``
+        index)."""
+        d = webhook_deliveries_table
+        query = sa.select(sa.func.count(), sa.func.min(d.c.next_attempt_at)).where(
+            d.c.status == "pending")
+        with self._read() as conn:
+            count, first = conn.execute(query).one()
+        return Backlog(int(count), first)
 
     def enqueue_webhook(self, *, client_id: str, url: str, event: str, payload: dict[str, Any],
                         verification_id: str, trader_id: str, tenant: str) -> str:

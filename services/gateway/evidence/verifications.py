@@ -116,8 +116,33 @@ class SettleInTransaction:
         return bool(current.notify_requested)
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """Rows waiting for a worker (metrics): how many, and when the first of them is due."""
+
+    count: int
+    first_due_at: datetime | None
+
+
 class Verifications(Database):
     """Verifications: saved, read, linked, leased for a run."""
+
+    def pending_backlog(self) -> Backlog:
+        """The ``pending`` verifications the sweepers will retry (one scan of the
+        ``(verdict, next_retry_at)`` index)."""
+        t = verifications_table
+        query = sa.select(sa.func.count(), sa.func.min(t.c.next_retry_at)).where(
+            t.c.verdict == "pending")
+        with self._read() as conn:
+            count, first = conn.execute(query).one()
+        return Backlog(int(count), first)
+
+    def running_count(self) -> int:
+        """Verifications running now (or abandoned, until a sweeper takes them over)."""
+        t = verifications_table
+        with self._read() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).where(
+                t.c.state == "running")).scalar_one())
 
     def save(self, record: VerificationRecord,
              private_submission: dict[str, Any] | None = None) -> None:
