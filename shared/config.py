@@ -21,7 +21,7 @@ from typing import Any
 
 from flask import Flask
 
-from shared.clients import parse_api_keys
+from shared.clients import check_rate_limit, parse_api_keys
 from shared.errors import ConfigError
 
 ENV_PREFIX = "TRACE30_"
@@ -635,6 +635,25 @@ SETTINGS: dict[str, Setting] = {
     "WEBHOOK_POLL_S": Setting(1.0, "How often each gateway process looks for due webhooks.", float),
     "WEBHOOK_TOLERANCE_S": Setting(
         300, "How old a webhook signature receivers accept (documented for receivers).", int
+    ),
+    # Per-client rate limits and Idempotency-Key (services/gateway/ratelimits.py, idempotency.py)
+    "GATEWAY_RATE_LIMIT": Setting(
+        "1200/minute;50/second",
+        "Requests each API client may make to /v1, all gateway processes together (counted in "
+        "Redis), unless its entry in TRACE30_GATEWAY_API_KEYS sets \"rate_limit\". Limits "
+        "separated by ';', e.g. '600/minute;20/second'. Over it: 429 with Retry-After.",
+        str,
+        "6000/minute;200/second",
+        parse=check_rate_limit,
+    ),
+    "GATEWAY_IDEMPOTENCY_TTL_S": Setting(
+        86400, "How long an Idempotency-Key and the answer it replays are kept, seconds.", int
+    ),
+    "GATEWAY_IDEMPOTENCY_LEASE_S": Setting(
+        120,
+        "How long a request with an Idempotency-Key holds the key while it runs (others with "
+        "the key get 409); a process that dies mid-request frees it after this.",
+        int,
     ),
 }
 

@@ -87,7 +87,7 @@ def build_webhook_sender(settings: Mapping[str, Any], evidence: EvidenceLog,
                          clients: list[Client] | None = None) -> WebhookSender:
     """The sender of ``evidence``'s webhook outbox, signing with each client's secret."""
     clients = api_clients(settings) if clients is None else clients
-    return WebhookSender(evidence, _by_id(clients, lambda c: c.webhook_secret),
+    return WebhookSender(evidence, _by_id(clients, lambda c: c.webhook_secrets or None),
                          timeout_s=settings["WEBHOOK_TIMEOUT_S"],
                          max_attempts=settings["WEBHOOK_MAX_ATTEMPTS"],
                          backoff_base_s=settings["WEBHOOK_BACKOFF_BASE_S"],
