@@ -60,15 +60,16 @@ def _exempt() -> bool:
     return not request.path.startswith("/v1/") or _client() is None
 
 
-def _seconds_until(reset_at: float) -> int:
-    return max(1, math.ceil(reset_at - time.time()))
+def _seconds_until(reset_at: float, window_s: int) -> int:
+    """Whole seconds until ``reset_at``, at least 1 and never more than the window."""
+    return max(1, min(window_s, math.ceil(reset_at - time.time())))
 
 
 def _headers(limit: RequestLimit) -> dict[str, str]:
     return {
         "RateLimit-Limit": str(limit.limit.amount),
         "RateLimit-Remaining": str(max(0, limit.remaining)),
-        "RateLimit-Reset": str(_seconds_until(limit.reset_at)),
+        "RateLimit-Reset": str(_seconds_until(limit.reset_at, limit.limit.get_expiry())),
     }
 
 
