@@ -164,10 +164,10 @@ def test_a_rotation_needs_the_new_secret_and_whsec_secrets_must_be_base64() -> N
         base = {"id": "shop", "key": "k", "scopes": ["onboarding"]}
         config.load({"TRACE30_GATEWAY_API_KEYS": json.dumps([{**base, **entry}])})
 
-    with pytest.raises(ConfigError, match="TRACE30_GATEWAY_API_KEYS .*'webhook_secret_previous' "
-                                          "needs 'webhook_secret'"):
+    with pytest.raises(ConfigError, match=r"TRACE30_GATEWAY_API_KEYS .*'webhook_secret_previous' "
+                                          r"needs 'webhook_secret'"):
         load({"webhook_secret_previous": OLD})
-    with pytest.raises(ConfigError, match="TRACE30_GATEWAY_API_KEYS .*must be base64"):
+    with pytest.raises(ConfigError, match=r"TRACE30_GATEWAY_API_KEYS .*must be base64"):
         load({"webhook_secret": "whsec_not*base64"})
     with pytest.raises(ConfigError, match="must be base64"):
         load({"webhook_secret": NEW, "webhook_secret_previous": "whsec_%%"})
