@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -11,6 +12,8 @@ from typing import Any
 import pytest
 from flask import Flask, Response
 from flask.testing import FlaskClient
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
 
 from services.gateway import create_app, shutdown
 from services.gateway.idempotency import Claim, IdempotencyKeys, fingerprint
@@ -18,6 +21,7 @@ from shared.clients import Client
 from shared.redis_client import Store
 from tests.conftest import Suite
 from tests.gateway.conftest import ONBOARDING, OPS
+from tests.gateway.test_documents import PDF
 from tests.gateway.test_flow import GOOD, submission
 
 URL = "/v1/verifications"
@@ -220,3 +224,21 @@ def test_an_answer_after_the_lease_lapsed_does_not_overwrite_the_next_claim(
     keys.finish(stale, Response(b"stale", 200))
     keys.release(stale)
     assert store.client.get(fresh.redis_key) == fresh.running
+
+
+def test_a_document_upload_sent_again_as_the_same_bytes_is_replayed(client: FlaskClient) -> None:
+    """A multipart body is read (and cached) for its fingerprint, then parsed as usual."""
+    assert post(client, GOOD, None).status_code == 200
+    boundary, body = encode_multipart({"kind": "register_extract",
+                                       "file": FileStorage(io.BytesIO(PDF), "doc.pdf",
+                                                           content_type="application/pdf")})
+    headers = {**OPS, "Idempotency-Key": "doc-1"}
+    content_type = f"multipart/form-data; boundary={boundary}"
+    url = f"/v1/traders/{GOOD['trader_id']}/documents"
+    first = client.post(url, data=body, content_type=content_type, headers=headers)
+    assert first.status_code == 201, first.get_json()
+    again = client.post(url, data=body, content_type=content_type, headers=headers)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json() == first.get_json()
+    listed = client.get(url, headers=OPS).get_json()
+    assert len(listed["documents"]) == 1
