@@ -48,6 +48,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # After access (they need the client), before the blueprints (whose hooks come later).
     ratelimits.init_app(app, app.extensions["trace30.redis"])
     idempotency.init_app(app, app.extensions["trace30.redis"])
+    ratelimits.document(openapi.spec)  # 429 and Idempotency-Key in /openapi.json
+    idempotency.document(openapi.spec)
     dashboard.init_app(app)  # the staff dashboard at /ops (not part of the /v1 API)
     # The verifier and the webhook sender are built as the batch workers build theirs.
     verifier = build_verifier(c, store=app.extensions["trace30.redis"], clients=clients)

@@ -34,6 +34,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from apispec import APISpec, BasePlugin
 from flask import Flask, Response, current_app, g, request
 
 from shared.clients import Client
@@ -232,6 +233,36 @@ def _release(_: BaseException | None = None) -> None:
             _keys().release(claim)
         except Exception:
             log.warning("idempotency key not released; its lease will free it")
+
+
+def _problem(description: str) -> dict[str, Any]:
+    schema = {"$ref": "#/components/schemas/Problem"}
+    return {"description": description,
+            "content": {"application/problem+json": {"schema": schema}}}
+
+
+class _Document(BasePlugin):
+    """Adds the ``Idempotency-Key`` header and its answers to every ``/v1`` POST."""
+
+    def operation_helper(self, path: str | None = None, operations: dict[str, Any] | None = None,
+                         **kwargs: Any) -> None:
+        post = (operations or {}).get("post")
+        if post is None or not (path or "").startswith("/v1/"):
+            return
+        post.setdefault("parameters", []).append({
+            "name": HEADER, "in": "header", "required": False,
+            "description": "Makes a retry of this POST safe: the same key and request answer "
+                           "the first answer again (Idempotent-Replayed: true). Kept 24 h.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH + 2},
+        })
+        responses = post.setdefault("responses", {})
+        responses.setdefault("409", _problem("A request with this Idempotency-Key still runs."))
+        responses.setdefault("422", _problem("The Idempotency-Key was used for another request."))
+
+
+def document(spec: APISpec) -> None:
+    """Describe ``Idempotency-Key`` in the OpenAPI document (before the blueprints register)."""
+    spec.plugins = [*spec.plugins, _Document()]
 
 
 def init_app(app: Flask, store: Store) -> IdempotencyKeys:

@@ -25,6 +25,7 @@ import time
 from typing import Any
 
 import limits
+from apispec import APISpec, BasePlugin
 from flask import Flask, Response, g, request
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.wrappers import RequestLimit
@@ -148,6 +149,27 @@ def parse(text: str) -> list[limits.RateLimitItem]:
     ['600 per 1 minute', '20 per 1 second']
     """
     return list(limits.parse_many(text))
+
+
+class _Document(BasePlugin):
+    """Adds the ``429`` answer to every ``/v1`` operation."""
+
+    def operation_helper(self, path: str | None = None, operations: dict[str, Any] | None = None,
+                         **kwargs: Any) -> None:
+        if not (path or "").startswith("/v1/"):
+            return
+        for operation in (operations or {}).values():
+            operation.setdefault("responses", {}).setdefault("429", {
+                "description": "Over the client's rate limit: retry after Retry-After seconds.",
+                "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                "content": {"application/problem+json": {
+                    "schema": {"$ref": "#/components/schemas/Problem"}}},
+            })
+
+
+def document(spec: APISpec) -> None:
+    """Describe the 429 in the OpenAPI document (before the blueprints register)."""
+    spec.plugins = [*spec.plugins, _Document()]
 
 
 def init_app(app: Flask, store: Store) -> ClientLimits:

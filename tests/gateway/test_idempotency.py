@@ -242,3 +242,18 @@ def test_a_document_upload_sent_again_as_the_same_bytes_is_replayed(client: Flas
     assert again.get_json() == first.get_json()
     listed = client.get(url, headers=OPS).get_json()
     assert len(listed["documents"]) == 1
+
+
+def test_the_openapi_document_describes_the_key_and_the_429(client: FlaskClient) -> None:
+    paths = client.get("/openapi.json").get_json()["paths"]
+    for path, operations in paths.items():
+        if not path.startswith("/v1/"):
+            continue
+        for method, operation in operations.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            assert "429" in operation["responses"], (method, path)
+            names = [p["name"] for p in operation.get("parameters", [])]
+            assert ("Idempotency-Key" in names) == (method == "post"), (method, path)
+    post_ = paths["/v1/verifications"]["post"]
+    assert {"409", "422"} <= set(post_["responses"])
