@@ -34,6 +34,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 from apispec import APISpec, BasePlugin
 from flask import Flask, Response, current_app, g, request
 
@@ -221,7 +222,13 @@ def _begin() -> Response | None:
 def _finish(response: Response) -> Response:
     claim: Claim | None = g.pop("idempotency_claim", None)
     if claim is not None:
-        _keys().finish(claim, response)
+        try:
+            _keys().finish(claim, response)
+        except redis.RedisError as e:
+            # The work is done and the client gets its answer; the key is freed when its
+            # lease runs out (a retry before that is a 409, after it runs again).
+            log.warning("idempotency answer not stored: Redis unavailable",
+                        extra={"error": type(e).__name__, "lease_s": _keys().lease_s})
     return response
 
 

@@ -18,8 +18,9 @@ from werkzeug.test import encode_multipart
 from services.gateway import create_app, shutdown
 from services.gateway.idempotency import Claim, IdempotencyKeys, fingerprint
 from shared.clients import Client
-from shared.redis_client import Store
+from shared.redis_client import Store, connect
 from tests.conftest import Suite
+from tests.faults import PrivateRedis
 from tests.gateway.conftest import ONBOARDING, OPS
 from tests.gateway.test_documents import PDF
 from tests.gateway.test_flow import GOOD, submission
@@ -257,3 +258,32 @@ def test_the_openapi_document_describes_the_key_and_the_429(client: FlaskClient)
             assert ("Idempotency-Key" in names) == (method == "post"), (method, path)
     post_ = paths["/v1/verifications"]["post"]
     assert {"409", "422"} <= set(post_["responses"])
+
+
+@pytest.mark.slow  # a redis-server of its own
+def test_redis_lost_mid_request_still_answers_and_a_key_without_redis_is_503(
+        gateway_config: dict, suite: Suite) -> None:
+    with PrivateRedis() as private:
+        store = connect(private.url, "trace30-test-idem:", 0.5)
+        app = create_app({**gateway_config, "REDIS_STORE": store})
+        answers: list[Any] = []
+        suite.configure("vies-simulator", latency_ms=1500)
+        try:
+            first = threading.Thread(
+                target=lambda: answers.append(post(app.test_client(), GOOD, "signup-7")))
+            first.start()
+            deadline = time.monotonic() + 5
+            while not list(store.client.scan_iter(match=store.key("idempotency", "*"))):
+                assert time.monotonic() < deadline, "the request never claimed its key"
+                time.sleep(0.01)
+            private.stop()  # Redis gone before the answer is stored
+            first.join(15)
+            later = post(app.test_client(), GOOD, "signup-7")
+            plain = post(app.test_client(), GOOD, None)
+        finally:
+            suite.restore("vies-simulator")
+            shutdown(app)
+    assert answers[0].status_code == 200  # the work was done: its answer is not a 500
+    assert later.status_code == 503 and later.mimetype == "application/problem+json"
+    assert later.headers["Retry-After"]
+    assert plain.status_code == 200  # without a key nothing needs Redis to answer
