@@ -21,7 +21,7 @@ from typing import Any
 
 from flask import Flask
 
-from shared.clients import parse_api_keys
+from shared.clients import check_rate_limit, parse_api_keys
 from shared.errors import ConfigError
 from shared.metrics import parse_exposure, parse_networks
 
@@ -687,6 +687,25 @@ SETTINGS: dict[str, Setting] = {
         "without the token when TRACE30_METRICS=internal, e.g. the Prometheus servers' network. "
         "Never list the address of a proxy in front of the service.",
         parse=parse_networks,
+    ),
+    # Per-client rate limits and Idempotency-Key (services/gateway/ratelimits.py, idempotency.py)
+    "GATEWAY_RATE_LIMIT": Setting(
+        "1200/minute;50/second",
+        "Requests each API client may make to /v1, all gateway processes together (counted in "
+        "Redis), unless its entry in TRACE30_GATEWAY_API_KEYS sets \"rate_limit\". Limits "
+        "separated by ';', e.g. '600/minute;20/second'. Over it: 429 with Retry-After.",
+        str,
+        "30000/minute;1000/second",  # sandbox: the benches' load must not meet it
+        parse=check_rate_limit,
+    ),
+    "GATEWAY_IDEMPOTENCY_TTL_S": Setting(
+        86400, "How long an Idempotency-Key and the answer it replays are kept, seconds.", int
+    ),
+    "GATEWAY_IDEMPOTENCY_LEASE_S": Setting(
+        120,
+        "How long a request with an Idempotency-Key holds the key while it runs (others with "
+        "the key get 409); a process that dies mid-request frees it after this.",
+        int,
     ),
 }
 

@@ -23,7 +23,9 @@ from services.gateway import (
     disclosures_api,
     documents,
     gauges,
+    idempotency,
     public,
+    ratelimits,
     transparency,
 )
 from services.gateway.documents import views as _document_views  # noqa: F401 (its /ops routes)
@@ -44,6 +46,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     c = app.config
     clients = access.init_app(app)
+    # After access (they need the client), before the blueprints (whose hooks come later).
+    ratelimits.init_app(app, app.extensions["trace30.redis"])
+    idempotency.init_app(app, app.extensions["trace30.redis"])
+    ratelimits.document(openapi.spec)  # 429 and Idempotency-Key in /openapi.json
+    idempotency.document(openapi.spec)
     dashboard.init_app(app)  # the staff dashboard at /ops (not part of the /v1 API)
     # The verifier and the webhook sender are built as the batch workers build theirs.
     verifier = build_verifier(c, store=app.extensions["trace30.redis"], clients=clients)

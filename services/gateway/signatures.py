@@ -11,6 +11,20 @@ Every request carries::
     Trace30-Signature: t=1735689600,v1=3b1f...
     User-Agent: trace30-webhooks/0.1
 
+Beside them, the three headers of `Standard Webhooks <https://www.standardwebhooks.com>`_, so
+that any of its off-the-shelf verifiers (the ``standardwebhooks`` libraries) can check a
+delivery::
+
+    webhook-id: whd_5f0c...                 (the delivery id: the same on every retry)
+    webhook-timestamp: 1735689600
+    webhook-signature: v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=
+
+``v1,`` is followed by the base64 HMAC-SHA256 of ``f"{id}.{timestamp}."`` and the body. Its key
+is the secret as Standard Webhooks reads it: for a ``whsec_<base64>`` secret the bytes the
+base64 encodes; for any other secret its UTF-8 bytes (give those bytes to the library:
+``Webhook(secret.encode())``). During a rotation ``webhook-signature`` holds one signature per
+secret, separated by spaces. :func:`verify_standard` checks them with the standard library.
+
 ``v1`` is the hex HMAC-SHA256, keyed with the client's webhook secret, of the timestamp, a dot
 and the exact body bytes (``f"{t}.".encode() + body``). During a secret rotation the header holds
 one ``v1`` per secret; a receiver accepts the request if any of them matches. A receiver must
@@ -35,10 +49,12 @@ cannot be replayed later. With Flask, a receiver is::
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 SIGNATURE_HEADER = "Trace30-Signature"
 EVENT_HEADER = "Trace30-Event"
@@ -169,3 +185,92 @@ def verify(
         raise StaleSignature(
             f"the signature is dated {-age} s in the future (tolerance {tolerance_s:g} s)"
         )
+
+
+
+# Standard Webhooks (https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md)
+STANDARD_ID_HEADER = "webhook-id"
+STANDARD_TIMESTAMP_HEADER = "webhook-timestamp"
+STANDARD_SIGNATURE_HEADER = "webhook-signature"
+#: The prefix of a Standard Webhooks secret; the rest is the key in base64.
+SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
+
+
+def standard_key(secret: str) -> bytes:
+    """The HMAC key of ``secret`` as Standard Webhooks reads it: the bytes after ``whsec_``
+    (base64), or the UTF-8 bytes of a secret without that prefix.
+
+    >>> standard_key("whsec_dGVzdA=="), standard_key("plain")
+    (b'test', b'plain')
+    """
+    if secret.startswith(SECRET_PREFIX):
+        try:
+            return base64.b64decode(secret[len(SECRET_PREFIX):], validate=True)
+        except binascii.Error as e:
+            raise ValueError("a whsec_ secret must be base64 after the prefix") from e
+    return secret.encode()
+
+
+def standard_sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """One ``webhook-signature`` entry: ``v1,`` and the base64 HMAC-SHA256 of
+    ``f"{msg_id}.{timestamp}."`` followed by ``body``.
+
+    >>> standard_sign("whsec_dGVzdA==", "whd_1", 1700000000, b"{}")
+    'v1,BjLQm9x613YJ/8jZ+HJhuVRozpmb0TF8mHvB+veNs40='
+    """
+    message = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(standard_key(secret), message, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def standard_headers(secret: Secrets, msg_id: str, body: bytes,
+                     now: float | None = None) -> dict[str, str]:
+    """The three Standard Webhooks headers of a delivery; one signature per secret.
+
+    >>> standard_headers(["whsec_dGVzdA==", "old"], "whd_1", b"{}", now=1700000000.5)
+    ... # doctest: +NORMALIZE_WHITESPACE +ELLIPSIS
+    {'webhook-id': 'whd_1', 'webhook-timestamp': '1700000000',
+     'webhook-signature': 'v1,BjLQm9x613YJ/8jZ+HJhuVRozpmb0TF8mHvB+veNs40= v1,...'}
+    """
+    timestamp = int(time.time() if now is None else now)
+    signatures = " ".join(standard_sign(s, msg_id, timestamp, body) for s in _secrets(secret))
+    return {STANDARD_ID_HEADER: msg_id, STANDARD_TIMESTAMP_HEADER: str(timestamp),
+            STANDARD_SIGNATURE_HEADER: signatures}
+
+
+def verify_standard(
+    secret: Secrets,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    tolerance_s: float = DEFAULT_TOLERANCE_S,
+    now: float | None = None,
+) -> None:
+    """Check a delivery's Standard Webhooks headers against the raw ``body`` (for receivers
+    that prefer them to ``Trace30-Signature``); raise as :func:`verify` does.
+
+    ``headers`` is looked up with the lower-case names (pass ``request.headers``, which ignores
+    case, or a dict with lower-case keys).
+
+    >>> hs = standard_headers("whsec_dGVzdA==", "whd_1", b"{}", now=1700000000)
+    >>> verify_standard("whsec_dGVzdA==", hs, b"{}", now=1700000010)
+    >>> verify_standard("whsec_dGVzdA==", hs, b"{ }", now=1700000010)
+    Traceback (most recent call last):
+    ...
+    services.gateway.signatures.InvalidSignature: no signature matches the body
+    """
+    msg_id = headers.get(STANDARD_ID_HEADER) or ""
+    stamp = headers.get(STANDARD_TIMESTAMP_HEADER) or ""
+    if not msg_id or not stamp.isdigit():
+        raise InvalidSignature("the webhook-id or webhook-timestamp header is missing")
+    timestamp = int(stamp)
+    expected = [standard_sign(s, msg_id, timestamp, body) for s in _secrets(secret)]
+    matched = False
+    for candidate in (headers.get(STANDARD_SIGNATURE_HEADER) or "").split():
+        for good in expected:
+            matched |= hmac.compare_digest(candidate.encode(), good.encode())
+    if not matched:
+        raise InvalidSignature("no signature matches the body")
+    age = int(time.time() if now is None else now) - timestamp
+    if abs(age) > tolerance_s:
+        raise StaleSignature(f"the signature is {age} s old (tolerance {tolerance_s:g} s)")

@@ -7,8 +7,11 @@ webhook URL. The delivery is first written to the evidence log's outbox
 :class:`WebhookWorker` threads (one per gateway process) send it with :class:`WebhookSender`.
 
 The requests are signed as :mod:`services.gateway.signatures` describes (``Trace30-Signature``,
-``Trace30-Event``, ``Trace30-Delivery``); receivers check them with its ``verify``, which needs
-nothing but the standard library.
+``Trace30-Event``, ``Trace30-Delivery``, and Standard Webhooks' ``webhook-id``,
+``webhook-timestamp``, ``webhook-signature``); receivers check them with its ``verify`` (or
+``verify_standard``, or any Standard Webhooks library), which needs nothing but the standard
+library. A client's webhook config may hold two secrets during a rotation
+(``webhook_secret`` and ``webhook_secret_previous``): every request is then signed with both.
 
 A delivery that does not get a 2xx (an error status, a redirect, a timeout, a refused
 connection) is retried with :func:`shared.upstream.backoff_s` (``TRACE30_WEBHOOK_BACKOFF_BASE_S``
@@ -39,6 +42,7 @@ from services.gateway.signatures import (  # noqa: F401 (re-exported for the sen
     StaleSignature,
     WebhookSignatureError,
     signature_header,
+    standard_headers,
     verify,
 )
 from shared import metrics, tracing
@@ -159,9 +163,12 @@ class WebhookSender:
         if not secret:
             return None, "no webhook secret configured for the client", 0.0
         body = encode_body(delivery.payload)  # serialised once: these bytes are signed and sent
+        now = time.time()  # one timestamp for both schemes
         headers = {
             "Content-Type": "application/json",
-            SIGNATURE_HEADER: signature_header(secret, body),
+            SIGNATURE_HEADER: signature_header(secret, body, now),
+            # Standard Webhooks: the delivery id is the same on every retry, as it requires
+            **standard_headers(secret, delivery.id, body, now),
             EVENT_HEADER: delivery.event,
             DELIVERY_HEADER: delivery.id,
             "User-Agent": USER_AGENT,

@@ -83,11 +83,16 @@ def build_verifier(settings: Mapping[str, Any], *, store: Store | None = None,
     return verifier
 
 
+def _webhook_secrets(client: Client) -> str | tuple[str, ...] | None:
+    """The client's webhook secret, or both during a rotation (each signs every request)."""
+    return client.webhook_secrets if client.webhook_secret_previous else client.webhook_secret
+
+
 def build_webhook_sender(settings: Mapping[str, Any], evidence: EvidenceLog,
                          clients: list[Client] | None = None) -> WebhookSender:
     """The sender of ``evidence``'s webhook outbox, signing with each client's secret."""
     clients = api_clients(settings) if clients is None else clients
-    return WebhookSender(evidence, _by_id(clients, lambda c: c.webhook_secret),
+    return WebhookSender(evidence, _by_id(clients, _webhook_secrets),
                          timeout_s=settings["WEBHOOK_TIMEOUT_S"],
                          max_attempts=settings["WEBHOOK_MAX_ATTEMPTS"],
                          backoff_base_s=settings["WEBHOOK_BACKOFF_BASE_S"],
