@@ -100,10 +100,16 @@ class UpstreamError(Exception):
 # -- HTTP ----------------------------------------------------------------------------------------
 
 def new_session(user_agent: str | None, pool_size: int = 10, *,
-                accept: str | None = None) -> requests.Session:
+                accept: str | None = None, internal: bool = False) -> requests.Session:
     """A pooled session sending ``user_agent`` and ``accept`` (None: requests' own), with no
-    urllib3 retries."""
+    urllib3 retries.
+
+    ``internal``: the calls stay inside the deployment (the gateway to its services), so the
+    environment's proxies, ``NO_PROXY`` and ``.netrc`` are not consulted: requests reads them
+    again on every call, which cost the gateway about a quarter of each call's CPU time
+    (``bench/load.py``). Calls to outside systems keep them (an egress proxy is common)."""
     session = requests.Session()
+    session.trust_env = not internal
     adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)

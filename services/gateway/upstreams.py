@@ -39,7 +39,7 @@ class ServiceClient:
         self.token = token
         self.connect_timeout_s = connect_timeout_s
         self.read_timeout_s = read_timeout_s
-        self.session = new_session(None, pool_size)
+        self.session = new_session(None, pool_size, internal=True)  # no proxy lookups
 
     def call(self, body: dict[str, Any], *, deadline: float,
              request_id: str | None = None) -> Answer:

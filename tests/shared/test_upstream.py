@@ -58,6 +58,37 @@ def test_a_session_is_pooled_without_retries_and_names_its_client() -> None:
 # -- the fault catalogue and the HTTP fault tables -----------------------------------------------
 
 
+def test_an_internal_session_ignores_the_environments_proxies(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gateway's calls to its services never go through an egress proxy (and requests does
+    not read the environment again on every call); calls to outside systems do."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    class Ok(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nobody listens there
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    try:
+        with new_session(None, internal=True) as internal:
+            assert internal.get(url, timeout=5).status_code == 204
+        with new_session(None) as outside, pytest.raises(requests.exceptions.ProxyError):
+            outside.get(url, timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_every_fault_has_its_meaning_and_default_code() -> None:
     assert {f.label for f in Fault} >= {"timeout", "unreachable", "outage", "bad_response",
                                         "throttled", "refused", "rejected", "invalid",

@@ -445,7 +445,7 @@ class Sequencer:
     sequences what is left."""
 
     #: How long a round waits after its first poke for more writes to gather.
-    gather_s = 0.05
+    gather_s = 0.25
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
