@@ -233,3 +233,30 @@ def test_outside_sandbox_a_batch_worker_refuses_an_older_schema(
         gateway.verifier.close()
         gateway.sender.close()
         gateway.verifier.evidence.close()
+
+
+@pytest.mark.slow
+def test_under_gunicorn_the_gateway_exits_naming_the_command(
+        log: EvidenceLog, database_url: str, store: Store, tmp_path) -> None:
+    """The real server: the worker fails to boot, gunicorn stops (exit 3, its "failed to boot")
+    rather than restarting it in a loop, and the log says what to run."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, free_port, gunicorn_argv
+
+    argv = [a.format(python=sys.executable, port=free_port())
+            for a in gunicorn_argv("services.gateway.wsgi:app")]
+    environ = {**os.environ, **env(
+        database_url, TRACE30_INTERNAL_TOKEN=INTERNAL_TOKEN, TRACE30_REDIS_URL=REDIS_URL,
+        TRACE30_REDIS_PREFIX=store.prefix, TRACE30_GATEWAY_SESSION_SECRET="s" * 40,
+        TRACE30_GATEWAY_API_KEYS=api_keys(), TRACE30_GATEWAY_BACKGROUND="0")}
+    environ.pop("TRACE30_MIGRATE_ON_START", None)
+    done = subprocess.run(argv, cwd=ROOT, env=environ, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 3, done.stderr
+    assert "Worker failed to boot" in done.stderr
+    last = [line for line in done.stderr.splitlines() if "SchemaBehind" in line][-1]
+    assert "Run `trace30 migrate`" in last
+    assert log.schema_state().current is None
