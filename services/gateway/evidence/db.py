@@ -264,8 +264,9 @@ class Database:
         ``migrate``: bring it up to date, as the sandbox does. Otherwise only check it: a schema
         older than the code raises :class:`SchemaBehind` (a :class:`ConfigError` telling the
         operator to run ``trace30 migrate``); a newer one (a release rolled back after its
-        migration ran) is logged as a warning and the process starts, since the migrations add
-        to the schema and the older code does not read what they added.
+        migration ran) is logged as a warning and the process starts: a release's migration is
+        meant to keep the previous release working (expand now, contract a release later), and
+        refusing would make a rollback impossible.
         """
         if migrate:
             self.migrate()
