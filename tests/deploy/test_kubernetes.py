@@ -364,6 +364,8 @@ def test_the_autoscalers_scale_the_gateway_and_the_workers_on_cpu(objects: dict)
         target = hpa["spec"]["scaleTargetRef"]
         assert (target["apiVersion"], target["kind"]) == ("apps/v1", "Deployment")
         assert ("Deployment", target["name"]) in objects
+        # a replica count in the Deployment would undo the HPA's at every `kubectl apply`
+        assert "replicas" not in objects["Deployment", target["name"]]["spec"]
         assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
         (metric,) = hpa["spec"]["metrics"]
         assert metric["resource"]["name"] == "cpu"
