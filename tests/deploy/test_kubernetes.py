@@ -204,6 +204,35 @@ def test_the_suite_is_all_there(objects: dict) -> None:
 
 
 def test_every_deployment_has_probes_and_resources(objects: dict) -> None:
+    check_probes_and_resources(objects)
+
+
+def test_the_probe_and_settings_checks_can_fail(objects: dict) -> None:
+    """A Deployment without a readiness probe, a container without requests, a variable that
+    is no setting: each is caught."""
+    def copy() -> dict:
+        return {key: yaml.safe_load(yaml.safe_dump(obj)) for key, obj in objects.items()}
+
+    broken = copy()
+    del broken["Deployment", "vat"]["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
+    with pytest.raises(AssertionError, match="Deployment vat, container vat"):
+        check_probes_and_resources(broken)
+    broken = copy()
+    pod = broken["CronJob", "trace30-purge"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    del pod["containers"][0]["resources"]["requests"]["cpu"]
+    with pytest.raises(AssertionError, match="CronJob trace30-purge"):
+        check_probes_and_resources(broken)
+    broken = copy()
+    broken["ConfigMap", "trace30-registry"]["data"]["TRACE30_REGISTRY_TYPO"] = "1"
+    with pytest.raises(AssertionError, match="TRACE30_REGISTRY_TYPO is no trace30 setting"):
+        check_settings(broken)
+    broken = copy()
+    del broken["Secret", "trace30-services"]
+    with pytest.raises(KeyError, match="trace30-services"):
+        check_settings(broken)
+
+
+def check_probes_and_resources(objects: dict) -> None:
     for (kind, name), pod in pod_specs(objects).items():
         for container in all_containers(pod):
             where = f"{kind} {name}, container {container['name']}"
@@ -250,6 +279,10 @@ def env_sources(objects: dict, container: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_every_variable_is_a_setting_and_every_reference_exists(objects: dict) -> None:
+    check_settings(objects)
+
+
+def check_settings(objects: dict) -> None:
     for (kind, name), obj in objects.items():
         values = obj.get("data") if kind == "ConfigMap" else obj.get("stringData")
         if kind in ("ConfigMap", "Secret") and name.startswith("trace30-") and (
