@@ -45,7 +45,7 @@ pdf: ## install WeasyPrint's system libraries when they are missing (Debian, as 
 	  (apt-get update && apt-get install -y --no-install-recommends libpango-1.0-0 \
 	   libpangoft2-1.0-0 libharfbuzz-subset0 fontconfig fonts-dejavu-core)
 
-BENCHES := vat_overhead registry_formats payment_throughput gateway batch_follow batch chain
+BENCHES := vat_overhead registry_formats payment_throughput gateway batch_follow batch chain tracing
 
 bench: $(STAMP) ## run the benchmarks in bench/ and print their figures (needs Redis)
 	@for b in $(BENCHES); do echo "== bench/$$b.py"; $(PY) bench/$$b.py || exit 1; done

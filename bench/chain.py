@@ -5,8 +5,8 @@ the verification saved ``running`` with its sealed submission, then settled in o
 with the trader's row pointed at it (as the gateway does), and a staff action. Several threads
 write at once (the chain serialises writers on an advisory lock at commit), each on its own
 trader. Rounds alternate chain on / off so that the machine's noise falls on both alike.
-Target: submissions per second with the chain / without >= 0.9. The chain written with it on is
-verified at the end.
+Target: submissions per second with the chain / without >= 0.9. The baseline writes to a schema
+of its own without the chain's triggers. The chain written with it on is verified at the end.
 
 Run: ``.venv/bin/python bench/chain.py`` (needs PostgreSQL; ``TRACE30_BENCH_DATABASE_URL``,
 default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``; works in a schema of its own,
@@ -36,7 +36,7 @@ URL = os.environ.get("TRACE30_BENCH_DATABASE_URL",
                      "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 THREADS = int(os.environ.get("TRACE30_BENCH_THREADS", "4"))
 PER_THREAD = 60
-ROUNDS = 3
+ROUNDS = 7
 TARGET = 0.9
 
 
@@ -86,16 +86,26 @@ def _rate(log: EvidenceLog, tag: str) -> float:
     return THREADS * PER_THREAD / (time.perf_counter() - start)
 
 
-def main() -> int:
-    schema = f"bench_chain_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(URL, poolclass=NullPool)
+def _schema(admin: sa.Engine, name: str) -> str:
     with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    url = f"{URL}?options=-csearch_path%3D{schema}"
+        conn.exec_driver_sql(f"CREATE SCHEMA {name}")
+    return f"{URL}?options=-csearch_path%3D{name}"
+
+
+def main() -> int:
+    tag = uuid.uuid4().hex[:8]
+    schemas = [f"bench_chain_on_{tag}", f"bench_chain_off_{tag}"]
+    admin = sa.create_engine(URL, poolclass=NullPool)
     keys = Fernet.generate_key().decode()
-    on, off = EvidenceLog(url, keys), EvidenceLog(url, keys, chain=False)
+    # The baseline has no chain at all: its own schema, the chain's triggers dropped.
+    on = EvidenceLog(_schema(admin, schemas[0]), keys)
+    off = EvidenceLog(_schema(admin, schemas[1]), keys, chain=False)
     try:
         on.migrate()
+        off.migrate()
+        with off.engine.begin() as conn:
+            for table in chain.FACT_TABLES:
+                conn.exec_driver_sql(f"DROP TRIGGER trace30_chain ON {table}")
         _rate(on, "warm-on")
         _rate(off, "warm-off")
         with_chain, without = [], []
@@ -103,29 +113,35 @@ def main() -> int:
             without.append(_rate(off, f"off{r}"))
             with_chain.append(_rate(on, f"on{r}"))
         best_on, best_off = max(with_chain), max(without)
-        ratio = best_on / best_off
+        # Each round with the chain is paired with the round without it just before: the
+        # median of the pairs' ratios is what is judged (other work on the machine moves
+        # single rounds by 20% and more; the best of each side would follow one lucky round).
+        pairs = sorted(on_r / off_r for on_r, off_r in zip(with_chain, without, strict=True))
+        ratio = pairs[len(pairs) // 2]
+        waiting = on.sequence_chain()  # what the sequencer had not yet taken at the end
         with on.engine.connect() as conn:
             report = chain.verify(conn)
-        chained = report.entries
         print(f"evidence log writes on PostgreSQL, {THREADS} threads x {PER_THREAD} "
               f"submissions, best of {ROUNDS} rounds each:")
         print(f"  without the chain: {best_off:7.1f} submissions/s  "
               f"(rounds: {', '.join(f'{x:.1f}' for x in without)})")
         print(f"  with the chain:    {best_on:7.1f} submissions/s  "
               f"(rounds: {', '.join(f'{x:.1f}' for x in with_chain)})")
-        print(f"  ratio: {ratio:.3f} (target >= {TARGET}); {chained} chain entries, "
-              f"the rows written with it off reported as outside the log: "
-              f"{sum(p.what == 'inserted outside the log' for p in report.problems)}")
+        print(f"  best with / best without: {best_on / best_off:.3f}; each round's ratio: "
+              f"{', '.join(f'{x:.3f}' for x in pairs)}")
+        print(f"  ratio (median of the rounds'): {ratio:.3f} (target >= {TARGET}); "
+              f"{report.entries} chain entries "
+              f"({waiting} still in the inbox at the end), intact: {report.intact}")
         expected = 3 * THREADS * PER_THREAD * (ROUNDS + 1)  # 3 facts written per submission
-        ok = ratio >= TARGET and chained == expected and all(
-            p.what == "inserted outside the log" for p in report.problems)
+        ok = ratio >= TARGET and report.entries == expected and report.intact
         print("  OK" if ok else "  BELOW TARGET")
         return 0 if ok else 1
     finally:
         on.close()
         off.close()
         with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            for schema in schemas:
+                conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         admin.dispose()
 
 

@@ -123,6 +123,24 @@ def parse_public_tenants(text: str) -> frozenset[str] | None:
     return None if "*" in names else frozenset(names)
 
 
+def parse_http_url(text: str) -> str:
+    """An http(s) URL with a host, as given; ValueError if not.
+
+    >>> parse_http_url("http://otel-collector:4318")
+    'http://otel-collector:4318'
+    >>> parse_http_url("otel-collector:4318")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'otel-collector:4318' is not an http(s) URL: write e.g. 'http://otel-collector:4318'
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{text!r} is not an http(s) URL: write e.g. 'http://otel-collector:4318'")
+    return text.strip()
+
+
 @dataclass(frozen=True)
 class Setting:
     """One setting: its default (whose type the value is coerced to) and what it is for.
@@ -644,7 +662,35 @@ SETTINGS: dict[str, Setting] = {
         bool,
         True,
     ),
+    # Tracing (shared/tracing.py): OpenTelemetry's standard names, read without TRACE30_
+    "OTEL_EXPORTER_OTLP_ENDPOINT": Setting(
+        None, "Base URL of an OTLP/HTTP collector (e.g. http://otel-collector:4318): set, every "
+        "process sends its spans to {url}/v1/traces (protobuf); unset, OpenTelemetry is off "
+        "and not even imported. Read as OTEL_EXPORTER_OTLP_ENDPOINT (no TRACE30_ prefix).",
+        parse=parse_http_url,
+    ),
+    "OTEL_SERVICE_NAME": Setting(
+        None, "The service name spans are reported under; unset: trace30-<service> "
+        "(trace30-gateway, trace30-vat, trace30-worker, ...). Read as OTEL_SERVICE_NAME."
+    ),
+    "OTEL_EXPORTER_OTLP_TIMEOUT": Setting(
+        10.0, "Timeout of one export of spans to the collector, seconds (as the Python SDK "
+        "reads it). Read as OTEL_EXPORTER_OTLP_TIMEOUT.", float
+    ),
 }
+
+#: Settings read under their own standard name, without the TRACE30_ prefix.
+STANDARD_NAMES = frozenset(
+    {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", "OTEL_EXPORTER_OTLP_TIMEOUT"})
+
+
+def env_name(name: str) -> str:
+    """The environment variable of setting ``name``.
+
+    >>> env_name("REDIS_URL"), env_name("OTEL_EXPORTER_OTLP_ENDPOINT")
+    ('TRACE30_REDIS_URL', 'OTEL_EXPORTER_OTLP_ENDPOINT')
+    """
+    return name if name in STANDARD_NAMES else ENV_PREFIX + name
 
 
 #: Settings that were replaced: set, they stop start-up rather than be silently ignored.
@@ -672,7 +718,7 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
         return kind(value)
     except (TypeError, ValueError) as e:
         raise ConfigError(
-            f"{ENV_PREFIX}{name} must be a {kind.__name__}, got {value!r}"
+            f"{env_name(name)} must be a {kind.__name__}, got {value!r}"
         ) from e
 
 
@@ -687,7 +733,7 @@ def _parse(name: str, text: str, parse: Callable[[str], Any]) -> Any:
     try:
         return parse(text)
     except ValueError as e:
-        raise ConfigError(f"{ENV_PREFIX}{name} is not valid: {e}") from e
+        raise ConfigError(f"{env_name(name)} is not valid: {e}") from e
 
 
 def load(
@@ -711,8 +757,8 @@ def load(
     for name in SETTINGS:
         if name in overrides:
             raw[name] = overrides.pop(name)
-        elif environ.get(ENV_PREFIX + name, "") != "":  # an empty variable counts as unset
-            raw[name] = environ[ENV_PREFIX + name]
+        elif environ.get(env_name(name), "") != "":  # an empty variable counts as unset
+            raw[name] = environ[env_name(name)]
     sandbox = _coerce("SANDBOX", raw.get("SANDBOX", False), bool)
     values: dict[str, Any] = {}
     for name, setting in SETTINGS.items():

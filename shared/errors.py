@@ -17,6 +17,8 @@ import redis
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from shared.context import request_id
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -139,7 +141,7 @@ def problem(
     }
     if errors:
         body["errors"] = errors
-    rid = getattr(request, "request_id", None) if request else None
+    rid = request_id()
     if rid:
         body["request_id"] = rid
     return body

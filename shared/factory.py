@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Flask
 
-from shared import auth, config, errors, health, hosts, inputs, logs, openapi, redis_client
+from shared import auth, config, errors, health, hosts, inputs, logs, openapi, redis_client, tracing
 
 
 def create_base_app(
@@ -31,6 +31,7 @@ def create_base_app(
     app = Flask(import_name)
     app.name = service
     config.init_app(app, config_overrides)
+    tracing.init_app(app, service)  # before logs: the request's span first, then its log context
     logs.init_app(app, service)
     errors.init_app(app)
     hosts.init_app(app)  # before auth: a Host not allowed is refused whatever else is wrong

@@ -1,25 +1,30 @@
-"""JSON logging with a request id, and one access-log line per request.
+"""JSON logging with a request id and trace id, and one access-log line per request.
 
 Every record is one JSON object on stderr. The request id comes from the caller's
 ``X-Request-ID`` (when it is a safe token) or is made here, is echoed in the response header
 and is added to every record logged while the request runs, so a check can be followed from the
-gateway to VIES and back. Request bodies are never logged: they hold personal data.
+gateway to VIES and back. The trace comes from the caller's W3C ``traceparent`` (when valid;
+else a new trace starts) or from OpenTelemetry's server span when tracing is on
+(:mod:`shared.tracing`); records carry its ``trace_id`` and ``span_id``. Both live in
+:mod:`shared.context` (context variables), so records logged in the request's thread pools, in
+background threads and in batch jobs carry them too. Request bodies are never logged: they hold
+personal data.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 import time
-import uuid
 from typing import Any, TextIO
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Response, g, request
 
-REQUEST_ID_HEADER = "X-Request-ID"
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+from shared import context, tracing
+from shared.context import REQUEST_ID_HEADER, TRACEPARENT_HEADER, TraceParent
+
+__all__ = ["REQUEST_ID_HEADER", "JsonFormatter", "configure", "current_request_id", "init_app"]
 _STD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 access_log = logging.getLogger("trace30.access")
@@ -41,8 +46,11 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        if has_request_context() and "request_id" in g:
-            out["request_id"] = g.request_id
+        request_id, trace = context.request_id(), context.trace()
+        if request_id:
+            out["request_id"] = request_id
+        if trace is not None:
+            out["trace_id"], out["span_id"] = trace.trace_id, trace.span_id
         for key, value in vars(record).items():
             if key not in _STD_ATTRS and not key.startswith("_"):
                 out[key] = value
@@ -69,23 +77,22 @@ def configure(service: str, level: str = "INFO") -> None:
     root.setLevel(level.upper())
 
 
-def current_request_id() -> str | None:
-    """The id of the request being served, to pass on to the next service."""
-    if has_request_context():
-        request_id: str | None = g.get("request_id")
-        return request_id
-    return None
+#: The id of the request (or job) being handled, to pass on to the next service.
+current_request_id = context.request_id
 
 
 def _start_request() -> None:
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
-    request.request_id = g.request_id  # type: ignore[attr-defined]
     g.started = time.perf_counter()
+    # OpenTelemetry's server span when tracing is on (it read the traceparent); else ours.
+    trace = tracing.current()
+    if trace is None:
+        incoming = TraceParent.parse(request.headers.get(TRACEPARENT_HEADER))
+        trace = incoming.child() if incoming is not None else TraceParent.new()
+    context.set_current(context.safe_request_id(request.headers.get(REQUEST_ID_HEADER)), trace)
 
 
 def _end_request(response: Response) -> Response:
-    response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
+    response.headers[REQUEST_ID_HEADER] = context.request_id() or ""
     if access_log.isEnabledFor(logging.INFO):
         access_log.info(
             "request",
@@ -99,8 +106,14 @@ def _end_request(response: Response) -> Response:
     return response
 
 
+def _clear_request(_exc: BaseException | None) -> None:
+    # Server threads serve one request after another: the next must not inherit this one's.
+    context.clear()
+
+
 def init_app(app: Flask, service: str) -> None:
     """Configure JSON logs for ``service`` and tag every request with an id."""
     configure(service, app.config.get("LOG_LEVEL", "INFO"))
     app.before_request(_start_request)
     app.after_request(_end_request)
+    app.teardown_request(_clear_request)

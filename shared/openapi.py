@@ -1,4 +1,6 @@
-"""flask-smorest wiring: the OpenAPI document from the marshmallow schemas, at ``/openapi.json``.
+"""flask-smorest wiring: the OpenAPI document from the marshmallow schemas, at ``/openapi.json``,
+and Swagger UI for it at ``/docs`` (its files from the swagger-ui-py package, served by the app
+itself: no outside CDN, and no inline script, so the page works under ``default-src 'self'``).
 
 :class:`Api` routes every error through :mod:`shared.errors`, and :class:`Blueprint` makes
 request-validation failures a 400 (flask-smorest's default is 422), so that every service has
@@ -8,16 +10,18 @@ one error shape, documented as :class:`ProblemSchema`. Its parser reads JSON bod
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import flask
 import flask_smorest
 import marshmallow as ma
-from flask import Flask
+from flask import Flask, Response, current_app, render_template_string, send_from_directory, url_for
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 
 from shared import errors, inputs
 
@@ -136,4 +140,94 @@ def init_app(app: Flask, *, title: str, version: str = "1.0.0", description: str
     )
     api = Api(app)
     app.extensions[EXTENSION] = api
+    init_docs(app)
     return api
+
+
+# -- Swagger UI ---------------------------------------------------------------------------------
+
+DOCS_EXTENSION = "trace30.docs"
+#: Where the page is; its files are under ``DOCS_PATH + "/assets/"``.
+DOCS_PATH = "/docs"
+#: The headers of the page and its files: the gateway dashboard's policy (scripts, styles and
+#: connections from the app only, no framing; the page has no inline script), and ``data:``
+#: images, the only addition: Swagger UI's style sheet draws its icons (a select's arrow, the
+#: spinner) as ``data:`` SVG, which as an image runs no script.
+DOCS_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+#: The Swagger UI files the page loads (of swagger-ui-py's ``static`` folder); nothing else of
+#: the package is served.
+SWAGGER_UI_FILES = frozenset({"swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png"})
+#: Starts Swagger UI on the document named by the page (``data-spec-url``). No validator badge:
+#: Swagger UI would otherwise load it from validator.swagger.io.
+DOCS_SCRIPT = """\
+window.addEventListener("DOMContentLoaded", function () {
+  var root = document.getElementById("swagger-ui");
+  window.ui = SwaggerUIBundle({
+    url: root.dataset.specUrl,
+    dom_id: "#swagger-ui",
+    deepLinking: true,
+    validatorUrl: null
+  });
+});
+"""
+DOCS_PAGE = """\
+<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }}: API documentation</title>
+<link rel="icon" type="image/png" href="{{ asset('favicon-32x32.png') }}">
+<link rel="stylesheet" href="{{ asset('swagger-ui.css') }}">
+</head>
+<body>
+<main id="swagger-ui" data-spec-url="{{ spec_url }}"></main>
+<script src="{{ asset('swagger-ui-bundle.js') }}"></script>
+<script src="{{ asset('trace30-docs.js') }}"></script>
+</body>
+</html>
+"""
+
+
+def swagger_ui_dir() -> Path:
+    """The folder of Swagger UI's files in the installed swagger-ui-py (not imported)."""
+    spec = importlib.util.find_spec("swagger_ui")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("swagger-ui-py is not installed (a dependency of trace30)")
+    return Path(next(iter(spec.submodule_search_locations))) / "static"
+
+
+def _with_headers(response: Response) -> Response:
+    response.headers.update(DOCS_HEADERS)
+    return response
+
+
+def _docs_page() -> Response:
+    page = render_template_string(
+        DOCS_PAGE, title=current_app.config["API_TITLE"],
+        spec_url=url_for("api-docs.openapi_json"),
+        asset=lambda name: url_for("trace30_docs_asset", filename=name))
+    return _with_headers(Response(page, mimetype="text/html"))
+
+
+def _docs_asset(filename: str) -> Response:
+    if filename == "trace30-docs.js":
+        return _with_headers(Response(DOCS_SCRIPT, mimetype="text/javascript"))
+    if filename not in SWAGGER_UI_FILES:
+        raise NotFound()
+    response = send_from_directory(current_app.extensions[DOCS_EXTENSION], filename,
+                                   max_age=86400)
+    return _with_headers(response)
+
+
+def init_docs(app: Flask) -> None:
+    """Serve Swagger UI for the app's ``/openapi.json`` at ``/docs``, open like the document
+    (outside ``/v1``, so no token), and out of the document itself."""
+    app.extensions[DOCS_EXTENSION] = swagger_ui_dir()
+    app.add_url_rule(DOCS_PATH, "trace30_docs", _docs_page, methods=["GET"])
+    app.add_url_rule(DOCS_PATH + "/assets/<path:filename>", "trace30_docs_asset", _docs_asset,
+                     methods=["GET"])

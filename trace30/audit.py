@@ -5,9 +5,10 @@ and without opening anything sealed.
 - ``verify`` walks the chain and compares every fact row with its latest entry; it prints the
   head and the counts and exits 0 when the log is intact, or the first problem (what, table,
   row id, entry) and exits 1.
-- ``head`` prints the current head ``{seq, hash, at, key_id, signature}`` as JSON, signed
-  (Ed25519, base64) with ``TRACE30_DISCLOSURE_SIGNING_KEY``, for the operator to publish or
-  timestamp daily; the public key is the one at ``/.well-known/trace30-disclosure-key``.
+- ``head`` chains what waits in the inbox (PostgreSQL), durably, then prints the current head
+  ``{seq, hash, at, key_id, signature}`` as JSON, signed (Ed25519, base64) with
+  ``TRACE30_DISCLOSURE_SIGNING_KEY``, for the operator to publish or timestamp daily; the
+  public key is the one at ``/.well-known/trace30-disclosure-key``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 
 from services.gateway import disclosures
 from services.gateway.evidence import build_engine
-from services.gateway.evidence.chain import problems_text, signed_head, verify
+from services.gateway.evidence.chain import problems_text, sequence, signed_head, verify
 from shared.config import load
 from shared.errors import ConfigError
 
@@ -91,6 +92,9 @@ def head_command() -> None:
         signer = disclosures.signing_key(settings.get("DISCLOSURE_SIGNING_KEY"),
                                          sandbox=bool(settings.get("SANDBOX")))
         with engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                # what waits in the inbox first, durably: the head signed is never lost
+                sequence(conn, durable=True)
             head = signed_head(conn, signer)
     except ConfigError as e:
         raise click.ClickException(str(e)) from e

@@ -54,7 +54,7 @@ from services.gateway.evidence import EvidenceLog
 from services.gateway.schemas import SubmissionSchema
 from services.gateway.sealing import Sealer, check_keys
 from shared.redis_client import Store, connect
-from trace30.jobs import BatchError, raw_connection, retry_policy, reverify_trader
+from trace30.jobs import BatchError, job_meta, raw_connection, retry_policy, reverify_trader
 from trace30.keys import RunKeys, queue_name, trader_hash
 
 __all__ = ["BatchError", "reverify_command"]
@@ -164,12 +164,14 @@ def enqueue(settings: dict[str, Any], store: Store, queue: Queue, run_id: str,
     lost = [t for t in waiting if t not in alive]
     retry = retry_policy(settings)
     timeout = int(settings["GATEWAY_DEADLINE_S"] * 4 + 60)
+    meta = job_meta()  # the run's request id and trace, carried on by each job
     for chunk in _chunks(lost):
         with queue.connection.pipeline() as pipe:
             queue.enqueue_many([
                 Queue.prepare_data(reverify_trader, (run_id, trader_id, tenant),
                                    job_id=keys.job_id(trader_id), retry=retry,
-                                   result_ttl=ttl, failure_ttl=ttl, timeout=timeout)
+                                   result_ttl=ttl, failure_ttl=ttl, timeout=timeout,
+                                   meta=meta)
                 for trader_id in chunk
             ], pipeline=pipe)
             pipe.execute()

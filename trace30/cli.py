@@ -12,9 +12,12 @@ import click
 
 from services.gateway.reasons import Verdict
 from shared.config import load
+from shared.context import request_id as current_request_id
+from shared.context import safe_request_id
 from shared.errors import ConfigError
 from shared.redis_client import require_url
 from trace30.audit import audit
+from trace30.check import Exit
 from trace30.export import export
 from trace30.report import report
 from trace30.staff import staff
@@ -25,6 +28,12 @@ def _settings() -> dict[str, Any]:
         return load()
     except ConfigError as e:
         raise click.ClickException(str(e)) from e
+
+
+def _request_id(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and safe_request_id(value) != value:
+        raise click.BadParameter("a request id is 1 to 64 letters, digits, '.', '_', ':' or '-'.")
+    return value
 
 
 @click.group()
@@ -74,20 +83,30 @@ def run(host: str, port_offset: int) -> None:
               help="Stop following after this many seconds (the run goes on).")
 @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("var/reports"), show_default=True)
+@click.option("--request-id", callback=_request_id,
+              help="The request id the run's jobs log and send to the services (default: a "
+              "new one, printed); e.g. the ticket that asked for the run.")
 def reverify(tenant: str, select_all: bool, not_checked_days: int | None,
              verdicts: tuple[str, ...], input_path: Path | None, run_id: str | None, wait: bool,
-             timeout_s: float | None, report_dir: Path) -> None:
+             timeout_s: float | None, report_dir: Path, request_id: str | None) -> None:
     """Queue a re-verification job per trader, follow the run, report what changed."""
+    from shared import tracing
     from trace30 import batch
 
     settings = _settings()
+    tracing.configure(settings, "reverify")
     try:
-        code = batch.reverify_command(
-            settings, tenant=tenant, select_all=select_all, not_checked_days=not_checked_days,
-            verdicts=list(verdicts), input_path=input_path, run_id=run_id, wait=wait,
-            timeout_s=timeout_s, report_dir=report_dir)
+        with tracing.background("trace30 reverify", request_id=request_id) as trace:
+            click.echo(f"request id {current_request_id()}, trace {trace.trace_id}", err=True)
+            code = batch.reverify_command(
+                settings, tenant=tenant, select_all=select_all,
+                not_checked_days=not_checked_days, verdicts=list(verdicts),
+                input_path=input_path, run_id=run_id, wait=wait, timeout_s=timeout_s,
+                report_dir=report_dir)
     except batch.BatchError as e:
         raise click.ClickException(str(e)) from e
+    finally:
+        tracing.shutdown()  # export the run's span
     sys.exit(code)
 
 
@@ -159,6 +178,94 @@ def migrate(check_only: bool) -> None:
             f"{e.orig if isinstance(e, sa.exc.DBAPIError) else e}). Nothing was half-applied: "
             "run `trace30 migrate` again.") from e
     click.echo(outcome.summary())
+
+
+@main.group()
+def check() -> None:
+    """One-off checks from a shell, through the services' own code (no server needed).
+
+    Exit codes: 0 valid or active, 1 invalid, inactive or not found, 2 usage or configuration
+    error, 3 no verdict (the upstream was unavailable, or no source can check it)."""
+
+
+def _check(kind: str, request: dict[str, Any], as_json: bool) -> None:
+    import redis
+
+    from trace30 import check as checks
+
+    try:
+        outcome = checks.run(kind, request, {"LOG_LEVEL": "WARNING"})
+    except ConfigError as e:
+        click.echo(f"Error: {e}", err=True)
+        sys.exit(Exit.USAGE)
+    except redis.RedisError as e:
+        click.echo(f"Error: Redis did not answer ({type(e).__name__}): no verdict.", err=True)
+        sys.exit(Exit.NO_VERDICT)
+    click.echo(checks.as_json(outcome) if as_json else checks.table(outcome))
+    sys.exit(outcome.exit)
+
+
+_json_option = click.option("--json", "as_json", is_flag=True,
+                            help="Print the service's answer as JSON instead of a table.")
+_fresh_option = click.option("--fresh", is_flag=True,
+                             help="Ask the register again even when an answer is cached.")
+
+
+@check.command("vat")
+@click.argument("vat_number")
+@click.option("--requester", help="The VAT number asking (default: "
+              "TRACE30_REQUESTER_VAT_NUMBER), for a VIES consultation number.")
+@_fresh_option
+@_json_option
+def check_vat(vat_number: str, requester: str | None, fresh: bool, as_json: bool) -> None:
+    """Check a VAT number (VIES; HMRC, UID or Brønnøysund for GB, CH, NO)."""
+    request: dict[str, Any] = {"vat_number": vat_number}
+    if requester:
+        request["requester_vat_number"] = requester
+    if fresh:
+        request["max_age_s"] = 0
+    _check("vat", request, as_json)
+
+
+@check.command("registry")
+@click.option("--country", help="ISO 3166 alpha-2 (optional for a LEI).")
+@click.option("--number", required=True, help="The registration number.")
+@click.option("--kind", help="The kind of number, where the country has several.")
+@click.option("--register", help="The register court of a German number, e.g. München.")
+@click.option("--name", help="The declared legal name, compared with the registered one.")
+@_fresh_option
+@_json_option
+def check_registry(country: str | None, number: str, kind: str | None, register: str | None,
+                   name: str | None, fresh: bool, as_json: bool) -> None:
+    """Check a business-registration number against its register."""
+    request: dict[str, Any] = {"number": number}
+    for field, value in (("country_code", country), ("kind", kind), ("register", register),
+                         ("name", name)):
+        if value is not None:
+            request[field] = value
+    if fresh:
+        request["max_age_s"] = 0
+    _check("registry", request, as_json)
+
+
+@check.command("payment")
+@click.option("--iban", required=True, help="The IBAN (shown masked in the answer).")
+@click.option("--bic", help="The bank's BIC, checked against the IBAN.")
+@click.option("--name", help="The account holder's name; the payee's bank is then asked "
+              "whether it holds the account (Verification of Payee).")
+@click.option("--payee/--no-payee", "verify_payee", default=True, show_default=True,
+              help="With --name: ask the payee's bank.")
+@_json_option
+def check_payment(iban: str, bic: str | None, name: str | None, verify_payee: bool,
+                  as_json: bool) -> None:
+    """Check payment account details: IBAN, BIC, SEPA and, with --name, the payee."""
+    request: dict[str, Any] = {"kind": "iban", "iban": iban}
+    if bic is not None:
+        request["bic"] = bic
+    if name is not None:
+        request["account_holder"] = name
+        request["verify_payee"] = verify_payee
+    _check("payment", request, as_json)
 
 
 main.add_command(staff)

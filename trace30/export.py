@@ -19,6 +19,7 @@ import click
 import marshmallow as ma
 
 from services.gateway import disclosures, sealing
+from services.gateway.documents import DocumentService, build_storage
 from services.gateway.evidence import EvidenceLog
 from shared.config import load
 from shared.errors import ConfigError
@@ -115,7 +116,9 @@ def export(traders: tuple[str, ...], tenant: str, authority: str | None,
         bundle = disclosures.disclose(
             evidence, tenant=tenant, trader_ids=list(traders), authority=authority,
             reference=reference, legal_basis=legal_basis, actor=actor, staff_id=None, key=key,
-            sealing_keys=keys, include_files=include_files, hold=hold)
+            documents=DocumentService(evidence, build_storage(settings, evidence),
+                                      max_bytes=settings["GATEWAY_DOCUMENT_MAX_BYTES"]),
+            include_files=include_files, hold=hold)
     finally:
         evidence.close()
     if out.suffix == ".zip":

@@ -18,6 +18,10 @@ never share a job, a lease or a result, even for the same trader id. A job:
    backoff (``TRACE30_BATCH_RETRY_S``); after the last attempt the pending result is recorded,
    never dropped.
 
+A job runs with the request id and trace of the ``trace30 reverify`` that queued it (its RQ
+``meta``, :func:`job_meta`), so its log lines and its calls to the services carry them
+(:func:`shared.tracing.background`); the verification it records keeps that request id.
+
 Workers run jobs in their own process (RQ's ``SimpleWorker``), so the gateway's verifier is
 built once per worker, not once per job, and without a Flask app
 (:func:`services.gateway.wiring.build_verifier`, as the gateway builds its own).
@@ -26,6 +30,7 @@ built once per worker, not once per job, and without a Flask app
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import logging
 import threading
@@ -42,6 +47,7 @@ from rq.registry import ScheduledJobRegistry
 from rq.utils import current_timestamp
 
 from services.gateway.access import DEFAULT_TENANT
+from shared import context, tracing
 from shared.redis_client import Store, connect
 from trace30.keys import RunKeys, queue_name, scheduler_turn_key, trader_hash
 
@@ -139,7 +145,9 @@ def _lease(store: Store, key: str, lease_s: float) -> Iterator[None]:
             except redis.RedisError:
                 log.warning("could not renew a batch lease")
 
-    thread = threading.Thread(target=renew, daemon=True, name="batch-lease")
+    # in the job's context: its warnings carry the job's request id
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(renew,),
+                              daemon=True, name="batch-lease")
     thread.start()
     try:
         yield
@@ -148,13 +156,37 @@ def _lease(store: Store, key: str, lease_s: float) -> Iterator[None]:
         store.client.delete(key)
 
 
+#: The keys of a job's ``meta`` that carry the request id and trace of whoever queued it.
+META_REQUEST_ID, META_TRACEPARENT = "request_id", "traceparent"
+
+
+def job_meta() -> dict[str, str]:
+    """The ``meta`` of a job queued now: the current request id and trace context (the
+    ``trace30 reverify`` run's), for :func:`reverify_trader` to carry on."""
+    meta, trace = {}, context.trace()
+    if (rid := context.request_id()) is not None:
+        meta[META_REQUEST_ID] = rid
+    if trace is not None:
+        meta[META_TRACEPARENT] = trace.header()
+    return meta
+
+
 def reverify_trader(run_id: str, trader_id: str,
                     tenant: str = DEFAULT_TENANT) -> dict[str, Any]:
     """The job: re-verify one trader of ``tenant`` in run ``run_id`` and record the result.
 
     ``tenant`` defaults to ``default`` only for jobs queued before tenants existed (they
-    carried two arguments); :func:`trace30.batch.enqueue` always passes it.
+    carried two arguments); :func:`trace30.batch.enqueue` always passes it. It runs with the
+    request id and trace in the job's ``meta`` (:func:`job_meta`; a new id if it has none).
     """
+    job = get_current_job()
+    meta = job.meta if job is not None else {}
+    with tracing.background("reverify_trader", request_id=meta.get(META_REQUEST_ID),
+                            parent=context.TraceParent.parse(meta.get(META_TRACEPARENT))):
+        return _reverify_trader(run_id, trader_id, tenant)
+
+
+def _reverify_trader(run_id: str, trader_id: str, tenant: str) -> dict[str, Any]:
     gateway = _gateway()
     settings, store, verifier = gateway.settings, gateway.store, gateway.verifier
     keys = RunKeys(store, run_id, tenant)
@@ -174,10 +206,10 @@ def reverify_trader(run_id: str, trader_id: str,
         if item:
             outcome = verifier.submit(gateway.sealer.unseal(str(item)), client_id,
                                       tenant=tenant, wait_s=wait_s, force=True,
-                                      priority="batch")
+                                      priority="batch", request_id=context.request_id())
         else:
             outcome = verifier.reverify(trader_id, client_id, tenant=tenant, wait_s=wait_s,
-                                        priority="batch")
+                                        priority="batch", request_id=context.request_id())
         if outcome is None:
             return _record(keys, trader_id, {"status": "not_found", "before": before,
                                              "after": None, "changed": False})
@@ -270,6 +302,7 @@ def run_worker(settings: dict[str, Any], *, burst: bool = False) -> None:
     conn = raw_connection(settings)
     connect(settings["REDIS_URL"], settings["REDIS_PREFIX"]).ping()
     logs.configure("worker", settings["LOG_LEVEL"])
+    tracing.configure(settings, "worker")
     gateway = _gateway()
     # Deliver the verdict.changed webhooks of this worker's jobs from here too (the outbox is
     # shared and leased, so gateway processes and workers never send one twice).
@@ -284,3 +317,4 @@ def run_worker(settings: dict[str, Any], *, burst: bool = False) -> None:
     finally:
         retries.stop()
         sender.stop()
+        tracing.shutdown()  # export the spans still buffered

@@ -9,9 +9,10 @@ A bundle is a zip (members in a fixed order, fixed timestamps) of:
   (decisions), statements of reasons, complaints and legal holds;
 - ``report.html``: the same as a printable page (Jinja, escaped);
 - ``report.pdf``: that page printed by WeasyPrint;
-- ``files/<document id>``: with ``include_files``, each document file kept by the
-  ``database`` storage backend, opened with the evidence sealing keys (files kept by another
-  backend are listed in ``bundle.json`` with their hash, not included);
+- ``files/<document id>``: with ``include_files``, each document's file, read from the storage
+  backend that keeps it (database, filesystem or S3), unsealed and checked against its
+  SHA-256 (:meth:`DocumentService.content`); a file that cannot be read is listed in
+  ``bundle.json`` with ``file: null`` and a ``file_note`` saying why;
 - ``manifest.json``: canonical JSON ``{files: {name: sha256}, authority, reference,
   legal_basis, created_at, created_by, traders, tenant, disclosure_id, key_id}``;
 - ``manifest.sig``: the base64 Ed25519 signature of the bytes of ``manifest.json``.
@@ -44,7 +45,6 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
@@ -52,10 +52,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from services.gateway import sealing
+from services.gateway.documents import DocumentService, StorageError
 from services.gateway.evidence import EvidenceLog
+from services.gateway.sealing import SealingError
 from shared.config import ENV_PREFIX, SETTINGS
-from shared.errors import ConfigError
+from shared.errors import ConfigError, NotFound
 
 log = logging.getLogger("trace30.gateway.disclosures")
 
@@ -193,43 +194,45 @@ class Bundle:
         return f"trace30-disclosure-{self.id}.zip"
 
 
-def _open_files(sealed: dict[str, bytes], sealing_keys: str) -> tuple[dict[str, bytes],
-                                                                      dict[str, str]]:
-    """Each sealed document file opened with the evidence keys; (opened, {id: why not})."""
-    fernet = MultiFernet([Fernet(k) for k in sealing.parse_keys(sealing_keys)])
-    opened: dict[str, bytes] = {}
-    failed: dict[str, str] = {}
-    for doc_id, content in sealed.items():
-        try:
-            opened[doc_id] = fernet.decrypt(content)
-        except InvalidToken:
-            failed[doc_id] = "cannot be opened with the configured sealing keys"
-    return opened, failed
+def _file_of(documents: DocumentService, doc_id: str, tenant: str) -> tuple[bytes | None, str]:
+    """A document's plain file, read from whichever storage keeps it and checked against its
+    SHA-256; (None, why not) when it cannot be read."""
+    try:
+        return documents.content(documents.get(doc_id, tenant=tenant)), ""
+    except NotFound:
+        return None, "the document is gone"
+    except StorageError as e:
+        return None, f"its storage could not give it: {e}"
+    except SealingError:  # a ValueError: before the next
+        return None, "cannot be opened with the configured sealing keys, or does not match " \
+                     "its SHA-256"
+    except ValueError:
+        return None, "its storage key is not valid"
 
 
 def build(evidence: EvidenceLog, *, tenant: str, trader_ids: list[str], authority: str,
           reference: str, legal_basis: str, created_by: str, key: Ed25519PrivateKey,
-          sealing_keys: str, include_files: bool = False,
+          documents: DocumentService | None = None, include_files: bool = False,
           now: datetime | None = None) -> Bundle:
     """Assemble and sign the bundle of ``trader_ids`` (the tenant's, each known: the caller
-    checked). Nothing is written."""
+    checked). With ``include_files``, each document's file is read through ``documents``
+    (whatever storage backend keeps it). Nothing is written."""
+    if include_files and documents is None:
+        raise ValueError("include_files needs the document service")
     now = (now or datetime.now(UTC)).astimezone(UTC)
     disclosure_id = uuid.uuid4().hex
     dossiers = []
-    documents: dict[str, bytes] = {}
+    attached: dict[str, bytes] = {}
     for trader_id in trader_ids:
-        dossier = evidence.dossier(trader_id, tenant=tenant, include_files=include_files)
-        sealed = dossier.pop("files")
-        opened, failed = _open_files(sealed, sealing_keys) if sealed else ({}, {})
-        for document in dossier["documents"]:
-            doc_id = document["id"]
-            if doc_id in opened:
-                documents[f"files/{doc_id}"] = opened[doc_id]
-                document["file"] = f"files/{doc_id}"
-            elif include_files:
-                document["file"] = None
-                document["file_note"] = failed.get(
-                    doc_id, f"kept by the {document['storage']!r} storage backend: not included")
+        dossier = evidence.dossier(trader_id, tenant=tenant)
+        for document in dossier["documents"] if include_files else ():
+            assert documents is not None  # checked above
+            data, why = _file_of(documents, document["id"], tenant)
+            if data is None:
+                document["file"], document["file_note"] = None, why
+            else:
+                attached[f"files/{document['id']}"] = data
+                document["file"] = f"files/{document['id']}"
         dossiers.append(dossier)
     header = {"disclosure_id": disclosure_id, "authority": authority, "reference": reference,
               "legal_basis": legal_basis, "created_at": now.isoformat(),
@@ -242,7 +245,7 @@ def build(evidence: EvidenceLog, *, tenant: str, trader_ids: list[str], authorit
         "bundle.json": canonical(content),
         "report.html": html.encode("utf-8"),
         "report.pdf": _pdf(html),
-        **dict(sorted(documents.items())),
+        **dict(sorted(attached.items())),
     }
     manifest = {**header, "files": {name: sha256(data) for name, data in files.items()},
                 "key_id": key_id(key.public_key()), "algorithm": "Ed25519"}
@@ -266,13 +269,13 @@ def _pdf(html: str) -> bytes:
 
 def disclose(evidence: EvidenceLog, *, tenant: str, trader_ids: list[str], authority: str,
              reference: str, legal_basis: str, actor: str, staff_id: str | None,
-             key: Ed25519PrivateKey, sealing_keys: str, include_files: bool = False,
-             hold: bool = False) -> Bundle:
+             key: Ed25519PrivateKey, documents: DocumentService | None = None,
+             include_files: bool = False, hold: bool = False) -> Bundle:
     """Build the bundle, log the disclosure and (with ``hold``) place a legal hold on each
     trader; the bundle."""
     bundle = build(evidence, tenant=tenant, trader_ids=trader_ids, authority=authority,
                    reference=reference, legal_basis=legal_basis, created_by=actor, key=key,
-                   sealing_keys=sealing_keys, include_files=include_files)
+                   documents=documents, include_files=include_files)
     evidence.log_disclosure(
         tenant=tenant, actor=actor, staff_id=staff_id, authority=authority, reference=reference,
         legal_basis=legal_basis, trader_ids=trader_ids, files=bundle.manifest["files"],

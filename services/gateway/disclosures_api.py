@@ -21,7 +21,7 @@ import marshmallow as ma
 from flask import Flask, Response, current_app, g, jsonify, url_for
 from flask_smorest import Api
 
-from services.gateway import actors, disclosures
+from services.gateway import actors, disclosures, documents
 from services.gateway.access import require
 from services.gateway.api import EXTENSION
 from services.gateway.evidence import EvidenceLog
@@ -90,7 +90,7 @@ def create_disclosure(body: dict[str, Any]) -> Response:
         _evidence(), tenant=g.client.tenant, trader_ids=trader_ids,
         authority=body["authority"], reference=body["reference"],
         legal_basis=body["legal_basis"], actor=actor.label, staff_id=actor.staff_id, key=key,
-        sealing_keys=current_app.config["EVIDENCE_SEALING_KEYS"],
+        documents=current_app.extensions[documents.EXTENSION],
         include_files=body["include_files"], hold=body["hold"])
     return Response(bundle.zip_bytes, 201, mimetype="application/zip", headers={
         "Content-Disposition": f'attachment; filename="{bundle.filename}"',

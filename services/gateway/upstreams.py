@@ -1,7 +1,8 @@
 """Calls from the gateway to the VAT, registry and payment services.
 
 One :class:`ServiceClient` per service, built once per process with a pooled session. Each
-call carries the internal bearer token and the request id, and has a connect timeout and a
+call carries the internal bearer token, the request id and the W3C ``traceparent``
+(:func:`shared.context.outgoing_headers`), and has a connect timeout and a
 read timeout bounded by what is left of the verification's deadline. Nothing here raises for
 an upstream problem: a timeout, a refused connection or a 5xx becomes an ``unavailable``
 answer (which the verdict turns into ``pending``), and a 400 (the service could not read what
@@ -17,6 +18,7 @@ from typing import Any
 import requests
 
 from services.gateway.answers import InputInvalid, Unavailable
+from shared.context import outgoing_headers
 from shared.upstream import new_session
 
 log = logging.getLogger(__name__)
@@ -41,13 +43,13 @@ class ServiceClient:
 
     def call(self, body: dict[str, Any], *, deadline: float,
              request_id: str | None = None) -> Answer:
-        """The service's answer to ``body``, or an ``unavailable``/``input_invalid`` answer."""
+        """The service's answer to ``body``, or an ``unavailable``/``input_invalid`` answer.
+
+        ``request_id``: the id to send (default: the current one, :mod:`shared.context`)."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return _unavailable("GATEWAY_DEADLINE", "No time was left to ask the service.")
-        headers = {"Authorization": f"Bearer {self.token}"}
-        if request_id:
-            headers["X-Request-ID"] = request_id
+        headers = {"Authorization": f"Bearer {self.token}", **outgoing_headers(request_id)}
         started = time.monotonic()
         try:
             resp = self.session.post(

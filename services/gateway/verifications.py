@@ -37,6 +37,7 @@ from services.gateway.reasons import SEVERITIES, Verdict
 from services.gateway.sealing import SealingError
 from services.gateway.upstreams import ServiceClient
 from services.gateway.verdicts import Link, decide
+from shared import context, tracing
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,7 @@ class Verifier:
         except Exception:
             self.cache.release(fp, vid)
             raise
-        future = self.pool.submit(self._run, record, sub, request_id, priority)
+        future = context.submit(self.pool, self._run, record, sub, request_id, priority)
         future.add_done_callback(_log_failure)
         return self._await(record, future, wait_s)
 
@@ -389,8 +390,8 @@ class Verifier:
                  priority: str = "interactive") -> Checks:
         deadline = time.monotonic() + self.settings.deadline_s
         bodies = upstream_bodies(sub, priority)
-        futures = {name: self.calls.submit(self.clients[name].call, body, deadline=deadline,
-                                           request_id=request_id)
+        futures = {name: context.submit(self.calls, self.clients[name].call, body,
+                                        deadline=deadline, request_id=request_id)
                    for name, body in bodies.items() if body is not None}
         # The services' JSON: each is read as its answer type (services.gateway.answers).
         answers: dict[str, Any] = dict.fromkeys(bodies)
@@ -648,10 +649,12 @@ class RetryLoop(threading.Thread):
             # the recovery of abandoned verifications, nor the other way round.
             records = [*evidence.claim_stale_running(_now(), self.batch, lease_s),
                        *evidence.claim_due_retries(_now(), self.batch, lease_s)]
-            futures = [self.verifier.pool.submit(self._run_one, r) for r in records]
+            futures = [context.submit(self.verifier.pool, self._run_one, r) for r in records]
             done += sum(f.result() for f in futures)
             more = self._full(records)
         self.verifier.send_due_suspensions()
+        # The evidence chain's back-stop: entries a dead process left in the inbox.
+        evidence.sequence_chain()
         return done
 
     def _full(self, records: list[VerificationRecord]) -> bool:
@@ -662,6 +665,11 @@ class RetryLoop(threading.Thread):
     def _run_one(self, record: VerificationRecord) -> bool:
         """Run one leased verification; report a failure for this record only."""
         what = "recovered" if record.state == "running" else "retried"
+        # Its log lines and service calls carry the id of the request that submitted it.
+        with tracing.background("verification.retry", request_id=record.request_id):
+            return self._retry(record, what)
+
+    def _retry(self, record: VerificationRecord, what: str) -> bool:
         try:
             self.verifier.retry(record)
         except SealingError:

@@ -41,6 +41,7 @@ from services.gateway.signatures import (  # noqa: F401 (re-exported for the sen
     signature_header,
     verify,
 )
+from shared import tracing
 from shared.upstream import backoff_s
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,9 @@ class WebhookSender:
             claimed = self.log.claim_due_webhooks(datetime.now(UTC), 1, self.lease_s)
             if not claimed:
                 break
-            self.attempt(claimed[0])
+            # its log lines carry the delivery id, which its receiver sees too
+            with tracing.background("webhook.deliver", request_id=claimed[0].id):
+                self.attempt(claimed[0])
             attempted += 1
         return attempted
 

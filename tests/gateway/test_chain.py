@@ -19,8 +19,8 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.gateway.evidence import EvidenceLog, chain, verifications_table
-from services.gateway.evidence.schema import evidence_chain_table
-from tests.gateway.evidence_fixtures import SEALING_KEYS, T0, make_record
+from services.gateway.evidence.schema import evidence_chain_inbox_table, evidence_chain_table
+from tests.gateway.evidence_fixtures import SEALING_KEYS, T0, make_record, pg_schema, schema_url
 from tests.multiprocess import together
 from trace30.audit import audit
 from trace30.keys import trader_hash
@@ -32,6 +32,8 @@ def _verify(log: EvidenceLog, public: Any = None) -> chain.Report:
 
 
 def _entries(log: EvidenceLog) -> list[dict[str, Any]]:
+    """The chain, once what waits in the inbox is sequenced (PostgreSQL)."""
+    log.sequence_chain()
     with log.engine.connect() as conn:
         return [dict(r) for r in conn.execute(sa.select(evidence_chain_table)
                                               .order_by(evidence_chain_table.c.seq)).mappings()]
@@ -46,12 +48,18 @@ def _fill(log: EvidenceLog) -> None:
                       trader_id="trader-1", verification_id="v-1")
     log.record_action(tenant="default", actor="staff:bob", action="end_relationship",
                       trader_id="trader-2")
+    log.sequence_chain()  # PostgreSQL: chained now, not when the sequencer thread runs
 
 
 def _sql(log: EvidenceLog, statement: str, **params: Any) -> None:
-    """Plain SQL, outside the log (as someone with database access would tamper)."""
-    with log.engine.begin() as conn:
-        conn.execute(sa.text(statement), params)
+    """Plain SQL, outside the log (as someone with database access would tamper): another
+    program's connection, which has not turned the chain on."""
+    engine = sa.create_engine(log.engine.url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(statement), params)
+    finally:
+        engine.dispose()
 
 
 def test_an_intact_log_verifies_and_each_write_appends_an_entry(evidence_log: EvidenceLog):
@@ -280,3 +288,121 @@ def test_the_retention_purge_signs_its_tombstone_with_the_disclosure_key(tmp_pat
         assert _verify(log, public).intact
     finally:
         log.close()
+
+
+# -- PostgreSQL: the triggers, the inbox and the sequencer ----------------------------------------
+
+
+@pytest.fixture
+def pg_log(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A migrated PostgreSQL log whose sequencer thread never runs (as if its process died
+    between a write's commit and the sequencing): what is written waits in the inbox."""
+    monkeypatch.setattr(chain.Sequencer, "poke", lambda self: None)
+    with pg_schema() as schema:
+        log = EvidenceLog(schema_url(schema), SEALING_KEYS)
+        log.migrate()
+        yield log
+        log.close()
+
+
+def _waiting(log: EvidenceLog) -> int:
+    with log.engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(
+            evidence_chain_inbox_table)).scalar_one())
+
+
+def test_the_triggers_body_and_row_hash_are_the_ones_verify_recomputes(pg_log: EvidenceLog):
+    pg_log.save(make_record("v-ü\"1", "trader-1"))
+    with pg_log.engine.connect() as conn:
+        entry = conn.execute(sa.select(evidence_chain_inbox_table)).mappings().one()
+        server = chain.row_hashes(conn, verifications_table, verifications_table.c.id == "v-ü\"1")
+    assert bytes(entry["body"]) == chain.entry_body(
+        at=chain._stamp(entry["at"]), kind="row", table="verifications", key="v-ü\"1",
+        row_hash=entry["row_hash"], detail=None)
+    assert server == {"v-ü\"1": entry["row_hash"]}
+
+
+def test_entries_left_in_the_inbox_by_a_dead_process_are_chained_by_the_next(
+        pg_log: EvidenceLog):
+    _fill(pg_log)  # _fill's own sequence_chain() is the next process's, here
+    assert _waiting(pg_log) == 0 and len(_entries(pg_log)) == 5
+    pg_log.record_action(tenant="default", actor="staff:ann", action="reverify",
+                         trader_id="trader-1")
+    assert _waiting(pg_log) == 1
+    assert _verify(pg_log).intact and _verify(pg_log).waiting == 1  # already the row's latest
+    other = EvidenceLog(pg_log.engine.url.render_as_string(hide_password=False), SEALING_KEYS)
+    try:
+        assert other.sequence_chain() == 1
+    finally:
+        other.close()
+    assert _waiting(pg_log) == 0 and [e["seq"] for e in _entries(pg_log)] == [1, 2, 3, 4, 5, 6]
+    assert _verify(pg_log).intact
+
+
+def test_a_row_edited_while_its_entry_waits_is_named(pg_log: EvidenceLog):
+    pg_log.save(make_record("v-1", "trader-1"))
+    _sql(pg_log, "UPDATE verifications SET verdict = 'verified', reasons = '[]' WHERE id = 'v-1'")
+    _sql(pg_log, "UPDATE verifications SET trader_id = 'trader-9' WHERE id = 'v-1'")
+    report = _verify(pg_log)
+    assert report.waiting == 1
+    assert [(p.what, p.key, p.seq) for p in report.problems] == [("edited", "v-1", None)]
+
+
+def test_a_failed_sequencing_round_loses_nothing(pg_log: EvidenceLog,
+                                                 monkeypatch: pytest.MonkeyPatch):
+    _fill(pg_log)
+    pg_log.record_action(tenant="default", actor="staff:ann", action="reverify",
+                         trader_id="trader-1")
+    # the round's statement fails after its moves ran (as a crash before the commit would)
+    text = chain._SEQUENCE.text.replace("SELECT (SELECT count(*) FROM removed)",
+                                        "SELECT (SELECT count(*) FROM removed) / 0")
+    assert text != chain._SEQUENCE.text
+    monkeypatch.setattr(chain, "_SEQUENCE", sa.text(text).bindparams(genesis=chain.GENESIS))
+    with pytest.raises(sa.exc.DataError):
+        pg_log.sequence_chain()
+    assert _waiting(pg_log) == 1  # the round rolled back whole
+    monkeypatch.undo()
+    monkeypatch.setattr(chain.Sequencer, "poke", lambda self: None)
+    assert pg_log.sequence_chain() == 1 and _verify(pg_log).intact
+
+
+def test_the_sequencer_thread_chains_after_each_commit():
+    with pg_schema() as schema:
+        log = EvidenceLog(schema_url(schema), SEALING_KEYS)
+        log.migrate()
+        try:
+            log.save(make_record("v-1", "trader-1"))
+            for _ in range(200):  # the thread's round: within milliseconds
+                if _waiting(log) == 0:
+                    break
+                threading.Event().wait(0.02)
+            assert _waiting(log) == 0
+            with log.engine.connect() as conn:
+                assert conn.execute(sa.select(sa.func.count()).select_from(
+                    evidence_chain_table)).scalar_one() == 1
+        finally:
+            log.close()
+
+
+def test_the_purge_leaves_its_tombstone_without_an_entry_per_deleted_row(pg_log: EvidenceLog):
+    _fill(pg_log)
+    pg_log.purge_trader("trader-1", tenant="default")
+    entries = _entries(pg_log)
+    assert [e["kind"] for e in entries[5:]] == ["tombstone"]
+    assert _verify(pg_log).intact
+
+
+def test_audit_head_chains_what_waits_first(pg_log: EvidenceLog, monkeypatch: pytest.MonkeyPatch):
+    _fill(pg_log)
+    pg_log.record_action(tenant="default", actor="staff:ann", action="reverify",
+                         trader_id="trader-1")
+    key = Ed25519PrivateKey.generate()
+    monkeypatch.setenv("TRACE30_DATABASE_URL",
+                       pg_log.engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("TRACE30_DISCLOSURE_SIGNING_KEY",
+                       base64.b64encode(key.private_bytes_raw()).decode())
+    result = CliRunner().invoke(audit, ["head"])
+    assert result.exit_code == 0, result.output
+    head = json.loads(result.output)
+    assert head["seq"] == 6 and _waiting(pg_log) == 0
+    assert chain.verify_head(head, key.public_key())

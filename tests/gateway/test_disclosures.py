@@ -26,6 +26,8 @@ from flask.testing import FlaskClient
 from pypdf import PdfReader
 
 from services.gateway import disclosures as D
+from services.gateway.documents import DocumentService
+from services.gateway.documents.storage import DatabaseStorage, FilesystemStorage
 from services.gateway.evidence import EvidenceLog
 from services.gateway.evidence.schema import (
     complaints_table,
@@ -52,6 +54,11 @@ ENDED = datetime(2025, 6, 30, tzinfo=UTC)
 AFTER_RETENTION = datetime(2026, 1, 15, tzinfo=UTC)
 
 
+def _key(tenant: str, trader: str) -> str:
+    """A document storage key (32 hex digits) of the trader's document."""
+    return hashlib.sha256(f"{tenant}/{trader}".encode()).hexdigest()[:32]
+
+
 def seed(log: EvidenceLog, trader: str = "boulangerie-martin", tenant: str = "default",
          *, sealing_keys: str = SEALING_KEYS) -> None:
     """A trader with a verification (sealed submission), a staff action, a document (its file
@@ -71,9 +78,9 @@ def seed(log: EvidenceLog, trader: str = "boulangerie-martin", tenant: str = "de
             kind="identity_document", issuing_country="FR", expires_on=date(2030, 1, 1),
             content_type="application/pdf", size_bytes=len(DOC_BYTES),
             sha256=hashlib.sha256(DOC_BYTES).hexdigest(), storage="database",
-            storage_key=f"k-{tenant}-{trader}", uploaded_at=T0, uploaded_by="staff:j.martin"))
+            storage_key=_key(tenant, trader), uploaded_at=T0, uploaded_by="staff:j.martin"))
         conn.execute(sa.insert(document_blobs_table).values(
-            storage_key=f"k-{tenant}-{trader}", content=fernet.encrypt(DOC_BYTES)))
+            storage_key=_key(tenant, trader), content=fernet.encrypt(DOC_BYTES)))
         conn.execute(sa.insert(reviews_table).values(
             id=f"r-{trader}"[:32], tenant_id=tenant, trader_id=trader, decision="approve",
             note="identity document matches", reviewer="staff:j.martin", decided_at=T0))
@@ -86,10 +93,12 @@ def seed(log: EvidenceLog, trader: str = "boulangerie-martin", tenant: str = "de
 
 
 def disclose(log: EvidenceLog, traders: list[str], **kw: Any) -> D.Bundle:
+    documents = kw.pop("documents", None) or DocumentService(log, DatabaseStorage(log),
+                                                             max_bytes=1 << 20)
     return D.disclose(log, tenant=kw.pop("tenant", "default"), trader_ids=traders,
                       authority="DGCCRF", reference="2025-DSA-17",
                       legal_basis="DSA Art 30(6); order of 3 March 2025", actor="client:staff",
-                      staff_id=None, key=KEY, sealing_keys=SEALING_KEYS, **kw)
+                      staff_id=None, key=KEY, documents=documents, **kw)
 
 
 def members(zip_bytes: bytes) -> dict[str, bytes]:
@@ -144,6 +153,27 @@ def test_the_bundle_holds_the_declared_data_the_evidence_and_the_casework(
     assert not [n for n in plain if n.startswith("files/")]
     assert json.loads(plain["bundle.json"])["dossiers"][0]["documents"][0]["sha256"] == \
         document["sha256"]
+
+
+def test_files_kept_outside_the_database_are_included_and_an_unreadable_one_is_named(
+        evidence_log: EvidenceLog, tmp_path: Path) -> None:
+    seed(evidence_log)
+    storage = FilesystemStorage(tmp_path / "documents")
+    key = "ab" * 16
+    storage.put(key, Fernet(SEALING_KEYS.split(",")[0].encode()).encrypt(DOC_BYTES))
+    with evidence_log.engine.begin() as conn:  # the document moved to the filesystem backend
+        conn.execute(sa.update(documents_table).values(storage="filesystem", storage_key=key))
+    documents = DocumentService(evidence_log, storage, max_bytes=1 << 20)
+    files = members(disclose(evidence_log, ["boulangerie-martin"], include_files=True,
+                             documents=documents).zip_bytes)
+    assert files["files/doc-boulangerie-martin"] == DOC_BYTES
+    # the file altered in its storage: not included, and the bundle says why
+    storage.put(key, Fernet(SEALING_KEYS.split(",")[0].encode()).encrypt(b"%PDF-1.4 other"))
+    files = members(disclose(evidence_log, ["boulangerie-martin"], include_files=True,
+                             documents=documents).zip_bytes)
+    assert "files/doc-boulangerie-martin" not in files
+    document, = json.loads(files["bundle.json"])["dossiers"][0]["documents"]
+    assert document["file"] is None and "SHA-256" in document["file_note"]
 
 
 def test_the_pdf_and_the_html_report_name_the_trader_escaped(evidence_log: EvidenceLog) -> None:

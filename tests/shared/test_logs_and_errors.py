@@ -8,6 +8,7 @@ import logging
 import pytest
 from flask import Flask
 
+from shared import context
 from shared.errors import BadRequest
 from shared.factory import create_base_app
 from shared.logs import JsonFormatter
@@ -59,10 +60,7 @@ def test_unsafe_request_id_is_replaced(app: Flask) -> None:
 def test_json_formatter_adds_request_id_and_extras(app: Flask) -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello %s", ("you",), None)
     record.country = "DE"
-    with app.test_request_context("/"):
-        from flask import g
-
-        g.request_id = "rid-1"
+    with context.bound("rid-1"):
         line = json.loads(JsonFormatter("demo").format(record))
     assert line["msg"] == "hello you"
     assert line["request_id"] == "rid-1"

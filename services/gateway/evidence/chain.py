@@ -2,14 +2,16 @@
 
 Every write of a **fact** (a row of :data:`FACT_TABLES`: verifications, staff actions, reviews,
 statements of reasons, complaints, document metadata, disclosures, legal holds) appends an entry
-to ``evidence_chain`` in the same transaction, for the row's new state:
+to ``evidence_chain`` for the row's new state:
 
-- ``row_hash`` = SHA-256 of the canonical JSON (sorted keys, no spaces, UTF-8) of the row's fact
-  columns (every column but :data:`BOOKKEEPING`: a verification's ``attempts`` and
-  ``next_retry_at`` change on every retry and are not facts);
-- ``hash`` = SHA-256 of ``canonical({at, kind, table, key, row_hash, detail})`` followed by the
-  previous entry's ``hash`` (``prev_hash``; 64 zeros before the first entry); ``seq`` counts
-  up from 1 without a gap.
+- ``row_hash`` = SHA-256 of the row's fact columns (every column but :data:`BOOKKEEPING`: a
+  verification's ``attempts`` and ``next_retry_at`` change on every retry and are not facts),
+  as the database computes it: on SQLite, the canonical JSON (sorted keys, no spaces, UTF-8)
+  made here (:func:`row_hash`); on PostgreSQL, the row's ``jsonb`` text made by the server
+  (``trace30_chain_row_hash``, migration 0011, with the time zone pinned to UTC);
+- ``hash`` = SHA-256 of ``canonical({at, kind, table, key, row_hash, detail})`` (the entry's
+  ``body``) followed by the previous entry's ``hash`` (``prev_hash``; 64 zeros before the first
+  entry); ``seq`` counts up from 1 without a gap.
 
 A legitimate UPDATE (a verification settled, a complaint decided) appends a new entry; the audit
 compares each row's current content with its **latest** entry. A DELETE made by the application
@@ -18,17 +20,27 @@ instead, whose ``detail`` lists ``[table, key, row_hash]`` of every fact row it 
 trader's pseudonym (:func:`trace30.keys.trader_hash`), and an Ed25519 signature (the disclosure
 signing key) over that list: the personal data is gone, and the chain still verifies.
 
-How the writes are seen (one place): :class:`~services.gateway.evidence.db.Database` opens every
-write transaction through ``_write``, which marks the connection as tracked; engine
-``before_execute``/``after_execute`` listeners note the primary keys of the fact rows that an
-INSERT, UPDATE or DELETE touches on a tracked connection (an UPDATE or DELETE whose WHERE does not
-name the id is first resolved by a SELECT of the ids in the same transaction); just before the
-commit :func:`flush` re-reads those rows and appends their entries. Concurrent writers form one
-chain: on PostgreSQL :func:`flush` takes the transaction-scoped advisory lock
-:data:`CHAIN_LOCK_KEY` before reading the head (held until the commit that follows at once); on
-SQLite every write transaction is ``BEGIN IMMEDIATE``, so writers are already serialised.
-Writes made outside ``_write`` (plain SQL, another program) append nothing: that is what
-:func:`verify` finds.
+How the writes are seen, by backend:
+
+- **PostgreSQL**: a trigger on each fact table (``trace30_chain_note``, migration 0011) adds the
+  entry to ``evidence_chain_inbox`` inside the writing statement: no extra round trip, no lock.
+  It notes only the writes of connections that turned the chain on (``SET trace30.chain = on``,
+  done by :func:`switch_on` when the evidence log connects); writes made by anyone else (plain
+  SQL from another program) add nothing, and that is what :func:`verify` finds. The purge turns
+  it to ``purge`` for its transaction: its DELETEs are covered by its tombstone. The
+  **sequencer** (:func:`sequence`; a :class:`Sequencer` thread per process, woken after each
+  write's commit; the gateway's sweeper and ``trace30 audit`` as back-stops) moves the inbox's
+  entries into the chain in ``id`` order under the advisory lock :data:`CHAIN_LOCK_KEY`, in one
+  statement per batch. Holding a lock across every writer's commit halved the submissions per
+  second (``bench/chain.py``); an entry now waits in the inbox for milliseconds, already
+  committed with its fact and hashed, and :func:`verify` counts it as the row's latest.
+- **SQLite**: every write transaction is ``BEGIN IMMEDIATE``, so writers are already serialised
+  and the entries are appended in the transaction itself. Engine ``before_execute`` /
+  ``after_execute`` listeners note the primary keys of the fact rows that an INSERT, UPDATE or
+  DELETE touches on a connection :func:`track` marked (``Database._write`` does); an UPDATE or
+  DELETE whose WHERE does not name the id is first resolved by a SELECT of the ids in the same
+  transaction; just before the commit :func:`flush` re-reads those rows and appends their
+  entries. Writes made outside ``_write`` append nothing.
 """
 
 from __future__ import annotations
@@ -36,6 +48,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
+import os
+import threading
+import time
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -51,6 +67,7 @@ from services.gateway.evidence.schema import (
     complaints_table,
     disclosures_table,
     documents_table,
+    evidence_chain_inbox_table,
     evidence_chain_table,
     legal_holds_table,
     reviews_table,
@@ -74,7 +91,9 @@ FACT_TABLES: dict[str, sa.Table] = {t.name: t for t in (
 BOOKKEEPING: dict[str, frozenset[str]] = {"verifications": frozenset({"attempts",
                                                                       "next_retry_at"})}
 
-#: The PostgreSQL advisory lock that makes concurrent writers append to one chain.
+log = logging.getLogger("services.gateway.evidence.chain")
+
+#: The PostgreSQL advisory lock that makes concurrent sequencers append to one chain.
 CHAIN_LOCK_KEY = zlib.crc32(b"trace30.gateway.evidence.chain")
 
 #: The ``prev_hash`` of the first entry.
@@ -108,6 +127,38 @@ def row_hash(table: sa.Table, row: sa.RowMapping | dict[str, Any]) -> str:
     skip = BOOKKEEPING.get(table.name, frozenset())
     facts = {c.name: row[c.name] for c in table.columns if c.name not in skip}
     return hashlib.sha256(canonical(facts)).hexdigest()
+
+
+#: PostgreSQL: the server's hash of a fact row (migration 0011): SHA-256 of the row's ``jsonb``
+#: text without the bookkeeping columns, the time zone pinned to UTC.
+def _row_hash_sql(table: sa.Table) -> sa.ColumnElement[str]:
+    skip = sorted(BOOKKEEPING.get(table.name, ()))
+    return sa.func.trace30_chain_row_hash(
+        sa.literal_column(table.name), sa.cast(sa.literal(skip, sa.ARRAY(sa.Text)),
+                                               sa.ARRAY(sa.Text)), type_=sa.String)
+
+
+def row_hashes(conn: sa.Connection, table: sa.Table,
+               *where: sa.ColumnElement[bool]) -> dict[str, str]:
+    """``{id: row hash}`` of ``table``'s rows matching ``where``, as the chain hashes them on
+    this connection's backend (see the module's docstring)."""
+    if conn.dialect.name == "postgresql":
+        query = sa.select(table.c.id, _row_hash_sql(table)).where(*where)
+        return {str(key): digest for key, digest in conn.execute(query)}
+    return {str(row["id"]): row_hash(table, row)
+            for row in conn.execute(sa.select(table).where(*where)).mappings()}
+
+
+def switch_on(engine: sa.Engine) -> None:
+    """PostgreSQL: every connection ``engine`` opens turns the chain's triggers on for itself
+    (``SET trace30.chain = on``); the writes of other connections are not noted."""
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET trace30.chain = 'on'")
+        cursor.close()
+        dbapi_connection.commit()
+
+    sa.event.listen(engine, "connect", _on_connect)
 
 
 def entry_body(*, at: str, kind: str, table: str, key: str, row_hash: str | None,
@@ -248,68 +299,57 @@ def _key_id(public: Ed25519PublicKey) -> str:
 def tombstone(conn: sa.Connection, *, tenant: str, trader_id: str, trader: str,
               signer: Ed25519PrivateKey | None) -> Tombstone | None:
     """Before a purge deletes a trader's rows: list its fact rows and their hashes; the entry
-    is appended by :func:`flush` (None when the connection is not tracked)."""
+    is added by :func:`flush` (None when the connection is not tracked). On PostgreSQL the
+    triggers stop noting DELETEs for the rest of the transaction: the tombstone covers them."""
     if _TOMBSTONES not in conn.info:
         return None
     stone = Tombstone(trader=trader, tenant=tenant)
     for table in FACT_TABLES.values():
         if "trader_id" not in table.c:
             continue  # disclosures: kept, their trader ids replaced (an update, chained)
-        for row in conn.execute(sa.select(table).where(
-                table.c.tenant_id == tenant, table.c.trader_id == trader_id)).mappings():
-            stone.removed.append([table.name, str(row["id"]), row_hash(table, row)])
+        for key, digest in row_hashes(conn, table, table.c.tenant_id == tenant,
+                                      table.c.trader_id == trader_id).items():
+            stone.removed.append([table.name, key, digest])
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.set_config("trace30.chain", "purge", True)))
     conn.info[_TOMBSTONES].append((stone, signer))
     return stone
 
 
 def flush(conn: sa.Connection, dialect: str) -> int:
-    """Append the entries of what this transaction wrote (just before its commit); how many."""
+    """Just before the commit: on SQLite, append the entries of what this transaction wrote;
+    on PostgreSQL, add its tombstones to the inbox (the triggers added the rest). How many."""
     dirty: dict[str, set[Any]] = conn.info.get(_DIRTY) or {}
     stones: list[tuple[Tombstone, Any]] = conn.info.get(_TOMBSTONES) or []
     if not any(dirty.values()) and not stones:
         return 0
     at = datetime.now(UTC)
+    stamp = _stamp(at)
     pending: list[dict[str, Any]] = []
     buried: set[tuple[str, str]] = set()
-    locked = False  # the PostgreSQL advisory lock held (taken with the first rows read)
     for stone, signer in stones:
-        detail = stone.detail(signer)
         buried.update((t, k) for t, k, _ in stone.removed)
         pending.append({"kind": "tombstone", "table_name": "", "row_key": stone.trader,
-                        "row_hash": None, "detail": detail})
+                        "row_hash": None, "detail": stone.detail(signer)})
     for name in sorted(dirty):
         table = FACT_TABLES[name]
         keys = sorted(str(k) for k in dirty[name])
         if not keys:
             continue
-        query = sa.select(table).where(table.c.id.in_(keys))
-        if dialect == "postgresql" and not locked:  # the chain's lock, in the same round trip
-            query = query.add_columns(
-                sa.func.pg_advisory_xact_lock(CHAIN_LOCK_KEY).label("chain_lock"))
-        found = {}
-        for r in conn.execute(query).mappings():
-            found[str(r["id"])] = row_hash(table, r)
-            locked = True
+        found = row_hashes(conn, table, table.c.id.in_(keys))
         for key in keys:
             if key not in found and (name, key) in buried:
                 continue
             pending.append({"kind": "row", "table_name": name, "row_key": key,
                             "row_hash": found.get(key), "detail": None})
-    stamp = _stamp(at)
+    dirty.clear()
+    stones.clear()
     if dialect == "postgresql":
-        if not locked:
-            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(CHAIN_LOCK_KEY)))
-        if len(pending) == 1:  # the usual case: one round trip, the hash computed by the server
-            item = pending[0]
-            body = entry_body(at=stamp, kind=item["kind"], table=item["table_name"],
-                              key=item["row_key"], row_hash=item["row_hash"],
-                              detail=item["detail"])
-            conn.execute(_APPEND_ONE, {**item, "at": at, "body": body,
-                                       "detail": None if item["detail"] is None
-                                       else json.dumps(item["detail"])})
-            dirty.clear()
-            stones.clear()
-            return 1
+        conn.execute(sa.insert(evidence_chain_inbox_table), [
+            {**item, "at": at, "body": entry_body(
+                at=stamp, kind=item["kind"], table=item["table_name"], key=item["row_key"],
+                row_hash=item["row_hash"], detail=item["detail"])} for item in pending])
+        return len(pending)
     head = conn.execute(sa.select(evidence_chain_table.c.seq, evidence_chain_table.c.hash)
                         .order_by(evidence_chain_table.c.seq.desc()).limit(1)).first()
     seq, prev = (head[0], head[1]) if head else (0, GENESIS)
@@ -322,23 +362,147 @@ def flush(conn: sa.Connection, dialect: str) -> int:
         rows.append({**item, "seq": seq, "at": at, "prev_hash": prev, "hash": digest})
         prev = digest
     conn.execute(sa.insert(evidence_chain_table), rows)
-    dirty.clear()
-    stones.clear()
     return len(rows)
 
 
-#: PostgreSQL: append one entry after the head, its hash computed by the server
-#: (``sha256(body || prev_hash)``, the same bytes as :func:`entry_hash`). Run after the chain's
-#: advisory lock is held, so this statement's snapshot has the latest head.
-_APPEND_ONE = sa.text(
-    "INSERT INTO evidence_chain (seq, at, kind, table_name, row_key, row_hash, prev_hash, "
-    "hash, detail) "
-    "SELECT h.seq + 1, :at, :kind, :table_name, :row_key, :row_hash, h.hash, "
-    "encode(sha256(:body || convert_to(h.hash, 'UTF8')), 'hex'), CAST(:detail AS json) "
-    "FROM (SELECT seq, hash FROM evidence_chain UNION ALL SELECT 0, :genesis "
-    "ORDER BY seq DESC LIMIT 1) AS h"
-).bindparams(sa.bindparam("at", type_=sa.DateTime(timezone=True)),
-             sa.bindparam("body", type_=sa.LargeBinary), sa.bindparam("genesis", GENESIS))
+# -- sequencing (PostgreSQL) --------------------------------------------------------------------
+
+#: How many inbox entries one sequencing transaction moves at most.
+SEQUENCE_BATCH = 1000
+
+
+def sequence(conn: sa.Connection, *, rounds: int = 1_000_000, durable: bool = False) -> int:
+    """PostgreSQL: move the inbox's entries into the chain, in ``id`` order, each hashed after
+    the one before; how many. ``conn`` must not be in a transaction (each round of at most
+    :data:`SEQUENCE_BATCH` entries is one); it stops when the inbox is empty or after
+    ``rounds`` full rounds.
+
+    A round takes the chain's advisory lock (a statement of its own, so the head it then
+    reads is the latest) and moves the batch in one statement (:data:`_SEQUENCE`: the hashes
+    are computed by the server from each entry's ``body``). Its commit does not wait for the
+    disk (``synchronous_commit`` off for it alone), so the lock is held for two round trips,
+    not a disk flush: if the server crashes, the round is lost whole, its entries are back in
+    the inbox (durable since their fact's commit) and are chained again, after the same head,
+    in the same order, to the same hashes. ``durable`` (``trace30 audit head``) waits for the
+    disk, which also makes every earlier round durable.
+    """
+    moved = 0
+    for _ in range(rounds):
+        with conn.begin():
+            conn.execute(_SEQUENCE_LOCK, {"commit": "on" if durable else "off"})
+            count = int(conn.execute(_SEQUENCE, {"limit": SEQUENCE_BATCH}).scalar_one())
+        moved += count
+        durable = False  # one durable commit covers every earlier one
+        if count < SEQUENCE_BATCH:
+            break
+    return moved
+
+
+#: The chain's lock (until the commit), and whether that commit waits for the disk. A durable
+#: round takes a transaction id, so its commit writes a record and waits for the disk even
+#: when the inbox is empty (and with it every earlier commit's record).
+_SEQUENCE_LOCK = sa.text(
+    "SELECT pg_advisory_xact_lock(:key), set_config('synchronous_commit', :commit, true), "
+    "CASE WHEN :commit = 'on' THEN txid_current() END"
+).bindparams(key=CHAIN_LOCK_KEY)
+
+#: One round, in one statement: the oldest inbox entries, numbered; each hashed after the one
+#: before from the head (``sha256(body || prev_hash)``, the bytes of :func:`entry_hash`);
+#: appended to the chain and removed from the inbox. How many moved.
+_SEQUENCE = sa.text("""
+WITH RECURSIVE
+batch AS (
+    SELECT b.*, row_number() OVER (ORDER BY b.id) AS n
+    FROM (SELECT * FROM evidence_chain_inbox ORDER BY id LIMIT :limit) AS b),
+head AS (
+    SELECT * FROM ((SELECT seq, hash FROM evidence_chain ORDER BY seq DESC LIMIT 1)
+                   UNION ALL (SELECT 0, :genesis)) AS h
+    ORDER BY seq DESC LIMIT 1),
+linked (n, seq, hash, prev_hash) AS (
+    SELECT CAST(0 AS bigint), seq, CAST(hash AS text), CAST(NULL AS text) FROM head
+    UNION ALL
+    SELECT b.n, l.seq + 1,
+           encode(sha256(b.body || convert_to(l.hash, 'UTF8')), 'hex'), l.hash
+    FROM linked AS l JOIN batch AS b ON b.n = l.n + 1),
+appended AS (
+    INSERT INTO evidence_chain (seq, at, kind, table_name, row_key, row_hash, prev_hash, hash,
+                                detail)
+    SELECT l.seq, b.at, b.kind, b.table_name, b.row_key, b.row_hash, l.prev_hash, l.hash,
+           b.detail
+    FROM linked AS l JOIN batch AS b ON b.n = l.n
+    RETURNING seq),
+removed AS (
+    DELETE FROM evidence_chain_inbox WHERE id IN (SELECT id FROM batch) RETURNING id)
+SELECT (SELECT count(*) FROM removed) + 0 * (SELECT count(*) FROM appended)
+""").bindparams(genesis=GENESIS)
+
+
+class Sequencer:
+    """PostgreSQL: a thread of this process that runs :func:`sequence` whenever a write has
+    committed (:meth:`poke`), so that writers never wait for the chain; while it works, the
+    writes that commit meanwhile are taken by its next round (batching under load). Started at
+    the first poke in each process (a forked child starts its own); :meth:`close` stops it and
+    sequences what is left."""
+
+    #: How long a round waits after its first poke for more writes to gather.
+    gather_s = 0.05
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._wake = threading.Event()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._start_lock = threading.Lock()
+
+    def poke(self) -> None:
+        """A write has committed: its entries are in the inbox."""
+        if self._thread is None or self._pid != os.getpid():
+            with self._start_lock:
+                if self._thread is None or self._pid != os.getpid():
+                    self._stop = False
+                    self._wake = threading.Event()
+                    self._thread = threading.Thread(target=self._run, daemon=True,
+                                                    name="trace30-chain-sequencer")
+                    self._pid = os.getpid()
+                    self._thread.start()
+        self._wake.set()
+
+    def drain(self, *, durable: bool = False) -> int:
+        """Sequence everything waiting now, in the calling thread; how many."""
+        with self.engine.connect() as conn:
+            return sequence(conn, durable=durable)
+
+    def close(self) -> None:
+        """Stop the thread (after its round) and sequence what is left."""
+        thread = self._thread
+        if thread is not None and self._pid == os.getpid():
+            self._stop = True
+            self._wake.set()
+            thread.join(30)
+            self._thread = None
+            try:
+                self.drain()
+            except sa.exc.SQLAlchemyError:
+                log.warning("evidence chain: the last entries wait in the inbox",
+                            exc_info=True)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(5.0)
+            if self._stop:
+                return
+            # Let the writes of the next moments join this round: under load one round then
+            # moves many entries, and the sequencer's statements stay a small share of the
+            # database's work; alone, an entry waits this long at most before its round.
+            time.sleep(self.gather_s)
+            self._wake.clear()
+            try:
+                self.drain()
+            except Exception:  # a database blip: the entries wait for the next round
+                log.warning("evidence chain: sequencing failed; the entries wait in the inbox",
+                            exc_info=True)
+                self._wake.wait(1.0)
 
 
 def _stamp(at: datetime) -> str:
@@ -369,6 +533,7 @@ class Report:
     """What :func:`verify` found: the head, the entries checked, the problems (first first)."""
 
     entries: int = 0
+    waiting: int = 0  # entries committed and hashed, still in the inbox (PostgreSQL)
     rows: int = 0
     head_seq: int = 0
     head_hash: str = GENESIS
@@ -422,28 +587,51 @@ def verify(conn: sa.Connection, public: Ed25519PublicKey | None = None) -> Repor
             buried.pop((e["table_name"], e["row_key"]), None)
         prev, expected = e["hash"], e["seq"] + 1
         report.head_seq, report.head_hash, report.head_at = e["seq"], e["hash"], _stamp(e["at"])
+    # Entries waiting in the inbox (committed, not yet sequenced) are their rows' latest.
+    inbox = evidence_chain_inbox_table
+    for e in conn.execute(sa.select(inbox).order_by(inbox.c.id)).mappings():
+        report.waiting += 1
+        if e["kind"] == "tombstone":
+            detail = e["detail"] or {}
+            if public is not None and not _signature_ok(detail, public):
+                chain_problems.append(Problem("edited", "(tombstone)", e["row_key"], None,
+                                              "a waiting tombstone's signature does not "
+                                              "verify"))
+            for table, key, _ in detail.get("removed", []):
+                latest.pop((table, key), None)
+        else:
+            latest[(e["table_name"], e["row_key"])] = (0, e["row_hash"])
     row_problems: list[Problem] = []
     for name, table in FACT_TABLES.items():
-        for row in conn.execution_options(yield_per=2000).execute(
-                sa.select(table)).mappings():
+        for key, digest in _all_row_hashes(conn, table):
             report.rows += 1
-            key = str(row["id"])
             seen = latest.pop((name, key), None)
             if seen is None or seen[1] is None:
                 row_problems.append(Problem(
-                    "inserted outside the log", name, key, seen[0] if seen else None,
+                    "inserted outside the log", name, key, (seen[0] or None) if seen else None,
                     "the row has no chain entry" if seen is None
                     else "the row's latest entry records its deletion"))
-            elif row_hash(table, row) != seen[1]:
-                row_problems.append(Problem("edited", name, key, seen[0],
+            elif digest != seen[1]:
+                row_problems.append(Problem("edited", name, key, seen[0] or None,
                                             "the row differs from its latest chain entry"))
-    for (name, key), (seq, digest) in latest.items():
-        if digest is not None:
-            row_problems.append(Problem("deleted", name, key, seq,
+    for (name, key), (seq, gone) in latest.items():
+        if gone is not None:
+            row_problems.append(Problem("deleted", name, key, seq or None,
                                         "the row is gone without a tombstone"))
     report.problems = sorted(chain_problems, key=lambda p: p.seq or 0) + sorted(
         row_problems, key=lambda p: (p.seq is None, p.seq or 0, p.table, p.key))
     return report
+
+
+def _all_row_hashes(conn: sa.Connection, table: sa.Table) -> Iterable[tuple[str, str]]:
+    """Every row's ``(id, hash)``, streamed."""
+    if conn.dialect.name == "postgresql":
+        for key, digest in conn.execution_options(yield_per=5000).execute(
+                sa.select(table.c.id, _row_hash_sql(table))):
+            yield str(key), digest
+        return
+    for row in conn.execution_options(yield_per=2000).execute(sa.select(table)).mappings():
+        yield str(row["id"]), row_hash(table, row)
 
 
 def _signature_ok(detail: dict[str, Any], public: Ed25519PublicKey) -> bool:

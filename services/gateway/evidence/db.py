@@ -53,6 +53,12 @@ MIGRATION_LOCK_KEY = zlib.crc32(b"trace30.gateway.evidence.migrate")
 #: Seconds to wait for a PostgreSQL connection before the request fails (and answers 503).
 CONNECT_TIMEOUT_S = 5
 
+#: A pooled PostgreSQL connection idle longer than this is pinged before it is handed out (a
+#: server restart or an idle timeout may have closed it); one used more recently is not: the
+#: ping was a round trip on every transaction. If one of those is dead after all, its request
+#: fails once (503, Retry-After) and the pool replaces every connection opened before.
+PING_AFTER_IDLE_S = 10.0
+
 
 # An execution option read by the SQLite "begin" hook below.
 _SQLITE_BEGIN = "trace30_sqlite_begin"
@@ -98,8 +104,10 @@ def build_engine(url: str) -> sa.Engine:
     backend = parsed.get_backend_name()
     if backend == "postgresql":
         # A database that does not answer must fail a request, not hang it (503, Retry-After).
-        return sa.create_engine(parsed, pool_pre_ping=True,
-                                connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
+        engine = sa.create_engine(parsed, connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
+        sa.event.listen(engine, "checkout", _ping_if_idle)
+        sa.event.listen(engine, "checkin", _note_checkin)
+        return engine
     if backend != "sqlite":
         raise ConfigError(
             f"TRACE30_DATABASE_URL: {backend!r} is not supported; use sqlite:///path or "
@@ -113,6 +121,26 @@ def build_engine(url: str) -> sa.Engine:
     sa.event.listen(engine, "connect", _sqlite_connect)
     sa.event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info["trace30_idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """SQLAlchemy's pessimistic disconnect handling, for connections idle a while only."""
+    since = record.info.get("trace30_idle_since")
+    if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+        return  # new, or used a moment ago
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+        dbapi_connection.rollback()
+    except Exception as e:  # the connection is gone: the pool opens another
+        raise sa.exc.DisconnectionError() from e
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -156,14 +184,21 @@ class Database:
         self.dialect = self.engine.dialect.name
         self._sealer = Sealer(sealing_keys)
         self.chained = chain
-        if chain:
-            _chain.install(self.engine)
+        self._sequencer: _chain.Sequencer | None = None
+        if chain and self.dialect == "postgresql":
+            _chain.switch_on(self.engine)  # the triggers note this log's writes
+            self._sequencer = _chain.Sequencer(self.engine)
+        elif chain:
+            _chain.install(self.engine)  # SQLite: the application notes them
 
     def __repr__(self) -> str:
         return f"EvidenceLog({self.engine.url.render_as_string(hide_password=True)!r})"
 
     def close(self) -> None:
-        """Close every pooled connection (at shutdown, or in a child after a fork)."""
+        """Chain what waits, and close every pooled connection (at shutdown, or in a child
+        after a fork)."""
+        if self._sequencer is not None:
+            self._sequencer.close()
         self.engine.dispose()
 
     def ping(self) -> None:
@@ -190,6 +225,17 @@ class Database:
                         _chain.flush(conn, self.dialect)
                 finally:
                     _chain.untrack(conn)
+            if self._sequencer is not None and not rollback:
+                self._sequencer.poke()  # chain what the triggers noted (not in this thread)
+
+    def sequence_chain(self, *, durable: bool = False) -> int:
+        """Chain every entry waiting in the inbox now, in this thread (the sweeper; ``trace30
+        audit head`` with ``durable``, so the head it signs survives a crash); how many. The
+        inbox is used on PostgreSQL only (SQLite appends in the writing transaction)."""
+        if self.dialect != "postgresql":
+            return 0
+        with self.engine.connect() as conn:
+            return _chain.sequence(conn, durable=durable)
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:

@@ -23,7 +23,6 @@ from services.gateway.evidence.db import Database, _utcnow
 from services.gateway.evidence.schema import (
     complaints_table,
     disclosures_table,
-    document_blobs_table,
     documents_table,
     legal_holds_table,
     reviews_table,
@@ -62,12 +61,11 @@ class Disclosures(Database):
             return conn.execute(sa.select(t.c.id).where(
                 t.c.tenant_id == tenant, t.c.trader_id == trader_id).limit(1)).first() is not None
 
-    def dossier(self, trader_id: str, *, tenant: str,
-                include_files: bool = False) -> dict[str, Any]:
+    def dossier(self, trader_id: str, *, tenant: str) -> dict[str, Any]:
         """Everything the log holds about the tenant's trader, oldest first: the trader's row,
         every verification with its checks and evidence and its declared (unsealed)
-        submission, staff actions, documents (metadata and hashes; with ``include_files`` the
-        sealed ``database`` blobs too, as ``files`` ``{document id: sealed bytes}``), reviews,
+        submission, staff actions, documents (metadata and hashes; their files are read
+        through the document service, whatever storage keeps them), reviews,
         statements, complaints, legal holds and earlier disclosures naming it."""
         t, tt = verifications_table, traders_table
         docs = documents_table
@@ -104,16 +102,6 @@ class Disclosures(Database):
                         document["name_shown"] = shown.get("name", shown)
                     except SealingError:
                         document["name_shown"] = None
-            files: dict[str, bytes] = {}
-            if include_files:
-                keys = {d["storage_key"]: d["id"] for d in documents
-                        if d["storage"] == "database"}
-                if keys:
-                    blobs = document_blobs_table
-                    for key, content in conn.execute(sa.select(
-                            blobs.c.storage_key, blobs.c.content).where(
-                            blobs.c.storage_key.in_(list(keys)))).all():
-                        files[keys[key]] = bytes(content)
             return {
                 "trader_id": trader_id,
                 "tenant": tenant,
@@ -125,7 +113,6 @@ class Disclosures(Database):
                 "statements": rows_of(statements_table, statements_table.c.created_at),
                 "complaints": rows_of(complaints_table, complaints_table.c.received_at),
                 "legal_holds": rows_of(legal_holds_table, legal_holds_table.c.placed_at),
-                "files": files,
             }
 
     # -- the disclosures log -------------------------------------------------------------------

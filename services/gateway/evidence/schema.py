@@ -408,3 +408,24 @@ evidence_chain_table = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Column("detail", _json()),
 )
+
+
+# --- The chain's inbox (migration 0011; services/gateway/evidence/chain.py).
+
+#: The entries written facts are waiting for: a write transaction adds its entries here (the
+#: row's hash as written, no lock), and the sequencer (:func:`chain.sequence`, run after each
+#: commit, by the sweeper and by ``trace30 audit``) moves them into ``evidence_chain`` in ``id``
+#: order, chaining their hashes, under the chain's lock.
+evidence_chain_inbox_table = sa.Table(
+    "evidence_chain_inbox",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("table_name", sa.String(64), nullable=False),
+    sa.Column("row_key", sa.String(255), nullable=False),
+    sa.Column("row_hash", sa.String(64)),
+    sa.Column("detail", _json()),
+    sa.Column("body", sa.LargeBinary, nullable=False),  # chain.entry_body: hashed with prev_hash
+)
