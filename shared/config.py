@@ -655,6 +655,14 @@ SETTINGS: dict[str, Setting] = {
     "WEBHOOK_TOLERANCE_S": Setting(
         300, "How old a webhook signature receivers accept (documented for receivers).", int
     ),
+    "MIGRATE_ON_START": Setting(
+        False,
+        "Run the evidence log's migrations when the gateway or a batch worker starts (on in "
+        "sandbox). Off: they only check the schema and refuse to start on one older than the "
+        "code; run `trace30 migrate` as the release step.",
+        bool,
+        True,
+    ),
     # Tracing (shared/tracing.py): OpenTelemetry's standard names, read without TRACE30_
     "OTEL_EXPORTER_OTLP_ENDPOINT": Setting(
         None, "Base URL of an OTLP/HTTP collector (e.g. http://otel-collector:4318): set, every "

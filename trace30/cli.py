@@ -1,5 +1,6 @@
 """The ``trace30`` command line (click): run the suite, re-verify traders, purge old ones,
-manage staff accounts, report the transparency figures, audit the evidence chain."""
+manage staff accounts, report the transparency figures, audit the evidence chain, migrate the
+evidence log (the release step)."""
 
 from __future__ import annotations
 
@@ -117,7 +118,7 @@ def worker(burst: bool) -> None:
 
     try:
         jobs.run_worker(_settings(), burst=burst)
-    except jobs.BatchError as e:
+    except (jobs.BatchError, ConfigError) as e:  # ConfigError: e.g. a schema to migrate
         raise click.ClickException(str(e)) from e
 
 
@@ -147,6 +148,36 @@ def purge(dry_run: bool, retention_months: int | None) -> None:
         raise click.ClickException(f"Redis did not answer ({type(e).__name__}); nothing "
                                    "was deleted from SQL. Run the purge again.") from e
     click.echo(report.summary())
+
+
+@main.command()
+@click.option("--check", "check_only", is_flag=True,
+              help="Migrate nothing; exit 1 while the schema is older than the code.")
+def migrate(check_only: bool) -> None:
+    """Bring the evidence log's schema up to this release (the release step, before the
+    gateway and the workers start); prints the revision before and after."""
+    import sqlalchemy as sa
+
+    from shared import logs
+    from trace30 import migrate as migration
+
+    settings = _settings()
+    logs.configure("migrate", settings["LOG_LEVEL"])
+    try:
+        if check_only:
+            state = migration.check(settings)
+            click.echo(f"schema revision {state.current or 'none'}, code revision "
+                       f"{state.head}: {state.state}")
+            sys.exit(1 if state.behind else 0)
+        outcome = migration.migrate(settings)
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from e
+    except sa.exc.SQLAlchemyError as e:
+        raise click.ClickException(
+            f"The evidence log did not answer or refused the migration ({type(e).__name__}: "
+            f"{e.orig if isinstance(e, sa.exc.DBAPIError) else e}). Nothing was half-applied: "
+            "run `trace30 migrate` again.") from e
+    click.echo(outcome.summary())
 
 
 @main.group()

@@ -94,8 +94,9 @@ class Gateway:
 
     @classmethod
     def build(cls, settings: dict[str, Any]) -> Gateway:
-        """Build it from ``settings`` as the gateway does (and migrate the evidence log, as a
-        gateway starting up does); no Flask app."""
+        """Build it from ``settings`` as the gateway does (and check the evidence log's schema,
+        or migrate it with ``TRACE30_MIGRATE_ON_START``, as a gateway starting up does); no
+        Flask app."""
         from services.gateway.sealing import Sealer, check_keys
         from services.gateway.wiring import api_clients, build_verifier, build_webhook_sender
         from shared.redis_client import open_store
@@ -103,7 +104,13 @@ class Gateway:
         store = open_store(settings)
         clients = api_clients(settings)
         verifier = build_verifier(settings, store=store, clients=clients)
-        verifier.evidence.migrate()
+        try:
+            verifier.evidence.prepare_schema(migrate=settings["MIGRATE_ON_START"],
+                                             component="batch worker")
+        except BaseException:  # refused to start: release the pools it opened
+            verifier.close()
+            verifier.evidence.close()
+            raise
         return cls(settings, store, verifier,
                    build_webhook_sender(settings, verifier.evidence, clients),
                    Sealer(check_keys(settings["EVIDENCE_SEALING_KEYS"],

@@ -1,6 +1,7 @@
 """The gateway's app factory: ``create_app`` wires the API and the dashboard to the verifier and
-the webhook sender (built by :mod:`services.gateway.wiring`), migrates the evidence log and
-starts the sweeper; ``shutdown`` stops them.
+the webhook sender (built by :mod:`services.gateway.wiring`), checks the evidence log's schema
+(migrates it in sandbox, ``TRACE30_MIGRATE_ON_START``) and starts the sweeper; ``shutdown``
+stops them.
 
 A request goes ``api.create_verification`` → ``verifications.Verifier.submit`` (cache,
 single-flight) → ``Verifier._fan_out`` (``upstreams.ServiceClient`` to the VAT, registry and
@@ -55,7 +56,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # The verifier and the webhook sender are built as the batch workers build theirs.
     verifier = build_verifier(c, store=app.extensions["trace30.redis"], clients=clients)
     evidence = verifier.evidence
-    evidence.migrate()
+    # Outside sandbox the schema is the release step's (`trace30 migrate`): only checked here.
+    try:
+        evidence.prepare_schema(migrate=c["MIGRATE_ON_START"], component="gateway")
+    except BaseException:  # refused to start: release the pools it opened
+        verifier.close()
+        evidence.close()
+        raise
     app.extensions[api.EXTENSION] = verifier
     sender = build_webhook_sender(c, evidence, clients)
     app.extensions["trace30.webhooks"] = sender

@@ -86,7 +86,7 @@ def test_every_service_of_the_suite_is_in_compose(compose: dict, sandbox: dict) 
 def test_environment_names_real_settings(compose: dict, sandbox: dict) -> None:
     for services in (compose, sandbox):
         for name, svc in services.items():
-            if name in ("redis", "nginx"):
+            if name in ("redis", "nginx", "postgres"):
                 continue  # other images, their own variables
             for var in (svc.get("environment") or {}):
                 assert var in GUNICORN_VARS or var.removeprefix("TRACE30_") in SETTINGS, (
@@ -151,7 +151,7 @@ def test_batch_workers_share_the_gateways_store(compose: dict, sandbox: dict) ->
     assert worker["command"][-1] == "worker"
     assert worker["environment"] == gateway["environment"]
     assert worker["volumes"] == gateway["volumes"]
-    assert worker["profiles"] == ["batch"]
+    assert "profiles" not in worker  # the RQ workers run with the suite
     assert sandbox["worker"]["environment"]["TRACE30_SANDBOX"] == "1"
 
 
@@ -211,3 +211,61 @@ def test_gateway_is_told_its_public_names(compose: dict) -> None:
         "${TRACE30_ALLOWED_HOSTS:-}")
     for name in ("vat", "registry", "payment"):  # called as vat:8101: the default allows it
         assert "TRACE30_ALLOWED_HOSTS" not in compose[name]["environment"]
+
+
+# -- PostgreSQL and the release step (issue 14, point 5) ----------------------------------------
+
+#: The services that run the gateway's code on the evidence log.
+ON_THE_EVIDENCE_LOG = ("gateway", "worker", "migrate", "purge")
+
+
+def test_the_evidence_log_is_postgresql_with_a_volume_and_a_healthcheck(compose: dict) -> None:
+    postgres = compose["postgres"]
+    assert postgres["image"] == "postgres:16-alpine"
+    assert "ports" not in postgres  # only the services reach it
+    (volume,) = postgres["volumes"]
+    name, target = volume.split(":")
+    assert target == "/var/lib/postgresql/data"
+    assert name in load("docker-compose.yml")["volumes"]  # a named volume, kept across ups
+    assert postgres["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
+    env = postgres["environment"]
+    for name in ON_THE_EVIDENCE_LOG:
+        url = compose[name]["environment"]["TRACE30_DATABASE_URL"]
+        assert url.startswith("${TRACE30_DATABASE_URL:-postgresql+psycopg://"), name
+        user, rest = url.split("postgresql+psycopg://", 1)[1].split(":", 1)
+        assert user == env["POSTGRES_USER"]
+        assert rest.endswith(f"@postgres:5432/{env['POSTGRES_DB']}}}")
+        assert "${POSTGRES_PASSWORD:-" in rest and env["POSTGRES_PASSWORD"].startswith(
+            "${POSTGRES_PASSWORD:-")
+        assert compose[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_migrate_runs_once_before_the_gateway_and_the_workers(compose: dict) -> None:
+    """The release step is a one-shot service; what runs the code waits for its success."""
+    migrate = compose["migrate"]
+    assert migrate["command"] == ["python", "-m", "trace30.cli", "migrate"]
+    assert migrate["restart"] == "no"  # one-shot: it must not be restarted after it exits
+    assert migrate["environment"] == compose["gateway"]["environment"]
+    assert "ports" not in migrate and "healthcheck" not in migrate
+    for name in ("gateway", "worker", "purge"):
+        assert compose[name]["depends_on"]["migrate"] == {
+            "condition": "service_completed_successfully"}, name
+    # `trace30 migrate` exists, as the command compose runs
+    from trace30.cli import main
+
+    assert "migrate" in main.commands and "worker" in main.commands
+
+
+def test_the_purge_is_a_one_shot_service_for_the_hosts_cron(compose: dict, sandbox: dict) -> None:
+    purge = compose["purge"]
+    assert purge["command"] == ["python", "-m", "trace30.cli", "purge"]
+    assert purge["restart"] == "no" and purge["profiles"] == ["ops"]  # not started by `up`
+    assert purge["environment"] == compose["gateway"]["environment"]
+    assert purge["volumes"] == compose["gateway"]["volumes"]  # documents on the filesystem
+    assert "redis" in purge["depends_on"]
+
+
+def test_the_sandbox_runs_the_release_step_in_sandbox(sandbox: dict) -> None:
+    """Without it the sandbox's migrate would need production keys and the suite never start."""
+    for name in ON_THE_EVIDENCE_LOG:
+        assert sandbox[name]["environment"]["TRACE30_SANDBOX"] == "1", name

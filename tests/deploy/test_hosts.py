@@ -32,7 +32,9 @@ def settings(tmp_path: Path, sandbox: bool, **extra: Any) -> dict[str, Any]:
         "EVIDENCE_SEALING_KEYS": Fernet.generate_key().decode(),
         "GATEWAY_API_KEYS": '[{"id": "staff", "key": "k", "scopes": ["ops"]}]',
         "GATEWAY_SESSION_SECRET": "s" * 40, "PAYMENT_FINGERPRINT_KEY": "f" * 40,
-        "GATEWAY_BACKGROUND": False, "REDIS_URL": REDIS_URL, **extra,
+        "GATEWAY_BACKGROUND": False, "REDIS_URL": REDIS_URL,
+        # a fresh SQLite file outside sandbox too (the release step is tests/trace30/test_migrate)
+        "MIGRATE_ON_START": True, **extra,
     }
 
 

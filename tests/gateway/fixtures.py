@@ -29,6 +29,8 @@ def gateway_config(suite: Suite, store: Store, tmp_path) -> dict:
         "GATEWAY_PAYMENT_URL": suite.urls["payment"], "GATEWAY_API_KEYS": api_keys(),
         "GATEWAY_BACKGROUND": False, "GATEWAY_DEADLINE_S": 6.0,
         "WEBHOOK_BACKOFF_BASE_S": 0.05, "WEBHOOK_BACKOFF_MAX_S": 0.2,
+        # Tests that turn SANDBOX off keep a fresh SQLite file: migrate it as the sandbox does.
+        "MIGRATE_ON_START": True,
     }
 
 

@@ -20,6 +20,7 @@ import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -27,6 +28,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy.dialects import postgresql, sqlite
 
 from services.gateway.evidence import chain as _chain
@@ -63,6 +67,29 @@ _SQLITE_BEGIN = "trace30_sqlite_begin"
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class SchemaBehind(ConfigError):
+    """The evidence log's schema is older than the code: run ``trace30 migrate`` first."""
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """Where the evidence log's schema stands against the code's migrations.
+
+    ``current`` is the database's Alembic revision (``None``: never migrated), ``head`` the
+    newest revision the code ships. ``state`` is ``current`` (the two agree), ``behind`` (the
+    database lacks migrations the code has: ``trace30 migrate``) or ``ahead`` (the database has
+    a revision the code does not know: a newer release migrated it, then was rolled back).
+    """
+
+    current: str | None
+    head: str
+    state: str
+
+    @property
+    def behind(self) -> bool:
+        return self.state == "behind"
 
 
 def build_engine(url: str) -> sa.Engine:
@@ -259,6 +286,51 @@ class Database:
             if self.dialect == "postgresql":
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
             command.upgrade(self.alembic_config(conn), "head")
+
+    def schema_state(self) -> SchemaState:
+        """The schema's revision against the code's newest one (reads one row; no DDL)."""
+        script = ScriptDirectory.from_config(self.alembic_config())
+        head = script.get_current_head()
+        assert head is not None  # the package ships its migrations
+        with self._read() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+        if current == head:
+            return SchemaState(current, head, "current")
+        if current is None:
+            return SchemaState(None, head, "behind")
+        try:
+            script.get_revision(current)
+        except CommandError:  # not one of ours: written by a newer release
+            return SchemaState(current, head, "ahead")
+        return SchemaState(current, head, "behind")
+
+    def prepare_schema(self, *, migrate: bool, component: str) -> SchemaState:
+        """What a process does with the schema at start-up (``TRACE30_MIGRATE_ON_START``).
+
+        ``migrate``: bring it up to date, as the sandbox does. Otherwise only check it: a schema
+        older than the code raises :class:`SchemaBehind` (a :class:`ConfigError` telling the
+        operator to run ``trace30 migrate``); a newer one (a release rolled back after its
+        migration ran) is logged as a warning and the process starts: a release's migration is
+        meant to keep the previous release working (expand now, contract a release later), and
+        refusing would make a rollback impossible.
+        """
+        if migrate:
+            self.migrate()
+        state = self.schema_state()
+        if state.behind:
+            found = f"revision {state.current}" if state.current else "no schema at all"
+            raise SchemaBehind(
+                f"The evidence log's schema is older than this {component} "
+                f"({found}; the code needs revision {state.head}). Run `trace30 migrate` "
+                "(the release step; the Kubernetes Job trace30-migrate or the compose service "
+                "`migrate`) before starting it, or set TRACE30_MIGRATE_ON_START=1 to migrate at "
+                "start-up.")
+        if state.state == "ahead":
+            log.warning(
+                "the evidence log's schema is newer than this %s (revision %s, unknown to the "
+                "code, whose newest is %s): a newer release migrated it. Starting anyway.",
+                component, state.current, state.head)
+        return state
 
     def _claim(
         self, table: sa.Table, due: Any, order: Any, lease: dict[str, Any], limit: int
