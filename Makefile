@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 .PHONY: help install run test bench lint clean nginx browser pdf
-.PHONY: promtool
+.PHONY: promtool settings-table
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ BENCHES += client_limits
 
 bench: $(STAMP) ## run the benchmarks in bench/ and print their figures (needs Redis)
 	@for b in $(BENCHES); do echo "== bench/$$b.py"; $(PY) bench/$$b.py || exit 1; done
+
+settings-table: $(STAMP) ## write README.md's settings table again from shared/config.py
+	$(PY) -c "from pathlib import Path; from shared.config import rewrite_readme_table as r; p = Path('README.md'); p.write_text(r(p.read_text()))"
 
 lint: $(STAMP) ## ruff and mypy (CI runs this after the tests)
 	$(PY) -m pip install --quiet -e '.[test,dev]'

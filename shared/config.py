@@ -861,3 +861,39 @@ def init_app(app: Flask, config: Mapping[str, Any] | None = None) -> None:
             f"set {ENV_PREFIX}INTERNAL_TOKEN to a long random secret shared by the services, "
             f"or set {ENV_PREFIX}SANDBOX=1 to run against the simulators."
         )
+
+
+# -- the README's configuration table -------------------------------------------------------------
+
+#: The lines around the generated table in README.md (``make settings-table`` rewrites it).
+TABLE_START = "<!-- settings table: made by `make settings-table` from shared/config.py -->"
+TABLE_END = "<!-- end of the settings table -->"
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "`1`" if value else "`0`"
+    if value == "":
+        return "empty"
+    return "`" + str(value).replace("|", "\\|") + "`"
+
+
+def settings_table() -> str:
+    """Every setting as a Markdown table (variable, default, sandbox default, meaning), from
+    :data:`SETTINGS`: the README shows exactly this between :data:`TABLE_START` and
+    :data:`TABLE_END` (a test holds them together)."""
+    lines = ["| variable | default | in sandbox | what it does |", "|---|---|---|---|"]
+    for name, setting in SETTINGS.items():
+        sandbox = ("" if setting.sandbox_default is None
+                   else _shown(setting.sandbox_default))
+        doc = " ".join(setting.doc.split()).replace("|", "\\|")
+        lines.append(f"| `{env_name(name)}` | {_shown(setting.default)} | {sandbox} | {doc} |")
+    return "\n".join(lines)
+
+
+def rewrite_readme_table(readme: str) -> str:
+    """``readme`` with its settings table made anew."""
+    start, end = readme.index(TABLE_START), readme.index(TABLE_END)
+    return readme[:start] + TABLE_START + "\n\n" + settings_table() + "\n\n" + readme[end:]

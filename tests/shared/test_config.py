@@ -202,3 +202,15 @@ def test_cli_commands_outside_sandbox_without_redis_refuse(
 
 def _must_not_run(*args: object, **kwargs: object) -> int:
     raise AssertionError("started without a shared Redis")
+
+
+def test_the_readme_lists_every_setting_as_shared_config_defines_it() -> None:
+    """The README's configuration table is the one SETTINGS makes (``make settings-table``)."""
+    from pathlib import Path
+
+    from shared.config import SETTINGS, env_name, rewrite_readme_table, settings_table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert rewrite_readme_table(readme) == readme, "run `make settings-table`"
+    table = settings_table()
+    assert all(f"| `{env_name(name)}` |" in table for name in SETTINGS)
