@@ -127,7 +127,8 @@ def select_traders(settings: dict[str, Any], *, tenant: str, not_checked_days: i
                            check_keys(settings["EVIDENCE_SEALING_KEYS"],
                                       sandbox=settings["SANDBOX"]))
     try:
-        evidence.migrate()
+        # migrated by `trace30 migrate` (the release step), or here in sandbox
+        evidence.prepare_schema(migrate=settings["MIGRATE_ON_START"], component="trace30 reverify")
         before = (datetime.now(UTC) - timedelta(days=not_checked_days)
                   if not_checked_days is not None else None)
         ids: list[str] = []

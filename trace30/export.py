@@ -81,7 +81,11 @@ def export(traders: tuple[str, ...], tenant: str, authority: str | None,
         raise click.ClickException(str(e)) from e
     evidence = EvidenceLog(settings["DATABASE_URL"], keys)
     try:
-        evidence.migrate()
+        try:  # migrated by `trace30 migrate` (the release step), or here in sandbox
+            evidence.prepare_schema(migrate=settings["MIGRATE_ON_START"],
+                                    component="trace30 export")
+        except ConfigError as e:
+            raise click.ClickException(str(e)) from e
         unknown = [t for t in traders if not evidence.trader_known(t, tenant=tenant)]
         if unknown:
             raise click.ClickException(f"Unknown trader(s) in tenant {tenant}: "

@@ -31,7 +31,10 @@ def _evidence() -> Iterator[EvidenceLog]:
         raise click.ClickException(str(e)) from e
     evidence = EvidenceLog(settings["DATABASE_URL"], keys)
     try:
-        evidence.migrate()  # the staff table exists before the gateway first started
+        try:  # migrated by `trace30 migrate` (the release step), or here in sandbox
+            evidence.prepare_schema(migrate=settings["MIGRATE_ON_START"], component="trace30 staff")
+        except ConfigError as e:
+            raise click.ClickException(str(e)) from e
         yield evidence
     finally:
         evidence.close()
