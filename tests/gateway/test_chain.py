@@ -406,3 +406,17 @@ def test_audit_head_chains_what_waits_first(pg_log: EvidenceLog, monkeypatch: py
     head = json.loads(result.output)
     assert head["seq"] == 6 and _waiting(pg_log) == 0
     assert chain.verify_head(head, key.public_key())
+
+
+def test_a_settled_run_is_chained_as_the_rows_new_state(evidence_log: EvidenceLog):
+    """The settle UPDATE names its row through a parameter given at execution (a statement
+    built once): the chain still sees which row it wrote."""
+    evidence_log.save(make_record("v-1", "trader-1", state="running", verdict=None,
+                                  settled_at=None))
+    with evidence_log.transaction() as tx:
+        assert tx.settle(make_record("v-1", "trader-1", verdict="rejected"),
+                         expected_attempts=0) is not None
+    entries = _entries(evidence_log)
+    assert [(e["table_name"], e["row_key"]) for e in entries] == [("verifications", "v-1")] * 2
+    assert entries[0]["row_hash"] != entries[1]["row_hash"]
+    assert _verify(evidence_log).intact

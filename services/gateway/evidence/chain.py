@@ -53,7 +53,7 @@ import os
 import threading
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -205,17 +205,22 @@ def _fact_table(conn: sa.Connection, statement: Any) -> sa.Table | None:
     return FACT_TABLES.get(getattr(table, "name", ""))
 
 
-def _ids_in_where(table: sa.Table, where: Any) -> list[Any] | None:
-    """The ids a WHERE names by ``id = :value`` or ``id IN (...)`` (alone or AND-ed), or None."""
+def _ids_in_where(table: sa.Table, where: Any, params: Mapping[str, Any]) -> list[Any] | None:
+    """The ids a WHERE names by ``id = :value`` or ``id IN (...)`` (alone or AND-ed; the value
+    bound in the statement or given with it, ``params``), or None."""
     clauses = (list(where.clauses) if isinstance(where, BooleanClauseList)
                and where.operator is operators.and_ else [where])
     for clause in clauses:
         if isinstance(clause, BinaryExpression) and clause.left is table.c.id and isinstance(
-                clause.right, BindParameter) and clause.right.value is not None:
+                clause.right, BindParameter):
+            value = (clause.right.value if clause.right.value is not None
+                     else params.get(clause.right.key))
+            if value is None:
+                continue
             if clause.operator is operators.eq:
-                return [clause.right.value]
-            if clause.operator is operators.in_op and isinstance(clause.right.value, list):
-                return list(clause.right.value)
+                return [value]
+            if clause.operator is operators.in_op and isinstance(value, list):
+                return list(value)
     return None
 
 
@@ -224,7 +229,7 @@ def _set_columns(statement: Any, multiparams: Any) -> set[str]:
     for key in (getattr(statement, "_values", None) or {}):
         names.add(getattr(key, "key", None) or getattr(key, "name", None) or str(key))
     for params in multiparams or ():
-        if isinstance(params, dict):
+        if isinstance(params, Mapping):
             names.update(params)
     return names
 
@@ -239,12 +244,16 @@ def _before_execute(conn: sa.Connection, statement: Any, multiparams: Any, param
         if columns and columns <= BOOKKEEPING.get(table.name, frozenset()):
             return
     where = statement.whereclause
-    ids = _ids_in_where(table, where) if where is not None else None
+    given: Mapping[str, Any] = (multiparams[0] if multiparams and isinstance(
+        multiparams[0], Mapping) else params or {})
+    ids = _ids_in_where(table, where, given) if where is not None else None
     if ids is None:
         query = sa.select(table.c.id)
         if where is not None:
             query = query.where(where)
-        ids = list(conn.execute(query).scalars())
+        names = {b.key for b in sa.sql.visitors.iterate(where) if isinstance(b, BindParameter)
+                 } if where is not None else set()
+        ids = list(conn.execute(query, {k: v for k, v in given.items() if k in names}).scalars())
     dirty = conn.info[_DIRTY].setdefault(table.name, set())
     dirty.update(ids)
 
@@ -264,7 +273,7 @@ def _after_execute(conn: sa.Connection, statement: Any, multiparams: Any, params
         return
     compiled = statement.compile(dialect=conn.dialect).params
     for extra in multiparams or [{}]:
-        key = {**compiled, **(extra if isinstance(extra, dict) else {})}.get("id")
+        key = {**compiled, **(extra if isinstance(extra, Mapping) else {})}.get("id")
         if key is not None:
             dirty.add(key)
 

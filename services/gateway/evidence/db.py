@@ -65,6 +65,11 @@ _SQLITE_BEGIN = "trace30_sqlite_begin"
 
 
 
+def insert_for(dialect: str, table: sa.Table) -> Any:
+    """INSERT with ON CONFLICT support for ``dialect`` (``postgresql`` or ``sqlite``)."""
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -261,7 +266,7 @@ class Database:
 
     def _insert(self, table: sa.Table) -> Any:
         """INSERT with ON CONFLICT support for the backend in use."""
-        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+        return insert_for(self.dialect, table)
 
     def alembic_config(self, connection: sa.Connection | None = None) -> Config:
         """The Alembic configuration of the evidence log (built in code; no alembic.ini)."""

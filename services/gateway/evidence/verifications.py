@@ -10,6 +10,7 @@ carries there the time by which it must have settled, after which the sweeper ru
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from services.gateway.answers import Checks
-from services.gateway.evidence.db import Database, _utcnow, log
+from services.gateway.evidence.db import Database, _utcnow, insert_for, log
 from services.gateway.evidence.schema import (
     STATES,
     _trader,
@@ -110,10 +111,61 @@ class SettleInTransaction:
             return None
         values = {name: getattr(record, name) for name in _RECORD_COLUMNS
                   if name not in ("id", "created_at")}
-        self.conn.execute(sa.update(t).where(t.c.id == record.id)
-                          .values(**values, notify_requested=False))
+        self.conn.execute(_SETTLE, {**values, "notify_requested": False,
+                                    "settled_id": record.id})
         self.log._point_trader_at(self.conn, record)
         return bool(current.notify_requested)
+
+
+#: Write a settled run over its row (the columns given as parameters, ``settled_id`` its id).
+_SETTLE = sa.update(verifications_table).where(
+    verifications_table.c.id == sa.bindparam("settled_id"))
+
+
+@functools.cache
+def _upsert_verification(dialect: str) -> Any:
+    """Insert or update a verification by id (executed with the row as parameters): built
+    once, since building an upsert (its ``excluded`` alias of every column) cost more CPU than
+    sending it. ``created_at`` stays the first save's; a save without a sealed submission keeps
+    the sealed one."""
+    t = verifications_table
+    ins = insert_for(dialect, t)
+    update: dict[str, Any] = {name: ins.excluded[name] for name in _RECORD_COLUMNS
+                              if name not in ("id", "created_at")}
+    update["sealed_submission"] = sa.func.coalesce(ins.excluded.sealed_submission,
+                                                   t.c.sealed_submission)
+    return ins.on_conflict_do_update(index_elements=[t.c.id], set_=update)
+
+
+@functools.cache
+def _point_trader(dialect: str) -> Any:
+    """Point the trader's row at a settled verification (parameters ``tenant_id``,
+    ``trader_id``, ``verification_id``, ``verdict``, ``now``), unless its current one was
+    created later (a late retry of an older verification does not replace a newer one); its
+    ``created_at`` is read as stored (the first save's) in the same statement. A verification
+    created after the relationship ended reopens it (``ended_at`` cleared)."""
+    t, tt = verifications_table, traders_table
+    created_at = (sa.select(t.c.created_at).where(t.c.id == sa.bindparam("verification_id"))
+                  .scalar_subquery())
+    ins = insert_for(dialect, tt).values(
+        tenant_id=sa.bindparam("tenant_id"), trader_id=sa.bindparam("trader_id"),
+        current_verification_id=sa.bindparam("verification_id"),
+        current_verdict=sa.bindparam("verdict"), current_created_at=created_at,
+        updated_at=sa.bindparam("now", type_=tt.c.updated_at.type), ended_at=None)
+    reopened = sa.and_(tt.c.ended_at.is_not(None),
+                       ins.excluded.current_created_at > tt.c.ended_at)
+    return ins.on_conflict_do_update(
+        index_elements=[tt.c.tenant_id, tt.c.trader_id],
+        set_={
+            "current_verification_id": ins.excluded.current_verification_id,
+            "current_verdict": ins.excluded.current_verdict,
+            "current_created_at": ins.excluded.current_created_at,
+            "updated_at": ins.excluded.updated_at,
+            "ended_at": sa.case((reopened, sa.null()), else_=tt.c.ended_at),
+        },
+        where=sa.or_(tt.c.current_created_at.is_(None),
+                     tt.c.current_created_at <= ins.excluded.current_created_at),
+    )
 
 
 @dataclass(frozen=True)
@@ -159,59 +211,19 @@ class Verifications(Database):
         if record.verdict is not None and record.verdict not in Verdict.values():
             raise ValueError(f"verdict must be one of {tuple(Verdict.values())}, "
                              f"got {record.verdict!r}")
-        t = verifications_table
         row = {name: getattr(record, name) for name in _RECORD_COLUMNS}
         row["sealed_submission"] = (
             self._sealer.seal(private_submission) if private_submission is not None else None
         )
-        ins = self._insert(t).values(**row)
-        update = {
-            name: ins.excluded[name] for name in row if name not in ("id", "created_at")
-        }
-        update["sealed_submission"] = sa.func.coalesce(
-            ins.excluded.sealed_submission, t.c.sealed_submission
-        )
         with self._write() as conn:
-            conn.execute(ins.on_conflict_do_update(index_elements=[t.c.id], set_=update))
+            conn.execute(_upsert_verification(self.dialect), row)
             if record.state == "settled":
                 self._point_trader_at(conn, record)
 
     def _point_trader_at(self, conn: sa.Connection, record: VerificationRecord) -> None:
-        tt = traders_table
-        # created_at as stored (the first save's), which decides which verification is newer
-        created_at = conn.execute(
-            sa.select(verifications_table.c.created_at).where(
-                verifications_table.c.id == record.id
-            )
-        ).scalar_one()
-        ins = self._insert(tt).values(
-            tenant_id=record.tenant_id,
-            trader_id=record.trader_id,
-            current_verification_id=record.id,
-            current_verdict=record.verdict,
-            current_created_at=created_at,
-            updated_at=_utcnow(),
-            ended_at=None,
-        )
-        reopened = sa.and_(
-            tt.c.ended_at.is_not(None), ins.excluded.current_created_at > tt.c.ended_at
-        )
-        conn.execute(
-            ins.on_conflict_do_update(
-                index_elements=[tt.c.tenant_id, tt.c.trader_id],
-                set_={
-                    "current_verification_id": ins.excluded.current_verification_id,
-                    "current_verdict": ins.excluded.current_verdict,
-                    "current_created_at": ins.excluded.current_created_at,
-                    "updated_at": ins.excluded.updated_at,
-                    "ended_at": sa.case((reopened, sa.null()), else_=tt.c.ended_at),
-                },
-                where=sa.or_(
-                    tt.c.current_created_at.is_(None),
-                    tt.c.current_created_at <= ins.excluded.current_created_at,
-                ),
-            )
-        )
+        conn.execute(_point_trader(self.dialect), {
+            "tenant_id": record.tenant_id, "trader_id": record.trader_id,
+            "verification_id": record.id, "verdict": record.verdict, "now": _utcnow()})
 
     def get(self, verification_id: str) -> VerificationRecord | None:
         """The verification ``verification_id`` in whichever tenant, or None: a caller acting
