@@ -117,6 +117,25 @@ class SettleInTransaction:
         return bool(current.notify_requested)
 
 
+@functools.cache
+def _linked_traders(given: tuple[str, ...]) -> sa.Select[Any]:
+    """The tenant's other traders whose current verification shares one of the identifiers
+    ``given`` (``account``, ``vat``, ``registration``: parameters of those names, with
+    ``tenant``, ``exclude`` and ``limit``); built once per combination."""
+    t, tt = verifications_table, traders_table
+    columns = {"account": t.c.account_fingerprint, "vat": t.c.vat_key,
+               "registration": t.c.registration_key}
+    return (
+        sa.select(tt.c.trader_id, tt.c.current_verdict, *(columns[name] for name in given))
+        .join(t, tt.c.current_verification_id == t.c.id)
+        .where(t.c.tenant_id == sa.bindparam("tenant"), tt.c.tenant_id == sa.bindparam("tenant"))
+        .where(sa.or_(*(columns[name] == sa.bindparam(name) for name in given)))
+        .where(tt.c.trader_id != sa.bindparam("exclude"))
+        .order_by(tt.c.trader_id)
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+    )
+
+
 #: Write a settled run over its row (the columns given as parameters, ``settled_id`` its id).
 _SETTLE = sa.update(verifications_table).where(
     verifications_table.c.id == sa.bindparam("settled_id"))
@@ -268,29 +287,19 @@ class Verifications(Database):
         Only within the tenant: another marketplace's traders are not this one's to see, and
         its verdicts (a seller it rejected) are not evidence this one may use.
         """
-        t, tt = verifications_table, traders_table
-        keys = {"account": (t.c.account_fingerprint, account_fingerprint),
-                "vat": (t.c.vat_key, vat_key),
-                "registration": (t.c.registration_key, registration_key)}
-        given = {name: (column, value) for name, (column, value) in keys.items() if value}
+        values = {"account": account_fingerprint, "vat": vat_key,
+                  "registration": registration_key}
+        given = tuple(name for name, value in values.items() if value)
         if not given:
             return []
-        query = (
-            sa.select(tt.c.trader_id, tt.c.current_verdict,
-                      *(column for column, _ in given.values()))
-            .join(t, tt.c.current_verification_id == t.c.id)
-            .where(t.c.tenant_id == tenant, tt.c.tenant_id == tenant)
-            .where(sa.or_(*(column == value for column, value in given.values())))
-            .where(tt.c.trader_id != exclude_trader_id)
-            .order_by(tt.c.trader_id)
-            .limit(limit)
-        )
         with self._read() as conn:
-            rows = conn.execute(query).all()
+            rows = conn.execute(_linked_traders(given), {
+                **{name: values[name] for name in given}, "tenant": tenant,
+                "exclude": exclude_trader_id, "limit": limit}).all()
         return [
             Link(row[0], row[1], frozenset(
-                name for (name, (_, value)), found in zip(given.items(), row[2:], strict=True)
-                if found == value))
+                name for name, found in zip(given, row[2:], strict=True)
+                if found == values[name]))
             for row in rows
         ]
 
