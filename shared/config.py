@@ -636,6 +636,11 @@ SETTINGS: dict[str, Setting] = {
     "WEBHOOK_TOLERANCE_S": Setting(
         300, "How old a webhook signature receivers accept (documented for receivers).", int
     ),
+    "PURGE_BATCH_SIZE": Setting(
+        500, "Traders `trace30 purge` deletes together: one SQL transaction (each trader with "
+        "its own tombstone and legal-hold check) and one Redis pipeline per batch. A batch that "
+        "fails is tried again one trader at a time.", int,
+    ),
 }
 
 
