@@ -43,6 +43,16 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 
+@dataclass(frozen=True)
+class SummaryKey:
+    """Where a page of :meth:`Traders.trader_summaries` starts: after this trader, whose
+    current verification was checked at ``checked_at`` (None: never checked, or no current
+    verification; such traders come last)."""
+
+    checked_at: datetime | None
+    trader_id: str
+
+
 @dataclass
 class TraderSummary:
     """A trader as the staff dashboard lists it: its current verdict and verification."""
@@ -51,6 +61,11 @@ class TraderSummary:
     verdict: str | None  # the current verdict; None: no settled verification yet
     ended_at: datetime | None  # when the relationship ended; None: ongoing
     current: VerificationRecord | None
+
+    def key(self) -> SummaryKey:
+        """The keyset position of this trader in :meth:`Traders.trader_summaries`."""
+        return SummaryKey(self.current.checked_at if self.current is not None else None,
+                          self.trader_id)
 
 
 @dataclass
@@ -475,32 +490,27 @@ class Traders(Database):
         tenant: str,
         verdict: str | None = None,
         trader_id: str | None = None,
-        offset: int = 0,
+        after: SummaryKey | None = None,
         limit: int = 50,
     ) -> list[TraderSummary]:
         """Traders of ``tenant`` with their current verification, most recently checked first
-        (staff view).
+        (staff view), ``limit`` of them after the one whose :meth:`TraderSummary.key` is
+        ``after`` (keyset paging: each page is read from its first row, however deep).
 
         ``verdict`` filters on the current verdict, ``trader_id`` picks one trader (exact).
-        Traders whose relationship ended are included (``ended_at`` says so); a trader
-        without a settled verification comes last, with ``current`` None.
+        Traders whose relationship ended are included (``ended_at`` says so); traders whose
+        current verification was never checked, or without a settled verification
+        (``current`` None), come last, by trader id.
         """
-        t, tt = verifications_table, traders_table
-        query = (
-            sa.select(
-                tt.c.trader_id.label("summary_trader_id"),
-                tt.c.current_verdict.label("summary_verdict"),
-                tt.c.ended_at.label("summary_ended_at"),
-                *t.c,
-            )
-            .join(t, tt.c.current_verification_id == t.c.id, isouter=True)
-            .where(*self._summary_filter(tenant, verdict, trader_id))
-            .order_by(t.c.checked_at.desc().nulls_last(), tt.c.trader_id)
-            .offset(offset)
-            .limit(limit)
-        )
+        rows: list[sa.RowMapping] = []
         with self._read() as conn:
-            rows = conn.execute(query).mappings().all()
+            if after is None or after.checked_at is not None:
+                rows += conn.execute(self._checked_page(tenant, verdict, trader_id, after,
+                                                        limit)).mappings().all()
+            if len(rows) < limit:
+                last = after.trader_id if after is not None and after.checked_at is None else None
+                rows += conn.execute(self._unchecked_page(tenant, verdict, trader_id, last,
+                                                          limit - len(rows))).mappings().all()
         return [
             TraderSummary(
                 trader_id=r["summary_trader_id"],
@@ -510,6 +520,94 @@ class Traders(Database):
             )
             for r in rows
         ]
+
+    def _checked_page(self, tenant: str, verdict: str | None, trader_id: str | None,
+                      after: SummaryKey | None, limit: int) -> sa.Select[Any]:
+        """The traders whose current verification was checked, newest check first (ties by
+        trader id): walked in the verifications' ``(tenant_id, checked_at, trader_id)`` index
+        from ``after``."""
+        t, tt = verifications_table, traders_table
+        query = (
+            self._summary_columns()
+            .select_from(t)
+            .join(tt, sa.and_(tt.c.current_verification_id == t.c.id,
+                              tt.c.tenant_id == t.c.tenant_id))
+            .where(t.c.tenant_id == tenant, t.c.checked_at.is_not(None),
+                   *self._summary_filter(tenant, verdict, trader_id))
+            # on PostgreSQL the index walked backwards, ties put in trader id order by an
+            # incremental sort (a few rows at a time)
+            .order_by(t.c.checked_at.desc(), t.c.trader_id)
+            .limit(limit)
+        )
+        if trader_id is not None:
+            query = query.where(t.c.trader_id == trader_id)
+        if after is not None and after.checked_at is not None:
+            at = sa.literal(after.checked_at, UtcDateTime)
+            query = query.where(t.c.checked_at <= at, sa.or_(
+                t.c.checked_at < at, t.c.trader_id > after.trader_id))
+        return query
+
+    def _unchecked_page(self, tenant: str, verdict: str | None, trader_id: str | None,
+                        after_trader: str | None, limit: int) -> sa.Select[Any]:
+        """The traders without a checked current verification, by trader id."""
+        t, tt = verifications_table, traders_table
+        query = (
+            self._summary_columns()
+            .select_from(tt)
+            .join(t, tt.c.current_verification_id == t.c.id, isouter=True)
+            .where(sa.or_(tt.c.current_verification_id.is_(None), t.c.checked_at.is_(None)),
+                   *self._summary_filter(tenant, verdict, trader_id))
+            .order_by(tt.c.trader_id)
+            .limit(limit)
+        )
+        if after_trader is not None:
+            query = query.where(tt.c.trader_id > after_trader)
+        return query
+
+    @staticmethod
+    def _summary_columns() -> sa.Select[Any]:
+        t, tt = verifications_table, traders_table
+        return sa.select(tt.c.trader_id.label("summary_trader_id"),
+                         tt.c.current_verdict.label("summary_verdict"),
+                         tt.c.ended_at.label("summary_ended_at"), *t.c)
+
+    def trader_page(self, *, tenant: str, limit: int, after: tuple[datetime, str] | None = None,
+                    verdict: str | None = None, state: str | None = None,
+                    country: str | None = None, needs_review: bool | None = None,
+                    updated_since: datetime | None = None,
+                    updated_until: datetime | None = None) -> list[dict[str, Any]]:
+        """``GET /v1/traders``: the tenant's traders in ``(updated_at, trader_id)`` order,
+        ``limit`` of them after ``after`` (keyset: the ``(updated_at, trader_id)`` of the
+        previous page's last one), filtered by current verdict, Art 30(3) state, country,
+        whether a person must review them (``needs_review``) and when they last changed
+        (``updated_since`` included, ``updated_until`` excluded)."""
+        tt = traders_table
+        query = sa.select(
+            tt.c.trader_id, tt.c.current_verdict, tt.c.state, tt.c.country,
+            tt.c.current_verification_id, tt.c.updated_at, tt.c.ended_at,
+            tt.c.correction_due_at,
+        ).where(tt.c.tenant_id == tenant)
+        if verdict is not None:
+            query = query.where(tt.c.current_verdict == verdict)
+        if needs_review is not None:
+            review = tt.c.current_verdict == Verdict.NEEDS_REVIEW.value
+            query = query.where(review if needs_review else sa.or_(
+                tt.c.current_verdict.is_(None), sa.not_(review)))
+        if state is not None:
+            query = query.where(tt.c.state == state)
+        if country is not None:
+            query = query.where(tt.c.country == country)
+        if updated_since is not None:
+            query = query.where(tt.c.updated_at >= updated_since)
+        if updated_until is not None:
+            query = query.where(tt.c.updated_at < updated_until)
+        if after is not None:
+            query = query.where(sa.tuple_(tt.c.updated_at, tt.c.trader_id)
+                                > sa.tuple_(sa.literal(after[0], UtcDateTime),
+                                            sa.literal(after[1])))
+        query = query.order_by(tt.c.updated_at, tt.c.trader_id).limit(limit)
+        with self._read() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
 
     def count_traders(self, *, tenant: str, verdict: str | None = None,
                       trader_id: str | None = None) -> int:

@@ -167,6 +167,7 @@ class Verifications(Database):
             current_created_at=created_at,
             updated_at=_utcnow(),
             ended_at=None,
+            country=_country(record.submission),  # GET /v1/traders?country=
         )
         reopened = sa.and_(
             tt.c.ended_at.is_not(None), ins.excluded.current_created_at > tt.c.ended_at
@@ -178,6 +179,7 @@ class Verifications(Database):
                     "current_verification_id": ins.excluded.current_verification_id,
                     "current_verdict": ins.excluded.current_verdict,
                     "current_created_at": ins.excluded.current_created_at,
+                    "country": ins.excluded.country,
                     "updated_at": ins.excluded.updated_at,
                     "ended_at": sa.case((reopened, sa.null()), else_=tt.c.ended_at),
                 },
@@ -355,3 +357,13 @@ class Verifications(Database):
             log.warning("sealed submission does not open: altered, or its key is gone",
                         extra={"verification": verification_id})
             return False
+
+
+def _country(submission: dict[str, Any] | None) -> str | None:
+    """The country of the submission's address (``traders.country``), upper case, or None.
+
+    >>> _country({"address": {"country_code": "fr"}}), _country({})
+    ('FR', None)
+    """
+    code = ((submission or {}).get("address") or {}).get("country_code")
+    return code[:2].upper() if isinstance(code, str) and code else None
