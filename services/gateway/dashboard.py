@@ -707,14 +707,37 @@ def casework_of(trader_id: str) -> dict[str, Any]:
                 days=_verifier().settings.correction_days)).date()}
 
 
+class QueueQuery(ma.Schema):
+    """The review queue's query: where the page starts."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    after = fields.String(validate=validate.Length(min=1, max=1000))
+
+
 @bp.get("/queue")
 def queue() -> str:
-    """The review queue: ``needs_review`` traders, the longest waiting first."""
+    """The review queue: ``needs_review`` traders, the longest waiting first, ``QUEUE_LIMIT``
+    a page (keyset: the "more" link carries the last one's position, signed)."""
+    query = _load(QueueQuery(), _given(request.args), "query")
+    tenant = actors.current().tenant
+    after = None
+    if "after" in query:
+        position = cursors.load("ops-queue", query["after"], tenant=tenant, filters={},
+                                field="after")
+        at = cursors.timestamp(position[0] if position else None, "after")
+        if len(position) != 2 or at is None or not isinstance(position[1], str):
+            raise BadRequest("The after is not valid.", errors={"after": ["Not a valid cursor."]})
+        after = (at, position[1])
     now = datetime.now(UTC)
-    rows = [{"record": r, "waited": _waited(r.settled_at, now)}
-            for r in _evidence().review_queue(tenant=actors.current().tenant,
-                                              limit=QUEUE_LIMIT)]
-    return render_template("ops/queue.html", rows=rows)
+    records = _evidence().review_queue(tenant=tenant, limit=QUEUE_LIMIT, after=after)
+    rows = [{"record": r, "waited": _waited(r.settled_at, now)} for r in records]
+    following = (cursors.dump("ops-queue", tenant=tenant, filters={},
+                              position=[records[-1].settled_at, records[-1].id])
+                 if len(records) == QUEUE_LIMIT else None)
+    return render_template("ops/queue.html", rows=rows, following=following,
+                           first=after is None)
 
 
 @bp.post("/traders/<trader_id>/reviews")

@@ -217,7 +217,8 @@ def test_pagination_newest_first_and_bad_query_values(gateway: Flask, staff: Fla
     # a cursor is the list's own: another filter's, or a forged one, is a 400 naming it
     for query, field in (("verdict=approved", "verdict"), ("after=abc", "after"),
                          (f"verdict=pending&after={older.group(1)}", "after"),
-                         (f"after={older.group(1)[:-2]}xx", "after"), ("page=abc&after=x", "after")):
+                         (f"after={older.group(1)[:-2]}xx", "after"),
+                         ("page=abc&after=x", "after")):
         resp = staff.get(f"/ops/?{query}")
         assert resp.status_code == 400, query
         assert resp.content_type == "application/problem+json"

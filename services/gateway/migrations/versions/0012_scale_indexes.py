@@ -44,17 +44,23 @@ _INDEXES = (
      ["tenant_id", "country", "updated_at", "trader_id"]),
 )
 
+#: ``traders.country`` from the current verification's stored submission, per backend.
+_COUNTRY_PG = ("UPDATE traders SET country = (SELECT upper(substr(v.submission -> 'address' "
+               "->> 'country_code', 1, 2)) FROM verifications v "
+               "WHERE v.id = traders.current_verification_id) "
+               "WHERE current_verification_id IS NOT NULL")
+_COUNTRY_SQLITE = ("UPDATE traders SET country = (SELECT upper(substr(json_extract("
+                   "v.submission, '$.address.country_code'), 1, 2)) FROM verifications v "
+                   "WHERE v.id = traders.current_verification_id) "
+                   "WHERE current_verification_id IS NOT NULL")
+
 
 def upgrade() -> None:
     """Add ``traders.country`` (filled from the current verifications), then the indexes."""
     with op.batch_alter_table("traders") as batch:
         batch.add_column(sa.Column("country", sa.String(2)))
-    bind = op.get_bind()
-    country = ("v.submission -> 'address' ->> 'country_code'" if bind.dialect.name ==
-               "postgresql" else "json_extract(v.submission, '$.address.country_code')")
-    op.execute(f"UPDATE traders SET country = (SELECT upper(substr({country}, 1, 2)) "
-               "FROM verifications v WHERE v.id = traders.current_verification_id) "
-               "WHERE current_verification_id IS NOT NULL")
+    country = {"postgresql": _COUNTRY_PG}.get(op.get_bind().dialect.name, _COUNTRY_SQLITE)
+    op.execute(country)
     for name, table, columns in _INDEXES:
         op.create_index(name, table, columns)
 
