@@ -734,7 +734,7 @@ def queue() -> str:
     records = _evidence().review_queue(tenant=tenant, limit=QUEUE_LIMIT, after=after)
     rows = [{"record": r, "waited": _waited(r.settled_at, now)} for r in records]
     following = (cursors.dump("ops-queue", tenant=tenant, filters={},
-                              position=[records[-1].settled_at, records[-1].id])
+                              position=[records[-1].created_at, records[-1].trader_id])
                  if len(records) == QUEUE_LIMIT else None)
     return render_template("ops/queue.html", rows=rows, following=following,
                            first=after is None)

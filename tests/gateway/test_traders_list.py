@@ -191,7 +191,7 @@ def test_the_review_queue_pages_by_keyset(evidence_log: EvidenceLog) -> None:
     first = evidence_log.review_queue(tenant="default", limit=2)
     assert [r.trader_id for r in first] == ["t0", "t1"]
     rest = evidence_log.review_queue(tenant="default", limit=10,
-                                     after=(first[-1].settled_at, first[-1].id))
+                                     after=(first[-1].created_at, first[-1].trader_id))
     assert [r.trader_id for r in rest] == ["t2", "t3", "t4"]
 
 

@@ -179,43 +179,23 @@ class Casework(Database):
     def review_queue(self, *, tenant: str, limit: int = 200,
                      after: tuple[datetime, str] | None = None) -> list[VerificationRecord]:
         """The current verifications of the tenant's traders that a person must decide
-        (``needs_review``, relationship ongoing), the longest waiting first; ``limit`` of them
-        after ``after`` (keyset: the previous page's last ``(settled_at, id)``).
-
-        Walked in the verifications' ``(tenant_id, verdict, settled_at, id)`` index a chunk at
-        a time, each chunk's traders looked up by their current verification: a page costs
-        the same at any depth and size (a join, left to the planner, may hash every trader
-        waiting)."""
+        (``needs_review``, relationship ongoing), the longest waiting first (since the
+        verification was made); ``limit`` of them after ``after`` (keyset: the previous
+        page's last ``(created_at, trader_id)``), walked in the traders' ``(tenant_id,
+        current_verdict, current_created_at, trader_id)`` index: a page costs the same at any
+        depth and size, however many past verifications once needed review."""
         t, tt = verifications_table, traders_table
-        found: list[VerificationRecord] = []
-        chunk = min(max(limit * 2, 100), 1000)
+        query = (sa.select(t).select_from(tt)
+                 .join(t, t.c.id == tt.c.current_verification_id)
+                 .where(tt.c.tenant_id == tenant,
+                        tt.c.current_verdict == Verdict.NEEDS_REVIEW.value,
+                        tt.c.ended_at.is_(None))
+                 .order_by(tt.c.current_created_at, tt.c.trader_id).limit(limit))
+        if after is not None:
+            query = query.where(sa.tuple_(tt.c.current_created_at, tt.c.trader_id) > sa.tuple_(
+                sa.literal(after[0], UtcDateTime), sa.literal(after[1])))
         with self._read() as conn:
-            while len(found) < limit:
-                query = (sa.select(t.c.id, t.c.settled_at).where(t.c.tenant_id == tenant,
-                                            t.c.verdict == Verdict.NEEDS_REVIEW.value)
-                         .order_by(t.c.settled_at.asc(), t.c.id).limit(chunk))
-                if after is not None:
-                    query = query.where(sa.tuple_(t.c.settled_at, t.c.id) > sa.tuple_(
-                        sa.literal(after[0], UtcDateTime), sa.literal(after[1])))
-                rows = conn.execute(query).mappings().all()
-                if not rows:
-                    break
-                waiting = set(conn.execute(sa.select(tt.c.current_verification_id).where(
-                    tt.c.current_verification_id.in_([r["id"] for r in rows]),
-                    tt.c.tenant_id == tenant, tt.c.current_verdict == Verdict.NEEDS_REVIEW.value,
-                    tt.c.ended_at.is_(None))).scalars())
-                if waiting:
-                    full = {r["id"]: r for r in conn.execute(
-                        sa.select(t).where(t.c.id.in_(waiting))).mappings()}
-                    found += [_record_from_row(full[r["id"]]) for r in rows
-                              if r["id"] in full]
-                last = rows[-1]
-                after = (UtcDateTime().process_result_value(last["settled_at"],
-                                                            conn.dialect) or last["settled_at"],
-                         last["id"])
-                if len(rows) < chunk:
-                    break
-        return found[:limit]
+            return [_record_from_row(row) for row in conn.execute(query).mappings()]
 
     def trader_documents(self, trader_id: str, ids: list[str], *,
                          tenant: str) -> list[dict[str, Any]]:

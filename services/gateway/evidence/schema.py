@@ -102,10 +102,8 @@ verifications_table = sa.Table(
     sa.Index(None, "tenant_id", "registration_key"),
     sa.Index(None, "verdict", "next_retry_at"),
     sa.Index(None, "state", "next_retry_at"),
-    # migration 0012: the staff list's keyset walk (most recently checked first) and the
-    # review queue's (needs_review, the longest waiting first)
+    # migration 0012: the staff list's keyset walk (most recently checked first)
     sa.Index(None, "tenant_id", "checked_at", "trader_id"),
-    sa.Index(None, "tenant_id", "verdict", "settled_at", "id"),
 )
 
 
@@ -147,6 +145,9 @@ traders_table = sa.Table(
     sa.Index(None, "tenant_id", "updated_at", "trader_id"),
     sa.Index(None, "tenant_id", "current_verdict", "updated_at", "trader_id"),
     sa.Index(None, "tenant_id", "country", "updated_at", "trader_id"),
+    # migration 0012: the review queue's keyset walk (needs_review, the longest waiting first)
+    sa.Index("ix_traders_review_queue", "tenant_id", "current_verdict", "current_created_at",
+             "trader_id"),
 )
 
 

@@ -6,8 +6,8 @@ Create Date: 2026-11-30
 
 - ``verifications (tenant_id, checked_at, trader_id)``: the staff dashboard's traders list,
   most recently checked first, paged by keyset (walked from the cursor, never OFFSET).
-- ``verifications (tenant_id, verdict, settled_at, id)``: the review queue (``needs_review``,
-  the longest waiting first), paged by keyset.
+- ``traders (tenant_id, current_verdict, current_created_at, trader_id)``: the review queue
+  (``needs_review``, the longest waiting first), paged by keyset.
 - ``traders.country`` (the country of the current verification's address, filled from the
   stored submissions) and ``traders (tenant_id, updated_at, trader_id)``, ``(tenant_id,
   current_verdict, updated_at, trader_id)``, ``(tenant_id, country, updated_at, trader_id)``:
@@ -34,14 +34,14 @@ depends_on: str | Sequence[str] | None = None
 _INDEXES = (
     ("ix_verifications_tenant_id_checked_at_trader_id", "verifications",
      ["tenant_id", "checked_at", "trader_id"]),
-    ("ix_verifications_tenant_id_verdict_settled_at_id", "verifications",
-     ["tenant_id", "verdict", "settled_at", "id"]),
     ("ix_traders_tenant_id_updated_at_trader_id", "traders",
      ["tenant_id", "updated_at", "trader_id"]),
     ("ix_traders_tenant_id_current_verdict_updated_at_trader_id", "traders",
      ["tenant_id", "current_verdict", "updated_at", "trader_id"]),
     ("ix_traders_tenant_id_country_updated_at_trader_id", "traders",
      ["tenant_id", "country", "updated_at", "trader_id"]),
+    ("ix_traders_review_queue", "traders",
+     ["tenant_id", "current_verdict", "current_created_at", "trader_id"]),
 )
 
 #: ``traders.country`` from the current verification's stored submission, per backend.
