@@ -505,8 +505,15 @@ class Traders(Database):
         rows: list[sa.RowMapping] = []
         with self._read() as conn:
             if after is None or after.checked_at is not None:
-                rows += conn.execute(self._checked_page(tenant, verdict, trader_id, after,
-                                                        limit)).mappings().all()
+                # the page's ids from the index first, then those rows only
+                ids = list(conn.execute(self._checked_page(tenant, verdict, trader_id, after,
+                                                           limit)).scalars())
+                t, tt = verifications_table, traders_table
+                found = {r["id"]: r for r in conn.execute(
+                    self._summary_columns().select_from(t)
+                    .join(tt, tt.c.current_verification_id == t.c.id)
+                    .where(t.c.id.in_(ids))).mappings()} if ids else {}
+                rows += [found[i] for i in ids if i in found]
             if len(rows) < limit:
                 last = after.trader_id if after is not None and after.checked_at is None else None
                 rows += conn.execute(self._unchecked_page(tenant, verdict, trader_id, last,
@@ -524,12 +531,11 @@ class Traders(Database):
     def _checked_page(self, tenant: str, verdict: str | None, trader_id: str | None,
                       after: SummaryKey | None, limit: int) -> sa.Select[Any]:
         """The traders whose current verification was checked, newest check first (ties by
-        trader id): walked in the verifications' ``(tenant_id, checked_at, trader_id)`` index
+        trader id): walked in the verifications' ``(tenant_id, checked_at, trader_id, id)`` index
         from ``after``."""
         t, tt = verifications_table, traders_table
         query = (
-            self._summary_columns()
-            .select_from(t)
+            sa.select(t.c.id)
             .join(tt, sa.and_(tt.c.current_verification_id == t.c.id,
                               tt.c.tenant_id == t.c.tenant_id))
             .where(t.c.tenant_id == tenant, t.c.checked_at.is_not(None),

@@ -4,8 +4,9 @@ Revision ID: 0012
 Revises: 0010
 Create Date: 2026-11-30
 
-- ``verifications (tenant_id, checked_at, trader_id)``: the staff dashboard's traders list,
-  most recently checked first, paged by keyset (walked from the cursor, never OFFSET).
+- ``verifications (tenant_id, checked_at, trader_id, id)``: the staff dashboard's traders
+  list, most recently checked first, paged by keyset (walked from the cursor, never OFFSET;
+  the id lets the walk step over past verifications without reading their rows).
 - ``traders (tenant_id, current_verdict, current_created_at, trader_id)``: the review queue
   (``needs_review``, the longest waiting first), paged by keyset.
 - ``traders.country`` (the country of the current verification's address, filled from the
@@ -32,8 +33,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _INDEXES = (
-    ("ix_verifications_tenant_id_checked_at_trader_id", "verifications",
-     ["tenant_id", "checked_at", "trader_id"]),
+    ("ix_verifications_tenant_id_checked_at_trader_id_id", "verifications",
+     ["tenant_id", "checked_at", "trader_id", "id"]),
     ("ix_traders_tenant_id_updated_at_trader_id", "traders",
      ["tenant_id", "updated_at", "trader_id"]),
     ("ix_traders_tenant_id_current_verdict_updated_at_trader_id", "traders",
