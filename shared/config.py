@@ -715,6 +715,11 @@ SETTINGS: dict[str, Setting] = {
         "the key get 409); a process that dies mid-request frees it after this.",
         int,
     ),
+    "PURGE_BATCH_SIZE": Setting(
+        500, "Traders `trace30 purge` deletes together: one SQL transaction (each trader with "
+        "its own tombstone and legal-hold check) and one Redis pipeline per batch. A batch that "
+        "fails is tried again one trader at a time.", int,
+    ),
 }
 
 #: Settings read under their own standard name, without the TRACE30_ prefix.

@@ -38,6 +38,12 @@ it keeps its row (who disclosed what to which authority, when, on what basis, th
 hashes) with the trader's id replaced by ``purged:<trader hash>``: the log of disclosures
 stays, the trader's id does not (``disclosures`` in the report: entries rewritten).
 
+Traders go in batches of ``TRACE30_PURGE_BATCH_SIZE`` (500): the steps above run once per
+batch (their purge locks taken in one Redis pipeline, their Redis entries deleted in another,
+their SQL rows in one transaction with a statement per table, a tombstone per trader), so a
+purge of 100,000 traders is not 100,000 transactions. A batch that fails is tried again one
+trader at a time, so the error names the trader that cannot be purged.
+
 SQL comes last on purpose: ``ended_before`` reads the trader list from SQL, so a purge that
 stops half-way (Redis down, a crash) leaves the trader listed and the next purge finishes it.
 
@@ -73,6 +79,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -90,7 +97,6 @@ from services.gateway.access import DEFAULT_TENANT
 from services.gateway.cache import CacheKeys
 from services.gateway.documents import DocumentService, StorageError, build_storage
 from services.gateway.evidence import EvidenceLog
-from services.gateway.evidence.traders import TraderHeld
 from shared.errors import ConfigError
 from shared.redis_client import Store, connect
 from shared.retention import purge_cutoff
@@ -126,6 +132,10 @@ REDIS_KINDS = (*CacheKeys.KINDS, *BATCH_HASH_KINDS, "batch:lease", "rq:jobs", "r
 #: How long a purge may hold one trader (:func:`trace30.keys.purge_lock_key`), seconds: far
 #: longer than one trader's deletes take; a purge that died holding it is finished by the next.
 PURGE_LOCK_S = 300
+
+#: Traders purged together (one SQL transaction, one Redis pipeline), unless
+#: ``TRACE30_PURGE_BATCH_SIZE`` says otherwise.
+PURGE_BATCH_SIZE = 500
 
 NO_REDIS = ("not searched: TRACE30_REDIS_URL is not set (the embedded store lives inside each "
             "process: nothing shared to delete)")
@@ -260,8 +270,11 @@ def purge(settings: dict[str, Any], *, retention_months: int, dry_run: bool,
         elif traders:
             hashes = {trader_hash(trader_id, tenant) for tenant, trader_id in traders}
             redis_side = _RedisSide.open(settings, hashes)
-        for tenant, trader_id in traders:
-            _purge_one(evidence, redis_side, files, tenant, trader_id, report, signer)
+        held = evidence.held_traders()  # checked again in each deleting transaction
+        size = max(1, int(settings.get("PURGE_BATCH_SIZE") or PURGE_BATCH_SIZE))
+        for start in range(0, len(traders), size):
+            _purge_batch(evidence, redis_side, files, traders[start:start + size], held,
+                         report, signer)
     finally:
         evidence.close()
         if redis_side is not None:
@@ -285,59 +298,94 @@ def _skip_held(report: PurgeReport, hashed: str, tenant: str) -> None:
              hashed, tenant, extra={"trader": hashed, "tenant": tenant, "held": True})
 
 
-def _purge_one(evidence: EvidenceLog, redis_side: _RedisSide | None, files: DocumentService,
-               tenant: str, trader_id: str, report: PurgeReport, signer: Any = None) -> None:
-    hashed = trader_hash(trader_id, tenant)
-    if evidence.hold(trader_id, tenant=tenant) is not None:  # a legal hold: skip, report
-        _skip_held(report, hashed, tenant)
+def _purge_batch(evidence: EvidenceLog, redis_side: _RedisSide | None, files: DocumentService,
+                 batch: list[tuple[str, str]], held: set[tuple[str, str]],
+                 report: PurgeReport, signer: Any = None) -> None:
+    """Purge a batch of traders together (one SQL transaction, one Redis pipeline). If it
+    fails, its traders are tried again one at a time, so that every trader that can be purged
+    is, and the error names the one that cannot."""
+    todo = []
+    for tenant, trader_id in batch:
+        if (tenant, trader_id) in held:  # a legal hold: skip, report
+            _skip_held(report, trader_hash(trader_id, tenant), tenant)
+        else:
+            todo.append((tenant, trader_id))
+    if not todo:
         return
-    try:
-        with _holding(redis_side, hashed, report.dry_run) as held:
-            if not held:
+    if len(todo) > 1:
+        with contextlib.suppress(*_PURGE_ERRORS):
+            _purge_together(evidence, redis_side, files, todo, report, signer)
+            return
+    for tenant, trader_id in todo:
+        try:
+            _purge_together(evidence, redis_side, files, [(tenant, trader_id)], report, signer)
+        except _PURGE_ERRORS as e:
+            hashed = trader_hash(trader_id, tenant)
+            log.error("retention purge stopped at trader %s of tenant %s: %s", hashed, tenant,
+                      type(e).__name__, extra={"trader": hashed, "tenant": tenant,
+                                               "error": type(e).__name__})
+            raise PurgeError(
+                f"The purge stopped at trader {hashed} of tenant {tenant} ({type(e).__name__}); "
+                f"the {len(report.traders)} trader(s) before it are done. Run it again to "
+                "finish.", report) from None
+
+
+#: What stops a purge at a trader (anything else is a bug, and propagates as it is).
+_PURGE_ERRORS = (sa.exc.SQLAlchemyError, redis.RedisError, OSError, StorageError)
+
+
+def _purge_together(evidence: EvidenceLog, redis_side: _RedisSide | None,
+                    files: DocumentService, batch: list[tuple[str, str]], report: PurgeReport,
+                    signer: Any = None) -> None:
+    """Purge ``batch`` (no trader of which was under a hold when the purge listed them): under
+    each trader's purge lock, Redis, then SQL in one transaction (holds checked again there),
+    then the document files; each trader reported on its own."""
+    hashes = {pair: trader_hash(pair[1], pair[0]) for pair in batch}
+    with _holding_many(redis_side, hashes, report.dry_run) as mine:
+        for tenant, trader_id in batch:
+            if (tenant, trader_id) not in mine:
+                hashed = hashes[(tenant, trader_id)]
                 log.info("retention purge: trader %s of tenant %s is being purged by another "
                          "purge", hashed, tenant, extra={"trader": hashed, "tenant": tenant})
-                return
-            records = evidence.history(trader_id, limit=100_000, tenant=tenant)
-            redis_counts = dict.fromkeys(REDIS_KINDS, 0)
-            if redis_side is not None:
-                redis_counts = redis_side.purge(
-                    trader_id, hashed, tenant=tenant,
-                    verification_ids=[r.id for r in records],
-                    fingerprints=list(dict.fromkeys(r.fingerprint for r in records)),
-                    dry_run=report.dry_run)
-            disclosed = _purge_disclosure_records(evidence, trader_id, hashed, tenant,
-                                                  report.dry_run)
-            # The document files kept outside the database: listed before the SQL delete
-            # (which forgets their keys), deleted after its commit; a dry run deletes none.
-            file_keys = files.files_of(trader_id, tenant=tenant)
-            try:
-                sql = evidence.purge_trader(trader_id, tenant=tenant, dry_run=report.dry_run,
-                                            signer=signer)
-            except TraderHeld:  # a hold placed since the check above: nothing was deleted
-                _skip_held(report, hashed, tenant)
-                return
-            report.document_files += (len(file_keys) if report.dry_run
-                                      else files.purge_files(file_keys))
-    except (sa.exc.SQLAlchemyError, redis.RedisError, OSError, StorageError) as e:
-        log.error("retention purge stopped at trader %s of tenant %s: %s", hashed, tenant,
-                  type(e).__name__, extra={"trader": hashed, "tenant": tenant,
-                                           "error": type(e).__name__})
-        raise PurgeError(
-            f"The purge stopped at trader {hashed} of tenant {tenant} ({type(e).__name__}); "
-            f"the {len(report.traders)} trader(s) before it are done. Run it again to finish.",
-            report) from None
-    if not report.dry_run and not sql["traders"]:
-        # Listed by this purge, then purged by another one before this one got to it.
-        log.info("retention purge: trader %s of tenant %s was purged by another purge",
-                 hashed, tenant, extra={"trader": hashed, "tenant": tenant})
-        return
-    report.add(tenant, hashed, sql, redis_counts)
-    report.disclosures += disclosed
-    log.info("retention purge %s trader %s of tenant %s: SQL rows %s; Redis %s",
-             "would delete" if report.dry_run else "deleted", hashed, tenant, _counts(sql),
-             report.redis_skipped or _counts(redis_counts),
-             extra={"trader": hashed, "tenant": tenant, "dry_run": report.dry_run,
-                    "sql_rows": sql, "redis_entries": redis_counts})
+        if not mine:
+            return
+        keys = evidence.verification_keys(mine)
+        redis_counts = {pair: dict.fromkeys(REDIS_KINDS, 0) for pair in mine}
+        if redis_side is not None:
+            redis_counts = redis_side.purge_many(
+                [(tenant, trader_id, hashes[(tenant, trader_id)], *keys[(tenant, trader_id)])
+                 for tenant, trader_id in mine], dry_run=report.dry_run)
+        # The document files kept outside the database: listed before the SQL delete (which
+        # forgets their keys), deleted after its commit; a dry run deletes none.
+        file_keys = {}
+        for pair, stored in evidence.documents_outside(mine).items():
+            for backend, _key in stored:
+                if backend != files.storage.name:
+                    raise StorageError(f"a document file is kept by the {backend!r} storage, "
+                                       f"not the configured {files.storage.name!r}")
+            file_keys[pair] = [key for _backend, key in stored]
+        outcome = evidence.purge_traders(
+            mine, dry_run=report.dry_run, signer=signer,
+            pseudonym=lambda tenant, trader_id: f"purged:{hashes[(tenant, trader_id)]}")
+        for tenant, trader_id in outcome.held:  # a hold placed since the listing: left whole
+            _skip_held(report, hashes[(tenant, trader_id)], tenant)
+        purged = [pair for pair in mine if pair in outcome.counts]
+        gone = [key for pair in purged for key in file_keys[pair]]
+        report.document_files += len(gone) if report.dry_run else files.purge_files(gone)
+    for pair in purged:
+        tenant, hashed, sql = pair[0], hashes[pair], outcome.counts[pair]
+        if not report.dry_run and not sql["traders"]:
+            # Listed by this purge, then purged by another one before this one got to it.
+            log.info("retention purge: trader %s of tenant %s was purged by another purge",
+                     hashed, tenant, extra={"trader": hashed, "tenant": tenant})
+            continue
+        report.add(tenant, hashed, sql, redis_counts[pair])
+        report.disclosures += outcome.disclosures.get(pair, 0)
+        log.info("retention purge %s trader %s of tenant %s: SQL rows %s; Redis %s",
+                 "would delete" if report.dry_run else "deleted", hashed, tenant, _counts(sql),
+                 report.redis_skipped or _counts(redis_counts[pair]),
+                 extra={"trader": hashed, "tenant": tenant, "dry_run": report.dry_run,
+                        "sql_rows": sql, "redis_entries": redis_counts[pair]})
 
 
 def _tombstone_signer(settings: dict[str, Any]) -> Any:
@@ -353,38 +401,43 @@ def _tombstone_signer(settings: dict[str, Any]) -> Any:
         return None
 
 
-def _purge_disclosure_records(evidence: EvidenceLog, trader_id: str, hashed: str, tenant: str,
-                              dry_run: bool) -> int:
-    """Before the trader's rows go: its released legal holds are deleted, and the disclosures
-    log entries naming it keep their row with ``purged:<hash>`` for its id (see the module
-    docstring); the entries rewritten. Run before :meth:`EvidenceLog.purge_trader`, so a purge
-    that stops between the two leaves the trader listed and the next one finishes it."""
-    evidence.delete_holds(trader_id, tenant=tenant, dry_run=dry_run)
-    return evidence.pseudonymise_disclosures(trader_id, f"purged:{hashed}", tenant=tenant,
-                                             dry_run=dry_run)
+#: Releases a purge lock only if it still holds this purge's token (redis-py's own
+#: ``Lock.release`` does the same, one round trip per lock).
+_RELEASE = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0"""
 
 
 @contextlib.contextmanager
-def _holding(redis_side: _RedisSide | None, hashed: str, dry_run: bool) -> Iterator[bool]:
-    """Hold the trader's purge lock while the block runs (True), or yield False if another
-    purge holds it. Two purges run at once (two cron hosts, a manual run during the daily one)
-    take turns per trader, so each trader is deleted, and reported, by one of them: without
-    the lock both would delete some of its Redis entries and count its RQ jobs twice. A dry
-    run deletes nothing and takes no lock; without Redis the SQL transaction alone decides
-    (the purge that finds the trader's row gone reports nothing of it)."""
+def _holding_many(redis_side: _RedisSide | None, hashes: dict[tuple[str, str], str],
+                  dry_run: bool) -> Iterator[list[tuple[str, str]]]:
+    """Hold the purge locks of the traders (``(tenant, trader id)`` → hash) while the block
+    runs; yield the traders whose lock this purge got (the others are another purge's). Two
+    purges run at once (two cron hosts, a manual run during the daily one) take turns per
+    trader, so each trader is deleted, and reported, by one of them: without the lock both
+    would delete some of its Redis entries and count its RQ jobs twice. A dry run deletes
+    nothing and takes no lock; without Redis the SQL transaction alone decides (the purge that
+    finds the trader's row gone reports nothing of it). The locks are taken and released in
+    one pipeline each, not one round trip per trader."""
+    pairs = list(hashes)
     if redis_side is None or dry_run:
-        yield True
+        yield pairs
         return
-    lock = redis_side.store.client.lock(purge_lock_key(redis_side.store, hashed),
-                                        timeout=PURGE_LOCK_S, blocking=False)
-    if not lock.acquire():
-        yield False
-        return
+    client = redis_side.store.client
+    token = uuid.uuid4().hex
+    names = {pair: purge_lock_key(redis_side.store, hashes[pair]) for pair in pairs}
+    with client.pipeline(transaction=False) as pipe:
+        for pair in pairs:
+            pipe.set(names[pair], token, nx=True, px=PURGE_LOCK_S * 1000)
+        got = [pair for pair, ok in zip(pairs, pipe.execute(), strict=True) if ok]
     try:
-        yield True
+        yield got
     finally:
-        with contextlib.suppress(redis.exceptions.LockError):
-            lock.release()  # not ours any more if the purge outlived PURGE_LOCK_S
+        if got:
+            release = client.register_script(_RELEASE)
+            with client.pipeline(transaction=False) as pipe:
+                for pair in got:  # not ours any more if the purge outlived PURGE_LOCK_S
+                    release(keys=[names[pair]], args=[token], client=pipe)
+                pipe.execute()
 
 
 @dataclass
@@ -447,34 +500,39 @@ class _RedisSide:
             if job_id and hashed in hashes:  # not ...:dependents and the like
                 self.jobs.setdefault(hashed, []).append(job_id)
 
-    def purge(self, trader_id: str, hashed: str, *, tenant: str, verification_ids: list[str],
-              fingerprints: list[str], dry_run: bool) -> dict[str, int]:
-        """Delete (or count) the tenant's trader's Redis entries; entries per kind."""
-        keys = {
-            **CacheKeys(self.store).keys_for(fingerprints=fingerprints,
-                                             verification_ids=verification_ids),
-            "batch:lease": self.leases.get(hashed, []),
-        }
-        counts: Counter[str] = Counter(dict.fromkeys(REDIS_KINDS, 0))
+    def purge_many(self, traders: list[tuple[str, str, str, list[str], list[str]]], *,
+                   dry_run: bool) -> dict[tuple[str, str], dict[str, int]]:
+        """Delete (or count) the Redis entries of ``(tenant, trader id, hash, verification
+        ids, fingerprints)`` each, in one pipeline; entries per kind, per ``(tenant, trader
+        id)``."""
+        counts = {(tenant, trader_id): Counter(dict.fromkeys(REDIS_KINDS, 0))
+                  for tenant, trader_id, *_ in traders}
         pipe = self.store.client.pipeline(transaction=False)
-        plan: list[str] = []
-        for kind, names in keys.items():
-            if names:
-                (pipe.exists if dry_run else pipe.delete)(*names)
-                plan.append(kind)
-        for kind, hash_keys in self.trader_hashes.items():
-            for hash_key, run_tenant in hash_keys:
-                if run_tenant != tenant:
-                    continue  # another tenant's run: its trader of this id is another trader
-                (pipe.hexists if dry_run else pipe.hdel)(hash_key, trader_id)
-                plan.append(kind)
-        for kind, n in zip(plan, pipe.execute(), strict=True):
-            counts[kind] += int(n)
-        for job_id in self.jobs.get(hashed, []):
-            jobs, results = self._purge_job(job_id, dry_run)
-            counts["rq:jobs"] += jobs
-            counts["rq:results"] += results
-        return dict(counts)
+        plan: list[tuple[tuple[str, str], str]] = []
+        for tenant, trader_id, hashed, verification_ids, fingerprints in traders:
+            keys = {
+                **CacheKeys(self.store).keys_for(fingerprints=fingerprints,
+                                                 verification_ids=verification_ids),
+                "batch:lease": self.leases.get(hashed, []),
+            }
+            for kind, names in keys.items():
+                if names:
+                    (pipe.exists if dry_run else pipe.delete)(*names)
+                    plan.append(((tenant, trader_id), kind))
+            for kind, hash_keys in self.trader_hashes.items():
+                for hash_key, run_tenant in hash_keys:
+                    if run_tenant != tenant:
+                        continue  # another tenant's run: its trader of this id is another
+                    (pipe.hexists if dry_run else pipe.hdel)(hash_key, trader_id)
+                    plan.append(((tenant, trader_id), kind))
+        for (pair, kind), n in zip(plan, pipe.execute(), strict=True):
+            counts[pair][kind] += int(n)
+        for tenant, trader_id, hashed, *_ in traders:
+            for job_id in self.jobs.get(hashed, []):
+                jobs, results = self._purge_job(job_id, dry_run)
+                counts[(tenant, trader_id)]["rq:jobs"] += jobs
+                counts[(tenant, trader_id)]["rq:results"] += results
+        return {pair: dict(c) for pair, c in counts.items()}
 
     def _purge_job(self, job_id: str, dry_run: bool) -> tuple[int, int]:
         """Delete one RQ job with RQ's own bookkeeping (queue, registries, executions) and its

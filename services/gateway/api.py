@@ -15,9 +15,10 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+import marshmallow as ma
 from flask import Response, current_app, g, render_template, request, url_for
 
-from services.gateway import actors
+from services.gateway import actors, cursors
 from services.gateway.access import require
 from services.gateway.casework_schemas import (
     ComplaintDecisionSchema,
@@ -38,12 +39,14 @@ from services.gateway.schemas import (
     HistorySchema,
     RelationshipEndSchema,
     SubmissionSchema,
+    TraderListSchema,
+    TradersQuerySchema,
     VerificationSchema,
 )
 from services.gateway.sealing import SealingError
 from services.gateway.verifications import BodyIndex, Outcome, Verifier
 from shared import retention
-from shared.errors import Conflict, NotFound
+from shared.errors import BadRequest, Conflict, NotFound
 from shared.logs import current_request_id
 from shared.openapi import Blueprint
 
@@ -137,6 +140,43 @@ def get_verification(verification_id: str) -> dict[str, Any]:
     if record is None or record.tenant_id != g.client.tenant:
         raise NotFound(f"No verification {verification_id}.")
     return _verifier().view(record)
+
+
+@bp.get("/traders")
+@bp.arguments(TradersQuerySchema(), location="query", unknown=ma.RAISE)
+@bp.response(200, TraderListSchema())
+@require("onboarding", "ops", "batch")
+def list_traders(query: dict[str, Any]) -> Any:
+    """The tenant's traders, least recently changed first (``updated_at``, then trader id),
+    a page at a time: keyset paging, each page read from the index at the previous page's
+    last trader (``next``, an opaque signed cursor valid with the same filters), however
+    deep; the ``Link`` header has it too (``rel="next"``)."""
+    tenant = g.client.tenant
+    filters = {name: query.get(name) for name in ("verdict", "state", "country",
+                                                  "needs_review", "updated_since",
+                                                  "updated_until")}
+    after = None
+    if "cursor" in query:
+        position = cursors.load("v1-traders", query["cursor"], tenant=tenant, filters=filters)
+        at = cursors.timestamp(position[0] if position else None)
+        if len(position) != 2 or at is None or not isinstance(position[1], str):
+            raise BadRequest("The cursor is not valid.", errors={"cursor": ["Not a valid "
+                                                                            "cursor."]})
+        after = (at, position[1])
+    rows = _verifier().evidence.trader_page(tenant=tenant, limit=query["limit"], after=after,
+                                            **filters)
+    following = None
+    if len(rows) == query["limit"]:
+        following = cursors.dump("v1-traders", tenant=tenant, filters=filters,
+                                 position=[rows[-1]["updated_at"], rows[-1]["trader_id"]])
+    body = {"traders": [{**row, "verdict": row.pop("current_verdict")} for row in rows],
+            "next": following}
+    headers = {}
+    if following is not None:
+        given: dict[str, Any] = {k: v for k, v in request.args.items() if k != "cursor"}
+        link = url_for(".list_traders", **{**given, "cursor": following})
+        headers["Link"] = f'<{link}>; rel="next"'
+    return body, 200, headers
 
 
 @bp.get("/traders/<trader_id>")

@@ -59,9 +59,10 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from marshmallow import fields, validate
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from services.gateway import access, actors, api, casework
+from services.gateway import access, actors, api, casework, cursors
 from services.gateway.actors import Actor
 from services.gateway.evidence import EndBeforeFirstVerification, EvidenceLog, StaffMember
+from services.gateway.evidence.traders import SummaryKey
 from services.gateway.reasons import ITEMS, Verdict
 from services.gateway.sealing import SealingError
 from services.gateway.signin import SigninLimits
@@ -76,8 +77,6 @@ log = logging.getLogger(__name__)
 PREFIX = "/ops"
 #: Traders per page of the list.
 PAGE_SIZE = 50
-#: The highest page number accepted (keeps OFFSET within what every database takes).
-MAX_PAGE = 1_000_000
 #: Verifications shown on a trader's page, newest first.
 HISTORY_LIMIT = 100
 #: How long a sign-in lasts, however active the session.
@@ -455,29 +454,46 @@ def logout() -> Any:
 
 
 class TradersQuery(ma.Schema):
-    """The traders list's query: filter, exact trader id, page."""
+    """The traders list's query: filter, exact trader id, where the page starts."""
 
     class Meta:
         unknown = ma.EXCLUDE
 
     verdict = fields.String(validate=validate.OneOf(Verdict.values()))
     trader_id = fields.String(validate=validate.Length(min=1, max=100))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
+    after = fields.String(validate=validate.Length(min=1, max=1000), metadata={
+        "description": "The cursor of the next page (its link's), keyset: never OFFSET"})
 
 
 @bp.get("/")
 def traders() -> str:
-    """Counts per current verdict, and the traders, most recently checked first."""
+    """Counts per current verdict, and the traders, most recently checked first, a page at a
+    time (keyset: the "older" link carries the last trader's position, signed)."""
     query = _load(TradersQuery(), _given(request.args), "query")
-    verdict, trader_id, page = query.get("verdict"), query.get("trader_id"), query["page"]
+    verdict, trader_id = query.get("verdict"), query.get("trader_id")
     evidence, tenant = _evidence(), g.staff.tenant
+    filters = {"verdict": verdict, "trader_id": trader_id}
+    after, page = None, 1
+    if "after" in query:
+        position = cursors.load("ops-traders", query["after"], tenant=tenant, filters=filters,
+                                field="after")
+        if (len(position) != 3 or not isinstance(position[1], str)
+                or not isinstance(position[2], int) or position[2] < 2):
+            raise BadRequest("The after is not valid.", errors={"after": ["Not a valid cursor."]})
+        after = SummaryKey(cursors.timestamp(position[0], "after"), position[1])
+        page = position[2]
     total = evidence.count_traders(tenant=tenant, verdict=verdict, trader_id=trader_id)
     rows = evidence.trader_summaries(tenant=tenant, verdict=verdict, trader_id=trader_id,
-                                     offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+                                     after=after, limit=PAGE_SIZE)
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    following = None
+    if len(rows) == PAGE_SIZE and page < pages:
+        last = rows[-1].key()
+        following = cursors.dump("ops-traders", tenant=tenant, filters=filters,
+                                 position=[last.checked_at, last.trader_id, page + 1])
     return render_template(
         "ops/traders.html", rows=rows, counts=evidence.verdict_counts(tenant=tenant),
-        total=total,
-        page=page, pages=max(1, math.ceil(total / PAGE_SIZE)), verdict=verdict,
+        total=total, page=page, pages=pages, following=following, verdict=verdict,
         trader_id=trader_id, page_size=PAGE_SIZE,
     )
 
@@ -691,14 +707,37 @@ def casework_of(trader_id: str) -> dict[str, Any]:
                 days=_verifier().settings.correction_days)).date()}
 
 
+class QueueQuery(ma.Schema):
+    """The review queue's query: where the page starts."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    after = fields.String(validate=validate.Length(min=1, max=1000))
+
+
 @bp.get("/queue")
 def queue() -> str:
-    """The review queue: ``needs_review`` traders, the longest waiting first."""
+    """The review queue: ``needs_review`` traders, the longest waiting first, ``QUEUE_LIMIT``
+    a page (keyset: the "more" link carries the last one's position, signed)."""
+    query = _load(QueueQuery(), _given(request.args), "query")
+    tenant = actors.current().tenant
+    after = None
+    if "after" in query:
+        position = cursors.load("ops-queue", query["after"], tenant=tenant, filters={},
+                                field="after")
+        at = cursors.timestamp(position[0] if position else None, "after")
+        if len(position) != 2 or at is None or not isinstance(position[1], str):
+            raise BadRequest("The after is not valid.", errors={"after": ["Not a valid cursor."]})
+        after = (at, position[1])
     now = datetime.now(UTC)
-    rows = [{"record": r, "waited": _waited(r.settled_at, now)}
-            for r in _evidence().review_queue(tenant=actors.current().tenant,
-                                              limit=QUEUE_LIMIT)]
-    return render_template("ops/queue.html", rows=rows)
+    records = _evidence().review_queue(tenant=tenant, limit=QUEUE_LIMIT, after=after)
+    rows = [{"record": r, "waited": _waited(r.settled_at, now)} for r in records]
+    following = (cursors.dump("ops-queue", tenant=tenant, filters={},
+                              position=[records[-1].created_at, records[-1].trader_id])
+                 if len(records) == QUEUE_LIMIT else None)
+    return render_template("ops/queue.html", rows=rows, following=following,
+                           first=after is None)
 
 
 @bp.post("/traders/<trader_id>/reviews")

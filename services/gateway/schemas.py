@@ -275,3 +275,65 @@ class RelationshipEndSchema(ma.Schema):
         "description": "00:00 UTC of the day TRACE30_RETENTION_MONTHS calendar months after "
                        "ended_at (a day the month lacks: its last day): from then on "
                        "`trace30 purge` deletes everything about the trader (DSA Art 30(5))"})
+
+
+# -- GET /v1/traders ------------------------------------------------------------------------------
+
+#: The most traders one page of ``GET /v1/traders`` holds.
+TRADERS_MAX_LIMIT = 200
+
+
+class TradersQuerySchema(ma.Schema):
+    """``GET /v1/traders``: filters, page size and where the page starts."""
+
+    class Meta:
+        unknown = ma.RAISE  # a misspelt filter is a 400, not a silently wider list
+
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1,
+                                                                    max=TRADERS_MAX_LIMIT))
+    cursor = fields.String(validate=validate.Length(min=1, max=2000), metadata={
+        "description": "The `next` of the previous page (opaque; valid with the same filters, "
+                       "for the same tenant)"})
+    verdict = fields.String(validate=validate.OneOf(Verdict.values()),
+                            metadata={"description": "The current verdict"})
+    state = fields.String(validate=validate.OneOf(
+        ("active", "correction_requested", "suspended", "reinstated")),
+        metadata={"description": "The Art 30(3) state (services/gateway/casework.py)"})
+    country = fields.String(validate=_COUNTRY, metadata={
+        "description": "The country of the current verification's address (ISO alpha-2)"})
+    needs_review = fields.Boolean(metadata={
+        "description": "true: only traders a person must review (verdict needs_review); "
+                       "false: the others"})
+    updated_since = fields.AwareDateTime(metadata={
+        "description": "Traders changed at or after this time"})
+    updated_until = fields.AwareDateTime(metadata={
+        "description": "Traders changed before this time"})
+
+    @validates_schema
+    def _range(self, data: dict[str, Any], **_: Any) -> None:
+        since, until = data.get("updated_since"), data.get("updated_until")
+        if since is not None and until is not None and until <= since:
+            raise ValidationError("Must be after updated_since.", "updated_until")
+
+
+class TraderListItemSchema(ma.Schema):
+    """A trader as ``GET /v1/traders`` lists it."""
+
+    trader_id = fields.String()
+    verdict = fields.String(allow_none=True, metadata={"description": "The current verdict; "
+                                                       "null before the first settled one"})
+    state = fields.String()
+    country = fields.String(allow_none=True)
+    current_verification_id = fields.String(allow_none=True)
+    updated_at = fields.DateTime()
+    ended_at = fields.DateTime(allow_none=True)
+    correction_due_at = fields.DateTime(allow_none=True)
+
+
+class TraderListSchema(ma.Schema):
+    """One page of the tenant's traders, least recently changed first."""
+
+    traders = fields.List(fields.Nested(TraderListItemSchema))
+    next = fields.String(allow_none=True, metadata={
+        "description": "The cursor of the next page (pass it as `cursor` with the same "
+                       "filters); null on the last page"})

@@ -203,25 +203,30 @@ def test_pagination_newest_first_and_bad_query_values(gateway: Flask, staff: Fla
     listed = re.findall(r'href="/ops/traders/(trader-\d+)"', first)
     assert len(listed) == PAGE_SIZE
     assert listed[0] == f"trader-{PAGE_SIZE + 4:03d}" and listed == sorted(listed, reverse=True)
-    assert "page 1 of 2" in first and 'href="/ops/?page=2"' in first
-    second = re.findall(r'href="/ops/traders/(trader-\d+)"', page(staff, "/ops/?page=2"))
+    assert "page 1 of 2" in first
+    older = re.search(r'<a rel="next" href="/ops/\?after=([^"]+)">', first)
+    assert older is not None  # a keyset cursor, not a page number
+    second_page = page(staff, f"/ops/?after={older.group(1)}")
+    second = re.findall(r'href="/ops/traders/(trader-\d+)"', second_page)
     assert second == ["trader-004", "trader-003", "trader-002", "trader-001", "trader-000"]
+    assert "page 2 of 2" in second_page and 'rel="next"' not in second_page
+    assert 'rel="first" href="/ops/"' in second_page
     pending = page(staff, "/ops/?verdict=pending")
     assert 'id="count-pending">11<' in pending
     assert len(re.findall(r'href="/ops/traders/trader-', pending)) == 11
-    assert "No traders on this page" in page(staff, "/ops/?page=3")
-
-    for query, field in (("verdict=approved", "verdict"), ("page=-1", "page"),
-                         ("page=abc", "page"), ("page=0", "page"), ("page=1.5", "page"),
-                         ("page=99999999999999999999999", "page")):
+    # a cursor is the list's own: another filter's, or a forged one, is a 400 naming it
+    for query, field in (("verdict=approved", "verdict"), ("after=abc", "after"),
+                         (f"verdict=pending&after={older.group(1)}", "after"),
+                         (f"after={older.group(1)[:-2]}xx", "after"),
+                         ("page=abc&after=x", "after")):
         resp = staff.get(f"/ops/?{query}")
         assert resp.status_code == 400, query
         assert resp.content_type == "application/problem+json"
         problem = resp.get_json()
         assert list(problem["errors"]) == [field] and field in problem["detail"]
-    html = staff.get("/ops/?page=abc", headers=HTML)
+    html = staff.get("/ops/?after=abc", headers=HTML)
     assert html.status_code == 400 and html.mimetype == "text/html"
-    assert "<code>page</code>" in html.get_data(as_text=True)
+    assert "<code>after</code>" in html.get_data(as_text=True)
 
 
 def test_trader_page_shows_reasons_items_and_history(staff: FlaskClient) -> None:
@@ -403,7 +408,7 @@ def test_end_of_relationship_action_records_the_end(gateway: Flask, staff: Flask
 
 
 def test_security_headers_on_every_ops_response(staff: FlaskClient) -> None:
-    answers = [staff.get("/ops/login"), staff.get("/ops/"), staff.get("/ops/?page=x"),
+    answers = [staff.get("/ops/login"), staff.get("/ops/"), staff.get("/ops/?after=x"),
                staff.get("/ops/traders/nobody", headers=HTML), staff.get("/ops/nothing-here"),
                staff.get("/ops/assets/ops.css", buffered=True), staff.get("/ops/logout")]
     assert [a.status_code for a in answers] == [302, 200, 400, 404, 404, 200, 405]
@@ -462,9 +467,20 @@ def test_the_dashboard_queries_on_sqlite_and_postgresql(evidence_log: EvidenceLo
     assert rows[0].current is not None and rows[0].current.id == "v3"
     assert rows[2].ended_at == t0 + timedelta(days=1) and rows[0].ended_at is None
     assert rows[-1].verdict is None and rows[-1].current is None and rows[-1].ended_at == t0
-    review = evidence_log.trader_summaries(verdict="needs_review", offset=1, limit=5,
-                                           tenant="default")
+    review = evidence_log.trader_summaries(verdict="needs_review", limit=1, tenant="default")
+    assert [r.trader_id for r in review] == ["t2"]
+    review = evidence_log.trader_summaries(verdict="needs_review", after=review[-1].key(),
+                                           limit=5, tenant="default")
     assert [r.trader_id for r in review] == ["t1"]
+    # keyset pages, from each page's last trader, end to end: checked ones, then the rest
+    pages, after = [], None
+    while True:
+        page = evidence_log.trader_summaries(tenant="default", after=after, limit=2)
+        if not page:
+            break
+        pages.append([r.trader_id for r in page])
+        after = page[-1].key()
+    assert pages == [["t3", "t2"], ["t1", "t0"], ["t9"]]
     assert [r.trader_id for r in evidence_log.trader_summaries(trader_id="t0",
                                                                tenant="default")] == ["t0"]
     assert evidence_log.trader_summaries(trader_id="t", tenant="default") == []

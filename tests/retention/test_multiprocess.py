@@ -146,15 +146,14 @@ def test_a_trader_another_purge_holds_or_has_purged_is_left_to_it(
     held = store.client.lock(purge_lock_key(store, trader_hash("held", "default")), timeout=60)
     assert held.acquire(blocking=False)
     before = left_of(evidence_log, store, rq_queue, "default", "held")
-    real_history = EvidenceLog.history
+    real_keys = EvidenceLog.verification_keys
 
-    def history_after_another_purge(self: EvidenceLog, trader_id: str, *args: Any,
-                                    **kwargs: Any) -> Any:
-        if trader_id == "raced":  # another purge got there first
+    def keys_after_another_purge(self: EvidenceLog, traders: Any) -> Any:
+        if ("default", "raced") in traders:  # another purge got there first
             evidence_log.purge_trader("raced", tenant="default")
-        return real_history(self, trader_id, *args, **kwargs)
+        return real_keys(self, traders)
 
-    monkeypatch.setattr(EvidenceLog, "history", history_after_another_purge)
+    monkeypatch.setattr(EvidenceLog, "verification_keys", keys_after_another_purge)
     report = purge(settings, retention_months=6, dry_run=False)
     assert report.traders == [trader_hash("mine", "default")]
     assert report.sql == SQL_PER_TRADER

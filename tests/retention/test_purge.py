@@ -490,16 +490,15 @@ def test_a_failing_trader_stops_the_purge_without_naming_it(
             log.end_relationship(tid, now - timedelta(days=400 - i), tenant="default")
     finally:
         log.close()
-    real = EvidenceLog.purge_trader
+    real = EvidenceLog.purge_traders
 
-    def flaky(self: EvidenceLog, trader_id: str, *, tenant: str,
-              dry_run: bool = False, signer: Any = None) -> dict[str, int]:
-        if trader_id == "shop-second":
+    def flaky(self: EvidenceLog, traders: Any, **kwargs: Any) -> Any:
+        if ("default", "shop-second") in traders:  # the batch, then the trader alone
             raise sa.exc.OperationalError("DELETE FROM traders WHERE trader_id = ?",
-                                          (trader_id,), Exception("disk I/O error"))
-        return real(self, trader_id, tenant=tenant, dry_run=dry_run, signer=signer)
+                                          ("shop-second",), Exception("disk I/O error"))
+        return real(self, traders, **kwargs)
 
-    monkeypatch.setattr(EvidenceLog, "purge_trader", flaky)
+    monkeypatch.setattr(EvidenceLog, "purge_traders", flaky)
     settings = load({}, {"SANDBOX": False, "EVIDENCE_SEALING_KEYS": SEALING_KEYS,
                          "DATABASE_URL": url, "REDIS_URL": None})
     caplog.set_level(logging.INFO)

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from services.gateway.evidence.db import Database, _utcnow
 from services.gateway.evidence.schema import (
+    UtcDateTime,
     _trader,
     complaints_table,
     documents_table,
@@ -34,6 +35,8 @@ from services.gateway.evidence.verifications import (
 from services.gateway.reasons import Verdict
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from services.gateway.evidence import EvidenceLog
 
 #: The trader row's casework columns, as :meth:`Casework.trader_state` returns them.
@@ -173,15 +176,24 @@ class Casework(Database):
             return [dict(row) for row in conn.execute(
                 query.order_by(c.c.received_at, c.c.id).limit(limit)).mappings()]
 
-    def review_queue(self, *, tenant: str, limit: int = 200) -> list[VerificationRecord]:
+    def review_queue(self, *, tenant: str, limit: int = 200,
+                     after: tuple[datetime, str] | None = None) -> list[VerificationRecord]:
         """The current verifications of the tenant's traders that a person must decide
-        (``needs_review``, relationship ongoing), the longest waiting first."""
+        (``needs_review``, relationship ongoing), the longest waiting first (since the
+        verification was made); ``limit`` of them after ``after`` (keyset: the previous
+        page's last ``(created_at, trader_id)``), walked in the traders' ``(tenant_id,
+        current_verdict, current_created_at, trader_id)`` index: a page costs the same at any
+        depth and size, however many past verifications once needed review."""
         t, tt = verifications_table, traders_table
-        query = (sa.select(t).join(tt, tt.c.current_verification_id == t.c.id)
+        query = (sa.select(t).select_from(tt)
+                 .join(t, t.c.id == tt.c.current_verification_id)
                  .where(tt.c.tenant_id == tenant,
                         tt.c.current_verdict == Verdict.NEEDS_REVIEW.value,
                         tt.c.ended_at.is_(None))
-                 .order_by(t.c.settled_at.asc(), t.c.id).limit(limit))
+                 .order_by(tt.c.current_created_at, tt.c.trader_id).limit(limit))
+        if after is not None:
+            query = query.where(sa.tuple_(tt.c.current_created_at, tt.c.trader_id) > sa.tuple_(
+                sa.literal(after[0], UtcDateTime), sa.literal(after[1])))
         with self._read() as conn:
             return [_record_from_row(row) for row in conn.execute(query).mappings()]
 

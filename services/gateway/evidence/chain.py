@@ -53,7 +53,7 @@ import os
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -308,21 +308,35 @@ def _key_id(public: Ed25519PublicKey) -> str:
 def tombstone(conn: sa.Connection, *, tenant: str, trader_id: str, trader: str,
               signer: Ed25519PrivateKey | None) -> Tombstone | None:
     """Before a purge deletes a trader's rows: list its fact rows and their hashes; the entry
-    is added by :func:`flush` (None when the connection is not tracked). On PostgreSQL the
-    triggers stop noting DELETEs for the rest of the transaction: the tombstone covers them."""
-    if _TOMBSTONES not in conn.info:
-        return None
-    stone = Tombstone(trader=trader, tenant=tenant)
+    is added by :func:`flush` (None when the connection is not tracked)."""
+    stones = tombstones(conn, tenant=tenant, traders=[(trader_id, trader)], signer=signer)
+    return stones[0] if stones else None
+
+
+def tombstones(conn: sa.Connection, *, tenant: str, traders: Sequence[tuple[str, str]],
+               signer: Ed25519PrivateKey | None) -> list[Tombstone]:
+    """:func:`tombstone` for many of the tenant's traders (``(trader id, pseudonym)``) at
+    once: one query per fact table for them all (the retention purge's batches). On
+    PostgreSQL the triggers stop noting DELETEs for the rest of the transaction: the
+    tombstones cover them. Empty when the connection is not tracked."""
+    if _TOMBSTONES not in conn.info or not traders:
+        return []
+    stones = {trader_id: Tombstone(trader=pseudonym, tenant=tenant)
+              for trader_id, pseudonym in traders}
+    ids = list(stones)
     for table in FACT_TABLES.values():
         if "trader_id" not in table.c:
             continue  # disclosures: kept, their trader ids replaced (an update, chained)
-        for key, digest in row_hashes(conn, table, table.c.tenant_id == tenant,
-                                      table.c.trader_id == trader_id).items():
-            stone.removed.append([table.name, key, digest])
+        owner = dict(conn.execute(sa.select(table.c.id, table.c.trader_id).where(
+            table.c.tenant_id == tenant, table.c.trader_id.in_(ids))).all())
+        if not owner:
+            continue
+        for key, digest in row_hashes(conn, table, table.c.id.in_(list(owner))).items():
+            stones[owner[key]].removed.append([table.name, key, digest])
     if conn.dialect.name == "postgresql":
         conn.execute(sa.select(sa.func.set_config("trace30.chain", "purge", True)))
-    conn.info[_TOMBSTONES].append((stone, signer))
-    return stone
+    conn.info[_TOMBSTONES].extend((stone, signer) for stone in stones.values())
+    return list(stones.values())
 
 
 def flush(conn: sa.Connection, dialect: str) -> int:

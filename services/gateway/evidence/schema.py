@@ -102,6 +102,9 @@ verifications_table = sa.Table(
     sa.Index(None, "tenant_id", "registration_key"),
     sa.Index(None, "verdict", "next_retry_at"),
     sa.Index(None, "state", "next_retry_at"),
+    # migration 0012: the staff list's keyset walk (most recently checked first; with the id,
+    # the past verifications it steps over are skipped without reading their rows)
+    sa.Index(None, "tenant_id", "checked_at", "trader_id", "id"),
 )
 
 
@@ -130,12 +133,22 @@ traders_table = sa.Table(
     sa.Column("suspended_at", UtcDateTime),
     sa.Column("reinstated_at", UtcDateTime),
     sa.Column("approval_review_id", sa.String(32)),
+    # migration 0012: the country of the current verification's address (GET /v1/traders)
+    sa.Column("country", sa.String(2)),
     sa.PrimaryKeyConstraint("tenant_id", "trader_id"),
     sa.Index(None, "current_verification_id"),
     sa.Index(None, "tenant_id", "current_verdict"),
     sa.Index(None, "ended_at"),
     sa.Index(None, "correction_due_at"),
     sa.Index(None, "tenant_id", "state"),
+    # migration 0012: GET /v1/traders's keyset order (updated_at, trader_id), whole and by
+    # verdict or country
+    sa.Index(None, "tenant_id", "updated_at", "trader_id"),
+    sa.Index(None, "tenant_id", "current_verdict", "updated_at", "trader_id"),
+    sa.Index(None, "tenant_id", "country", "updated_at", "trader_id"),
+    # migration 0012: the review queue's keyset walk (needs_review, the longest waiting first)
+    sa.Index("ix_traders_review_queue", "tenant_id", "current_verdict", "current_created_at",
+             "trader_id"),
 )
 
 

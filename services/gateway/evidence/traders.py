@@ -9,7 +9,9 @@ the retention purge deletes everything about a trader after the retention period
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +23,7 @@ from services.gateway.evidence.schema import (
     UtcDateTime,
     _trader,
     complaints_table,
+    disclosures_table,
     document_blobs_table,
     documents_table,
     legal_holds_table,
@@ -40,6 +43,16 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 
+@dataclass(frozen=True)
+class SummaryKey:
+    """Where a page of :meth:`Traders.trader_summaries` starts: after this trader, whose
+    current verification was checked at ``checked_at`` (None: never checked, or no current
+    verification; such traders come last)."""
+
+    checked_at: datetime | None
+    trader_id: str
+
+
 @dataclass
 class TraderSummary:
     """A trader as the staff dashboard lists it: its current verdict and verification."""
@@ -48,6 +61,33 @@ class TraderSummary:
     verdict: str | None  # the current verdict; None: no settled verification yet
     ended_at: datetime | None  # when the relationship ended; None: ongoing
     current: VerificationRecord | None
+
+    def key(self) -> SummaryKey:
+        """The keyset position of this trader in :meth:`Traders.trader_summaries`."""
+        return SummaryKey(self.current.checked_at if self.current is not None else None,
+                          self.trader_id)
+
+
+@dataclass
+class PurgeOutcome:
+    """What :meth:`Traders.purge_traders` did (or, in a dry run, would do)."""
+
+    #: per ``(tenant, trader id)`` purged: rows deleted per table
+    counts: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+    #: ``(tenant, trader id)`` left whole: a legal hold in force
+    held: list[tuple[str, str]] = field(default_factory=list)
+    #: per ``(tenant, trader id)``: disclosures log entries whose trader id was replaced
+    disclosures: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: released legal holds deleted
+    holds_deleted: int = 0
+
+
+def _by_tenant(traders: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
+    """``(tenant, trader id)`` pairs grouped by tenant, order kept, duplicates dropped."""
+    grouped: dict[str, list[str]] = {}
+    for tenant, trader_id in dict.fromkeys(traders):
+        grouped.setdefault(tenant, []).append(trader_id)
+    return grouped
 
 
 class TraderHeld(RuntimeError):
@@ -266,58 +306,152 @@ class Traders(Database):
         ``document_blobs``, ``documents``, then ``traders``, ``verifications``. With
         ``dry_run`` the same deletes run and are rolled back: the counts are what a purge would
         delete, and nothing is. (Document files kept outside the database by another storage
-        backend are deleted by that backend, after this transaction.)
+        backend are deleted by that backend, after this transaction.) A legal hold in force,
+        checked in the deleting transaction, raises :class:`TraderHeld` and deletes nothing.
         """
+        outcome = self.purge_traders([(tenant, trader_id)], dry_run=dry_run, signer=signer)
+        if outcome.held:
+            raise TraderHeld(trader_id)
+        return outcome.counts[(tenant, trader_id)]
+
+    def purge_traders(self, traders: Sequence[tuple[str, str]], *, dry_run: bool = False,
+                      signer: Ed25519PrivateKey | None = None,
+                      pseudonym: Callable[[str, str], str] | None = None) -> PurgeOutcome:
+        """:meth:`purge_trader` for many ``(tenant, trader id)`` at once, in one transaction
+        (the retention purge's batches: a statement per table and tenant, not per trader).
+
+        Each trader still gets its own evidence-chain tombstone
+        (:func:`~services.gateway.evidence.chain.tombstones`, listed for the batch at once) and
+        its own counts. A trader under a
+        legal hold in force (checked in this transaction) is left whole and listed in
+        ``held``. With ``pseudonym`` (``(tenant, trader id) -> replacement``) the same
+        transaction deletes the traders' released legal holds and replaces their ids in the
+        disclosures log (Art 30(6): the entries stay, the ids do not).
+        """
+        from trace30.keys import trader_hash  # the pseudonym the tombstone carries
+
+        by_tenant = _by_tenant(traders)
+        outcome = PurgeOutcome()
+        h = legal_holds_table
+        with self._write(rollback=dry_run) as conn:
+            for tenant, ids in by_tenant.items():
+                # A legal hold placed since the purge listed the trader wins: checked again
+                # in the deleting transaction, the trader is left whole.
+                held = set(conn.execute(sa.select(h.c.trader_id).where(
+                    h.c.tenant_id == tenant, h.c.trader_id.in_(ids),
+                    h.c.released_at.is_(None))).scalars())
+                outcome.held += [(tenant, i) for i in ids if i in held]
+                ids = [i for i in ids if i not in held]
+                if not ids:
+                    continue
+                chain.tombstones(conn, tenant=tenant, signer=signer, traders=[
+                    (trader_id, trader_hash(trader_id, tenant)) for trader_id in ids])
+                counts = self._delete_traders(conn, tenant, ids)
+                for trader_id in ids:
+                    outcome.counts[(tenant, trader_id)] = {
+                        name: per_trader.get(trader_id, 0) for name, per_trader in counts.items()}
+                if pseudonym is not None:
+                    self._forget_in_disclosures(conn, tenant, ids, outcome, pseudonym)
+        if not dry_run:
+            for counts_of in outcome.counts.values():
+                log.info("trader purged from the evidence log", extra={"rows": counts_of})
+        return outcome
+
+    def _delete_traders(self, conn: sa.Connection, tenant: str,
+                        ids: list[str]) -> dict[str, Counter[str]]:
+        """Delete the tenant's traders' rows, table by table (each table once for them all);
+        the rows deleted per table and trader, in :meth:`purge_trader`'s order."""
         d, a = webhook_deliveries_table, webhook_attempts_table
         s, t = staff_actions_table, verifications_table
         docs, blobs = documents_table, document_blobs_table
-        with self._write(rollback=dry_run) as conn:
-            # A legal hold placed since the purge listed the trader wins: checked again in
-            # the deleting transaction, nothing is deleted (TraderHeld rolls it back).
-            h = legal_holds_table
-            if conn.execute(sa.select(h.c.id).where(
-                    h.c.tenant_id == tenant, h.c.trader_id == trader_id,
-                    h.c.released_at.is_(None)).limit(1)).first() is not None:
-                raise TraderHeld(trader_id)
-            from trace30.keys import trader_hash  # the pseudonym the purge reports
 
-            chain.tombstone(conn, tenant=tenant, trader_id=trader_id,
-                            trader=trader_hash(trader_id, tenant), signer=signer)
-            deliveries = sa.select(d.c.id).where(d.c.tenant_id == tenant,
-                                                 d.c.trader_id == trader_id)
-            stored = sa.select(docs.c.storage_key).where(
-                docs.c.tenant_id == tenant, docs.c.trader_id == trader_id,
-                docs.c.storage == "database")
-            counts = {
-                "webhook_attempts": conn.execute(
-                    sa.delete(a).where(a.c.delivery_id.in_(deliveries))
-                ).rowcount,
-                "webhook_deliveries": conn.execute(
-                    sa.delete(d).where(d.c.tenant_id == tenant, d.c.trader_id == trader_id)
-                ).rowcount,
-                "staff_actions": conn.execute(
-                    sa.delete(s).where(s.c.tenant_id == tenant, s.c.trader_id == trader_id)
-                ).rowcount,
-                **{table.name: conn.execute(
-                    sa.delete(table).where(table.c.tenant_id == tenant,
-                                           table.c.trader_id == trader_id)).rowcount
-                   for table in (complaints_table, statements_table, reviews_table)},
-                "document_blobs": conn.execute(
-                    sa.delete(blobs).where(blobs.c.storage_key.in_(stored))).rowcount,
-                "documents": conn.execute(
-                    sa.delete(docs).where(docs.c.tenant_id == tenant,
-                                          docs.c.trader_id == trader_id)).rowcount,
-                # the trader's row first: it refers to a verification
-                "traders": conn.execute(
-                    sa.delete(traders_table).where(*_trader(tenant, trader_id))
-                ).rowcount,
-                "verifications": conn.execute(
-                    sa.delete(t).where(t.c.tenant_id == tenant, t.c.trader_id == trader_id)
-                ).rowcount,
-            }
-        if not dry_run:
-            log.info("trader purged from the evidence log", extra={"rows": counts})
+        def delete(table: sa.Table) -> Counter[str]:
+            return Counter(conn.execute(
+                sa.delete(table).where(table.c.tenant_id == tenant, table.c.trader_id.in_(ids))
+                .returning(table.c.trader_id)).scalars())
+
+        delivery_of = dict(conn.execute(sa.select(d.c.id, d.c.trader_id).where(
+            d.c.tenant_id == tenant, d.c.trader_id.in_(ids))).all())
+        blob_of = dict(conn.execute(sa.select(docs.c.storage_key, docs.c.trader_id).where(
+            docs.c.tenant_id == tenant, docs.c.trader_id.in_(ids),
+            docs.c.storage == "database")).all())
+        attempts: Counter[str] = Counter()
+        if delivery_of:
+            attempts.update(delivery_of[i] for i in conn.execute(
+                sa.delete(a).where(a.c.delivery_id.in_(list(delivery_of)))
+                .returning(a.c.delivery_id)).scalars())
+        counts: dict[str, Counter[str]] = {
+            "webhook_attempts": attempts,
+            "webhook_deliveries": delete(d),
+            "staff_actions": delete(s),
+            **{table.name: delete(table)
+               for table in (complaints_table, statements_table, reviews_table)},
+        }
+        blob_counts: Counter[str] = Counter()
+        if blob_of:
+            blob_counts.update(blob_of[k] for k in conn.execute(
+                sa.delete(blobs).where(blobs.c.storage_key.in_(list(blob_of)))
+                .returning(blobs.c.storage_key)).scalars())
+        counts["document_blobs"] = blob_counts
+        counts["documents"] = delete(docs)
+        counts["traders"] = delete(traders_table)  # first: it refers to a verification
+        counts["verifications"] = delete(t)
         return counts
+
+    def _forget_in_disclosures(self, conn: sa.Connection, tenant: str, ids: list[str],
+                               outcome: PurgeOutcome,
+                               pseudonym: Callable[[str, str], str]) -> None:
+        """The purge's part of the disclosures log, in its transaction: the traders' released
+        holds deleted, their ids in the tenant's disclosures replaced (one pass over them)."""
+        h, dl = legal_holds_table, disclosures_table
+        outcome.holds_deleted += conn.execute(sa.delete(h).where(
+            h.c.tenant_id == tenant, h.c.trader_id.in_(ids),
+            h.c.released_at.is_not(None))).rowcount
+        wanted = set(ids)
+        rows = conn.execute(self._for_update(
+            sa.select(dl.c.id, dl.c.trader_ids).where(dl.c.tenant_id == tenant))).all()
+        for disclosure_id, named in rows:
+            hit = wanted.intersection(named or [])
+            if not hit:
+                continue
+            new = [pseudonym(tenant, i) if i in hit else i for i in named]
+            conn.execute(sa.update(dl).where(dl.c.id == disclosure_id).values(trader_ids=new))
+            for trader_id in hit:
+                key = (tenant, trader_id)
+                outcome.disclosures[key] = outcome.disclosures.get(key, 0) + 1
+
+    def verification_keys(self, traders: Sequence[tuple[str, str]]
+                          ) -> dict[tuple[str, str], tuple[list[str], list[str]]]:
+        """Per ``(tenant, trader id)``: its verifications' ids and distinct fingerprints (the
+        retention purge's Redis keys are named by them), one query per tenant."""
+        t = verifications_table
+        found: dict[tuple[str, str], tuple[list[str], list[str]]] = {
+            pair: ([], []) for pair in traders}
+        with self._read() as conn:
+            for tenant, ids in _by_tenant(traders).items():
+                for trader_id, vid, fingerprint in conn.execute(
+                        sa.select(t.c.trader_id, t.c.id, t.c.fingerprint).where(
+                            t.c.tenant_id == tenant, t.c.trader_id.in_(ids))):
+                    ids_of, fingerprints = found[(tenant, trader_id)]
+                    ids_of.append(vid)
+                    if fingerprint not in fingerprints:
+                        fingerprints.append(fingerprint)
+        return found
+
+    def documents_outside(self, traders: Sequence[tuple[str, str]]
+                          ) -> dict[tuple[str, str], list[tuple[str, str]]]:
+        """Per ``(tenant, trader id)``: ``(storage, storage_key)`` of its documents kept
+        outside the database (:meth:`document_files` for many traders, one query per tenant)."""
+        d = documents_table
+        found: dict[tuple[str, str], list[tuple[str, str]]] = {pair: [] for pair in traders}
+        with self._read() as conn:
+            for tenant, ids in _by_tenant(traders).items():
+                for trader_id, storage, key in conn.execute(
+                        sa.select(d.c.trader_id, d.c.storage, d.c.storage_key).where(
+                            d.c.tenant_id == tenant, d.c.trader_id.in_(ids),
+                            d.c.storage != "database")):
+                    found[(tenant, trader_id)].append((storage, key))
+        return found
 
     def traders(
         self,
@@ -356,32 +490,34 @@ class Traders(Database):
         tenant: str,
         verdict: str | None = None,
         trader_id: str | None = None,
-        offset: int = 0,
+        after: SummaryKey | None = None,
         limit: int = 50,
     ) -> list[TraderSummary]:
         """Traders of ``tenant`` with their current verification, most recently checked first
-        (staff view).
+        (staff view), ``limit`` of them after the one whose :meth:`TraderSummary.key` is
+        ``after`` (keyset paging: each page is read from its first row, however deep).
 
         ``verdict`` filters on the current verdict, ``trader_id`` picks one trader (exact).
-        Traders whose relationship ended are included (``ended_at`` says so); a trader
-        without a settled verification comes last, with ``current`` None.
+        Traders whose relationship ended are included (``ended_at`` says so); traders whose
+        current verification was never checked, or without a settled verification
+        (``current`` None), come last, by trader id.
         """
-        t, tt = verifications_table, traders_table
-        query = (
-            sa.select(
-                tt.c.trader_id.label("summary_trader_id"),
-                tt.c.current_verdict.label("summary_verdict"),
-                tt.c.ended_at.label("summary_ended_at"),
-                *t.c,
-            )
-            .join(t, tt.c.current_verification_id == t.c.id, isouter=True)
-            .where(*self._summary_filter(tenant, verdict, trader_id))
-            .order_by(t.c.checked_at.desc().nulls_last(), tt.c.trader_id)
-            .offset(offset)
-            .limit(limit)
-        )
+        rows: list[sa.RowMapping] = []
         with self._read() as conn:
-            rows = conn.execute(query).mappings().all()
+            if after is None or after.checked_at is not None:
+                # the page's ids from the index first, then those rows only
+                ids = list(conn.execute(self._checked_page(tenant, verdict, trader_id, after,
+                                                           limit)).scalars())
+                t, tt = verifications_table, traders_table
+                found = {r["id"]: r for r in conn.execute(
+                    self._summary_columns().select_from(t)
+                    .join(tt, tt.c.current_verification_id == t.c.id)
+                    .where(t.c.id.in_(ids))).mappings()} if ids else {}
+                rows += [found[i] for i in ids if i in found]
+            if len(rows) < limit:
+                last = after.trader_id if after is not None and after.checked_at is None else None
+                rows += conn.execute(self._unchecked_page(tenant, verdict, trader_id, last,
+                                                          limit - len(rows))).mappings().all()
         return [
             TraderSummary(
                 trader_id=r["summary_trader_id"],
@@ -391,6 +527,93 @@ class Traders(Database):
             )
             for r in rows
         ]
+
+    def _checked_page(self, tenant: str, verdict: str | None, trader_id: str | None,
+                      after: SummaryKey | None, limit: int) -> sa.Select[Any]:
+        """The traders whose current verification was checked, newest check first (ties by
+        trader id): walked in the verifications' ``(tenant_id, checked_at, trader_id, id)`` index
+        from ``after``."""
+        t, tt = verifications_table, traders_table
+        query = (
+            sa.select(t.c.id)
+            .join(tt, sa.and_(tt.c.current_verification_id == t.c.id,
+                              tt.c.tenant_id == t.c.tenant_id))
+            .where(t.c.tenant_id == tenant, t.c.checked_at.is_not(None),
+                   *self._summary_filter(tenant, verdict, trader_id))
+            # on PostgreSQL the index walked backwards, ties put in trader id order by an
+            # incremental sort (a few rows at a time)
+            .order_by(t.c.checked_at.desc(), t.c.trader_id)
+            .limit(limit)
+        )
+        if trader_id is not None:
+            query = query.where(t.c.trader_id == trader_id)
+        if after is not None and after.checked_at is not None:
+            at = sa.literal(after.checked_at, UtcDateTime)
+            query = query.where(t.c.checked_at <= at, sa.or_(
+                t.c.checked_at < at, t.c.trader_id > after.trader_id))
+        return query
+
+    def _unchecked_page(self, tenant: str, verdict: str | None, trader_id: str | None,
+                        after_trader: str | None, limit: int) -> sa.Select[Any]:
+        """The traders without a checked current verification, by trader id."""
+        t, tt = verifications_table, traders_table
+        query = (
+            self._summary_columns()
+            .select_from(tt)
+            .join(t, tt.c.current_verification_id == t.c.id, isouter=True)
+            .where(sa.or_(tt.c.current_verification_id.is_(None), t.c.checked_at.is_(None)),
+                   *self._summary_filter(tenant, verdict, trader_id))
+            .order_by(tt.c.trader_id)
+            .limit(limit)
+        )
+        if after_trader is not None:
+            query = query.where(tt.c.trader_id > after_trader)
+        return query
+
+    @staticmethod
+    def _summary_columns() -> sa.Select[Any]:
+        t, tt = verifications_table, traders_table
+        return sa.select(tt.c.trader_id.label("summary_trader_id"),
+                         tt.c.current_verdict.label("summary_verdict"),
+                         tt.c.ended_at.label("summary_ended_at"), *t.c)
+
+    def trader_page(self, *, tenant: str, limit: int, after: tuple[datetime, str] | None = None,
+                    verdict: str | None = None, state: str | None = None,
+                    country: str | None = None, needs_review: bool | None = None,
+                    updated_since: datetime | None = None,
+                    updated_until: datetime | None = None) -> list[dict[str, Any]]:
+        """``GET /v1/traders``: the tenant's traders in ``(updated_at, trader_id)`` order,
+        ``limit`` of them after ``after`` (keyset: the ``(updated_at, trader_id)`` of the
+        previous page's last one), filtered by current verdict, Art 30(3) state, country,
+        whether a person must review them (``needs_review``) and when they last changed
+        (``updated_since`` included, ``updated_until`` excluded)."""
+        tt = traders_table
+        query = sa.select(
+            tt.c.trader_id, tt.c.current_verdict, tt.c.state, tt.c.country,
+            tt.c.current_verification_id, tt.c.updated_at, tt.c.ended_at,
+            tt.c.correction_due_at,
+        ).where(tt.c.tenant_id == tenant)
+        if verdict is not None:
+            query = query.where(tt.c.current_verdict == verdict)
+        if needs_review is not None:
+            review = tt.c.current_verdict == Verdict.NEEDS_REVIEW.value
+            query = query.where(review if needs_review else sa.or_(
+                tt.c.current_verdict.is_(None), sa.not_(review)))
+        if state is not None:
+            query = query.where(tt.c.state == state)
+        if country is not None:
+            query = query.where(tt.c.country == country)
+        if updated_since is not None:
+            query = query.where(tt.c.updated_at >= updated_since)
+        if updated_until is not None:
+            query = query.where(tt.c.updated_at < updated_until)
+        if after is not None:
+            query = query.where(sa.tuple_(tt.c.updated_at, tt.c.trader_id)
+                                > sa.tuple_(sa.literal(after[0], UtcDateTime),
+                                            sa.literal(after[1])))
+        query = query.order_by(tt.c.updated_at, tt.c.trader_id).limit(limit)
+        with self._read() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
 
     def count_traders(self, *, tenant: str, verdict: str | None = None,
                       trader_id: str | None = None) -> int:

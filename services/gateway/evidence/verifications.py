@@ -159,9 +159,9 @@ def _upsert_verification(dialect: str) -> Any:
 @functools.cache
 def _point_trader(dialect: str) -> Any:
     """Point the trader's row at a settled verification (parameters ``tenant_id``,
-    ``trader_id``, ``verification_id``, ``verdict``, ``now``), unless its current one was
-    created later (a late retry of an older verification does not replace a newer one); its
-    ``created_at`` is read as stored (the first save's) in the same statement. A verification
+    ``trader_id``, ``verification_id``, ``verdict``, ``now``, ``country``), unless its current
+    one was created later (a late retry of an older verification does not replace a newer
+    one); its ``created_at`` is read as stored (the first save's) in the same statement. A verification
     created after the relationship ended reopens it (``ended_at`` cleared)."""
     t, tt = verifications_table, traders_table
     created_at = (sa.select(t.c.created_at).where(t.c.id == sa.bindparam("verification_id"))
@@ -170,7 +170,8 @@ def _point_trader(dialect: str) -> Any:
         tenant_id=sa.bindparam("tenant_id"), trader_id=sa.bindparam("trader_id"),
         current_verification_id=sa.bindparam("verification_id"),
         current_verdict=sa.bindparam("verdict"), current_created_at=created_at,
-        updated_at=sa.bindparam("now", type_=tt.c.updated_at.type), ended_at=None)
+        updated_at=sa.bindparam("now", type_=tt.c.updated_at.type), ended_at=None,
+        country=sa.bindparam("country"))
     reopened = sa.and_(tt.c.ended_at.is_not(None),
                        ins.excluded.current_created_at > tt.c.ended_at)
     return ins.on_conflict_do_update(
@@ -179,6 +180,7 @@ def _point_trader(dialect: str) -> Any:
             "current_verification_id": ins.excluded.current_verification_id,
             "current_verdict": ins.excluded.current_verdict,
             "current_created_at": ins.excluded.current_created_at,
+            "country": ins.excluded.country,
             "updated_at": ins.excluded.updated_at,
             "ended_at": sa.case((reopened, sa.null()), else_=tt.c.ended_at),
         },
@@ -242,7 +244,8 @@ class Verifications(Database):
     def _point_trader_at(self, conn: sa.Connection, record: VerificationRecord) -> None:
         conn.execute(_point_trader(self.dialect), {
             "tenant_id": record.tenant_id, "trader_id": record.trader_id,
-            "verification_id": record.id, "verdict": record.verdict, "now": _utcnow()})
+            "verification_id": record.id, "verdict": record.verdict, "now": _utcnow(),
+            "country": _country(record.submission)})  # GET /v1/traders?country=
 
     def get(self, verification_id: str) -> VerificationRecord | None:
         """The verification ``verification_id`` in whichever tenant, or None: a caller acting
@@ -401,3 +404,13 @@ class Verifications(Database):
             log.warning("sealed submission does not open: altered, or its key is gone",
                         extra={"verification": verification_id})
             return False
+
+
+def _country(submission: dict[str, Any] | None) -> str | None:
+    """The country of the submission's address (``traders.country``), upper case, or None.
+
+    >>> _country({"address": {"country_code": "fr"}}), _country({})
+    ('FR', None)
+    """
+    code = ((submission or {}).get("address") or {}).get("country_code")
+    return code[:2].upper() if isinstance(code, str) and code else None
