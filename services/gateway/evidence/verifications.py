@@ -161,8 +161,8 @@ def _point_trader(dialect: str) -> Any:
     """Point the trader's row at a settled verification (parameters ``tenant_id``,
     ``trader_id``, ``verification_id``, ``verdict``, ``now``, ``country``), unless its current
     one was created later (a late retry of an older verification does not replace a newer
-    one); its ``created_at`` is read as stored (the first save's) in the same statement. A verification
-    created after the relationship ended reopens it (``ended_at`` cleared)."""
+    one); its ``created_at`` is read as stored (the first save's) in the same statement. A
+    verification created after the relationship ended reopens it (``ended_at`` cleared)."""
     t, tt = verifications_table, traders_table
     created_at = (sa.select(t.c.created_at).where(t.c.id == sa.bindparam("verification_id"))
                   .scalar_subquery())
