@@ -327,12 +327,16 @@ def tombstones(conn: sa.Connection, *, tenant: str, traders: Sequence[tuple[str,
     for table in FACT_TABLES.values():
         if "trader_id" not in table.c:
             continue  # disclosures: kept, their trader ids replaced (an update, chained)
-        owner = dict(conn.execute(sa.select(table.c.id, table.c.trader_id).where(
-            table.c.tenant_id == tenant, table.c.trader_id.in_(ids))).all())
-        if not owner:
-            continue
-        for key, digest in row_hashes(conn, table, table.c.id.in_(list(owner))).items():
-            stones[owner[key]].removed.append([table.name, key, digest])
+        where = (table.c.tenant_id == tenant, table.c.trader_id.in_(ids))
+        rows: list[tuple[Any, Any, str]]
+        if conn.dialect.name == "postgresql":
+            rows = [tuple(r) for r in conn.execute(sa.select(
+                table.c.trader_id, table.c.id, _row_hash_sql(table)).where(*where))]
+        else:
+            rows = [(row["trader_id"], row["id"], row_hash(table, row)) for row in
+                    conn.execute(sa.select(table).where(*where)).mappings()]
+        for trader_id, key, digest in rows:
+            stones[trader_id].removed.append([table.name, str(key), digest])
     if conn.dialect.name == "postgresql":
         conn.execute(sa.select(sa.func.set_config("trace30.chain", "purge", True)))
     conn.info[_TOMBSTONES].extend((stone, signer) for stone in stones.values())
@@ -511,7 +515,7 @@ class Sequencer:
                             exc_info=True)
 
     def _run(self) -> None:
-        while True:
+        while not self._stop:  # (checked again after the round: close() may come during it)
             self._wake.wait(5.0)
             if self._stop:
                 return
