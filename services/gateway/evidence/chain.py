@@ -7,8 +7,9 @@ to ``evidence_chain`` for the row's new state:
 - ``row_hash`` = SHA-256 of the row's fact columns (every column but :data:`BOOKKEEPING`: a
   verification's ``attempts`` and ``next_retry_at`` change on every retry and are not facts),
   as the database computes it: on SQLite, the canonical JSON (sorted keys, no spaces, UTF-8)
-  made here (:func:`row_hash`); on PostgreSQL, the row's ``jsonb`` text made by the server
-  (``trace30_chain_row_hash``, migration 0011, with the time zone pinned to UTC);
+  made here (:func:`row_hash`); on PostgreSQL, the row's text in record syntax made by the
+  server, the bookkeeping columns set to null (``trace30_chain_row_hash``, migration 0011, with
+  the time zone and the output styles pinned);
 - ``hash`` = SHA-256 of ``canonical({at, kind, table, key, row_hash, detail})`` (the entry's
   ``body``) followed by the previous entry's ``hash`` (``prev_hash``; 64 zeros before the first
   entry); ``seq`` counts up from 1 without a gap.
@@ -129,8 +130,8 @@ def row_hash(table: sa.Table, row: sa.RowMapping | dict[str, Any]) -> str:
     return hashlib.sha256(canonical(facts)).hexdigest()
 
 
-#: PostgreSQL: the server's hash of a fact row (migration 0011): SHA-256 of the row's ``jsonb``
-#: text without the bookkeeping columns, the time zone pinned to UTC.
+#: PostgreSQL: the server's hash of a fact row (migration 0011): SHA-256 of the row's record
+#: text with the bookkeeping columns set to null, the time zone and output styles pinned.
 def _row_hash_sql(table: sa.Table) -> sa.ColumnElement[str]:
     skip = sorted(BOOKKEEPING.get(table.name, ()))
     return sa.func.trace30_chain_row_hash(

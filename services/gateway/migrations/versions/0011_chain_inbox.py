@@ -12,9 +12,11 @@ Appending to the chain inside every writer's transaction, under the chain's lock
 submissions per second on PostgreSQL (bench/chain.py). On SQLite the table stays empty (the
 application appends in its ``BEGIN IMMEDIATE`` transactions).
 
-``trace30_chain_row_hash(row, skip)``: SHA-256 of the row's ``jsonb`` text without the columns
-``skip`` (bookkeeping), with the time zone, the bytea output and the float digits pinned, so it
-does not depend on the session that computes it.
+``trace30_chain_row_hash(row, skip)``: SHA-256 of the row's text (PostgreSQL's record syntax,
+every column in the table's order) with the columns ``skip`` (bookkeeping) set to null, with the
+time zone, the date and interval styles, the bytea output and the float digits pinned, so it
+does not depend on the session that computes it. (The record text, not the row's ``jsonb``:
+four times cheaper per row, since JSON columns are not parsed again.)
 
 Frozen like 0001.
 """
@@ -59,8 +61,11 @@ _FACTS = {"verifications": ("attempts", "next_retry_at"), "staff_actions": (), "
 _ROW_HASH = """
 CREATE FUNCTION trace30_chain_row_hash(r anyelement, skip text[]) RETURNS text
 LANGUAGE sql STABLE
-SET timezone = 'UTC' SET bytea_output = 'hex' SET extra_float_digits = 1
-AS $$ SELECT encode(sha256(convert_to((to_jsonb(r) - skip)::text, 'UTF8')), 'hex') $$
+SET timezone = 'UTC' SET datestyle = 'ISO, YMD' SET intervalstyle = 'postgres'
+SET bytea_output = 'hex' SET extra_float_digits = 1
+AS $$ SELECT encode(sha256(convert_to((CASE WHEN cardinality(skip) = 0 THEN r
+    ELSE jsonb_populate_record(r, (SELECT jsonb_object_agg(k, 'null'::jsonb)
+                                   FROM unnest(skip) AS k)) END)::text, 'UTF8')), 'hex') $$
 """
 
 # The row's hash as trace30_chain_row_hash computes it (inlined: the same settings are pinned
@@ -69,11 +74,13 @@ AS $$ SELECT encode(sha256(convert_to((to_jsonb(r) - skip)::text, 'UTF8')), 'hex
 # JSON of chain.entry_body (keys sorted, no spaces).
 _NOTE = """
 CREATE FUNCTION trace30_chain_note() RETURNS trigger LANGUAGE plpgsql
-SET timezone = 'UTC' SET bytea_output = 'hex' SET extra_float_digits = 1
+SET timezone = 'UTC' SET datestyle = 'ISO, YMD' SET intervalstyle = 'postgres'
+SET bytea_output = 'hex' SET extra_float_digits = 1
 AS $$
 DECLARE
     mode text := current_setting('trace30.chain', true);
-    row_json jsonb;
+    nulls jsonb;
+    row_text text;
     key text;
     digest text;
     stamp text;
@@ -89,14 +96,16 @@ BEGIN
         digest := NULL;
     ELSE
         key := NEW.id;
-        row_json := to_jsonb(NEW);
-        IF TG_NARGS > 0 THEN
-            row_json := row_json - TG_ARGV;
-            IF TG_OP = 'UPDATE' AND row_json = to_jsonb(OLD) - TG_ARGV THEN
+        IF TG_NARGS > 0 THEN  -- the bookkeeping columns, set to null
+            nulls := (SELECT jsonb_object_agg(k, 'null'::jsonb) FROM unnest(TG_ARGV) AS k);
+            row_text := jsonb_populate_record(NEW, nulls)::text;
+            IF TG_OP = 'UPDATE' AND row_text = jsonb_populate_record(OLD, nulls)::text THEN
                 RETURN NULL;  -- only bookkeeping changed
             END IF;
+        ELSE
+            row_text := NEW::text;
         END IF;
-        digest := encode(sha256(convert_to(row_json::text, 'UTF8')), 'hex');
+        digest := encode(sha256(convert_to(row_text, 'UTF8')), 'hex');
     END IF;
     stamp := to_char(now(), 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00';
     INSERT INTO evidence_chain_inbox (at, kind, table_name, row_key, row_hash, detail, body)
