@@ -420,3 +420,26 @@ def test_a_settled_run_is_chained_as_the_rows_new_state(evidence_log: EvidenceLo
     assert [(e["table_name"], e["row_key"]) for e in entries] == [("verifications", "v-1")] * 2
     assert entries[0]["row_hash"] != entries[1]["row_hash"]
     assert _verify(evidence_log).intact
+
+
+def test_the_sequencer_thread_tries_again_after_a_failed_round(monkeypatch: pytest.MonkeyPatch):
+    """A database blip during the thread's round: logged, and the entries are chained by a
+    later round without another write to wake it."""
+    text = chain._SEQUENCE.text.replace("SELECT (SELECT count(*) FROM removed)",
+                                        "SELECT (SELECT count(*) FROM removed) / 0")
+    monkeypatch.setattr(chain, "_SEQUENCE", sa.text(text).bindparams(genesis=chain.GENESIS))
+    with pg_schema() as schema:
+        log = EvidenceLog(schema_url(schema), SEALING_KEYS)
+        log.migrate()
+        try:
+            log.save(make_record("v-1", "trader-1"))
+            threading.Event().wait(1.0)  # the thread's round has failed by now
+            assert _waiting(log) == 1
+            monkeypatch.undo()
+            for _ in range(100):  # its next try, 5 s after the failure
+                if _waiting(log) == 0:
+                    break
+                threading.Event().wait(0.1)
+            assert _waiting(log) == 0
+        finally:
+            log.close()

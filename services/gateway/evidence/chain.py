@@ -517,7 +517,7 @@ class Sequencer:
 
     def _run(self) -> None:
         while not self._stop:  # (checked again after the round: close() may come during it)
-            self._wake.wait(5.0)
+            self._wake.wait()  # a poke; idle, no round (the sweeper is the back-stop)
             if self._stop:
                 return
             # Let the writes of the next moments join this round: under load one round then
@@ -527,10 +527,11 @@ class Sequencer:
             self._wake.clear()
             try:
                 self.drain()
-            except Exception:  # a database blip: the entries wait for the next round
+            except Exception:  # a database blip: the entries wait, and are tried again
                 log.warning("evidence chain: sequencing failed; the entries wait in the inbox",
                             exc_info=True)
-                self._wake.wait(1.0)
+                self._wake.wait(5.0)
+                self._wake.set()
 
 
 def _stamp(at: datetime) -> str:
