@@ -87,6 +87,10 @@ def check_webhook_secret(client_id: str, secret: object) -> str | None:
 
     >>> check_webhook_secret("shop", "whsec_dGVzdA==")
     'whsec_dGVzdA=='
+    >>> check_webhook_secret("shop", "whsec_")
+    Traceback (most recent call last):
+    ...
+    ValueError: client 'shop': a 'whsec_' webhook secret must hold a key (base64) after the prefix
     >>> check_webhook_secret("shop", "whsec_not base64!")
     Traceback (most recent call last):
     ...
@@ -98,10 +102,13 @@ def check_webhook_secret(client_id: str, secret: object) -> str | None:
         raise ValueError(f"client {client_id!r}: a webhook secret must be a non-empty string")
     if secret.startswith("whsec_"):
         try:
-            base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+            key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
         except binascii.Error as e:
             raise ValueError(f"client {client_id!r}: a 'whsec_' webhook secret must be base64 "
                              "after the prefix") from e
+        if not key:  # an empty key would let anyone sign
+            raise ValueError(f"client {client_id!r}: a 'whsec_' webhook secret must hold a "
+                             "key (base64) after the prefix")
     return secret
 
 

@@ -18,10 +18,6 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from shared.errors import BadRequest
 
 
-class BadCursor(ValueError):
-    """A cursor that is not one of this list's, for this tenant and these filters."""
-
-
 def _serializer(kind: str) -> URLSafeSerializer:
     secret = current_app.secret_key or current_app.config["GATEWAY_SESSION_SECRET"]
     return URLSafeSerializer(secret, salt=f"trace30.cursor.{kind}")

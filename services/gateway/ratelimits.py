@@ -24,7 +24,6 @@ import math
 import time
 from typing import Any
 
-import limits
 from apispec import APISpec, BasePlugin
 from flask import Flask, Response, g, request
 from flask_limiter import Limiter, RateLimitExceeded
@@ -131,7 +130,12 @@ class ClientLimits:
 
     def _too_many(self, exc: RateLimitExceeded) -> Response:
         limit = self._current()
-        headers = _headers(limit) if limit is not None else {}
+        try:  # the counts are read from Redis again: gone now, the 429 still answers
+            headers = _headers(limit) if limit is not None else {}
+        except Exception as e:
+            log.warning("rate limit headers not added: storage unavailable",
+                        extra={"error": type(e).__name__})
+            headers = {}
         retry_after = headers.get("RateLimit-Reset", "1")
         client = _client()
         log.info("rate limit exceeded", extra={"client_id": client.id if client else None,
@@ -140,15 +144,6 @@ class ClientLimits:
             f"This API key may make {exc.limit.limit} requests; try again in {retry_after} s.",
             headers={**headers, "Retry-After": retry_after},
         ))
-
-
-def parse(text: str) -> list[limits.RateLimitItem]:
-    """The limits of a ``rate_limit`` text (checked when the settings were loaded).
-
-    >>> [str(item) for item in parse("600/minute;20/second")]
-    ['600 per 1 minute', '20 per 1 second']
-    """
-    return list(limits.parse_many(text))
 
 
 class _Document(BasePlugin):

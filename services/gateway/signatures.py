@@ -129,7 +129,7 @@ def parse_header(header: str) -> tuple[int, list[str]]:
         if not sep:
             continue
         if key == "t":
-            if not value.isdigit():
+            if not _seconds(value):
                 raise InvalidSignature("the signature header's timestamp is not a number")
             timestamp = int(value)
         elif key == "v1" and value:
@@ -196,6 +196,16 @@ STANDARD_SIGNATURE_HEADER = "webhook-signature"
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
 
 
+def _seconds(text: str) -> bool:
+    """Whether ``text`` is a Unix time in seconds as sent: ASCII digits only (``isdigit`` alone
+    takes "²", which ``int`` refuses), and not absurdly long (``int`` refuses 4,300 digits).
+
+    >>> _seconds("1700000000"), _seconds("²"), _seconds("9" * 5000), _seconds("")
+    (True, False, False, False)
+    """
+    return 0 < len(text) <= 12 and text.isascii() and text.isdigit()
+
+
 def standard_key(secret: str) -> bytes:
     """The HMAC key of ``secret`` as Standard Webhooks reads it: the bytes after ``whsec_``
     (base64), or the UTF-8 bytes of a secret without that prefix.
@@ -205,9 +215,12 @@ def standard_key(secret: str) -> bytes:
     """
     if secret.startswith(SECRET_PREFIX):
         try:
-            return base64.b64decode(secret[len(SECRET_PREFIX):], validate=True)
+            key = base64.b64decode(secret[len(SECRET_PREFIX):], validate=True)
         except binascii.Error as e:
             raise ValueError("a whsec_ secret must be base64 after the prefix") from e
+        if not key:  # an empty key: anyone could sign
+            raise ValueError("a whsec_ secret must hold a key after the prefix")
+        return key
     return secret.encode()
 
 
@@ -261,8 +274,9 @@ def verify_standard(
     """
     msg_id = headers.get(STANDARD_ID_HEADER) or ""
     stamp = headers.get(STANDARD_TIMESTAMP_HEADER) or ""
-    if not msg_id or not stamp.isdigit():
-        raise InvalidSignature("the webhook-id or webhook-timestamp header is missing")
+    if not msg_id or not _seconds(stamp):
+        raise InvalidSignature("the webhook-id or webhook-timestamp header is missing or not "
+                               "a number of seconds")
     timestamp = int(stamp)
     expected = [standard_sign(s, msg_id, timestamp, body) for s in _secrets(secret)]
     matched = False

@@ -174,3 +174,23 @@ def test_a_rotation_needs_the_new_secret_and_whsec_secrets_must_be_base64() -> N
     (client,) = parse_api_keys(json.dumps([{"id": "shop", "key": "k", "webhook_secret": NEW,
                                             "webhook_secret_previous": OLD}]))
     assert client.webhook_secrets == (NEW, OLD)
+
+
+def test_a_malformed_timestamp_is_a_refused_signature_never_another_error() -> None:
+    """A receiver that catches InvalidSignature answers 400, not 500, whatever the sender put
+    in the timestamp (a digit outside ASCII, thousands of digits)."""
+    from services.gateway.signatures import InvalidSignature, verify, verify_standard
+
+    for stamp in ("²", "9" * 5000, "-1", ""):
+        with pytest.raises(InvalidSignature):
+            verify_standard("whsec_dGVzdA==", {"webhook-id": "whd_1", "webhook-timestamp": stamp,
+                                               "webhook-signature": "v1,AAAA"}, b"{}")
+        with pytest.raises(InvalidSignature):
+            verify("whsec_test", f"t={stamp},v1=abc", b"{}")
+
+
+def test_an_empty_whsec_key_is_refused() -> None:
+    from services.gateway.signatures import standard_key
+
+    with pytest.raises(ValueError, match="key"):
+        standard_key("whsec_")
