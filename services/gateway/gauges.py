@@ -14,6 +14,7 @@ Each is a few queries whatever the size of the log (no row is read), safe to scr
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -32,6 +33,8 @@ from services.gateway.evidence import EvidenceLog
 from shared.metrics import label
 from shared.redis_client import Store
 from trace30.keys import RunKeys, queue_name
+
+log = logging.getLogger(__name__)
 
 #: The batch runs reported, the most recent first.
 MAX_RUNS = 10
@@ -115,8 +118,18 @@ class QueueGauges:
         pipe.hgetall(index)
         *counts, index_runs = pipe.execute()
         since = self.clock() - self.ttl_s
-        runs = sorted((r for r, at in index_runs.items() if float(at) >= since),
-                      key=lambda r: float(index_runs[r]), reverse=True)[:MAX_RUNS]
+        started: dict[str, float] = {}
+        for run, at in index_runs.items():
+            try:
+                when = float(at)
+            except (TypeError, ValueError):  # one bad entry must not hide the rest
+                log.warning("batch run index: an entry without a start time skipped")
+                continue
+            # a run id a label cannot carry would be "other", and two such samples would make
+            # Prometheus refuse the whole scrape
+            if when >= since and label(run) == run:
+                started[run] = when
+        runs = sorted(started, key=started.__getitem__, reverse=True)[:MAX_RUNS]
         jobs = GaugeMetricFamily("trace30_rq_jobs",
                                  "Re-verification jobs in the RQ queue and its registries.",
                                  labels=["queue", "state"])
