@@ -19,7 +19,11 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.gateway.evidence import EvidenceLog, chain, verifications_table
-from services.gateway.evidence.schema import evidence_chain_inbox_table, evidence_chain_table
+from services.gateway.evidence.schema import (
+    evidence_chain_inbox_table,
+    evidence_chain_table,
+    staff_actions_table,
+)
 from tests.gateway.evidence_fixtures import SEALING_KEYS, T0, make_record, pg_schema, schema_url
 from tests.multiprocess import together
 from trace30.audit import audit
@@ -322,6 +326,56 @@ def test_the_triggers_body_and_row_hash_are_the_ones_verify_recomputes(pg_log: E
     assert server == {"v-ü\"1": entry["row_hash"]}
 
 
+def test_the_verifications_trigger_nulls_the_bookkeeping_as_verify_does(pg_log: EvidenceLog):
+    """Migration 0013's trigger on verifications nulls ``attempts`` and ``next_retry_at`` in a
+    copy of the row: the same hash as ``trace30_chain_row_hash`` (what verify recomputes), for
+    an UPDATE that changes them with a fact, and nothing for one that changes only them."""
+    pg_log.save(make_record("v-1", "trader-1", state="running", verdict=None, settled_at=None))
+    with pg_log._write() as conn:
+        conn.execute(sa.update(verifications_table).where(verifications_table.c.id == "v-1")
+                     .values(attempts=2, next_retry_at=T0, verdict="verified"))
+    with pg_log._write() as conn:  # bookkeeping only: no entry
+        conn.execute(sa.update(verifications_table).where(verifications_table.c.id == "v-1")
+                     .values(attempts=3, next_retry_at=None))
+    with pg_log.engine.connect() as conn:
+        noted = conn.execute(sa.select(evidence_chain_inbox_table.c.row_hash)
+                             .order_by(evidence_chain_inbox_table.c.id)).scalars().all()
+        server = chain.row_hashes(conn, verifications_table, verifications_table.c.id == "v-1")
+        function = conn.execute(sa.text(
+            "SELECT tgfoid::regprocedure::text FROM pg_trigger "
+            "WHERE tgrelid = 'verifications'::regclass AND tgname = 'trace30_chain'")).scalar()
+    assert function == "trace30_chain_note_verifications()"
+    assert len(noted) == 2 and noted[0] != noted[1] and server == {"v-1": noted[1]}
+    assert _verify(pg_log).intact
+
+
+def test_a_session_with_other_settings_gets_the_same_row_hashes(pg_log: EvidenceLog):
+    """The triggers hash the row's text as the session writes it only when the session has the
+    settings ``trace30_chain_row_hash`` pins (the evidence log sets them at connect); another
+    time zone, date style or float digits gets the pinned function: the same hashes."""
+    pg_log.save(make_record("v-1", "trader-1", state="running", verdict=None, settled_at=None))
+    with pg_log._write() as conn:
+        conn.exec_driver_sql("SET LOCAL TimeZone = 'Pacific/Chatham'")
+        conn.exec_driver_sql("SET LOCAL DateStyle = 'SQL, DMY'")
+        conn.exec_driver_sql("SET LOCAL extra_float_digits = 3")
+        conn.execute(sa.update(verifications_table).where(verifications_table.c.id == "v-1")
+                     .values(verdict="verified", settled_at=T0))
+        conn.execute(sa.insert(staff_actions_table).values(  # (0011's generic trigger)
+            id="a-1", at=T0, actor="staff:ann", action="reverify", trader_id="trader-1",
+            detail={"score": 0.1 + 0.2}))
+    with pg_log.engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW TimeZone").scalar() == "UTC"  # SET LOCAL ended
+        noted = conn.execute(sa.select(evidence_chain_inbox_table.c.row_hash,
+                                       evidence_chain_inbox_table.c.body)
+                             .order_by(evidence_chain_inbox_table.c.id)).all()
+        server = chain.row_hashes(conn, verifications_table, verifications_table.c.id == "v-1")
+        server.update(chain.row_hashes(conn, staff_actions_table,
+                                       staff_actions_table.c.id == "a-1"))
+    assert len(noted) == 3 and server == {"v-1": noted[1][0], "a-1": noted[2][0]}
+    assert json.loads(bytes(noted[1][1]))["at"].endswith("+00:00")
+    assert _verify(pg_log).intact
+
+
 def test_entries_left_in_the_inbox_by_a_dead_process_are_chained_by_the_next(
         pg_log: EvidenceLog):
     _fill(pg_log)  # _fill's own sequence_chain() is the next process's, here
@@ -354,8 +408,8 @@ def test_a_failed_sequencing_round_loses_nothing(pg_log: EvidenceLog,
     pg_log.record_action(tenant="default", actor="staff:ann", action="reverify",
                          trader_id="trader-1")
     # the round's statement fails after its moves ran (as a crash before the commit would)
-    text = chain._SEQUENCE.text.replace("SELECT (SELECT count(*) FROM removed)",
-                                        "SELECT (SELECT count(*) FROM removed) / 0")
+    text = chain._SEQUENCE.text.replace("SELECT trace30_chain_sequence(:limit, :genesis)",
+                                        "SELECT trace30_chain_sequence(:limit, :genesis) / 0")
     assert text != chain._SEQUENCE.text
     monkeypatch.setattr(chain, "_SEQUENCE", sa.text(text).bindparams(genesis=chain.GENESIS))
     with pytest.raises(sa.exc.DataError):
@@ -425,8 +479,8 @@ def test_a_settled_run_is_chained_as_the_rows_new_state(evidence_log: EvidenceLo
 def test_the_sequencer_thread_tries_again_after_a_failed_round(monkeypatch: pytest.MonkeyPatch):
     """A database blip during the thread's round: logged, and the entries are chained by a
     later round without another write to wake it."""
-    text = chain._SEQUENCE.text.replace("SELECT (SELECT count(*) FROM removed)",
-                                        "SELECT (SELECT count(*) FROM removed) / 0")
+    text = chain._SEQUENCE.text.replace("SELECT trace30_chain_sequence(:limit, :genesis)",
+                                        "SELECT trace30_chain_sequence(:limit, :genesis) / 0")
     monkeypatch.setattr(chain, "_SEQUENCE", sa.text(text).bindparams(genesis=chain.GENESIS))
     with pg_schema() as schema:
         log = EvidenceLog(schema_url(schema), SEALING_KEYS)
@@ -441,5 +495,38 @@ def test_the_sequencer_thread_tries_again_after_a_failed_round(monkeypatch: pyte
                     break
                 threading.Event().wait(0.1)
             assert _waiting(log) == 0
+        finally:
+            log.close()
+
+
+def test_migration_0013_goes_down_to_0011s_triggers_and_up_again():
+    """0013's downgrade puts 0011's trigger functions back (with their pinned settings) on
+    every fact table, and the chain still notes and verifies; the upgrade again after it."""
+    from alembic import command
+
+    def triggers(conn: sa.Connection) -> dict[str, str]:
+        return dict(conn.execute(sa.text(
+            "SELECT c.relname, p.proname FROM pg_trigger AS t "
+            "JOIN pg_class AS c ON c.oid = t.tgrelid JOIN pg_proc AS p ON p.oid = t.tgfoid "
+            "WHERE t.tgname = 'trace30_chain' AND c.relnamespace = current_schema()::regnamespace"
+        )).all())
+
+    with pg_schema() as schema:
+        log = EvidenceLog(schema_url(schema), SEALING_KEYS)
+        log.migrate()
+        try:
+            with log.engine.begin() as conn:
+                assert triggers(conn)["verifications"] == "trace30_chain_note_verifications"
+                command.downgrade(log.alembic_config(conn), "0012")
+                assert set(triggers(conn).items()) == {
+                    (name, "trace30_chain_note") for name in chain.FACT_TABLES}
+            log.save(make_record("v-1", "trader-1"))
+            with log.engine.begin() as conn:
+                command.upgrade(log.alembic_config(conn), "head")
+                assert triggers(conn)["verifications"] == "trace30_chain_note_verifications"
+            log.save(make_record("v-2", "trader-1"))
+            log.sequence_chain()
+            report = _verify(log)
+            assert report.intact and report.entries == 2
         finally:
             log.close()

@@ -150,12 +150,22 @@ def row_hashes(conn: sa.Connection, table: sa.Table,
             for row in conn.execute(sa.select(table).where(*where)).mappings()}
 
 
+#: What :func:`switch_on` sets on each connection: the chain's triggers on, and the settings
+#: the server's row hash pins (``trace30_chain_row_hash``), so that the triggers hash the row's
+#: text as it is (migration 0013; in a session with other values they call the pinned
+#: function instead, which costs more).
+_SWITCH_ON = ("SET trace30.chain = 'on'; SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; "
+              "SET IntervalStyle = 'postgres'; SET bytea_output = 'hex'; "
+              "SET extra_float_digits = 1")
+
+
 def switch_on(engine: sa.Engine) -> None:
     """PostgreSQL: every connection ``engine`` opens turns the chain's triggers on for itself
-    (``SET trace30.chain = on``); the writes of other connections are not noted."""
+    (``SET trace30.chain = on``, and :data:`_SWITCH_ON`'s settings); the writes of other
+    connections are not noted."""
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
-        cursor.execute("SET trace30.chain = 'on'")
+        cursor.execute(_SWITCH_ON)
         cursor.close()
         dbapi_connection.commit()
 
@@ -406,8 +416,9 @@ def sequence(conn: sa.Connection, *, rounds: int = 1_000_000, durable: bool = Fa
     ``rounds`` full rounds.
 
     A round takes the chain's advisory lock (a statement of its own, so the head it then
-    reads is the latest) and moves the batch in one statement (:data:`_SEQUENCE`: the hashes
-    are computed by the server from each entry's ``body``). Its commit does not wait for the
+    reads is the latest) and moves the batch with one call of the server function
+    ``trace30_chain_sequence`` (:data:`_SEQUENCE`; migration 0013: the hashes are computed by
+    the server from each entry's ``body``). Its commit does not wait for the
     disk (``synchronous_commit`` off for it alone), so the lock is held for two round trips,
     not a disk flush: if the server crashes, the round is lost whole, its entries are back in
     the inbox (durable since their fact's commit) and are chained again, after the same head,
@@ -434,35 +445,12 @@ _SEQUENCE_LOCK = sa.text(
     "CASE WHEN :commit = 'on' THEN txid_current() END"
 ).bindparams(key=CHAIN_LOCK_KEY)
 
-#: One round, in one statement: the oldest inbox entries, numbered; each hashed after the one
-#: before from the head (``sha256(body || prev_hash)``, the bytes of :func:`entry_hash`);
-#: appended to the chain and removed from the inbox. How many moved.
-_SEQUENCE = sa.text("""
-WITH RECURSIVE
-batch AS (
-    SELECT b.*, row_number() OVER (ORDER BY b.id) AS n
-    FROM (SELECT * FROM evidence_chain_inbox ORDER BY id LIMIT :limit) AS b),
-head AS (
-    SELECT * FROM ((SELECT seq, hash FROM evidence_chain ORDER BY seq DESC LIMIT 1)
-                   UNION ALL (SELECT 0, :genesis)) AS h
-    ORDER BY seq DESC LIMIT 1),
-linked (n, seq, hash, prev_hash) AS (
-    SELECT CAST(0 AS bigint), seq, CAST(hash AS text), CAST(NULL AS text) FROM head
-    UNION ALL
-    SELECT b.n, l.seq + 1,
-           encode(sha256(b.body || convert_to(l.hash, 'UTF8')), 'hex'), l.hash
-    FROM linked AS l JOIN batch AS b ON b.n = l.n + 1),
-appended AS (
-    INSERT INTO evidence_chain (seq, at, kind, table_name, row_key, row_hash, prev_hash, hash,
-                                detail)
-    SELECT l.seq, b.at, b.kind, b.table_name, b.row_key, b.row_hash, l.prev_hash, l.hash,
-           b.detail
-    FROM linked AS l JOIN batch AS b ON b.n = l.n
-    RETURNING seq),
-removed AS (
-    DELETE FROM evidence_chain_inbox WHERE id IN (SELECT id FROM batch) RETURNING id)
-SELECT (SELECT count(*) FROM removed) + 0 * (SELECT count(*) FROM appended)
-""").bindparams(genesis=GENESIS)
+#: One round: the oldest inbox entries, each hashed after the one before from the head
+#: (``sha256(body || prev_hash)``, the bytes of :func:`entry_hash`), appended to the chain and
+#: removed from the inbox, by the server function of migration 0013 (a loop: 0011's recursive
+#: query cost ten times as much). How many moved.
+_SEQUENCE = sa.text("SELECT trace30_chain_sequence(:limit, :genesis)").bindparams(
+    genesis=GENESIS)
 
 
 class Sequencer:
