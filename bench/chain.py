@@ -10,6 +10,11 @@ of its own without the chain's triggers. The chain written with it on is verifie
 Each round runs both sides, in turn first (the second side of a round pays for the database work
 the first left: checkpoints, autovacuum).
 
+Also printed, as a figure that other work on the machine moves less: the CPU time per submission
+of the database's backends serving each side (by ``application_name``, the sequencer's
+included) and of this process (whose threads write one side at a time), with the chain and
+without.
+
 Run: ``.venv/bin/python bench/chain.py`` (needs PostgreSQL; ``TRACE30_BENCH_DATABASE_URL``,
 default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``; works in a schema of its own,
 dropped after).
@@ -22,10 +27,11 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psutil
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from sqlalchemy.pool import NullPool
@@ -66,6 +72,47 @@ def _submit(log: EvidenceLog, vid: str, trader: str) -> None:
                       trader_id=trader, verification_id=vid)
 
 
+@dataclass
+class Cpu:
+    """CPU seconds spent on one side's rounds: its database backends, this process."""
+
+    database: float = 0.0
+    process: float = 0.0
+    submissions: int = 0
+
+    def per_submission(self) -> tuple[float, float]:
+        """Microseconds of each per submission."""
+        return (self.database / self.submissions * 1e6, self.process / self.submissions * 1e6)
+
+
+def _backends_cpu(admin: sa.Engine, application: str) -> float:
+    """CPU seconds so far of the database backends serving ``application``."""
+    with admin.connect() as conn:
+        pids = conn.execute(sa.text("SELECT pid FROM pg_stat_activity "
+                                    "WHERE application_name = :name"),
+                            {"name": application}).scalars().all()
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.Error:  # gone, or another machine's server: the figure says 0
+            continue
+        total += times.user + times.system
+    return total
+
+
+def _measured(log: EvidenceLog, tag: str, admin: sa.Engine, cpu: Cpu) -> float:
+    """:func:`_rate`, its CPU added to ``cpu``."""
+    application = str(log.engine.url.query.get("application_name"))
+    own = psutil.Process()
+    database, process = _backends_cpu(admin, application), sum(own.cpu_times()[:2])
+    rate = _rate(log, tag)
+    cpu.database += _backends_cpu(admin, application) - database
+    cpu.process += sum(own.cpu_times()[:2]) - process
+    cpu.submissions += THREADS * PER_THREAD
+    return rate
+
+
 def _rate(log: EvidenceLog, tag: str) -> float:
     """Submissions per second, THREADS threads writing PER_THREAD each."""
     errors: list[BaseException] = []
@@ -91,7 +138,7 @@ def _rate(log: EvidenceLog, tag: str) -> float:
 def _schema(admin: sa.Engine, name: str) -> str:
     with admin.begin() as conn:
         conn.exec_driver_sql(f"CREATE SCHEMA {name}")
-    return f"{URL}?options=-csearch_path%3D{name}"
+    return f"{URL}?options=-csearch_path%3D{name}&application_name={name}"
 
 
 def main() -> int:
@@ -111,16 +158,17 @@ def main() -> int:
         _rate(on, "warm-on")
         _rate(off, "warm-off")
         with_chain, without = [], []
+        cpu_on, cpu_off = Cpu(), Cpu()
         for r in range(ROUNDS):
             # Which side goes first alternates: a round pays for the checkpoint and autovacuum
             # work the round before it left (measured: the second of two identical baselines
             # ran 3% slower), so neither side may always be second.
             if r % 2:
-                with_chain.append(_rate(on, f"on{r}"))
-                without.append(_rate(off, f"off{r}"))
+                with_chain.append(_measured(on, f"on{r}", admin, cpu_on))
+                without.append(_measured(off, f"off{r}", admin, cpu_off))
             else:
-                without.append(_rate(off, f"off{r}"))
-                with_chain.append(_rate(on, f"on{r}"))
+                without.append(_measured(off, f"off{r}", admin, cpu_off))
+                with_chain.append(_measured(on, f"on{r}", admin, cpu_on))
         best_on, best_off = max(with_chain), max(without)
         # Each round with the chain is paired with the round without it next to it: the
         # median of the pairs' ratios is what is judged (other work on the machine moves
@@ -141,6 +189,10 @@ def main() -> int:
         print(f"  ratio (median of the rounds'): {ratio:.3f} (target >= {TARGET}); "
               f"{report.entries} chain entries "
               f"({waiting} still in the inbox at the end), intact: {report.intact}")
+        (db_on, py_on), (db_off, py_off) = cpu_on.per_submission(), cpu_off.per_submission()
+        print(f"  CPU per submission: database {db_on:.0f} us with the chain, {db_off:.0f} us "
+              f"without; this process {py_on:.0f} us with, {py_off:.0f} us without; "
+              f"both: {(db_off + py_off) / (db_on + py_on):.3f} (without / with)")
         expected = 3 * THREADS * PER_THREAD * (ROUNDS + 1)  # 3 facts written per submission
         ok = ratio >= TARGET and report.entries == expected and report.intact
         print("  OK" if ok else "  BELOW TARGET")

@@ -14,9 +14,11 @@ caller holds the chain's advisory lock (services/gateway/evidence/chain.py ``seq
 It replaces 0011's recursive common table expression, whose join of each step with the whole
 batch made a round of 1,000 entries cost about 80 ms on the server (75 µs an entry); a loop
 hashes them in about 8 ms, so the chain's sequencing is no longer a visible share of a busy
-database's work (bench/chain.py). The entries are removed by their ids, never by a range: an
-entry whose writer commits during the round (with a smaller id than one moved) waits for the
-next round.
+database's work (bench/chain.py). The entries are read once, in ``id`` order through the
+primary key, and removed by their ids, never by a range: an entry whose writer commits during
+the round (with a smaller id than one moved) waits for the next round. Sequential scans are off
+for it: the inbox is small but full of the dead rows of earlier rounds until it is vacuumed, and
+a scan of them in every round cost more than the rest of the round.
 
 ``trace30_chain_note_verifications()`` replaces 0011's ``trace30_chain_note('attempts',
 'next_retry_at')`` on ``verifications``: the same entry, the same row hash (the row's record
@@ -53,11 +55,17 @@ depends_on: str | Sequence[str] | None = None
 
 _SEQUENCE = """
 CREATE FUNCTION trace30_chain_sequence(lim integer, genesis text) RETURNS integer
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET enable_seqscan = off AS $$
 DECLARE
     head_seq bigint;
     head_hash text;
     ids bigint[] := '{}';
+    ats timestamptz[] := '{}';
+    kinds text[] := '{}';
+    tables text[] := '{}';
+    keys text[] := '{}';
+    row_hashes text[] := '{}';
+    details json[] := '{}';
     prevs text[] := '{}';
     hashes text[] := '{}';
     entry record;
@@ -67,8 +75,14 @@ BEGIN
         head_seq := 0;
         head_hash := genesis;
     END IF;
-    FOR entry IN SELECT id, body FROM evidence_chain_inbox ORDER BY id LIMIT lim LOOP
+    FOR entry IN SELECT * FROM evidence_chain_inbox ORDER BY id LIMIT lim LOOP
         ids := ids || entry.id;
+        ats := ats || entry.at;
+        kinds := kinds || entry.kind::text;
+        tables := tables || entry.table_name::text;
+        keys := keys || entry.row_key::text;
+        row_hashes := row_hashes || entry.row_hash::text;
+        details := details || entry.detail;
         prevs := prevs || head_hash;
         head_hash := encode(sha256(entry.body || convert_to(head_hash, 'UTF8')), 'hex');
         hashes := hashes || head_hash;
@@ -78,11 +92,10 @@ BEGIN
     END IF;
     INSERT INTO evidence_chain (seq, at, kind, table_name, row_key, row_hash, prev_hash, hash,
                                 detail)
-    SELECT head_seq + moved.n, inbox.at, inbox.kind, inbox.table_name, inbox.row_key,
-           inbox.row_hash, moved.prev_hash, moved.hash, inbox.detail
-    FROM unnest(ids, prevs, hashes) WITH ORDINALITY AS moved (id, prev_hash, hash, n)
-    JOIN evidence_chain_inbox AS inbox ON inbox.id = moved.id
-    ORDER BY moved.n;
+    SELECT head_seq + n, at, kind, table_name, row_key, row_hash, prev_hash, hash, detail
+    FROM unnest(ats, kinds, tables, keys, row_hashes, prevs, hashes, details)
+         WITH ORDINALITY AS moved (at, kind, table_name, row_key, row_hash, prev_hash, hash,
+                                   detail, n);
     DELETE FROM evidence_chain_inbox WHERE id = ANY(ids);
     RETURN cardinality(ids);
 END
