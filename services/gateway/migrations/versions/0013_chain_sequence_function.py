@@ -165,7 +165,7 @@ BEGIN
 """.replace("PINNED", _PINNED) + _INBOX
 
 # The same for verifications, its bookkeeping columns nulled in a copy of the row (``kept``;
-# the UPDATE's old row likewise, to see whether only they changed).
+# the old row of an UPDATE that changed them likewise, to see whether only they changed).
 _NOTE_VERIFICATIONS = """
 CREATE FUNCTION trace30_chain_note_verifications() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -192,7 +192,8 @@ BEGIN
         kept.attempts := NULL;
         kept.next_retry_at := NULL;
         row_text := kept::text;
-        IF TG_OP = 'UPDATE' THEN
+        IF TG_OP = 'UPDATE' AND (NEW.attempts IS DISTINCT FROM OLD.attempts
+                                 OR NEW.next_retry_at IS DISTINCT FROM OLD.next_retry_at) THEN
             was := OLD;
             was.attempts := NULL;
             was.next_retry_at := NULL;
