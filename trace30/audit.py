@@ -9,6 +9,11 @@ and without opening anything sealed.
   ``{seq, hash, at, key_id, signature}`` as JSON, signed (Ed25519, base64) with
   ``TRACE30_DISCLOSURE_SIGNING_KEY``, for the operator to publish or timestamp daily; the
   public key is the one at ``/.well-known/trace30-disclosure-key``.
+- ``adopt`` lists the fact rows no chain entry has ever named (written before migration 0010,
+  when a deployment upgrades, or with plain SQL since) and, with ``--yes``, appends an entry for
+  each, marked ``{"adopted": true}``: run once after the upgrade's ``trace30 migrate``, before
+  the services start again, so that ``verify`` checks those rows from then on. Rows whose
+  entries differ from them (edited) are never adopted.
 """
 
 from __future__ import annotations
@@ -22,7 +27,15 @@ import sqlalchemy as sa
 
 from services.gateway import disclosures
 from services.gateway.evidence import build_engine
-from services.gateway.evidence.chain import problems_text, sequence, signed_head, verify
+from services.gateway.evidence.chain import (
+    adopt,
+    problems_text,
+    sequence,
+    signed_head,
+    unchained,
+    verify,
+)
+from services.gateway.evidence.db import _SQLITE_BEGIN
 from shared.config import load
 from shared.errors import ConfigError
 
@@ -103,3 +116,41 @@ def head_command() -> None:
     finally:
         engine.dispose()
     click.echo(json.dumps(head, indent=2))
+
+
+@audit.command("adopt")
+@click.option("--yes", is_flag=True,
+              help="Append the entries (without it: only list what would be adopted).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def adopt_command(yes: bool, fmt: str) -> None:
+    """Take into the chain the fact rows written before it (after an upgrade): list them, and
+    with --yes append an entry for each, marked as adopted."""
+    _settings, engine = _engine()
+    try:
+        with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":  # writers wait while the rows are read and chained
+                conn = conn.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
+            with conn.begin():
+                rows = unchained(conn)
+                adopted = adopt(conn, rows) if yes else 0
+            if yes and conn.dialect.name == "postgresql":
+                sequence(conn, durable=True)
+    except sa.exc.SQLAlchemyError as e:
+        raise _unreadable(e) from e
+    finally:
+        engine.dispose()
+    counts = {name: len(found) for name, found in rows.items()}
+    if fmt == "json":
+        click.echo(json.dumps({"unchained": counts, "adopted": adopted}, indent=2))
+        return
+    if not counts:
+        click.echo("every fact row has a chain entry: nothing to adopt")
+        return
+    listed = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
+    if yes:
+        click.echo(f"adopted {adopted} rows ({listed}); `trace30 audit verify` checks them "
+                   "from now on")
+    else:
+        click.echo(f"{sum(counts.values())} fact rows have no chain entry ({listed}); "
+                   "`trace30 audit adopt --yes` appends one for each, marked as adopted")

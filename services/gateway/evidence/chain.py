@@ -403,6 +403,66 @@ def flush(conn: sa.Connection, dialect: str) -> int:
     return len(rows)
 
 
+# -- adopting rows written before the chain -------------------------------------------------
+
+
+def unchained(conn: sa.Connection) -> dict[str, list[tuple[str, str]]]:
+    """``{table: [(id, row hash)]}`` of the fact rows that no chain entry (chained or waiting)
+    has ever named: rows written before migration 0010, or with plain SQL since. A row whose
+    entries exist but differ from it (edited), or whose latest entry records its deletion, is
+    not one of them: adopting never launders an edit."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    c, inbox = evidence_chain_table.c, evidence_chain_inbox_table.c
+    for name, table in FACT_TABLES.items():
+        named = sa.or_(
+            sa.exists().where(c.table_name == name, c.row_key == table.c.id),
+            sa.exists().where(inbox.table_name == name, inbox.row_key == table.c.id))
+        if conn.dialect.name == "postgresql":
+            rows = [(str(key), digest) for key, digest in conn.execute(
+                sa.select(table.c.id, _row_hash_sql(table)).where(~named).order_by(table.c.id))]
+        else:
+            rows = [(str(row["id"]), row_hash(table, row))
+                    for row in conn.execute(sa.select(table).where(~named)
+                                            .order_by(table.c.id)).mappings()]
+        if rows:
+            found[name] = rows
+    return found
+
+
+def adopt(conn: sa.Connection, rows: Mapping[str, Sequence[tuple[str, str]]]) -> int:
+    """Append an entry for each of ``rows`` (:func:`unchained`'s answer), its ``detail``
+    ``{"adopted": true}`` so that the chain itself says these rows were taken in as they were,
+    not written through the log; how many. In the caller's transaction (on SQLite a
+    ``BEGIN IMMEDIATE`` one); on PostgreSQL through the inbox (sequence after the commit)."""
+    at = datetime.now(UTC)
+    stamp = _stamp(at)
+    detail = {"adopted": True}
+    items = [(name, key, digest) for name in sorted(rows) for key, digest in rows[name]]
+    dialect = conn.dialect.name
+    head = None if dialect == "postgresql" else conn.execute(
+        sa.select(evidence_chain_table.c.seq, evidence_chain_table.c.hash)
+        .order_by(evidence_chain_table.c.seq.desc()).limit(1)).first()
+    seq, prev = (head[0], head[1]) if head else (0, GENESIS)
+    for start in range(0, len(items), 5000):
+        batch: list[dict[str, Any]] = []
+        for name, key, digest in items[start:start + 5000]:
+            entry = {"at": at, "kind": "row", "table_name": name, "row_key": key,
+                     "row_hash": digest, "detail": detail}
+            if dialect == "postgresql":  # the sequencer hashes it after the head
+                entry["body"] = entry_body(at=stamp, kind="row", table=name, key=key,
+                                           row_hash=digest, detail=detail)
+            else:
+                seq += 1
+                entry.update(seq=seq, prev_hash=prev, hash=entry_hash(
+                    at=stamp, kind="row", table=name, key=key, row_hash=digest,
+                    detail=detail, prev_hash=prev))
+                prev = entry["hash"]
+            batch.append(entry)
+        conn.execute(sa.insert(evidence_chain_inbox_table if dialect == "postgresql"
+                               else evidence_chain_table), batch)
+    return len(items)
+
+
 # -- sequencing (PostgreSQL) --------------------------------------------------------------------
 
 #: How many inbox entries one sequencing transaction moves at most.
