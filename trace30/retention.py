@@ -39,10 +39,12 @@ hashes) with the trader's id replaced by ``purged:<trader hash>``: the log of di
 stays, the trader's id does not (``disclosures`` in the report: entries rewritten).
 
 Traders go in batches of ``TRACE30_PURGE_BATCH_SIZE`` (500): the steps above run once per
-batch (their purge locks taken in one Redis pipeline, their Redis entries deleted in another,
-their SQL rows in one transaction with a statement per table, a tombstone per trader), so a
-purge of 100,000 traders is not 100,000 transactions. A batch that fails is tried again one
-trader at a time, so the error names the trader that cannot be purged.
+batch (their purge locks taken by one Redis script call, their Redis entries deleted, each
+key on its own so that it is counted for its trader and kind, by another: a call per
+:data:`SCRIPT_KEYS` keys, not a command per trader and kind; their SQL rows in one transaction
+with a statement per table, a tombstone per trader), so a purge of 100,000 traders is not
+100,000 transactions. A batch that fails is tried again one trader at a time, so the error
+names the trader that cannot be purged.
 
 SQL comes last on purpose: ``ended_before`` reads the trader list from SQL, so a purge that
 stops half-way (Redis down, a crash) leaves the trader listed and the next purge finishes it.
@@ -401,10 +403,37 @@ def _tombstone_signer(settings: dict[str, Any]) -> Any:
         return None
 
 
-#: Releases a purge lock only if it still holds this purge's token (redis-py's own
-#: ``Lock.release`` does the same, one round trip per lock).
-_RELEASE = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0"""
+#: Takes each of KEYS (a purge lock) for ARGV[1] (this purge's token) for ARGV[2] ms if no one
+#: holds it; 1 or 0 for each, in order.
+_TAKE = """local got = {}
+for i, key in ipairs(KEYS) do
+  got[i] = redis.call('set', key, ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
+end
+return got"""
+
+#: Releases each of KEYS that still holds ARGV[1] (this purge's token), as redis-py's own
+#: ``Lock.release`` does one at a time; how many.
+_RELEASE = """local released = 0
+for _, key in ipairs(KEYS) do
+  if redis.call('get', key) == ARGV[1] then released = released + redis.call('del', key) end
+end
+return released"""
+
+#: Runs ARGV[1] (``del`` or ``exists``) on each of KEYS; its answer for each (1 or 0), in
+#: order: one command for many traders' keys, each still counted for its trader and kind.
+_EACH = """local found = {}
+for i, key in ipairs(KEYS) do found[i] = redis.call(ARGV[1], key) end
+return found"""
+
+#: Keys per call of :data:`_TAKE`, :data:`_RELEASE` or :data:`_EACH` (a script holds Redis for
+#: its whole run: a millisecond or so for this many, not a batch's thousands at once).
+SCRIPT_KEYS = 1000
+
+
+def _chunks(items: list[str]) -> Iterator[list[str]]:
+    """``items`` in lists of at most :data:`SCRIPT_KEYS`."""
+    for start in range(0, len(items), SCRIPT_KEYS):
+        yield items[start:start + SCRIPT_KEYS]
 
 
 @contextlib.contextmanager
@@ -416,27 +445,29 @@ def _holding_many(redis_side: _RedisSide | None, hashes: dict[tuple[str, str], s
     trader, so each trader is deleted, and reported, by one of them: without the lock both
     would delete some of its Redis entries and count its RQ jobs twice. A dry run deletes
     nothing and takes no lock; without Redis the SQL transaction alone decides (the purge that
-    finds the trader's row gone reports nothing of it). The locks are taken and released in
-    one pipeline each, not one round trip per trader."""
+    finds the trader's row gone reports nothing of it). The locks are taken and released by
+    a script call per :data:`SCRIPT_KEYS` traders, not a command per trader."""
     pairs = list(hashes)
     if redis_side is None or dry_run:
         yield pairs
         return
     client = redis_side.store.client
     token = uuid.uuid4().hex
-    names = {pair: purge_lock_key(redis_side.store, hashes[pair]) for pair in pairs}
+    names = [purge_lock_key(redis_side.store, hashes[pair]) for pair in pairs]
+    take, release = client.register_script(_TAKE), client.register_script(_RELEASE)
     with client.pipeline(transaction=False) as pipe:
-        for pair in pairs:
-            pipe.set(names[pair], token, nx=True, px=PURGE_LOCK_S * 1000)
-        got = [pair for pair, ok in zip(pairs, pipe.execute(), strict=True) if ok]
+        for chunk in _chunks(names):
+            take(keys=chunk, args=[token, PURGE_LOCK_S * 1000], client=pipe)
+        taken = [ok for answer in pipe.execute() for ok in answer]
+    got = [pair for pair, ok in zip(pairs, taken, strict=True) if ok]
     try:
         yield got
     finally:
-        if got:
-            release = client.register_script(_RELEASE)
+        mine = [name for name, ok in zip(names, taken, strict=True) if ok]
+        if mine:
             with client.pipeline(transaction=False) as pipe:
-                for pair in got:  # not ours any more if the purge outlived PURGE_LOCK_S
-                    release(keys=[names[pair]], args=[token], client=pipe)
+                for chunk in _chunks(mine):  # not ours any more if the purge outlived
+                    release(keys=chunk, args=[token], client=pipe)  # PURGE_LOCK_S
                 pipe.execute()
 
 
@@ -507,25 +538,35 @@ class _RedisSide:
         id)``."""
         counts = {(tenant, trader_id): Counter(dict.fromkeys(REDIS_KINDS, 0))
                   for tenant, trader_id, *_ in traders}
-        pipe = self.store.client.pipeline(transaction=False)
-        plan: list[tuple[tuple[str, str], str]] = []
+        cache = CacheKeys(self.store)
+        names: list[str] = []  # every key, deleted (or counted) one by one by _EACH
+        plan: list[tuple[tuple[str, str], str]] = []  # whose, of which kind: names, then hashes
+        fields: list[tuple[str, str]] = []  # (batch run hash, trader id)
         for tenant, trader_id, hashed, verification_ids, fingerprints in traders:
             keys = {
-                **CacheKeys(self.store).keys_for(fingerprints=fingerprints,
-                                                 verification_ids=verification_ids),
+                **cache.keys_for(fingerprints=fingerprints, verification_ids=verification_ids),
                 "batch:lease": self.leases.get(hashed, []),
             }
-            for kind, names in keys.items():
-                if names:
-                    (pipe.exists if dry_run else pipe.delete)(*names)
-                    plan.append(((tenant, trader_id), kind))
+            for kind, of_kind in keys.items():
+                names += of_kind
+                plan += [((tenant, trader_id), kind)] * len(of_kind)
+        for tenant, trader_id, *_ in traders:
             for kind, hash_keys in self.trader_hashes.items():
                 for hash_key, run_tenant in hash_keys:
                     if run_tenant != tenant:
                         continue  # another tenant's run: its trader of this id is another
-                    (pipe.hexists if dry_run else pipe.hdel)(hash_key, trader_id)
+                    fields.append((hash_key, trader_id))
                     plan.append(((tenant, trader_id), kind))
-        for (pair, kind), n in zip(plan, pipe.execute(), strict=True):
+        each = self.store.client.register_script(_EACH)
+        with self.store.client.pipeline(transaction=False) as pipe:
+            for chunk in _chunks(names):
+                each(keys=chunk, args=["exists" if dry_run else "del"], client=pipe)
+            for hash_key, trader_id in fields:
+                (pipe.hexists if dry_run else pipe.hdel)(hash_key, trader_id)
+            answers = pipe.execute()
+        scripts = len(answers) - len(fields)
+        found = [n for answer in answers[:scripts] for n in answer] + answers[scripts:]
+        for (pair, kind), n in zip(plan, found, strict=True):
             counts[pair][kind] += int(n)
         for tenant, trader_id, hashed, *_ in traders:
             for job_id in self.jobs.get(hashed, []):

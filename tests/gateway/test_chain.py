@@ -224,6 +224,37 @@ def test_a_purge_leaves_a_signed_tombstone_and_a_verifiable_chain(evidence_log: 
     assert _verify(evidence_log, key.public_key()).problems[0].seq == stone["seq"]
 
 
+def _latest_row_hashes(log: EvidenceLog) -> dict[tuple[str, str], str | None]:
+    """Each chained row's latest ``row_hash``, by ``(table, id)``."""
+    return {(e["table_name"], e["row_key"]): e["row_hash"] for e in _entries(log)
+            if e["kind"] == "row"}
+
+
+def test_a_batch_purge_leaves_a_signed_tombstone_per_trader_with_the_chains_hashes(
+        evidence_log: EvidenceLog):
+    """The retention purge's batches: every trader its own signed tombstone, listing each fact
+    row removed with the hash its latest chain entry holds (on PostgreSQL the purge hashes the
+    rows itself, inline: the same hash as the triggers' function)."""
+    _fill(evidence_log)
+    evidence_log.save(make_record("v-3", "trader-3"))  # another trader's: stays
+    chained = _latest_row_hashes(evidence_log)
+    key = Ed25519PrivateKey.generate()
+    outcome = evidence_log.purge_traders([("default", "trader-1"), ("default", "trader-2")],
+                                         signer=key)
+    assert outcome.counts[("default", "trader-1")]["verifications"] == 1
+    stones = [e for e in _entries(evidence_log) if e["kind"] == "tombstone"]
+    assert sorted(s["row_key"] for s in stones) == sorted(
+        trader_hash(t, "default") for t in ("trader-1", "trader-2"))
+    assert all(chain.verify_tombstone(s["detail"], key.public_key()) for s in stones)
+    removed = {(t, k): h for s in stones for t, k, h in s["detail"]["removed"]}
+    assert removed == {row: h for row, h in chained.items() if row != ("verifications", "v-3")}
+    assert {k for s in stones for _, k, _ in s["detail"]["removed"]
+            if s["row_key"] == trader_hash("trader-2", "default")} >= {"v-2"}
+    report = _verify(evidence_log, key.public_key())
+    assert report.intact, chain.problems_text(report.problems)
+    assert report.rows == 1  # v-3
+
+
 def test_a_dry_run_purge_appends_nothing(evidence_log: EvidenceLog):
     _fill(evidence_log)
     evidence_log.purge_trader("trader-1", tenant="default", dry_run=True)
@@ -444,6 +475,33 @@ def test_the_purge_leaves_its_tombstone_without_an_entry_per_deleted_row(pg_log:
     entries = _entries(pg_log)
     assert [e["kind"] for e in entries[5:]] == ["tombstone"]
     assert _verify(pg_log).intact
+
+
+def test_the_purge_hashes_rows_as_the_triggers_do_whatever_the_sessions_time_zone():
+    """The purge's inline row hash pins the settings the triggers' function pins: a
+    connection in another time zone (timestamps print otherwise) lists the same hashes."""
+    with pg_schema() as schema:
+        log = EvidenceLog(schema_url(schema), SEALING_KEYS)
+
+        def _elsewhere(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SET timezone = 'Asia/Kathmandu'")
+            cursor.close()
+            dbapi_connection.commit()
+
+        sa.event.listen(log.engine, "connect", _elsewhere)
+        log.migrate()
+        try:
+            _fill(log)
+            with log.engine.connect() as conn:
+                assert conn.execute(sa.text("SHOW timezone")).scalar_one() == "Asia/Kathmandu"
+            chained = _latest_row_hashes(log)
+            log.purge_traders([("default", "trader-1"), ("default", "trader-2")])
+            stones = [e for e in _entries(log) if e["kind"] == "tombstone"]
+            assert {(t, k): h for s in stones for t, k, h in s["detail"]["removed"]} == chained
+            assert _verify(log).intact
+        finally:
+            log.close()
 
 
 def test_audit_head_chains_what_waits_first(pg_log: EvidenceLog, monkeypatch: pytest.MonkeyPatch):

@@ -127,3 +127,44 @@ def test_a_failing_batch_is_retried_one_trader_at_a_time(database_url: str,
     assert caught.value.report.traders == [trader_hash(f"shop-{i}", "default")
                                            for i in (0, 1, 2, 3)]
     assert trader_hash("shop-4", "default") in str(caught.value)
+
+
+def test_a_batchs_redis_entries_and_locks_go_in_script_calls_of_bounded_size(
+        database_url: str, evidence_log: EvidenceLog, store: Store,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch's keys are deleted, and its locks taken and released, by script calls of at
+    most ``SCRIPT_KEYS`` keys each: every key still counted for its own trader and kind, a
+    lock another purge holds still respected, every lock of this purge released."""
+    from services.gateway.cache import CacheKeys
+    from trace30 import retention
+
+    monkeypatch.setattr(retention, "SCRIPT_KEYS", 2)
+    seed(evidence_log)
+    cache = CacheKeys(store)
+    for i in (0, 1, 2, 4, 5):  # shop-3: another purge's; shop-6: nothing cached
+        store.client.set(cache.verdict(f"fp-v-{i}"), "{}")
+        store.client.set(cache.result(f"v-{i}"), "{}")
+    store.client.set(cache.inflight("fp-v-5"), "1")
+    store.client.set(cache.verdict("fp-v-live"), "{}")  # an ongoing trader's: stays
+    other = store.client.lock(purge_lock_key(store, trader_hash("shop-3", "default")),
+                              timeout=60)
+    assert other.acquire(blocking=False)
+    settings = settings_for(database_url, store, PURGE_BATCH_SIZE=10)
+
+    dry = purge(settings, retention_months=6, dry_run=True, now=NOW)
+    report = purge(settings, retention_months=6, dry_run=False, now=NOW)
+
+    expected = {f"shop-{i}": {"gateway:verdict": 1, "gateway:result": 1} for i in (0, 1, 2, 4)}
+    expected["shop-5"] = {"gateway:verdict": 1, "gateway:result": 1, "gateway:inflight": 1}
+    expected["shop-6"] = {}
+    for trader_id, counts in expected.items():
+        hashed = trader_hash(trader_id, "default")
+        assert {k: v for k, v in report.by_trader[hashed]["redis"].items() if v} == counts
+        assert dry.by_trader[hashed]["redis"] == report.by_trader[hashed]["redis"]
+    assert trader_hash("shop-3", "default") not in report.traders
+    assert store.client.get(cache.verdict("fp-v-live")) == "{}"
+    assert not [k for k in store.client.keys(f"{store.prefix}*") if "fp-v-live" not in k
+                and "purge" not in k]
+    assert store.client.exists(other.name)  # the other purge's lock: untouched
+    other.release()
+    assert not store.client.keys(f"{store.prefix}*purge*")  # every lock of ours released

@@ -90,6 +90,16 @@ def _by_tenant(traders: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
     return grouped
 
 
+def _among(conn: sa.Connection, column: sa.ColumnElement[Any],
+           values: Sequence[Any]) -> sa.ColumnElement[bool]:
+    """``column IN values``; on PostgreSQL ``column = ANY(array)``, one parameter: a purge
+    batch's 500 ids as 500 parameters cost SQLAlchemy and psycopg more to render and parse
+    (about 15 ms a statement) than the server to run the statement."""
+    if conn.dialect.name == "postgresql":
+        return column == sa.any_(sa.bindparam(None, list(values), type_=sa.ARRAY(column.type)))
+    return column.in_(values)
+
+
 class TraderHeld(RuntimeError):
     """The trader is under a legal hold in force: the purge must not delete it."""
 
@@ -338,7 +348,7 @@ class Traders(Database):
                 # A legal hold placed since the purge listed the trader wins: checked again
                 # in the deleting transaction, the trader is left whole.
                 held = set(conn.execute(sa.select(h.c.trader_id).where(
-                    h.c.tenant_id == tenant, h.c.trader_id.in_(ids),
+                    h.c.tenant_id == tenant, _among(conn, h.c.trader_id, ids),
                     h.c.released_at.is_(None))).scalars())
                 outcome.held += [(tenant, i) for i in ids if i in held]
                 ids = [i for i in ids if i not in held]
@@ -367,18 +377,19 @@ class Traders(Database):
 
         def delete(table: sa.Table) -> Counter[str]:
             return Counter(conn.execute(
-                sa.delete(table).where(table.c.tenant_id == tenant, table.c.trader_id.in_(ids))
+                sa.delete(table)
+                .where(table.c.tenant_id == tenant, _among(conn, table.c.trader_id, ids))
                 .returning(table.c.trader_id)).scalars())
 
         delivery_of = dict(conn.execute(sa.select(d.c.id, d.c.trader_id).where(
-            d.c.tenant_id == tenant, d.c.trader_id.in_(ids))).all())
+            d.c.tenant_id == tenant, _among(conn, d.c.trader_id, ids))).all())
         blob_of = dict(conn.execute(sa.select(docs.c.storage_key, docs.c.trader_id).where(
-            docs.c.tenant_id == tenant, docs.c.trader_id.in_(ids),
+            docs.c.tenant_id == tenant, _among(conn, docs.c.trader_id, ids),
             docs.c.storage == "database")).all())
         attempts: Counter[str] = Counter()
         if delivery_of:
             attempts.update(delivery_of[i] for i in conn.execute(
-                sa.delete(a).where(a.c.delivery_id.in_(list(delivery_of)))
+                sa.delete(a).where(_among(conn, a.c.delivery_id, list(delivery_of)))
                 .returning(a.c.delivery_id)).scalars())
         counts: dict[str, Counter[str]] = {
             "webhook_attempts": attempts,
@@ -390,7 +401,7 @@ class Traders(Database):
         blob_counts: Counter[str] = Counter()
         if blob_of:
             blob_counts.update(blob_of[k] for k in conn.execute(
-                sa.delete(blobs).where(blobs.c.storage_key.in_(list(blob_of)))
+                sa.delete(blobs).where(_among(conn, blobs.c.storage_key, list(blob_of)))
                 .returning(blobs.c.storage_key)).scalars())
         counts["document_blobs"] = blob_counts
         counts["documents"] = delete(docs)
@@ -405,7 +416,7 @@ class Traders(Database):
         holds deleted, their ids in the tenant's disclosures replaced (one pass over them)."""
         h, dl = legal_holds_table, disclosures_table
         outcome.holds_deleted += conn.execute(sa.delete(h).where(
-            h.c.tenant_id == tenant, h.c.trader_id.in_(ids),
+            h.c.tenant_id == tenant, _among(conn, h.c.trader_id, ids),
             h.c.released_at.is_not(None))).rowcount
         wanted = set(ids)
         rows = conn.execute(self._for_update(
@@ -431,7 +442,7 @@ class Traders(Database):
             for tenant, ids in _by_tenant(traders).items():
                 for trader_id, vid, fingerprint in conn.execute(
                         sa.select(t.c.trader_id, t.c.id, t.c.fingerprint).where(
-                            t.c.tenant_id == tenant, t.c.trader_id.in_(ids))):
+                            t.c.tenant_id == tenant, _among(conn, t.c.trader_id, ids))):
                     ids_of, fingerprints = found[(tenant, trader_id)]
                     ids_of.append(vid)
                     if fingerprint not in fingerprints:
@@ -448,7 +459,7 @@ class Traders(Database):
             for tenant, ids in _by_tenant(traders).items():
                 for trader_id, storage, key in conn.execute(
                         sa.select(d.c.trader_id, d.c.storage, d.c.storage_key).where(
-                            d.c.tenant_id == tenant, d.c.trader_id.in_(ids),
+                            d.c.tenant_id == tenant, _among(conn, d.c.trader_id, ids),
                             d.c.storage != "database")):
                     found[(tenant, trader_id)].append((storage, key))
         return found
