@@ -621,3 +621,23 @@ def test_rows_from_before_the_chain_are_adopted_once_and_an_edit_never(
     assert [(p.what, p.key) for p in report.problems] == [("edited", "v-2")]
     again = CliRunner().invoke(audit, ["adopt", "--yes"])
     assert again.exit_code == 0 and "nothing to adopt" in again.output
+
+
+def test_closing_ends_the_sequencers_gathering_wait_and_chains_what_is_left(
+        monkeypatch: pytest.MonkeyPatch):
+    """close() does not wait out the thread's gathering of writes (a purge or a worker's end
+    would otherwise wait that long): it stops the thread and sequences the rest itself."""
+    monkeypatch.setattr(chain.Sequencer, "gather_s", 60.0)
+    with pg_schema() as schema:
+        log = EvidenceLog(schema_url(schema), SEALING_KEYS)
+        log.migrate()
+        log.save(make_record("v-1", "trader-1"))  # pokes: the thread now gathers for 60 s
+        closing = threading.Thread(target=log.close)
+        closing.start()
+        closing.join(20)
+        assert not closing.is_alive()
+        other = EvidenceLog(schema_url(schema), SEALING_KEYS)
+        try:
+            assert _waiting(other) == 0 and _verify(other).entries == 1
+        finally:
+            other.close()

@@ -52,7 +52,6 @@ import json
 import logging
 import os
 import threading
-import time
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -624,6 +623,7 @@ class Sequencer:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self._wake = threading.Event()
+        self._stopping = threading.Event()  # close(): ends the gathering wait at once
         self._stop = False
         self._thread: threading.Thread | None = None
         self._pid = 0
@@ -636,6 +636,7 @@ class Sequencer:
                 if self._thread is None or self._pid != os.getpid():
                     self._stop = False
                     self._wake = threading.Event()
+                    self._stopping = threading.Event()
                     self._thread = threading.Thread(target=self._run, daemon=True,
                                                     name="trace30-chain-sequencer")
                     self._pid = os.getpid()
@@ -652,6 +653,7 @@ class Sequencer:
         thread = self._thread
         if thread is not None and self._pid == os.getpid():
             self._stop = True
+            self._stopping.set()
             self._wake.set()
             thread.join(30)
             self._thread = None
@@ -669,7 +671,9 @@ class Sequencer:
             # Let the writes of the next moments join this round: under load one round then
             # moves many entries, and the sequencer's statements stay a small share of the
             # database's work; alone, an entry waits this long at most before its round.
-            time.sleep(self.gather_s)
+            # close() ends the wait (and sequences what is left itself).
+            if self._stopping.wait(self.gather_s):
+                return
             self._wake.clear()
             try:
                 self.drain()
