@@ -19,7 +19,8 @@ Then, on each, through the code the services run:
   after a trader 90% of the way down), the review queue (``review_queue``, first and a deep
   page) and ``GET /v1/traders``'s page (``trader_page``) deep into the list;
 - ``trace30 purge`` of the ended traders (:func:`trace30.retention.purge`, with Redis, the
-  hash chain on and signed tombstones) of half the ended traders; target >= 2,000 traders/s.
+  hash chain on and signed tombstones) of half the ended traders; target >= 2,000 traders/s
+  on the large database (100,000 traders at 1M; the small one's is printed for comparison).
   The other half is purged first with the chain off, for comparison (no target);
 - ``trace30 reverify``'s enqueue of every trader (:func:`trace30.batch.select_traders` and
   :func:`trace30.batch.enqueue`, RQ on Redis).
@@ -455,10 +456,15 @@ def main() -> int:
         if ONLY_LATENCIES:
             break
         rate = figures["purge traders/s"]
-        miss = rate < PURGE_TARGET
+        # The target is the issue's: the purge of the large database's ended traders (100,000
+        # at 1M). The small database's purge (1,000 at 10k) is printed for comparison: its
+        # fixed costs (the signing key, the last sequencing round) are a larger share of it.
+        judged = n == LARGE
+        miss = judged and rate < PURGE_TARGET
         ok &= not miss
         print(f"  purge at {n:,}: {int(figures['purge traders']):,} ended traders at "
-              f"{rate:,.0f} traders/s (target >= {PURGE_TARGET:,.0f}), "
+              f"{rate:,.0f} traders/s "
+              f"({f'target >= {PURGE_TARGET:,.0f}' if judged else 'no target'}), "
               f"{int(figures['purge redis entries']):,} Redis entries"
               f"{'  MISSED' if miss else ''}")
         plain = figures["purge without the chain, traders/s"]
