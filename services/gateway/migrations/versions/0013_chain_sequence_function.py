@@ -114,6 +114,19 @@ _PINNED = """current_setting('TimeZone') IN ('UTC', 'Etc/UTC')
         AND current_setting('bytea_output') = 'hex'
         AND current_setting('extra_float_digits') = '1'"""
 
+# Whether the connection notes its writes (``trace30.chain``: ``on``, or ``purge`` whose
+# DELETEs its tombstones list), and a DELETE's entry (no row hash).
+_NOTED = """    IF mode IS NULL OR mode NOT IN ('on', 'purge') THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        IF mode = 'purge' THEN
+            RETURN NULL;  -- the purge's tombstone lists it
+        END IF;
+        key := OLD.id;
+        digest := NULL;
+"""
+
 # The entry's body (chain.entry_body's canonical JSON), its time in UTC whatever the session's
 # time zone.
 _INBOX = """
@@ -138,16 +151,7 @@ DECLARE
     digest text;
     stamp text;
 BEGIN
-    IF mode IS NULL OR mode NOT IN ('on', 'purge') THEN
-        RETURN NULL;
-    END IF;
-    IF TG_OP = 'DELETE' THEN
-        IF mode = 'purge' THEN
-            RETURN NULL;  -- the purge's tombstone lists it
-        END IF;
-        key := OLD.id;
-        digest := NULL;
-    ELSIF TG_NARGS > 0 THEN  -- the bookkeeping columns, set to null
+NOTED    ELSIF TG_NARGS > 0 THEN  -- the bookkeeping columns, set to null
         key := NEW.id;
         IF TG_OP = 'UPDATE' AND trace30_chain_row_hash(NEW, TG_ARGV)
                                 = trace30_chain_row_hash(OLD, TG_ARGV) THEN
@@ -162,7 +166,7 @@ BEGIN
             digest := trace30_chain_row_hash(NEW, '{}');
         END IF;
     END IF;
-""".replace("PINNED", _PINNED) + _INBOX
+""".replace("NOTED", _NOTED).replace("PINNED", _PINNED) + _INBOX
 
 # The same for verifications, its bookkeeping columns nulled in a copy of the row (``kept``;
 # the old row of an UPDATE that changed them likewise, to see whether only they changed).
@@ -177,16 +181,7 @@ DECLARE
     digest text;
     stamp text;
 BEGIN
-    IF mode IS NULL OR mode NOT IN ('on', 'purge') THEN
-        RETURN NULL;
-    END IF;
-    IF TG_OP = 'DELETE' THEN
-        IF mode = 'purge' THEN
-            RETURN NULL;  -- the purge's tombstone lists it
-        END IF;
-        key := OLD.id;
-        digest := NULL;
-    ELSE
+NOTED    ELSE
         key := NEW.id;
         kept := NEW;
         kept.attempts := NULL;
@@ -207,7 +202,7 @@ BEGIN
             digest := trace30_chain_row_hash(kept, '{}');
         END IF;
     END IF;
-""".replace("PINNED", _PINNED) + _INBOX
+""".replace("NOTED", _NOTED).replace("PINNED", _PINNED) + _INBOX
 
 _TRIGGER = ("CREATE TRIGGER trace30_chain AFTER INSERT OR UPDATE OR DELETE ON verifications "
             "FOR EACH ROW EXECUTE FUNCTION {}")
