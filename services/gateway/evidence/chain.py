@@ -466,17 +466,31 @@ def flush(conn: sa.Connection, dialect: str) -> int:
     dirty.clear()
     if dialect == "postgresql":
         texts = [text for sealing in sealings for text in sealing.inbox_texts()]
-        texts += [_inbox_text(entry) for entry in rows]
         sealings.clear()
-        conn.execute(_INBOX_APPEND, {"entries": f"[{','.join(texts)}]"})
-        return len(texts)
+        return _append(conn, rows, texts)
     pending = [entry for sealing in sealings for entry in sealing.entries()] + rows
     sealings.clear()
+    return _append(conn, pending)
+
+
+def _append(conn: sa.Connection, entries: list[dict[str, Any]],
+            texts: Sequence[str] = ()) -> int:
+    """Append ``entries`` (:func:`_entry`'s) in their order; how many. PostgreSQL: into the
+    inbox, after ``texts`` (entries already as :func:`_inbox_text`), in one statement (the
+    sequencer chains them); SQLite: into the chain after its head (the caller's transaction
+    is a ``BEGIN IMMEDIATE`` one)."""
+    if conn.dialect.name == "postgresql":
+        texts = [*texts, *(_inbox_text(entry) for entry in entries)]
+        if texts:
+            conn.execute(_INBOX_APPEND, {"entries": f"[{','.join(texts)}]"})
+        return len(texts)
+    if not entries:
+        return 0
     head = conn.execute(sa.select(evidence_chain_table.c.seq, evidence_chain_table.c.hash)
                         .order_by(evidence_chain_table.c.seq.desc()).limit(1)).first()
     seq, prev = (head[0], head[1]) if head else (0, GENESIS)
     chained = []
-    for entry in pending:
+    for entry in entries:
         seq += 1
         body = entry.pop("body")
         digest = hashlib.sha256(body + prev.encode("ascii")).hexdigest()  # entry_hash's
@@ -532,32 +546,11 @@ def adopt(conn: sa.Connection, rows: Mapping[str, Sequence[tuple[str, str]]]) ->
     not written through the log; how many. In the caller's transaction (on SQLite a
     ``BEGIN IMMEDIATE`` one); on PostgreSQL through the inbox (sequence after the commit)."""
     at = datetime.now(UTC)
-    stamp = _stamp(at)
-    detail = {"adopted": True}
-    items = [(name, key, digest) for name in sorted(rows) for key, digest in rows[name]]
-    dialect = conn.dialect.name
-    head = None if dialect == "postgresql" else conn.execute(
-        sa.select(evidence_chain_table.c.seq, evidence_chain_table.c.hash)
-        .order_by(evidence_chain_table.c.seq.desc()).limit(1)).first()
-    seq, prev = (head[0], head[1]) if head else (0, GENESIS)
-    for start in range(0, len(items), 5000):
-        batch: list[dict[str, Any]] = []
-        for name, key, digest in items[start:start + 5000]:
-            entry = {"at": at, "kind": "row", "table_name": name, "row_key": key,
-                     "row_hash": digest, "detail": detail}
-            if dialect == "postgresql":  # the sequencer hashes it after the head
-                entry["body"] = entry_body(at=stamp, kind="row", table=name, key=key,
-                                           row_hash=digest, detail=detail)
-            else:
-                seq += 1
-                entry.update(seq=seq, prev_hash=prev, hash=entry_hash(
-                    at=stamp, kind="row", table=name, key=key, row_hash=digest,
-                    detail=detail, prev_hash=prev))
-                prev = entry["hash"]
-            batch.append(entry)
-        conn.execute(sa.insert(evidence_chain_inbox_table if dialect == "postgresql"
-                               else evidence_chain_table), batch)
-    return len(items)
+    entries = [_entry(at, "row", name, key, digest, {"adopted": True})
+               for name in sorted(rows) for key, digest in rows[name]]
+    for start in range(0, len(entries), 5000):
+        _append(conn, entries[start:start + 5000])
+    return len(entries)
 
 
 # -- sequencing (PostgreSQL) --------------------------------------------------------------------
