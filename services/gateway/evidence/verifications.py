@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from services.gateway.answers import Checks
-from services.gateway.evidence.db import Database, _utcnow, insert_for, log
+from services.gateway.evidence.db import Claim, Database, _utcnow, insert_for, log
 from services.gateway.evidence.schema import (
     STATES,
     _trader,
@@ -189,6 +189,28 @@ def _point_trader(dialect: str) -> Any:
     )
 
 
+def _due_retries() -> Claim:
+    """Pending verdicts whose retry is due at ``now``."""
+    t = verifications_table
+    due = sa.and_(t.c.verdict == "pending",
+                  t.c.next_retry_at <= sa.bindparam("now", type_=t.c.next_retry_at.type))
+    return Claim(t, due, t.c.next_retry_at, "next_retry_at")
+
+
+def _stale_running() -> Claim:
+    """Running verifications past their recovery time at ``now`` (rows from before migration
+    0005, without one: created before ``created_before``)."""
+    t = verifications_table
+    stale = sa.and_(t.c.state == "running", sa.or_(
+        t.c.next_retry_at <= sa.bindparam("now", type_=t.c.next_retry_at.type),
+        sa.and_(t.c.next_retry_at.is_(None),
+                t.c.created_at <= sa.bindparam("created_before", type_=t.c.created_at.type))))
+    return Claim(t, stale, t.c.created_at, "next_retry_at")
+
+
+_DUE_RETRIES, _STALE_RUNNING = _due_retries(), _stale_running()
+
+
 @dataclass(frozen=True)
 class Backlog:
     """Rows waiting for a worker (metrics): how many, and when the first of them is due."""
@@ -330,10 +352,8 @@ class Verifications(Database):
         other process gets it until the caller saves the outcome (or the lease runs out
         because the caller died). The records returned carry the new ``next_retry_at``.
         """
-        t = verifications_table
-        due = sa.and_(t.c.verdict == "pending", t.c.next_retry_at <= now)
-        lease = {"next_retry_at": now + timedelta(seconds=lease_s)}
-        return self._load_claimed(self._claim(t, due, t.c.next_retry_at, lease, limit))
+        return self._load_claimed(self._claim(_DUE_RETRIES, {"now": now},
+                                              now + timedelta(seconds=lease_s), limit))
 
     def claim_stale_running(
         self, now: datetime, limit: int, lease_s: float
@@ -348,13 +368,9 @@ class Verifications(Database):
         lets only one of them write. Rows from before migration 0005 carry no recovery time and
         count from their ``created_at``.
         """
-        t = verifications_table
-        stale = sa.and_(t.c.state == "running", sa.or_(
-            t.c.next_retry_at <= now,
-            sa.and_(t.c.next_retry_at.is_(None),
-                    t.c.created_at <= now - timedelta(seconds=lease_s))))
-        lease = {"next_retry_at": now + timedelta(seconds=lease_s)}
-        return self._load_claimed(self._claim(t, stale, t.c.created_at, lease, limit))
+        return self._load_claimed(self._claim(
+            _STALE_RUNNING, {"now": now, "created_before": now - timedelta(seconds=lease_s)},
+            now + timedelta(seconds=lease_s), limit))
 
     def request_notification(self, verification_id: str) -> bool:
         """A caller stops waiting for a running verification: promise it the verdict by webhook.
