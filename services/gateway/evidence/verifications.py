@@ -21,7 +21,6 @@ from services.gateway.answers import Checks
 from services.gateway.evidence.db import Claim, Database, _utcnow, insert_for, log
 from services.gateway.evidence.schema import (
     STATES,
-    _trader,
     traders_table,
     verifications_table,
 )
@@ -101,11 +100,8 @@ class SettleInTransaction:
         """
         if record.state != "settled":
             raise ValueError("settle() takes a settled record")
-        t = verifications_table
-        current = self.conn.execute(
-            self.log._for_update(sa.select(t.c.state, t.c.verdict, t.c.attempts,
-                                           t.c.notify_requested).where(t.c.id == record.id))
-        ).first()
+        query = _SETTLING_LOCKED if self.log.dialect == "postgresql" else _SETTLING
+        current = self.conn.execute(query, {"verification_id": record.id}).first()
         if (current is None or current.attempts != expected_attempts
                 or not (current.state == "running" or current.verdict == "pending")):
             return None
@@ -135,6 +131,21 @@ def _linked_traders(given: tuple[str, ...]) -> sa.Select[Any]:
         .limit(sa.bindparam("limit", type_=sa.Integer))
     )
 
+
+#: What a run settling a verification checks first (parameter ``verification_id``); locked
+#: until the transaction ends on PostgreSQL (SQLite's BEGIN IMMEDIATE already excludes writers).
+_SETTLING = sa.select(
+    verifications_table.c.state, verifications_table.c.verdict, verifications_table.c.attempts,
+    verifications_table.c.notify_requested,
+).where(verifications_table.c.id == sa.bindparam("verification_id"))
+_SETTLING_LOCKED = _SETTLING.with_for_update()
+
+#: The trader's current verification (parameters ``tenant``, ``trader_id``).
+_CURRENT = (sa.select(verifications_table)
+            .join(traders_table,
+                  traders_table.c.current_verification_id == verifications_table.c.id)
+            .where(traders_table.c.tenant_id == sa.bindparam("tenant"),
+                   traders_table.c.trader_id == sa.bindparam("trader_id")))
 
 #: Write a settled run over its row (the columns given as parameters, ``settled_id`` its id).
 _SETTLE = sa.update(verifications_table).where(
@@ -279,14 +290,9 @@ class Verifications(Database):
 
     def current(self, trader_id: str, *, tenant: str) -> VerificationRecord | None:
         """The trader's current verification (its latest settled one), or None."""
-        t, tt = verifications_table, traders_table
-        query = (
-            sa.select(t)
-            .join(tt, tt.c.current_verification_id == t.c.id)
-            .where(*_trader(tenant, trader_id))
-        )
         with self._read() as conn:
-            row = conn.execute(query).mappings().first()
+            row = conn.execute(_CURRENT, {"tenant": tenant, "trader_id": trader_id}
+                               ).mappings().first()
         return _record_from_row(row) if row else None
 
     def history(self, trader_id: str, limit: int = 50, *,
