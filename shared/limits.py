@@ -4,7 +4,10 @@
   ``MS_MAX_CONCURRENT_REQ`` past its undisclosed per-member-state cap). A slot is a lease: if a
   process dies holding it, the slot frees itself when the lease runs out.
 - :class:`RateLimiter`: at most ``rate`` calls per ``period_s`` per key (the registers' published
-  rate limits), by the generic cell rate algorithm.
+  rate limits), by the generic cell rate algorithm. A caller that must wait reserves its turn
+  in the same script and sleeps until it: one round trip per call, and no herd of waiters
+  asking again together each time a turn comes (each turn went to one of them; the others
+  asked again, every call of theirs a Redis script and a wake-up).
 
 Waiting for a slot does not spin: a release pushes a wake-up onto a short Redis list and
 waiters block on it (``BLPOP``, served first come first served), trying again at least every
@@ -21,7 +24,6 @@ Both use Redis server time inside Lua scripts, so hosts with skewed clocks agree
 
 from __future__ import annotations
 
-import random
 import time
 import uuid
 from collections.abc import Iterator
@@ -88,6 +90,26 @@ end
 local new_tat = tat + interval
 redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
 return '0'
+"""
+
+# GCRA with a reservation: a call whose turn comes within ARGV[3] seconds takes that turn now
+# (the next caller's turn comes one interval later) and is told how long to sleep before it;
+# one whose turn is further off takes nothing and is told how far off it is, negated.
+_GCRA_RESERVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local wait = tat - interval * burst - now
+if wait < 0 then wait = 0 end
+if wait > tonumber(ARGV[3]) then
+  return tostring(-wait)
+end
+local new_tat = tat + interval
+redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
+return tostring(wait)
 """
 
 
@@ -191,6 +213,7 @@ class RateLimiter:
         self.store = store
         self.name = name
         self._gcra = store.client.register_script(_GCRA)
+        self._gcra_reserve = store.client.register_script(_GCRA_RESERVE)
 
     def try_acquire(self, key: str, rate: float, period_s: float, burst: int = 1) -> float:
         """Take one call now: return 0.0 when allowed, else the seconds to wait before retrying."""
@@ -200,14 +223,25 @@ class RateLimiter:
         )
         return float(wait)
 
+    def reserve(self, key: str, rate: float, period_s: float, within_s: float,
+                burst: int = 1) -> float | None:
+        """Take the next turn if it comes within ``within_s`` seconds: the seconds until it
+        (0.0: now), the turn being the caller's alone; None (nothing taken) if it comes later."""
+        interval = period_s / rate
+        wait = float(self._gcra_reserve(
+            keys=[self.store.key("rate", self.name, key)],
+            args=[interval, max(0, burst - 1), max(0.0, within_s)]))
+        return wait if wait >= 0.0 else None
+
     def acquire(
         self, key: str, rate: float, period_s: float, deadline: float, burst: int = 1
     ) -> bool:
-        """Wait for a call's turn until ``deadline`` (``time.monotonic()``); False if it passes."""
-        while True:
-            wait = self.try_acquire(key, rate, period_s, burst)
-            if wait == 0.0:
-                return True
-            if time.monotonic() + wait > deadline:
-                return False
-            time.sleep(wait + random.uniform(0, 0.005))  # noqa: S311 (jitter)
+        """Wait for a call's turn until ``deadline`` (``time.monotonic()``); False if it passes.
+
+        The turn is reserved at once and slept for: it is this caller's, whoever asks next."""
+        wait = self.reserve(key, rate, period_s, deadline - time.monotonic(), burst)
+        if wait is None:
+            return False
+        if wait > 0.0:
+            time.sleep(wait)
+        return True

@@ -16,6 +16,9 @@ between attempts and the guarded call (breaker, limiter, retries, deadline).
   and no pause ever passes the maximum. The guarded call and the webhook deliveries pause by it.
 - :func:`new_session`: a ``requests.Session`` with a connection pool (keep-alive saves a TLS
   handshake per call) and no urllib3 retries (retries are the caller's, within its deadline).
+- :func:`internal_pool`: the same pool for calls inside the deployment (the gateway to its
+  services), used through urllib3 itself: requests' layers (its session, cookies, hooks and
+  request preparation) were 1,200 of the 1,900 Python calls of each of those requests.
 - :class:`GuardedCall`: the one loop of every check that asks an upstream (see its doc).
 """
 
@@ -30,8 +33,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+import certifi
 import redis
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from shared import metrics, outbound
@@ -118,6 +123,20 @@ def new_session(user_agent: str | None, pool_size: int = 10, *,
     if accept is not None:
         session.headers["Accept"] = accept
     return session
+
+
+#: What urllib3 does on a failure of an internal call: nothing more (requests' own default).
+NO_RETRIES = urllib3.Retry(0, read=False)
+
+
+def internal_pool(url: str, pool_size: int = 10) -> urllib3.HTTPConnectionPool:
+    """A pool of kept-alive connections to the host of ``url``, one of the deployment's own
+    services, as :func:`new_session` with ``internal=True`` has (no proxy, no ``.netrc``, no
+    retries, requests' CA bundle for https) without requests' layers around it. Each call
+    passes its timeout; ``NO_RETRIES`` is the pool's."""
+    tls = {"ca_certs": certifi.where()} if url.lower().startswith("https:") else {}
+    return urllib3.connection_from_url(url, maxsize=pool_size, block=False, retries=NO_RETRIES,
+                                       **tls)
 
 
 def send(session: requests.Session, method: str, url: str, *, title: str,

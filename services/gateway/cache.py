@@ -44,6 +44,15 @@ T = TypeVar("T")
 
 RESULT_TTL_S = 300
 
+# Delete the single-flight lock only if it still names this verification: one round trip,
+# and no window between reading the lock and deleting it for another leader to take it.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
 
 class CacheKeys:
     """The Redis keys of the verdict cache in ``store``."""
@@ -94,6 +103,7 @@ class VerdictCache:
         self._local: TTLCache[str, str] | None = (
             TTLCache(10_000, local_ttl_s) if local_ttl_s > 0 else None)
         self._lock = threading.Lock()
+        self._release = store.client.register_script(_RELEASE)
 
     def _safe(self, what: str, fn: Callable[[], T], default: T) -> T:
         try:
@@ -161,12 +171,7 @@ class VerdictCache:
     def release(self, fingerprint: str, verification_id: str) -> None:
         """Give the lock back (only if we still hold it)."""
         key = self.keys.inflight(fingerprint)
-
-        def release() -> None:
-            if self.store.client.get(key) == verification_id:
-                self.store.client.delete(key)
-
-        self._safe("release", release, None)
+        self._safe("release", lambda: self._release(keys=[key], args=[verification_id]), None)
 
     def publish(self, verification_id: str, result: dict[str, Any]) -> None:
         """Make the leader's result visible to the waiters (any verdict, pending included)."""

@@ -34,6 +34,7 @@ is served, marked ``stale``, only to a caller that sets ``allow_stale``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -227,10 +228,7 @@ class VatChecker:
         }
 
     def _requester(self, raw: str | None) -> tuple[str, str] | None:
-        if not raw:
-            return None
-        p = numbers.parse(raw, sandbox=self.sandbox)
-        return (p.country_code, p.number) if p.format_valid and p.scheme == numbers.VIES else None
+        return _requester_of(raw, self.sandbox) if raw else None
 
     def _ask_vies(
         self,
@@ -406,3 +404,11 @@ def _trader_parts(trader: TraderQuery | None) -> tuple[str | None, ...]:
     if trader is None:
         return ()
     return (trader.name, trader.company_type, trader.street, trader.postcode, trader.city)
+
+
+@functools.lru_cache(maxsize=256)
+def _requester_of(raw: str, sandbox: bool) -> tuple[str, str] | None:
+    """The requester's VIES (country, number), or None if ``raw`` is no VIES number: parsed once
+    per number (it is most often the marketplace's own, the same on every request)."""
+    p = numbers.parse(raw, sandbox=sandbox)
+    return (p.country_code, p.number) if p.format_valid and p.scheme == numbers.VIES else None

@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
-import responses
 from flask import Flask
 
 from services.gateway.upstreams import ServiceClient
@@ -21,6 +20,7 @@ from shared import context, tracing
 from shared.context import TraceParent
 from shared.factory import create_base_app
 from shared.logs import JsonFormatter
+from tests.gateway.fake_service import FakeService
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
@@ -186,22 +186,19 @@ def test_threads_of_one_server_keep_requests_apart(app: Flask, lines: io.StringI
     assert pooled == [f"rid-{n}" for n in range(4)]
 
 
-URL = "http://127.0.0.1:9/v1/vat/check"
-
-
-@responses.activate
 def test_the_gateway_forwards_the_request_id_and_its_trace() -> None:
-    responses.post(URL, json={"status": "valid"})
-    client = ServiceClient("vat", URL, token="t", connect_timeout_s=0.5, read_timeout_s=1.0)
-    own = TraceParent.parse(TRACEPARENT)
-    assert own is not None
-    with context.bound("rid-fwd", own):
+    with FakeService() as service:
+        client = ServiceClient("vat", service.url, token="t", connect_timeout_s=0.5,
+                               read_timeout_s=1.0)
+        own = TraceParent.parse(TRACEPARENT)
+        assert own is not None
+        with context.bound("rid-fwd", own):
+            client.call({"vat_number": "DE100"}, deadline=time.monotonic() + 5)
         client.call({"vat_number": "DE100"}, deadline=time.monotonic() + 5)
-    sent = responses.calls[0].request.headers
+    sent = service.received[0].headers
     assert sent["X-Request-ID"] == "rid-fwd"
     assert sent["traceparent"] == TRACEPARENT  # this hop's span is the next one's parent
-    client.call({"vat_number": "DE100"}, deadline=time.monotonic() + 5)
-    assert "traceparent" not in responses.calls[1].request.headers  # nothing to forward
+    assert "traceparent" not in service.received[1].headers  # nothing to forward
 
 
 def test_the_sweeper_runs_a_verification_again_with_the_id_that_submitted_it() -> None:

@@ -187,3 +187,37 @@ def test_rate_limiter_burst_and_deadline(store: Store) -> None:
         assert limiter.try_acquire("ch", rate=1, period_s=10, burst=3) == 0.0
     assert limiter.try_acquire("ch", rate=1, period_s=10, burst=3) > 5
     assert limiter.acquire("ch", 1, 10, deadline=time.monotonic() + 0.1, burst=3) is False
+
+
+def test_rate_limiter_reserves_turns_for_waiters(store: Store) -> None:
+    """Waiters take successive turns at once (one call each to Redis) and sleep until them;
+    a turn past the deadline is not taken, so it is left to the next caller."""
+    limiter = RateLimiter(store, "t")
+    assert limiter.reserve("fr", rate=10, period_s=1, within_s=0) == 0.0
+    first = limiter.reserve("fr", rate=10, period_s=1, within_s=1)
+    second = limiter.reserve("fr", rate=10, period_s=1, within_s=1)
+    assert first is not None and second is not None
+    assert 0.05 < first <= 0.1
+    assert 0.05 < second - first <= 0.1 + 1e-6
+    assert limiter.reserve("fr", rate=10, period_s=1, within_s=0.1) is None  # not taken:
+    assert 0.25 < (limiter.reserve("fr", rate=10, period_s=1, within_s=1) or 0) <= 0.3
+
+
+def test_rate_limiter_waiters_keep_the_rate(store: Store) -> None:
+    """Eight threads waiting for turns of 20 a second: each call is spaced from the last."""
+    limiter = RateLimiter(store, "t")
+    times: list[float] = []
+    lock = threading.Lock()
+
+    def call() -> None:
+        assert limiter.acquire("cz", rate=20, period_s=1, deadline=time.monotonic() + 5)
+        with lock:
+            times.append(time.monotonic())
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    times.sort()
+    assert times[-1] - times[0] >= 7 * 0.05 - 0.02

@@ -44,6 +44,14 @@ _STATE_COLUMNS = ("state", "state_changed_at", "correction", "suspended_at", "re
                   "approval_review_id", "correction_due_at", "suspension_due_sent_at",
                   "current_verification_id", "current_verdict", "ended_at")
 
+#: The trader's casework columns (parameters ``tenant``, ``trader_id``), built once; locked
+#: until the transaction ends on PostgreSQL (SQLite's BEGIN IMMEDIATE already excludes writers).
+_STATE = sa.select(*(traders_table.c[n] for n in _STATE_COLUMNS)).where(
+    traders_table.c.tenant_id == sa.bindparam("tenant"),
+    traders_table.c.trader_id == sa.bindparam("trader_id"))
+_STATE_LOCKED = _STATE.with_for_update()
+_INSERT_STATEMENT = sa.insert(statements_table)
+
 
 def new_id() -> str:
     return uuid.uuid4().hex
@@ -81,7 +89,7 @@ class CaseworkWrites:
         self.conn.execute(sa.insert(reviews_table).values(**values))
 
     def insert_statement(self, **values: Any) -> None:
-        self.conn.execute(sa.insert(statements_table).values(**values))
+        self.conn.execute(_INSERT_STATEMENT, values)
 
     def insert_complaint(self, **values: Any) -> None:
         self.conn.execute(sa.insert(complaints_table).values(**values))
@@ -95,10 +103,9 @@ class CaseworkWrites:
 
     def lock_trader(self, trader_id: str, *, tenant: str) -> dict[str, Any] | None:
         """The trader's casework columns, its row locked until the transaction ends."""
-        tt = traders_table
-        row = self.conn.execute(self.log._for_update(
-            sa.select(*(tt.c[n] for n in _STATE_COLUMNS)).where(*_trader(tenant, trader_id))
-        )).mappings().first()
+        query = _STATE_LOCKED if self.log.dialect == "postgresql" else _STATE
+        row = self.conn.execute(query, {"tenant": tenant, "trader_id": trader_id}
+                                ).mappings().first()
         return dict(row) if row else None
 
     def update_trader(self, trader_id: str, *, tenant: str, **values: Any) -> None:
@@ -122,10 +129,9 @@ class Casework(Database):
     def trader_state(self, trader_id: str, *, tenant: str) -> dict[str, Any] | None:
         """The trader's Art 30(3) state and correction, its approval in force; None if the log
         has no row for it."""
-        tt = traders_table
         with self._read() as conn:
-            row = conn.execute(sa.select(*(tt.c[n] for n in _STATE_COLUMNS))
-                               .where(*_trader(tenant, trader_id))).mappings().first()
+            row = conn.execute(_STATE, {"tenant": tenant, "trader_id": trader_id}
+                               ).mappings().first()
         return dict(row) if row else None
 
     def review(self, review_id: str, *, tenant: str) -> dict[str, Any] | None:

@@ -109,7 +109,10 @@ def build_engine(url: str) -> sa.Engine:
     backend = parsed.get_backend_name()
     if backend == "postgresql":
         # A database that does not answer must fail a request, not hang it (503, Retry-After).
-        engine = sa.create_engine(parsed, connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
+        # LIFO: the connection just given back is the next handed out, so a quiet process keeps
+        # using one warm connection (its prepared statements, no ping) and the others idle.
+        engine = sa.create_engine(parsed, connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
+                                  pool_use_lifo=True)
         sa.event.listen(engine, "checkout", _ping_if_idle)
         sa.event.listen(engine, "checkin", _note_checkin)
         return engine
@@ -175,6 +178,21 @@ def _sqlite_begin(conn: sa.Connection) -> None:
 
 
 
+class Claim:
+    """One kind of lease :meth:`Database._claim` takes: the rows of ``table`` that are ``due``
+    (a condition on bound parameters, such as ``now``), oldest ``order`` first, leased by
+    setting the column ``lease`` to the parameter ``lease_to``. Its statements are built once
+    (the pollers run them every second in every gateway process)."""
+
+    def __init__(self, table: sa.Table, due: Any, order: Any, lease: str) -> None:
+        self.first = sa.select(table.c.id).where(due).limit(1)
+        self.due_ids = (sa.select(table.c.id).where(due).order_by(order, table.c.id)
+                        .limit(sa.bindparam("limit", type_=sa.Integer)))
+        self.due_ids_locked = self.due_ids.with_for_update(skip_locked=True)
+        self.lease = (sa.update(table).where(table.c.id == sa.bindparam("claimed_id"), due)
+                      .values({lease: sa.bindparam("lease_to", type_=table.c[lease].type)}))
+
+
 class Database:
     """The connection side of the evidence log, shared by its parts; safe between threads."""
 
@@ -187,6 +205,12 @@ class Database:
         """
         self.engine = build_engine(url)
         self.dialect = self.engine.dialect.name
+        # Reads on PostgreSQL run in autocommit: no BEGIN and ROLLBACK round trips around them.
+        # At READ COMMITTED (PostgreSQL's default) every statement reads its own
+        # snapshot inside a transaction too, and no read locks rows: the answers are the same.
+        # SQLite keeps its read transaction (one snapshot of the WAL for the whole read).
+        self._reader = (self.engine.execution_options(isolation_level="AUTOCOMMIT")
+                        if self.dialect == "postgresql" else self.engine)
         self._sealer = Sealer(sealing_keys)
         self.chained = chain
         self._sequencer: _chain.Sequencer | None = None
@@ -244,8 +268,10 @@ class Database:
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
-        """A connection for reads (its transaction is rolled back at the end)."""
-        with self.engine.connect() as conn:
+        """A connection for reads: on PostgreSQL in autocommit (each statement its own
+        snapshot, as at READ COMMITTED in a transaction), on SQLite in a read transaction
+        rolled back at the end. Nothing it runs may write or lock."""
+        with self._reader.connect() as conn:
             yield conn
 
     #: The class of the transactions :meth:`transaction` opens; the front,
@@ -337,10 +363,10 @@ class Database:
                 component, state.current, state.head)
         return state
 
-    def _claim(
-        self, table: sa.Table, due: Any, order: Any, lease: dict[str, Any], limit: int
-    ) -> list[str]:
-        """Lease up to ``limit`` rows matching ``due`` (setting ``lease``); their ids, in order.
+    def _claim(self, claim: Claim, params: dict[str, Any], lease_to: datetime,
+               limit: int) -> list[str]:
+        """Lease up to ``limit`` rows of ``claim`` due with ``params`` (setting its lease column
+        to ``lease_to``); their ids, in order.
 
         A read first: when nothing is due (most polls) no write transaction is opened, which on
         SQLite would briefly hold the database's write lock. Then, in one write transaction,
@@ -349,15 +375,12 @@ class Database:
         writers) and each is leased by an UPDATE that checks again that it is due.
         """
         with self._read() as conn:
-            if conn.execute(sa.select(table.c.id).where(due).limit(1)).first() is None:
+            if conn.execute(claim.first, params).first() is None:
                 return []
-        query = sa.select(table.c.id).where(due).order_by(order, table.c.id).limit(limit)
-        if self.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
+        query = claim.due_ids_locked if self.dialect == "postgresql" else claim.due_ids
         with self._write() as conn:
             return [
-                i for i in conn.execute(query).scalars().all()
-                if conn.execute(
-                    sa.update(table).where(table.c.id == i, due).values(**lease)
-                ).rowcount == 1
+                i for i in conn.execute(query, {**params, "limit": limit}).scalars().all()
+                if conn.execute(claim.lease, {**params, "claimed_id": i, "lease_to": lease_to}
+                                ).rowcount == 1
             ]  # fmt: skip

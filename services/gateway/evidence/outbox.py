@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from services.gateway.evidence.db import Database, _utcnow, log
+from services.gateway.evidence.db import Claim, Database, _utcnow, log
 from services.gateway.evidence.schema import webhook_attempts_table, webhook_deliveries_table
 from services.gateway.evidence.verifications import Backlog
 
@@ -36,6 +36,18 @@ class WebhookDelivery:
     next_attempt_at: datetime | None = None
     delivered_at: datetime | None = None
     tenant_id: str = "default"
+
+
+def _due_webhooks() -> Claim:
+    """Pending deliveries due at ``now`` that no sender holds a lease on."""
+    d = webhook_deliveries_table
+    now = sa.bindparam("now", type_=d.c.next_attempt_at.type)
+    due = sa.and_(d.c.status == "pending", d.c.next_attempt_at <= now,
+                  sa.or_(d.c.lease_until.is_(None), d.c.lease_until < now))
+    return Claim(d, due, d.c.next_attempt_at, "lease_until")
+
+
+_DUE_WEBHOOKS = _due_webhooks()
 
 
 class OutboxWrites:
@@ -86,18 +98,13 @@ class Outbox(Database):
         A leased delivery is not handed to anyone else until ``now + lease_s`` or until
         :meth:`record_attempt` settles it, so two senders never send the same one at once.
         """
-        d = webhook_deliveries_table
-        due = sa.and_(
-            d.c.status == "pending",
-            d.c.next_attempt_at <= now,
-            sa.or_(d.c.lease_until.is_(None), d.c.lease_until < now),
-        )
-        lease = {"lease_until": now + timedelta(seconds=lease_s)}
-        claimed = self._claim(d, due, d.c.next_attempt_at, lease, limit)
+        claimed = self._claim(_DUE_WEBHOOKS, {"now": now}, now + timedelta(seconds=lease_s),
+                              limit)
         if not claimed:
             return []
+        ids = webhook_deliveries_table.c.id
         with self._read() as conn:
-            deliveries = {x.id: x for x in self._load_deliveries(conn, d.c.id.in_(claimed))}
+            deliveries = {x.id: x for x in self._load_deliveries(conn, ids.in_(claimed))}
         return [deliveries[i] for i in claimed if i in deliveries]
 
     def record_attempt(

@@ -18,10 +18,9 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from services.gateway.answers import Checks
-from services.gateway.evidence.db import Database, _utcnow, insert_for, log
+from services.gateway.evidence.db import Claim, Database, _utcnow, insert_for, log
 from services.gateway.evidence.schema import (
     STATES,
-    _trader,
     traders_table,
     verifications_table,
 )
@@ -101,11 +100,8 @@ class SettleInTransaction:
         """
         if record.state != "settled":
             raise ValueError("settle() takes a settled record")
-        t = verifications_table
-        current = self.conn.execute(
-            self.log._for_update(sa.select(t.c.state, t.c.verdict, t.c.attempts,
-                                           t.c.notify_requested).where(t.c.id == record.id))
-        ).first()
+        query = _SETTLING_LOCKED if self.log.dialect == "postgresql" else _SETTLING
+        current = self.conn.execute(query, {"verification_id": record.id}).first()
         if (current is None or current.attempts != expected_attempts
                 or not (current.state == "running" or current.verdict == "pending")):
             return None
@@ -135,6 +131,21 @@ def _linked_traders(given: tuple[str, ...]) -> sa.Select[Any]:
         .limit(sa.bindparam("limit", type_=sa.Integer))
     )
 
+
+#: What a run settling a verification checks first (parameter ``verification_id``); locked
+#: until the transaction ends on PostgreSQL (SQLite's BEGIN IMMEDIATE already excludes writers).
+_SETTLING = sa.select(
+    verifications_table.c.state, verifications_table.c.verdict, verifications_table.c.attempts,
+    verifications_table.c.notify_requested,
+).where(verifications_table.c.id == sa.bindparam("verification_id"))
+_SETTLING_LOCKED = _SETTLING.with_for_update()
+
+#: The trader's current verification (parameters ``tenant``, ``trader_id``).
+_CURRENT = (sa.select(verifications_table)
+            .join(traders_table,
+                  traders_table.c.current_verification_id == verifications_table.c.id)
+            .where(traders_table.c.tenant_id == sa.bindparam("tenant"),
+                   traders_table.c.trader_id == sa.bindparam("trader_id")))
 
 #: Write a settled run over its row (the columns given as parameters, ``settled_id`` its id).
 _SETTLE = sa.update(verifications_table).where(
@@ -187,6 +198,28 @@ def _point_trader(dialect: str) -> Any:
         where=sa.or_(tt.c.current_created_at.is_(None),
                      tt.c.current_created_at <= ins.excluded.current_created_at),
     )
+
+
+def _due_retries() -> Claim:
+    """Pending verdicts whose retry is due at ``now``."""
+    t = verifications_table
+    due = sa.and_(t.c.verdict == "pending",
+                  t.c.next_retry_at <= sa.bindparam("now", type_=t.c.next_retry_at.type))
+    return Claim(t, due, t.c.next_retry_at, "next_retry_at")
+
+
+def _stale_running() -> Claim:
+    """Running verifications past their recovery time at ``now`` (rows from before migration
+    0005, without one: created before ``created_before``)."""
+    t = verifications_table
+    stale = sa.and_(t.c.state == "running", sa.or_(
+        t.c.next_retry_at <= sa.bindparam("now", type_=t.c.next_retry_at.type),
+        sa.and_(t.c.next_retry_at.is_(None),
+                t.c.created_at <= sa.bindparam("created_before", type_=t.c.created_at.type))))
+    return Claim(t, stale, t.c.created_at, "next_retry_at")
+
+
+_DUE_RETRIES, _STALE_RUNNING = _due_retries(), _stale_running()
 
 
 @dataclass(frozen=True)
@@ -257,14 +290,9 @@ class Verifications(Database):
 
     def current(self, trader_id: str, *, tenant: str) -> VerificationRecord | None:
         """The trader's current verification (its latest settled one), or None."""
-        t, tt = verifications_table, traders_table
-        query = (
-            sa.select(t)
-            .join(tt, tt.c.current_verification_id == t.c.id)
-            .where(*_trader(tenant, trader_id))
-        )
         with self._read() as conn:
-            row = conn.execute(query).mappings().first()
+            row = conn.execute(_CURRENT, {"tenant": tenant, "trader_id": trader_id}
+                               ).mappings().first()
         return _record_from_row(row) if row else None
 
     def history(self, trader_id: str, limit: int = 50, *,
@@ -330,10 +358,8 @@ class Verifications(Database):
         other process gets it until the caller saves the outcome (or the lease runs out
         because the caller died). The records returned carry the new ``next_retry_at``.
         """
-        t = verifications_table
-        due = sa.and_(t.c.verdict == "pending", t.c.next_retry_at <= now)
-        lease = {"next_retry_at": now + timedelta(seconds=lease_s)}
-        return self._load_claimed(self._claim(t, due, t.c.next_retry_at, lease, limit))
+        return self._load_claimed(self._claim(_DUE_RETRIES, {"now": now},
+                                              now + timedelta(seconds=lease_s), limit))
 
     def claim_stale_running(
         self, now: datetime, limit: int, lease_s: float
@@ -348,13 +374,9 @@ class Verifications(Database):
         lets only one of them write. Rows from before migration 0005 carry no recovery time and
         count from their ``created_at``.
         """
-        t = verifications_table
-        stale = sa.and_(t.c.state == "running", sa.or_(
-            t.c.next_retry_at <= now,
-            sa.and_(t.c.next_retry_at.is_(None),
-                    t.c.created_at <= now - timedelta(seconds=lease_s))))
-        lease = {"next_retry_at": now + timedelta(seconds=lease_s)}
-        return self._load_claimed(self._claim(t, stale, t.c.created_at, lease, limit))
+        return self._load_claimed(self._claim(
+            _STALE_RUNNING, {"now": now, "created_before": now - timedelta(seconds=lease_s)},
+            now + timedelta(seconds=lease_s), limit))
 
     def request_notification(self, verification_id: str) -> bool:
         """A caller stops waiting for a running verification: promise it the verdict by webhook.
