@@ -610,8 +610,12 @@ class Sequencer:
     the first poke in each process (a forked child starts its own); :meth:`close` stops it and
     sequences what is left."""
 
-    #: How long a round waits after its first poke for more writes to gather.
-    gather_s = 0.25
+    #: How long a round waits after its first poke for more writes to gather. A round has a
+    #: cost of its own (a connection, the lock, the call, the commit: about a millisecond of
+    #: CPU between the process and the database), so under a trickle of writes one round a
+    #: second, not four, is what the chain adds to each verification (bench/load.py); an
+    #: entry waits this long at most, committed with its fact and counted by the audit.
+    gather_s = 1.0
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
