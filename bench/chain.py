@@ -3,12 +3,14 @@
 What every submission writes to the evidence log, with the chain on and off, in the same run:
 the verification saved ``running`` with its sealed submission, then settled in one transaction
 with the trader's row pointed at it (as the gateway does), and a staff action. Several threads
-write at once (the chain serialises writers on an advisory lock at commit), each on its own
-trader. Rounds alternate chain on / off so that the machine's noise falls on both alike.
+write at once, each on its own trader (the triggers add each fact's entry to the inbox; the
+sequencer thread chains them). Rounds alternate chain on / off so that the machine's noise
+falls on both alike.
 Target: submissions per second with the chain / without >= 0.9. The baseline writes to a schema
 of its own without the chain's triggers. The chain written with it on is verified at the end.
-Each round runs both sides, in turn first (the second side of a round pays for the database work
-the first left: checkpoints, autovacuum).
+A round with the chain ends when its entries are chained (the sequencer's work is counted
+in it). Each round runs both sides, in turn first (the second side of a round pays for the
+database work the first left: checkpoints, autovacuum).
 
 Also printed, as a figure that other work on the machine moves less: the CPU time per submission
 of the database's backends serving each side (by ``application_name``, the sequencer's
