@@ -2,8 +2,9 @@
 
 With the endpoint set, each process builds one ``TracerProvider`` exporting spans in batches to
 ``{endpoint}/v1/traces`` (OTLP over HTTP, protobuf), instruments its Flask app (a server span
-per request, continuing the caller's ``traceparent``) and ``requests`` (a client span per
-outgoing call, whose ``traceparent`` it sends). Background work (a sweeper's retry, a webhook
+per request, continuing the caller's ``traceparent``), ``requests`` and ``urllib3`` (a client
+span per outgoing call, whose ``traceparent`` it sends; the gateway calls its services through
+urllib3's pool directly). Background work (a sweeper's retry, a webhook
 delivery, a batch job) runs in a span of its own through :func:`background`.
 
 Unset, nothing of OpenTelemetry is imported (the imports below are inside the functions) and
@@ -52,7 +53,7 @@ def enabled(settings: Mapping[str, Any]) -> bool:
 
 def configure(settings: Mapping[str, Any], service: str) -> bool:
     """Set up this process's tracing from ``settings`` (once; later calls keep the first
-    provider) and instrument ``requests``; return whether tracing is on.
+    provider) and instrument ``requests`` and ``urllib3``; return whether tracing is on.
 
     A test may hand an exporter as ``settings["OTEL_SPAN_EXPORTER"]`` (e.g. the SDK's
     ``InMemorySpanExporter``): its spans are exported one by one, at once.
@@ -64,6 +65,7 @@ def configure(settings: Mapping[str, Any], service: str) -> bool:
         if _provider is not None:
             return True
         from opentelemetry.instrumentation.requests import RequestsInstrumentor
+        from opentelemetry.instrumentation.urllib3 import URLLib3Instrumentor
         from opentelemetry.sdk.resources import SERVICE_NAME, Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import (
@@ -85,6 +87,10 @@ def configure(settings: Mapping[str, Any], service: str) -> bool:
                 endpoint=endpoint, timeout=settings["OTEL_EXPORTER_OTLP_TIMEOUT"])))
             log.info("tracing on", extra={"otlp_endpoint": endpoint, "otel_service": name})
         RequestsInstrumentor().instrument(tracer_provider=provider)
+        # the gateway's calls to its services go through urllib3's pool directly
+        # (shared.upstream.internal_pool); a call through requests gets requests' span alone
+        # (it suppresses urllib3's below it)
+        URLLib3Instrumentor().instrument(tracer_provider=provider)
         _provider = provider
         return True
 
@@ -107,8 +113,10 @@ def shutdown() -> None:
         if _provider is None:
             return
         from opentelemetry.instrumentation.requests import RequestsInstrumentor
+        from opentelemetry.instrumentation.urllib3 import URLLib3Instrumentor
 
         RequestsInstrumentor().uninstrument()
+        URLLib3Instrumentor().uninstrument()
         _provider.shutdown()
         _provider = None
 

@@ -55,16 +55,19 @@ def test_a_bad_timeout_is_refused_under_its_own_name() -> None:
 
 def test_off_tracing_imports_none_of_the_sdk_and_patches_nothing() -> None:
     """A service built and serving without the endpoint imports neither the SDK's tracing, nor
-    an exporter or instrumentation, and leaves ``requests`` as it is. (redis-py imports the
-    SDK's metrics module by itself when the SDK is installed: not ours to avoid.)"""
+    an exporter or instrumentation, and leaves ``requests`` and ``urllib3`` as they are.
+    (redis-py imports the SDK's metrics module by itself when the SDK is installed: not ours
+    to avoid.)"""
     code = (
-        "import sys, requests\n"
+        "import sys, requests, urllib3\n"
         "send = requests.Session.send\n"
+        "urlopen = urllib3.HTTPConnectionPool.urlopen\n"
         "from services.vat import create_app\n"
         "app = create_app({'SANDBOX': True, 'INTERNAL_TOKEN': 't'})\n"
         "assert app.test_client().get('/healthz', headers={'traceparent': "
         f"'{TRACEPARENT}'}}).status_code == 200\n"
         "assert requests.Session.send is send\n"
+        "assert urllib3.HTTPConnectionPool.urlopen is urlopen\n"
         "print(sorted(m for m in sys.modules if m.startswith(('opentelemetry.sdk.trace', "
         "'opentelemetry.instrumentation', 'opentelemetry.exporter'))))\n"
     )
