@@ -76,25 +76,10 @@ end
 return 0
 """
 
-_GCRA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local allow_at = tat - interval * burst
-if allow_at > now then
-  return tostring(allow_at - now)
-end
-local new_tat = tat + interval
-redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
-return '0'
-"""
-
 # GCRA with a reservation: a call whose turn comes within ARGV[3] seconds takes that turn now
 # (the next caller's turn comes one interval later) and is told how long to sleep before it;
-# one whose turn is further off takes nothing and is told how far off it is, negated.
+# one whose turn is further off takes nothing and is told how far off it is, negated. (With
+# ARGV[3] = 0: plain GCRA, a call allowed now or not.)
 _GCRA_RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -212,26 +197,26 @@ class RateLimiter:
     def __init__(self, store: Store, name: str) -> None:
         self.store = store
         self.name = name
-        self._gcra = store.client.register_script(_GCRA)
         self._gcra_reserve = store.client.register_script(_GCRA_RESERVE)
 
     def try_acquire(self, key: str, rate: float, period_s: float, burst: int = 1) -> float:
         """Take one call now: return 0.0 when allowed, else the seconds to wait before retrying."""
-        interval = period_s / rate
-        wait = self._gcra(
-            keys=[self.store.key("rate", self.name, key)], args=[interval, max(0, burst - 1)]
-        )
-        return float(wait)
+        return abs(self._turn(key, rate, period_s, 0.0, burst))
 
     def reserve(self, key: str, rate: float, period_s: float, within_s: float,
                 burst: int = 1) -> float | None:
         """Take the next turn if it comes within ``within_s`` seconds: the seconds until it
         (0.0: now), the turn being the caller's alone; None (nothing taken) if it comes later."""
-        interval = period_s / rate
-        wait = float(self._gcra_reserve(
-            keys=[self.store.key("rate", self.name, key)],
-            args=[interval, max(0, burst - 1), max(0.0, within_s)]))
+        wait = self._turn(key, rate, period_s, within_s, burst)
         return wait if wait >= 0.0 else None
+
+    def _turn(self, key: str, rate: float, period_s: float, within_s: float,
+              burst: int) -> float:
+        """:data:`_GCRA_RESERVE`'s answer: the seconds until the turn taken, or, negated, until
+        the next one when it comes later than ``within_s`` (nothing taken)."""
+        return float(self._gcra_reserve(
+            keys=[self.store.key("rate", self.name, key)],
+            args=[period_s / rate, max(0, burst - 1), max(0.0, within_s)]))
 
     def acquire(
         self, key: str, rate: float, period_s: float, deadline: float, burst: int = 1

@@ -105,16 +105,12 @@ class UpstreamError(Exception):
 # -- HTTP ----------------------------------------------------------------------------------------
 
 def new_session(user_agent: str | None, pool_size: int = 10, *,
-                accept: str | None = None, internal: bool = False) -> requests.Session:
+                accept: str | None = None) -> requests.Session:
     """A pooled session sending ``user_agent`` and ``accept`` (None: requests' own), with no
-    urllib3 retries.
-
-    ``internal``: the calls stay inside the deployment (the gateway to its services), so the
-    environment's proxies, ``NO_PROXY`` and ``.netrc`` are not consulted: requests reads them
-    again on every call, which cost the gateway about a quarter of each call's CPU time
-    (``bench/load.py``). Calls to outside systems keep them (an egress proxy is common)."""
+    urllib3 retries, for calls to outside systems: the environment's proxies, ``NO_PROXY`` and
+    ``.netrc`` are consulted (an egress proxy is common). Calls inside the deployment go
+    through :func:`internal_pool`."""
     session = requests.Session()
-    session.trust_env = not internal
     adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
@@ -131,9 +127,10 @@ NO_RETRIES = urllib3.Retry(0, read=False)
 
 def internal_pool(url: str, pool_size: int = 10) -> urllib3.HTTPConnectionPool:
     """A pool of kept-alive connections to the host of ``url``, one of the deployment's own
-    services, as :func:`new_session` with ``internal=True`` has (no proxy, no ``.netrc``, no
-    retries, requests' CA bundle for https) without requests' layers around it. Each call
-    passes its timeout; ``NO_RETRIES`` is the pool's."""
+    services: no proxy and no ``.netrc`` (requests reads the environment again on every call,
+    a quarter of each call's CPU time in ``bench/load.py``), no retries, requests' CA bundle
+    (certifi) for https, and none of requests' layers. Each call passes its timeout;
+    ``NO_RETRIES`` is the pool's."""
     tls = {"ca_certs": certifi.where()} if url.lower().startswith("https:") else {}
     return urllib3.connection_from_url(url, maxsize=pool_size, block=False, retries=NO_RETRIES,
                                        **tls)

@@ -132,15 +132,14 @@ def adopt_command(yes: bool, fmt: str) -> None:
             if conn.dialect.name == "sqlite":  # writers wait while the rows are read and chained
                 conn = conn.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
             with conn.begin():
-                rows = unchained(conn)
-                adopted = adopt(conn, rows) if yes else 0
-            if yes and conn.dialect.name == "postgresql":
+                counts = unchained(conn)
+                adopted = sum(adopt(conn).values()) if yes and counts else 0
+            if adopted and conn.dialect.name == "postgresql":
                 sequence(conn, durable=True)
     except sa.exc.SQLAlchemyError as e:
         raise _unreadable(e) from e
     finally:
         engine.dispose()
-    counts = {name: len(found) for name, found in rows.items()}
     if fmt == "json":
         click.echo(json.dumps({"unchained": counts, "adopted": adopted}, indent=2))
         return

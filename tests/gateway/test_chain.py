@@ -598,25 +598,30 @@ def test_rows_from_before_the_chain_are_adopted_once_and_an_edit_never(
     engine = sa.create_engine(evidence_log.engine.url)  # a program of its own: no chain
     try:
         with engine.begin() as conn:  # as written before the chain existed
-            conn.execute(sa.insert(staff_actions_table).values(
-                id="old-1", at=T0, actor="staff:old", action="reverify", trader_id="trader-9"))
+            for key in ("old-1", "old-2"):
+                conn.execute(sa.insert(staff_actions_table).values(
+                    id=key, at=T0, actor="staff:old", action="reverify", trader_id="trader-9"))
         _sql(evidence_log, "UPDATE verifications SET verdict = 'verified' WHERE id = 'v-2'")
     finally:
         engine.dispose()
     before = _entries(evidence_log)
     assert {(p.what, p.key) for p in _verify(evidence_log).problems} == {
-        ("inserted outside the log", "old-1"), ("edited", "v-2")}
+        ("inserted outside the log", "old-1"), ("inserted outside the log", "old-2"),
+        ("edited", "v-2")}
+    monkeypatch.setattr(chain, "ADOPT_BATCH", 1)  # read and appended a row at a time
     monkeypatch.setenv("TRACE30_DATABASE_URL",
                        evidence_log.engine.url.render_as_string(hide_password=False))
     listed = CliRunner().invoke(audit, ["adopt", "--format", "json"])
     assert listed.exit_code == 0, listed.output
-    assert json.loads(listed.output) == {"unchained": {"staff_actions": 1}, "adopted": 0}
+    assert json.loads(listed.output) == {"unchained": {"staff_actions": 2}, "adopted": 0}
     assert _entries(evidence_log) == before  # only listed
     done = CliRunner().invoke(audit, ["adopt", "--yes"])
-    assert done.exit_code == 0 and "adopted 1 rows (staff_actions 1)" in done.output
+    assert done.exit_code == 0 and "adopted 2 rows (staff_actions 2)" in done.output, (
+        done.output, done.exception)
     entries = _entries(evidence_log)
-    assert len(entries) == len(before) + 1
-    assert (entries[-1]["row_key"], entries[-1]["detail"]) == ("old-1", {"adopted": True})
+    assert len(entries) == len(before) + 2
+    assert [(e["row_key"], e["detail"]) for e in entries[-2:]] == [
+        ("old-1", {"adopted": True}), ("old-2", {"adopted": True})]
     report = _verify(evidence_log)
     assert [(p.what, p.key) for p in report.problems] == [("edited", "v-2")]
     again = CliRunner().invoke(audit, ["adopt", "--yes"])

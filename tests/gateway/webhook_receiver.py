@@ -1,6 +1,7 @@
 """A tiny webhook receiver for tests: a real HTTP server on a free loopback port.
 
-It records every request (headers, raw body, time) and answers 200, or, when told to, fails the
+It records every request (headers, raw body, time) and answers 200 (or ``status`` with ``body``
+and ``content_type``), or, when told to, fails the
 first ``fail_first`` requests with ``fail_status``, holds the first ``hang_first`` requests for
 ``hang_s`` seconds before answering (to make the sender time out), or waits ``delay_s`` before
 every answer (to widen races)::
@@ -16,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,15 @@ class ReceivedRequest:
 class WebhookReceiver:
     """A threaded ``http.server`` recording POSTs; a context manager that starts and stops it."""
 
+    #: The path :attr:`url` names (every path is answered alike).
+    path = "/hook"
+
     def __init__(self, *, fail_first: int = 0, fail_status: int = 500, hang_first: int = 0,
-                 hang_s: float = 5.0, delay_s: float = 0.0) -> None:
+                 hang_s: float = 5.0, delay_s: float = 0.0, status: int = 200,
+                 body: bytes = b"", content_type: str | None = None) -> None:
+        self.status = status
+        self.body = body
+        self.content_type = content_type
         self.fail_first = fail_first
         self.fail_status = fail_status
         self.hang_first = hang_first
@@ -50,9 +58,9 @@ class WebhookReceiver:
     @property
     def url(self) -> str:
         """Where to POST."""
-        return f"http://127.0.0.1:{self._server.server_port}/hook"
+        return f"http://127.0.0.1:{self._server.server_port}{self.path}"
 
-    def __enter__(self) -> WebhookReceiver:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -91,14 +99,19 @@ class WebhookReceiver:
                 if index < receiver.hang_first:
                     receiver._closing.wait(receiver.hang_s)
                 elif receiver.delay_s:
-                    time.sleep(receiver.delay_s)
-                status = receiver.fail_status if index < receiver.fail_first else 200
+                    receiver._closing.wait(receiver.delay_s)
+                failing = index < receiver.fail_first
+                status = receiver.fail_status if failing else receiver.status
+                body = b"" if failing else receiver.body
                 try:
                     self.send_response(status)
                     if 300 <= status < 400:
                         self.send_header("Location", "/elsewhere")
-                    self.send_header("Content-Length", "0")
+                    if body and receiver.content_type:
+                        self.send_header("Content-Type", receiver.content_type)
+                    self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
+                    self.wfile.write(body)
                 except OSError:  # the sender gave up waiting and closed the connection
                     self.close_connection = True
 

@@ -23,6 +23,7 @@ from shared.upstream import (
     Retry,
     UpstreamError,
     backoff_s,
+    internal_pool,
     new_session,
     retry_after,
 )
@@ -58,7 +59,7 @@ def test_a_session_is_pooled_without_retries_and_names_its_client() -> None:
 # -- the fault catalogue and the HTTP fault tables -----------------------------------------------
 
 
-def test_an_internal_session_ignores_the_environments_proxies(
+def test_an_internal_pool_ignores_the_environments_proxies(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The gateway's calls to its services never go through an egress proxy (and requests does
     not read the environment again on every call); calls to outside systems do."""
@@ -80,8 +81,9 @@ def test_an_internal_session_ignores_the_environments_proxies(
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
     try:
-        with new_session(None, internal=True) as internal:
-            assert internal.get(url, timeout=5).status_code == 204
+        internal = internal_pool(url)
+        assert internal.urlopen("GET", "/", timeout=5).status == 204
+        internal.close()
         with new_session(None) as outside, pytest.raises(requests.exceptions.ProxyError):
             outside.get(url, timeout=5)
     finally:

@@ -517,40 +517,83 @@ ORDER BY e.n""")
 # -- adopting rows written before the chain -------------------------------------------------
 
 
-def unchained(conn: sa.Connection) -> dict[str, list[tuple[str, str]]]:
-    """``{table: [(id, row hash)]}`` of the fact rows that no chain entry (chained or waiting)
-    has ever named: rows written before migration 0010, or with plain SQL since. A row whose
-    entries exist but differ from it (edited), or whose latest entry records its deletion, is
-    not one of them: adopting never launders an edit."""
-    found: dict[str, list[tuple[str, str]]] = {}
+#: How many rows :func:`adopt` reads and appends at a time (a log of millions from before the
+#: chain is never held in memory whole).
+ADOPT_BATCH = 5000
+
+
+def _unchained(conn: sa.Connection, name: str) -> sa.Select[Any]:
+    """The rows of fact table ``name`` that no chain entry (chained or waiting) has ever named:
+    rows written before migration 0010, or with plain SQL since. A row whose entries exist but
+    differ from it (edited), or whose latest entry records its deletion, is not one of them:
+    adopting never launders an edit."""
+    table = FACT_TABLES[name]
     c, inbox = evidence_chain_table.c, evidence_chain_inbox_table.c
-    for name, table in FACT_TABLES.items():
-        named = sa.or_(
-            sa.exists().where(c.table_name == name, c.row_key == table.c.id),
-            sa.exists().where(inbox.table_name == name, inbox.row_key == table.c.id))
-        if conn.dialect.name == "postgresql":
-            rows = [(str(key), digest) for key, digest in conn.execute(
-                sa.select(table.c.id, _row_hash_sql(table)).where(~named).order_by(table.c.id))]
-        else:
-            rows = [(str(row["id"]), row_hash(table, row))
-                    for row in conn.execute(sa.select(table).where(~named)
-                                            .order_by(table.c.id)).mappings()]
-        if rows:
-            found[name] = rows
-    return found
+    named = sa.or_(
+        sa.exists().where(c.table_name == name, c.row_key == table.c.id),
+        sa.exists().where(inbox.table_name == name, inbox.row_key == table.c.id))
+    columns = ([table.c.id, _row_hash_sql(table).label("row_hash")]
+               if conn.dialect.name == "postgresql" else [table])
+    return sa.select(*columns).where(~named).order_by(table.c.id)
 
 
-def adopt(conn: sa.Connection, rows: Mapping[str, Sequence[tuple[str, str]]]) -> int:
-    """Append an entry for each of ``rows`` (:func:`unchained`'s answer), its ``detail``
+def unchained(conn: sa.Connection) -> dict[str, int]:
+    """How many rows of each fact table no chain entry has ever named (:func:`_unchained`;
+    tables with none left out)."""
+    counts = {name: int(conn.execute(sa.select(sa.func.count()).select_from(
+        _unchained(conn, name).order_by(None).subquery())).scalar_one())
+        for name in FACT_TABLES}
+    return {name: count for name, count in counts.items() if count}
+
+
+def adopt(conn: sa.Connection) -> dict[str, int]:
+    """Append an entry for each row :func:`unchained` counts, its ``detail``
     ``{"adopted": true}`` so that the chain itself says these rows were taken in as they were,
-    not written through the log; how many. In the caller's transaction (on SQLite a
-    ``BEGIN IMMEDIATE`` one); on PostgreSQL through the inbox (sequence after the commit)."""
+    not written through the log; how many of each table. In the caller's transaction (on
+    SQLite a ``BEGIN IMMEDIATE`` one); on PostgreSQL through the inbox (sequence after the
+    commit). The rows are read as a stream and appended :data:`ADOPT_BATCH` at a time."""
     at = datetime.now(UTC)
-    entries = [_entry(at, "row", name, key, digest, {"adopted": True})
-               for name in sorted(rows) for key, digest in rows[name]]
-    for start in range(0, len(entries), 5000):
-        _append(conn, entries[start:start + 5000])
-    return len(entries)
+    adopted: dict[str, int] = {}
+    for name, table in FACT_TABLES.items():
+        if conn.dialect.name == "postgresql":  # one statement: nothing comes to the client
+            appended = _adopting_insert(conn, name, at).returning(
+                evidence_chain_inbox_table.c.id).cte()
+            count = int(conn.execute(sa.select(sa.func.count()).select_from(appended))
+                        .scalar_one())
+        else:
+            count = 0
+            found = conn.execution_options(yield_per=ADOPT_BATCH).execute(
+                _unchained(conn, name))
+            for batch in found.mappings().partitions():
+                _append(conn, [_entry(at, "row", name, str(row["id"]), row_hash(table, row),
+                                      {"adopted": True}) for row in batch])
+                count += len(batch)
+        if count:
+            adopted[name] = count
+    return adopted
+
+
+def _adopting_insert(conn: sa.Connection, name: str, at: datetime) -> sa.Insert:
+    """PostgreSQL: the inbox entries of ``name``'s unchained rows, made by the server in one
+    INSERT ... SELECT, their body :func:`entry_body`'s canonical JSON (as the triggers make it;
+    ``detail`` ``{"adopted":true}``), in ``id`` order."""
+    found = _unchained(conn, name).subquery()
+
+    def quoted(value: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
+        return sa.cast(sa.func.to_json(sa.cast(value, sa.Text)), sa.Text)
+
+    text = (sa.literal('{"at":', sa.Text) + quoted(sa.literal(_stamp(at), sa.Text))
+            + ',"detail":{"adopted":true},"key":' + quoted(found.c.id)
+            + ',"kind":"row","row_hash":' + quoted(found.c.row_hash)
+            + ',"table":' + quoted(sa.literal(name, sa.Text)) + "}")
+    inbox = evidence_chain_inbox_table
+    return sa.insert(inbox).from_select(
+        ["at", "kind", "table_name", "row_key", "row_hash", "detail", "body"],
+        sa.select(sa.literal(at, inbox.c.at.type), sa.literal("row", sa.String),
+                  sa.literal(name, sa.String), found.c.id, found.c.row_hash,
+                  sa.cast(sa.literal('{"adopted": true}', sa.Text), sa.JSON),
+                  sa.func.convert_to(text, "UTF8", type_=sa.LargeBinary))
+        .order_by(found.c.id))
 
 
 # -- sequencing (PostgreSQL) --------------------------------------------------------------------
