@@ -35,9 +35,7 @@ submission failed, or a chain is not intact.
 
 from __future__ import annotations
 
-import json
 import os
-import random
 import statistics
 import sys
 import tempfile
@@ -53,7 +51,6 @@ from pathlib import Path
 
 import load  # bench/load.py: the suite as ``trace30 run`` starts it, and its new traders
 import psutil
-import redis
 import requests
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
@@ -73,7 +70,6 @@ TARGET = 0.9
 E2E_SUBMISSIONS = int(os.environ.get("TRACE30_BENCH_E2E_SUBMISSIONS", "150"))
 E2E_CLIENTS = 8
 E2E_ROUNDS = 5
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def _record(vid: str, trader: str, *, settled: bool) -> VerificationRecord:
@@ -248,14 +244,10 @@ def _suites(tag: str, admin: sa.Engine,
     sides: dict[str, dict[str, str]] = {}
     with ExitStack() as stack:
         for side in order:
-            schema = f"bench_e2e_{side}_{tag}"
-            with admin.begin() as conn:
-                conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-            stack.callback(_drop_schema, admin, schema)
+            schema, database = stack.enter_context(load.pg_schema(f"bench_e2e_{side}"))
             prefix = f"trace30bench:{tag}{side}:"
-            stack.callback(_forget_redis, prefix)
-            database = f"{URL}?options=-csearch_path%3D{schema}&application_name={schema}"
-            env = {"TRACE30_SANDBOX": "1", "TRACE30_REDIS_URL": REDIS_URL,
+            stack.callback(load.forget, prefix)
+            env = {"TRACE30_SANDBOX": "1", "TRACE30_REDIS_URL": load.REDIS_URL,
                    "TRACE30_REDIS_PREFIX": prefix, "TRACE30_DATABASE_URL": database,
                    # CPU-bound, not waiting: the FR register's 5 a second lifted for both
                    "TRACE30_REGISTRY_FR_RECHERCHE_RATE_PER_S": "10000",
@@ -278,19 +270,6 @@ def _suites(tag: str, admin: sa.Engine,
         yield sides
 
 
-def _drop_schema(admin: sa.Engine, schema: str) -> None:
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-
-
-def _forget_redis(prefix: str) -> None:
-    r = redis.Redis.from_url(REDIS_URL)
-    keys = list(r.scan_iter(match=prefix + "*", count=1000))
-    if keys:
-        r.delete(*keys)
-    r.close()
-
-
 def _submissions(gateway: str, traders: load.Traders, count: int,
                  inbox: sa.Engine | None = None) -> float:
     """``count`` new traders' submissions, ``E2E_CLIENTS`` at a time; per second. Every
@@ -303,7 +282,7 @@ def _submissions(gateway: str, traders: load.Traders, count: int,
     def send(_: int) -> requests.Response:
         if not hasattr(local, "session"):
             local.session = requests.Session()
-        return load.submit(local.session, gateway, _own_phone(traders.new()[1]))
+        return load.submit(local.session, gateway, traders.new()[1])
 
     start = time.perf_counter()
     with ThreadPoolExecutor(E2E_CLIENTS) as pool:
@@ -326,15 +305,6 @@ def _analyze(admin: sa.Engine, schema: str) -> None:
     last; seen here: 160 ms, then 1.6 s, within 800 submissions)."""
     with admin.begin() as conn:
         conn.exec_driver_sql(f"ANALYZE {schema}.traders, {schema}.verifications")
-
-
-def _own_phone(body: bytes) -> bytes:
-    """bench/load.py's new trader with a telephone number of its own: its traders share one,
-    and a number shared with every trader before makes each submission's shared-identifier
-    lookup longer than the last, which would swamp what is measured here."""
-    fields = json.loads(body)
-    fields["phone"] = f"+33 1 {random.randrange(10**7, 10**8)}"
-    return json.dumps(fields).encode()
 
 
 def _suite_cpu(side: dict[str, str], admin: sa.Engine) -> dict[str, float]:

@@ -362,18 +362,29 @@ def free_offset() -> int:
 
 
 @contextmanager
-def pg_schema() -> Iterator[str]:
-    """The evidence log's database: a PostgreSQL schema of the bench's own, dropped after."""
-    schema = f"load_{uuid.uuid4().hex[:10]}"
+def pg_schema(prefix: str = "load") -> Iterator[tuple[str, str]]:
+    """A PostgreSQL schema of the bench's own for an evidence log, dropped after: its name, and
+    the database URL of a log in it (its connections named after it, ``application_name``, so
+    that their backends can be found)."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(PG_URL, poolclass=NullPool)
     with admin.begin() as conn:
         conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
     try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+        yield schema, f"{PG_URL}?options=-csearch_path%3D{schema}&application_name={schema}"
     finally:
         with admin.begin() as conn:
             conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
         admin.dispose()
+
+
+def forget(prefix: str) -> None:
+    """Delete a bench's Redis keys (those under ``prefix``)."""
+    r = redis.Redis.from_url(REDIS_URL)
+    keys = list(r.scan_iter(match=prefix + "*", count=1000))
+    if keys:
+        r.delete(*keys)
+    r.close()
 
 
 @contextmanager
@@ -418,17 +429,13 @@ def main() -> int:
     offset = free_offset()
     log = tempfile.NamedTemporaryFile(  # noqa: SIM115 (kept for the reader after the run)
         prefix="trace30-load-", suffix=".log", delete=False)
-    with pg_schema() as database_url:
+    with pg_schema() as (_schema, database_url):
         env = {"TRACE30_SANDBOX": "1", "TRACE30_REDIS_URL": REDIS_URL,
                "TRACE30_REDIS_PREFIX": prefix, "TRACE30_DATABASE_URL": database_url}
         try:
             code = run(env, offset, log)
         finally:
-            r = redis.Redis.from_url(REDIS_URL)
-            keys = list(r.scan_iter(match=prefix + "*", count=1000))
-            if keys:
-                r.delete(*keys)
-            r.close()
+            forget(prefix)
     return code
 
 

@@ -131,9 +131,9 @@ def adopt_command(yes: bool, fmt: str) -> None:
         with engine.connect() as conn:
             if conn.dialect.name == "sqlite":  # writers wait while the rows are read and chained
                 conn = conn.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
-            with conn.begin():
-                counts = unchained(conn)
-                adopted = sum(adopt(conn).values()) if yes and counts else 0
+            with conn.begin():  # with --yes: what was adopted (unchained until now), by table
+                counts = adopt(conn) if yes else unchained(conn)
+            adopted = sum(counts.values()) if yes else 0
             if adopted and conn.dialect.name == "postgresql":
                 sequence(conn, durable=True)
     except sa.exc.SQLAlchemyError as e:
